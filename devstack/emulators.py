@@ -1,0 +1,106 @@
+"""Start the real Firestore and Cloud Storage emulators on free loopback ports, and stop them.
+
+Used by `make run` and by the test suite alike, so both talk to the same servers over the network.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+FIRESTORE_JAR = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+
+
+class MissingPrerequisite(RuntimeError):
+    pass
+
+
+def free_port(avoid: tuple[int, ...] = ()) -> int:
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in avoid:
+            return port
+
+
+@dataclass
+class Emulator:
+    name: str
+    host_port: str
+    process: subprocess.Popen
+    log_path: str
+    env: dict = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        with open(self.log_path, errors="replace") as log:
+            return "".join(log.readlines()[-lines:])
+
+
+def firestore_command(port: int) -> list[str]:
+    gcloud = shutil.which("gcloud")
+    if gcloud and os.path.exists(FIRESTORE_JAR):
+        return [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"]
+    raise MissingPrerequisite(
+        "The Firestore emulator is missing. Install the Google Cloud CLI and its emulator:\n"
+        "  gcloud components install cloud-firestore-emulator   (or apt-get install google-cloud-cli-firestore-emulator)\n"
+        "It needs Java 11+ on PATH (apt-get install default-jre-headless)."
+    )
+
+
+def _start(name: str, command: list[str], port: int, ready_path: str, timeout: float) -> Emulator:
+    if name == "firestore" and not shutil.which("java"):
+        raise MissingPrerequisite("Java is missing: the Firestore emulator needs Java 11+ (apt-get install default-jre-headless).")
+    log = tempfile.NamedTemporaryFile(prefix=f"{name}-emulator-", suffix=".log", delete=False)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    emulator = Emulator(name, f"127.0.0.1:{port}", process, log.name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the {name} emulator exited with {process.returncode}:\n{emulator.log_tail()}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=1):
+                return emulator
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.2)
+    emulator.stop()
+    raise RuntimeError(f"the {name} emulator did not answer within {timeout:.0f} s:\n{emulator.log_tail()}")
+
+
+def start_firestore(port: int | None = None, timeout: float = 90) -> Emulator:
+    port = port or free_port()
+    emulator = _start("firestore", firestore_command(port), port, "/", timeout)
+    emulator.env = {"FIRESTORE_EMULATOR_HOST": emulator.host_port}
+    return emulator
+
+
+def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
+    port = port or free_port()
+    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"]
+    emulator = _start("storage", command, port, "/storage/v1/b", timeout)
+    emulator.env = {"STORAGE_EMULATOR_HOST": f"http://{emulator.host_port}"}
+    return emulator
+
+
+def clear_firestore(host_port: str, project: str) -> None:
+    url = f"http://{host_port}/emulator/v1/projects/{project}/databases/(default)/documents"
+    urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).read()

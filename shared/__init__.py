@@ -1,0 +1,1 @@
+"""Code shared by every Cloud Function: bandit policies, Firestore stores, request models."""

@@ -1,0 +1,54 @@
+"""Distributed counters: hot totals spread over shards, added to with Increment, read by summing.
+
+A transaction never reads a shard (many requests write each one); it only adds to a random one.
+The shard count may grow but never shrink: readers sum shards 0..SHARDS-1.
+"""
+import random
+from typing import Iterable
+
+from google.cloud import firestore
+
+SHARDS = 8
+
+
+def shard_refs(db: firestore.Client, counter_path: str) -> list[firestore.DocumentReference]:
+    return [db.document(f"{counter_path}/shards/{index}") for index in range(SHARDS)]
+
+
+def random_shard(db: firestore.Client, counter_path: str) -> firestore.DocumentReference:
+    return db.document(f"{counter_path}/shards/{random.randrange(SHARDS)}")
+
+
+def add(transaction, db: firestore.Client, counter_path: str, amounts: dict[str, float]) -> None:
+    """Inside `transaction`, add `amounts` (field -> delta; dotted paths allowed) to a random shard."""
+    increments = {field: firestore.Increment(delta) for field, delta in amounts.items() if delta}
+    if increments:
+        transaction.set(random_shard(db, counter_path), _nest(increments), merge=True)
+
+
+def _nest(flat: dict) -> dict:
+    nested: dict = {}
+    for path, value in flat.items():
+        node = nested
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
+    """Field-wise sum of shard documents (nested maps summed leaf by leaf); missing shards add nothing."""
+    total: dict = {}
+    for snapshot in snapshots:
+        if snapshot.exists:
+            _add_into(total, snapshot.to_dict())
+    return total
+
+
+def _add_into(total: dict, values: dict) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict):
+            _add_into(total.setdefault(key, {}), value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            total[key] = total.get(key, 0) + value

@@ -1,0 +1,91 @@
+"""Request models of the CPA API (`/sample`, `/feedback`), validated the same from a query or a JSON body."""
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from shared.policies import DEFAULT_SAMPLER, SamplerParams
+
+MAX_ID = 2**63 - 1
+MAX_OFFERS = 100
+_INTEGER = re.compile(r"^\s*\d+\s*$")
+
+
+def parse_id(value):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError("must be a non-negative integer")
+    if isinstance(value, str):
+        if not _INTEGER.match(value):
+            raise ValueError("must be a non-negative integer")
+        value = int(value)
+    if not 0 <= value <= MAX_ID:
+        raise ValueError("must be a non-negative integer below 2^63")
+    return value
+
+
+def _offer_ids(value):
+    if isinstance(value, str):
+        value = value.split(",") if value.strip() else []
+    if not isinstance(value, list):
+        raise ValueError("must be a comma-separated list of integers")
+    if not value:
+        raise ValueError("must name at least one offer")
+    if len(value) > MAX_OFFERS:
+        raise ValueError(f"must name at most {MAX_OFFERS} offers")
+    ids = [parse_id(item) for item in value]
+    if len(set(ids)) != len(ids):
+        raise ValueError("must not repeat an offer")
+    return ids
+
+
+def _number(value):
+    """A finite number from JSON or a query string; never a bool, NaN or infinity."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError("must be a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError("must be a number") from None
+    if not math.isfinite(number):
+        raise ValueError("must be a finite number")
+    return number
+
+
+Id = Annotated[int, BeforeValidator(parse_id)]
+Number = Annotated[float, BeforeValidator(_number)]
+
+
+class SampleRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    click_id: Id
+    offer_ids: Annotated[list[int], BeforeValidator(_offer_ids)]
+    sampler: Literal["random", "greedy", "epsilon", "ucb", "thompson"] = DEFAULT_SAMPLER
+    epsilon: Annotated[Number, Field(ge=0, le=1)] = 0.1
+    epsilon_decay: Annotated[Number, Field(ge=0)] = 0.0
+    ucb_c: Annotated[Number, Field(ge=0)] = 1.0
+    thompson_a: Annotated[Number, Field(gt=0)] | None = None
+    thompson_b: Annotated[Number, Field(gt=0)] | None = None
+
+    def params(self) -> SamplerParams:
+        prior_given = self.thompson_a is not None or self.thompson_b is not None
+        return SamplerParams(
+            epsilon=self.epsilon,
+            epsilon_decay=self.epsilon_decay,
+            ucb_c=self.ucb_c,
+            thompson_a=(self.thompson_a or 1.0) if prior_given else None,
+            thompson_b=(self.thompson_b or 1.0) if prior_given else None,
+        )
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    click_id: Id
+    reward: Annotated[Number, Field(ge=0)]
+
+    @property
+    def reward_value(self) -> int | float:
+        """Cents as an int when whole, so JSON answers read 250 rather than 250.0."""
+        return int(self.reward) if self.reward.is_integer() else self.reward

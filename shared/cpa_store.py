@@ -1,0 +1,125 @@
+"""CPA clicks in Firestore: one document per click, per-offer totals in sharded counters.
+
+- `cpa_clicks/{click_id}`: the offer chosen, how, and later the click's reward.
+- `cpa_offers/{offer_id}/shards/{n}`: clicks, conversions, reward, reward_sq of one offer.
+- `cpa_counters/clicks/shards/{n}`: every click the service has received (greedy's warm-up).
+
+Exactly once: a click document is created with a must-not-exist precondition in the same
+transaction that adds to the counters, so a replayed or racing click counts nothing; feedback
+reads only its own click document inside its transaction.
+"""
+import numpy as np
+from google.api_core import exceptions
+from google.cloud import firestore
+
+from shared import counters
+from shared.cpa_models import FeedbackRequest, SampleRequest
+from shared.http import ApiError
+from shared.policies import OfferStats, choose
+
+CLICKS = "cpa_clicks"
+GLOBAL_CLICKS = "cpa_counters/clicks"
+
+
+def offer_counter(offer_id: int) -> str:
+    return f"cpa_offers/{offer_id}"
+
+
+def _offer_stats(total: dict) -> OfferStats:
+    return OfferStats(
+        clicks=int(total.get("clicks", 0)),
+        conversions=int(total.get("conversions", 0)),
+        reward=total.get("reward", 0),
+        reward_sq=total.get("reward_sq", 0),
+    )
+
+
+def _sample_answer(click: dict) -> dict:
+    return {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}
+
+
+def _feedback_answer(click: dict) -> dict:
+    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward")}
+
+
+class CpaStore:
+    def __init__(self, db: firestore.Client, rng: np.random.Generator):
+        self.db = db
+        self.rng = rng
+
+    def sample(self, request: SampleRequest) -> dict:
+        click_ref = self.db.collection(CLICKS).document(str(request.click_id))
+        offer_shards = [counters.shard_refs(self.db, offer_counter(o)) for o in request.offer_ids]
+        global_shards = counters.shard_refs(self.db, GLOBAL_CLICKS)
+        wanted = [click_ref, *global_shards, *(ref for refs in offer_shards for ref in refs)]
+        snapshots = {snap.reference.path: snap for snap in self.db.get_all(wanted)}
+
+        if snapshots[click_ref.path].exists:
+            return _sample_answer(snapshots[click_ref.path].to_dict())
+
+        def total(refs):
+            return counters.sum_shards(snapshots[ref.path] for ref in refs)
+
+        stats = [_offer_stats(total(refs)) for refs in offer_shards]
+        total_clicks = int(total(global_shards).get("clicks", 0))
+        choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
+        click = {
+            "click_id": request.click_id,
+            "offer_id": request.offer_ids[choice.index],
+            "sampler": request.sampler,
+            "probability": choice.probability,
+            "candidates": request.offer_ids,
+            "sampled_at": firestore.SERVER_TIMESTAMP,
+            "reward": None,
+            "is_conversion": None,
+        }
+
+        @firestore.transactional
+        def record(transaction):
+            transaction.create(click_ref, click)
+            counters.add(transaction, self.db, offer_counter(click["offer_id"]), {"clicks": 1})
+            counters.add(transaction, self.db, GLOBAL_CLICKS, {"clicks": 1})
+
+        try:
+            record(self.db.transaction())
+        except exceptions.AlreadyExists:  # the same click raced us; its first answer stands
+            return _sample_answer(click_ref.get().to_dict())
+        return _sample_answer(click)
+
+    def feedback(self, request: FeedbackRequest) -> dict:
+        click_ref = self.db.collection(CLICKS).document(str(request.click_id))
+        reward = request.reward_value
+
+        @firestore.transactional
+        def apply(transaction):
+            snapshot = click_ref.get(transaction=transaction)
+            if not snapshot.exists:
+                raise ApiError(404, f"click {request.click_id} was never sampled", "click_id")
+            click = snapshot.to_dict()
+            if click.get("reward") is not None:
+                if click["reward"] == reward:
+                    return _feedback_answer(click)
+                raise ApiError(
+                    409, f"click {request.click_id} already has reward {click['reward']}, not {reward}", "reward"
+                )
+            update = {"reward": reward, "is_conversion": reward > 0, "feedback_at": firestore.SERVER_TIMESTAMP}
+            transaction.update(click_ref, update)
+            if reward > 0:
+                amounts = {"conversions": 1, "reward": reward, "reward_sq": reward * reward}
+                counters.add(transaction, self.db, offer_counter(click["offer_id"]), amounts)
+            return _feedback_answer({**click, **update})
+
+        return apply(self.db.transaction())
+
+    def offer_stats(self, offer_id: int) -> dict:
+        refs = counters.shard_refs(self.db, offer_counter(offer_id))
+        stats = _offer_stats(counters.sum_shards(self.db.get_all(refs)))
+        clicks = stats.clicks
+        return {
+            "offer_id": offer_id,
+            "clicks": clicks,
+            "conversions": stats.conversions,
+            "reward": stats.reward,
+            "cr": stats.conversions / clicks if clicks else 0.0,
+            "rpc": stats.reward / clicks if clicks else 0.0,
+        }
