@@ -32,3 +32,6 @@ bench-sample: prereqs
 
 clean:
 	rm -rf $(VENV) .pytest_cache local-results reports
+
+load-products: install
+	$(PY) -m devstack.load_products $(FILE)

@@ -1,0 +1,199 @@
+"""Customer offers in Firestore, after the case study's tables:
+
+- `agents/{version}` (TB_AGENTS): id, version, policy, last_update; seeded on first use.
+- `products/{id}` (TB_PRODUCTS): id, offer_id, product_name.
+- `episodes/{episode_id}` (TB_EPISODES): customer_id, states, predicted_offer_1..3, last_update,
+  up_to_date (true once rewarded), plus segment, eligible offers, policy and agent version.
+- `rewards/{episode_id}` (TB_REWARDS): id, customer_id, accepted_offer, last_update, episode_id.
+- `agent_segments/{segment}/shards/{n}`: per offer `shown` and `accepted`, the learning agent's
+  evidence, as sharded counters.
+
+A reward's transaction reads only its episode (written by that customer's requests alone), creates
+the reward and adds to the segment's counters: a replay finds the episode rewarded and counts nothing.
+"""
+import uuid
+from typing import Iterable
+
+import numpy as np
+from google.api_core import exceptions
+from google.cloud import firestore
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from shared import agent, counters
+from shared.customer_models import PredictRequest, RewardRequest
+from shared.http import ApiError
+
+AGENTS = "agents"
+PRODUCTS = "products"
+EPISODES = "episodes"
+REWARDS = "rewards"
+
+
+def segment_counter(segment: str) -> str:
+    return f"agent_segments/{segment.replace('/', '_')}"
+
+
+def segment_counts(total: dict) -> dict[str, tuple[float, float]]:
+    return {offer: (float(v.get("shown", 0)), float(v.get("accepted", 0))) for offer, v in total.items() if isinstance(v, dict)}
+
+
+def new_episode(customer_id: str, timestamp: str, states: dict, eligible: list[str], segment: str,
+                slate: list[str], policy: str, source: str) -> dict:
+    """An episode document (TB_EPISODES) before it is written."""
+    episode = {
+        "customer_id": customer_id,
+        "timestamp": timestamp,
+        "states": states,
+        "segment": segment,
+        "eligible_offers": eligible,
+        "policy": policy,
+        "agent_version": agent.AGENT_VERSIONS[policy],
+        "source": source,
+        "created_at": firestore.SERVER_TIMESTAMP,
+        "last_update": firestore.SERVER_TIMESTAMP,
+        "up_to_date": False,
+    }
+    for rank in range(agent.SLATE_SIZE):
+        episode[f"predicted_offer_{rank + 1}"] = slate[rank] if rank < len(slate) else None
+    return episode
+
+
+def slate_of(episode: dict) -> list[str]:
+    return [episode[f"predicted_offer_{rank + 1}"] for rank in range(agent.SLATE_SIZE) if episode.get(f"predicted_offer_{rank + 1}")]
+
+
+class CustomerStore:
+    def __init__(self, db: firestore.Client, rng: np.random.Generator, policy: str = agent.DEFAULT_AGENT):
+        if policy not in agent.AGENT_VERSIONS:
+            raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agent.AGENT_VERSIONS)}")
+        self.db = db
+        self.rng = rng
+        self.policy = policy
+
+    # -- agents ------------------------------------------------------------------------------
+    def ensure_agent_registered(self) -> None:
+        """Create this agent's TB_AGENTS entry once; later starts of the same version change nothing."""
+        version = agent.AGENT_VERSIONS[self.policy]
+        try:
+            self.db.collection(AGENTS).document(f"{self.policy}-{version}").create(
+                {"id": f"{self.policy}-{version}", "version": version, "policy": self.policy, "last_update": firestore.SERVER_TIMESTAMP}
+            )
+        except exceptions.AlreadyExists:
+            pass
+
+    def latest_agent(self) -> dict:
+        query = self.db.collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
+        for snapshot in query.stream():
+            return snapshot.to_dict()
+        raise ApiError(503, "no agent is registered yet")
+
+    # -- products ----------------------------------------------------------------------------
+    def product_names(self, offers: list[str]) -> dict[str, str | None]:
+        names: dict[str, str | None] = {offer: None for offer in offers}
+        query = self.db.collection(PRODUCTS).where(filter=FieldFilter("offer_id", "in", offers))
+        for snapshot in query.stream():
+            product = snapshot.to_dict()
+            names[product["offer_id"]] = product["product_name"]
+        return names
+
+    def load_products(self, rows: Iterable[dict]) -> int:
+        """Upsert TB_PRODUCTS rows ({id, offer_id, product_name}); returns how many were written."""
+        written = 0
+        batch = self.db.batch()
+        for row in rows:
+            batch.set(self.db.collection(PRODUCTS).document(str(row["id"])), row)
+            written += 1
+            if written % 400 == 0:
+                batch.commit()
+                batch = self.db.batch()
+        batch.commit()
+        return written
+
+    # -- predictions -------------------------------------------------------------------------
+    def segment_counts(self, segment: str) -> dict[str, tuple[float, float]]:
+        return segment_counts(counters.sum_shards(self.db.get_all(counters.shard_refs(self.db, segment_counter(segment)))))
+
+    def predict(self, request: PredictRequest) -> tuple[str, dict]:
+        """Choose the slate and record its episode; returns (episode id, episode)."""
+        states = request.states
+        segment = agent.segment_of(states.age, states.gender, states.region)
+        eligible = request.eligible
+        counts = self.segment_counts(segment) if self.policy != agent.STATIC else {}
+        slate = agent.choose_slate(self.policy, segment, eligible, counts, self.rng)
+        episode = new_episode(request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api")
+        episode_id = uuid.uuid4().hex
+        self.db.collection(EPISODES).document(episode_id).create(episode)
+        return episode_id, episode
+
+    # -- rewards -----------------------------------------------------------------------------
+    def _episode_for_reward(self, request: RewardRequest) -> firestore.DocumentReference:
+        episodes = self.db.collection(EPISODES)
+        if request.episode_id:
+            return episodes.document(request.episode_id)
+        mine = episodes.where(filter=FieldFilter("customer_id", "==", request.customer_id))
+        latest = list(mine.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
+        if latest and _is_replay(latest[0].to_dict(), request):
+            return latest[0].reference
+        open_episodes = mine.where(filter=FieldFilter("up_to_date", "==", False))
+        newest_open = list(open_episodes.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
+        if not newest_open:
+            raise ApiError(404, f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
+        return newest_open[0].reference
+
+    def reward(self, request: RewardRequest) -> dict:
+        episode_ref = self._episode_for_reward(request)
+
+        @firestore.transactional
+        def apply(transaction):
+            snapshot = episode_ref.get(transaction=transaction)
+            if not snapshot.exists or snapshot.get("customer_id") != request.customer_id:
+                raise ApiError(404, f"no episode {episode_ref.id} for customer {request.customer_id}", "episode_id")
+            episode = snapshot.to_dict()
+            slate = slate_of(episode)
+            if request.accepted_offer is not None and request.accepted_offer not in slate:
+                raise ApiError(400, f"accepted_offer {request.accepted_offer} was not offered in episode {episode_ref.id}", "accepted_offer")
+            if episode.get("up_to_date"):
+                if _same_reward(episode, request):
+                    return _reward_answer(episode_ref.id, episode)
+                raise ApiError(409, f"episode {episode_ref.id} was already rewarded with accepted={episode['accepted']}", "accepted_one_of_the_three_offers")
+            accepted_offer = request.accepted_offer if request.accepted else None
+            now = firestore.SERVER_TIMESTAMP
+            update = {"up_to_date": True, "accepted": request.accepted, "accepted_offer": accepted_offer,
+                      "reward_timestamp": request.timestamp, "last_update": now}
+            transaction.update(episode_ref, update)
+            transaction.create(self.db.collection(REWARDS).document(episode_ref.id), {
+                "id": episode_ref.id, "episode_id": episode_ref.id, "customer_id": request.customer_id,
+                "accepted": request.accepted, "accepted_offer": accepted_offer or (", ".join(slate) if request.accepted else None),
+                "timestamp": request.timestamp, "last_update": now,
+            })
+            amounts = {f"{offer}.shown": 1 for offer in slate}
+            if request.accepted:
+                amounts.update({f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)})
+            counters.add(transaction, self.db, segment_counter(episode["segment"]), amounts)
+            return _reward_answer(episode_ref.id, {**episode, **update})
+
+        return apply(self.db.transaction())
+
+
+def _same_reward(episode: dict, request: RewardRequest) -> bool:
+    return (
+        bool(episode.get("up_to_date"))
+        and episode.get("accepted") == request.accepted
+        and (request.accepted_offer is None or episode.get("accepted_offer") == request.accepted_offer)
+    )
+
+
+def _is_replay(episode: dict, request: RewardRequest) -> bool:
+    """Without an episode id, a retry is known by the same reward at the same timestamp."""
+    return _same_reward(episode, request) and episode.get("reward_timestamp") == request.timestamp
+
+
+def _reward_answer(episode_id: str, episode: dict) -> dict:
+    return {
+        "customer_id": episode["customer_id"],
+        "episode_id": episode_id,
+        "accepted_one_of_the_three_offers": episode["accepted"],
+        "accepted_offer": episode.get("accepted_offer"),
+        "offers": slate_of(episode),
+        "status": "recorded",
+    }
