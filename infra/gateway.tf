@@ -1,0 +1,85 @@
+# The public entry point: API Gateway, routing by infra/openapi.json (the same table the local
+# stack reads). Each operation's backend address is ${backend_<entry point>}, filled here with
+# that function's Cloud Run URL. The gateway calls the functions as its own service account;
+# callers authenticate with an API key (?key=...).
+locals {
+  backends = {
+    for name, fn in google_cloudfunctions2_function.http :
+    "backend_${local.http_functions[name].entry_point}" => fn.service_config[0].uri
+  }
+  gateway_region = coalesce(var.gateway_region, var.region)
+}
+
+resource "google_api_gateway_api" "api" {
+  provider = google-beta
+  project  = var.project_id
+  api_id   = "${var.name_prefix}-api"
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_api_gateway_api_config" "api" {
+  provider             = google-beta
+  project              = var.project_id
+  api                  = google_api_gateway_api.api.api_id
+  api_config_id_prefix = "${var.name_prefix}-"
+
+  openapi_documents {
+    document {
+      path     = "openapi.json"
+      contents = base64encode(templatefile("${path.module}/openapi.json", local.backends))
+    }
+  }
+
+  gateway_config {
+    backend_config {
+      google_service_account = google_service_account.gateway.email
+    }
+  }
+
+  # Configs are immutable: a routing change makes a new one, switched to before the old goes.
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "google_api_gateway_gateway" "api" {
+  provider   = google-beta
+  project    = var.project_id
+  region     = local.gateway_region
+  gateway_id = "${var.name_prefix}-gw"
+  api_config = google_api_gateway_api_config.api.id
+}
+
+# The gateway's service account is the only principal that may invoke the HTTP functions.
+resource "google_cloud_run_v2_service_iam_member" "gateway_invokes" {
+  for_each = google_cloudfunctions2_function.http
+
+  project  = var.project_id
+  location = each.value.location
+  name     = each.value.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.gateway.member
+}
+
+# API keys are checked against the API's own managed service, which must be enabled.
+resource "google_project_service" "gateway_managed_service" {
+  project            = var.project_id
+  service            = google_api_gateway_api.api.managed_service
+  disable_on_destroy = false
+}
+
+resource "google_apikeys_key" "client" {
+  project      = var.project_id
+  name         = "${var.name_prefix}-client"
+  display_name = "offer-bandits API client key"
+
+  restrictions {
+    # Usable for this API only, not for any other Google API in the project.
+    api_targets {
+      service = google_api_gateway_api.api.managed_service
+    }
+  }
+
+  depends_on = [google_project_service.gateway_managed_service]
+}
