@@ -82,10 +82,13 @@ class CustomerStore:
             pass
 
     def latest_agent(self) -> dict:
+        """The most recent TB_AGENTS entry; registers this agent first if the collection is empty."""
         query = self.db.collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
-        for snapshot in query.stream():
-            return snapshot.to_dict()
-        raise ApiError(503, "no agent is registered yet")
+        latest = [snapshot.to_dict() for snapshot in query.stream()]
+        if not latest:
+            self.ensure_agent_registered()
+            latest = [snapshot.to_dict() for snapshot in query.stream()]
+        return latest[0]
 
     # -- products ----------------------------------------------------------------------------
     def product_names(self, offers: list[str]) -> dict[str, str | None]:

@@ -69,9 +69,9 @@ def gateway(firestore_emulator):
     deadline = time.monotonic() + 60
     while True:
         try:
-            requests.get(f"{url}/is-alive", timeout=1)
+            requests.get(f"{url}/is-alive", timeout=10)
             break
-        except requests.ConnectionError:
+        except requests.RequestException:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the local gateway did not start; see {log.name}")
             time.sleep(0.2)

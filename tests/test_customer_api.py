@@ -1,0 +1,144 @@
+"""The customer-offers API through the one local URL, with the clients' own files."""
+import datetime
+import json
+import pathlib
+
+import pytest
+import requests
+
+from devstack.load_products import load_products_file
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+COMPANY_A = json.loads((EXAMPLES / "company_A.json").read_text())
+PRODUCTS = {"OFFER_1": "IPHONE 13", "OFFER_5": "SAMSUNG NOTE 10", "OFFER_10": "APPLE WATCH SERIES 7"}
+
+
+@pytest.fixture
+def products(api):
+    load_products_file(str(EXAMPLES / "company_A_products.csv"))
+    return api
+
+
+def eligible_of(request: dict) -> set[str]:
+    offers = request["offers"].replace("True", "true").replace("False", "false")
+    return {offer for offer, flag in json.loads(offers).items() if flag}
+
+
+def reward(api, **body):
+    return requests.put(f"{api}/rewards", json=body, timeout=30)
+
+
+def test_is_alive_reports_the_latest_agent_version(api):
+    answer = requests.get(f"{api}/is-alive", timeout=30)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "I'm alive and running"
+    assert answer.json()["agent-version"] == "2.0.0-API"
+
+
+def test_every_company_a_request_gets_three_distinct_eligible_offers_and_each_reward_counts_once(products):
+    api = products
+    today = datetime.date.today().isoformat()
+    episodes = []
+    for request in COMPANY_A:
+        eligible = eligible_of(request)
+        for path in ("/predict", "/predict-v2"):
+            answer = requests.post(f"{api}{path}", json=request, timeout=30)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            offers = list(body["best-three-offers"])
+            assert len(offers) == len(set(offers)) == min(3, len(eligible))
+            assert set(offers) <= eligible
+            assert body["customer_id"] == request["customer_id"] and body["response-date"] == today
+            if path == "/predict-v2":
+                assert all(body["best-three-offers"][o] for o in offers)  # every offer has its product
+            episodes.append((request, body["episode_id"]))
+    for index, (request, episode_id) in enumerate(episodes):
+        body = {"customer_id": request["customer_id"], "timestamp": request["timestamp"],
+                "accepted_one_of_the_three_offers": index % 3 == 0, "episode_id": episode_id}
+        first = reward(api, **body)
+        again = reward(api, **body)
+        assert first.status_code == again.status_code == 200
+        assert first.json() == again.json()
+    shown = _segment_totals(api, "shown")
+    accepted = _segment_totals(api, "accepted")
+    assert shown == sum(min(3, len(eligible_of(r))) for r, _ in episodes)
+    assert accepted == sum(min(3, len(eligible_of(r))) for i, (r, _) in enumerate(episodes) if i % 3 == 0)
+
+
+def _segment_totals(api, field):
+    from shared import counters
+    from shared.firestore_client import get_db
+
+    db = get_db()
+    total = 0
+    for segment in db.collection("agent_segments").list_documents():
+        summed = counters.sum_shards(db.get_all(counters.shard_refs(db, segment.path)))
+        total += sum(offer.get(field, 0) for offer in summed.values())
+    return total
+
+
+def test_predict_v2_says_when_an_offer_has_no_product(products):
+    request = {"customer_id": "9", "timestamp": "2022-01-01", "states": {"age": 30, "gender": "F", "region": "Asia"},
+               "offers": {"OFFER_1": True, "OFFER_77": True}}
+    body = requests.post(f"{products}/predict-v2", json=request, timeout=30).json()
+    assert body["best-three-offers"]["OFFER_1"] == "IPHONE 13"
+    assert body["best-three-offers"]["OFFER_77"] is None and body["missing-product-names"] == ["OFFER_77"]
+
+
+def test_a_reward_without_episode_id_goes_to_the_latest_open_episode_and_a_retry_counts_once(api):
+    request = dict(COMPANY_A[0])
+    older = requests.post(f"{api}/predict", json=request, timeout=30).json()["episode_id"]
+    newer = requests.post(f"{api}/predict", json=request, timeout=30).json()["episode_id"]
+    body = {"customer_id": request["customer_id"], "timestamp": "2022-03-20", "accepted_one_of the_three_offers": True}
+    first = reward(api, **body)
+    assert first.status_code == 200 and first.json()["episode_id"] == newer
+    retry = reward(api, **body)
+    assert retry.json() == first.json()  # not credited to the older episode
+    later = reward(api, **(body | {"timestamp": "2022-03-21"}))
+    assert later.json()["episode_id"] == older
+    nothing_left = reward(api, **(body | {"timestamp": "2022-03-22"}))
+    assert nothing_left.status_code == 404 and nothing_left.json()["field"] == "customer_id"
+
+
+def test_reward_errors(api):
+    request = COMPANY_A[1]
+    episode = requests.post(f"{api}/predict", json=request, timeout=30).json()
+    base = {"customer_id": request["customer_id"], "timestamp": "2022-02-01", "episode_id": episode["episode_id"]}
+    assert reward(api, **base, accepted_one_of_the_three_offers=True).status_code == 200
+    conflict = reward(api, **base, accepted_one_of_the_three_offers=False)
+    assert conflict.status_code == 409
+    unknown = reward(api, **(base | {"episode_id": "nope"}), accepted_one_of_the_three_offers=True)
+    assert unknown.status_code == 404 and unknown.json()["field"] == "episode_id"
+    stranger = reward(api, **(base | {"customer_id": "someone-else"}), accepted_one_of_the_three_offers=True)
+    assert stranger.status_code == 404
+    never = reward(api, customer_id="never-seen", timestamp="2022-01-01", accepted_one_of_the_three_offers=True)
+    assert never.status_code == 404
+    wrong_offer = reward(api, **(base | {"accepted_offer": "OFFER_99"}), accepted_one_of_the_three_offers=True)
+    assert wrong_offer.status_code == 400 and wrong_offer.json()["field"] == "accepted_offer"
+    missing = reward(api, customer_id="1", timestamp="2022-01-01")
+    assert missing.status_code == 400 and missing.json()["field"] == "accepted_one_of_the_three_offers"
+
+
+@pytest.mark.parametrize("body, status, field", [
+    ("{not json", 400, "body"),
+    ("[1, 2]", 400, "body"),
+    ("", 400, "body"),
+    (json.dumps({"customer_id": "1"}), 400, "timestamp"),
+    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "{'age': 'x', 'gender': 'F', 'region': 'Asia'}", "offers": "{'OFFER_1': True}"}), 400, "states.age"),
+    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "{'age': 3, 'gender': 'F', 'region': 'Mars'}", "offers": "{'OFFER_1': True}"}), 400, "states.region"),
+    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "{'age': 3, 'gender': 'F', 'region': 'Asia'}", "offers": "{'OFFER_1': False}"}), 400, "offers"),
+    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "__import__('os').getcwd()", "offers": "{'OFFER_1': True}"}), 400, "states"),
+    ("[" * 5000 + "]" * 5000, 400, "body"),
+    (json.dumps({"customer_id": "x" * 100_000}), 413, "body"),
+])
+def test_bad_predict_bodies_are_4xx_naming_the_field(api, body, status, field):
+    for path in ("/predict", "/predict-v2"):
+        answer = requests.post(f"{api}{path}", data=body, headers={"Content-Type": "application/json"}, timeout=30)
+        assert answer.status_code == status, answer.text
+        assert answer.json()["field"] == field
+
+
+def test_wrong_methods_are_405(api):
+    assert requests.get(f"{api}/predict", timeout=30).status_code == 405
+    assert requests.post(f"{api}/rewards", json={}, timeout=30).status_code == 405
+    assert requests.post(f"{api}/is-alive", timeout=30).status_code == 405
