@@ -1,6 +1,11 @@
 """Serve the gateway with gunicorn, threaded as a deployed function instance is."""
 import argparse
 import os
+import subprocess
+import sys
+import time
+
+import requests
 
 from gunicorn.app.base import BaseApplication
 
@@ -33,6 +38,25 @@ def main() -> None:
         "accesslog": None,
         "loglevel": "warning",
     }).run()
+
+
+def start_in_background(port: int, env: dict, log=None, timeout: float = 60):
+    """Start the gateway in a child process and wait until it answers; returns (process, url)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack.serve", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(f"{url}/is-alive", timeout=10)
+            return process, url
+        except requests.RequestException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"the local gateway did not start on port {port}")
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,12 @@ def random_shard(db: firestore.Client, counter_path: str) -> firestore.DocumentR
     return db.document(f"{counter_path}/shards/{random.randrange(SHARDS)}")
 
 
-def add(transaction, db: firestore.Client, counter_path: str, amounts: dict[str, float]) -> None:
-    """Inside `transaction`, add `amounts` (field -> delta; dotted paths allowed) to a random shard."""
+def add(writes, db: firestore.Client, counter_path: str, amounts: dict[str, float]) -> None:
+    """Within `writes` (a transaction or a batch: one atomic commit), add `amounts` (field ->
+    delta; dotted paths allowed) to a random shard."""
     increments = {field: firestore.Increment(delta) for field, delta in amounts.items() if delta}
     if increments:
-        transaction.set(random_shard(db, counter_path), _nest(increments), merge=True)
+        writes.set(random_shard(db, counter_path), _nest(increments), merge=True)
 
 
 def _nest(flat: dict) -> dict:

@@ -4,15 +4,12 @@ Pure tests never ask for them, so they run without Java or servers.
 """
 import os
 import pathlib
-import subprocess
-import sys
 import tempfile
-import time
 
 import pytest
-import requests
 
 from devstack import emulators
+from devstack.serve import start_in_background
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = "offer-bandits-test"
@@ -58,23 +55,9 @@ def storage_emulator():
 @pytest.fixture(scope="session")
 def gateway(firestore_emulator):
     """The one local URL, served by gunicorn exactly as `make run` serves it."""
-    port = emulators.free_port()
-    env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT, "PORT": str(port)}
+    env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
     log = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devstack.serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{url}/is-alive", timeout=10)
-            break
-        except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the local gateway did not start; see {log.name}")
-            time.sleep(0.2)
+    process, url = start_in_background(emulators.free_port(), env, log)
     yield url
     process.terminate()
     process.wait(timeout=10)
