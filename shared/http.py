@@ -1,6 +1,7 @@
 """HTTP plumbing every entry point shares: JSON in, JSON out, 4xx that name the field, one log line."""
 import functools
 import json
+import os
 import time
 from typing import Callable
 
@@ -71,6 +72,15 @@ def query_and_body(request: flask.Request) -> dict:
     return fields
 
 
+def trace_fields(request: flask.Request) -> dict:
+    """Ties the log line to the request's trace in Cloud Logging, when the platform sent one."""
+    header = request.headers.get("X-Cloud-Trace-Context", "")
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT")
+    if not header or not project:
+        return {}
+    return {"logging.googleapis.com/trace": f"projects/{project}/traces/{header.split('/')[0]}"}
+
+
 def endpoint(*methods: str) -> Callable:
     """Wraps a handler `(request) -> (body, status)` as a Cloud Functions HTTP entry point."""
 
@@ -97,6 +107,7 @@ def endpoint(*methods: str) -> Callable:
                 "WARNING" if status >= 400 else "INFO",
                 f"{request.method} {request.path} {status}",
                 function=handler.__name__,
+                **trace_fields(request),
                 httpRequest={
                     "requestMethod": request.method,
                     "requestUrl": request.full_path.rstrip("?"),

@@ -20,10 +20,22 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever sys.stdout is now (the runtime or a test may replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
 def _configure() -> logging.Logger:
     logger = logging.getLogger("offer_bandits")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _StdoutHandler()
         handler.setFormatter(CloudLoggingFormatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
