@@ -10,11 +10,13 @@ CHECKOV_VERSION=3.3.30
 VENV=.venv-checkov
 PYTHON=${PYTHON:-python3}
 
-if [[ "$("$VENV/bin/checkov" --version 2>/dev/null || true)" != "$CHECKOV_VERSION" ]]; then
-  echo "installing checkov $CHECKOV_VERSION into $VENV (first run takes a few minutes)"
+MARKER="$VENV/.checkov-$CHECKOV_VERSION"
+if [[ ! -f "$MARKER" ]]; then
+  echo "installing checkov $CHECKOV_VERSION into $VENV (first run: a minute or two)"
   "$PYTHON" -m venv "$VENV"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet "checkov==$CHECKOV_VERSION"
+  touch "$MARKER"
 fi
 
 # No network calls to the vendor's platform, no guideline downloads: a pure offline scan.

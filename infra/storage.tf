@@ -7,7 +7,7 @@ locals {
 # versioning would only keep duplicates.
 resource "google_storage_bucket" "source" {
   # checkov:skip=CKV_GCP_78: objects are immutable, named by their MD5; versioning adds nothing
-  # checkov:skip=CKV_GCP_62: holds only build inputs; access is audited by Cloud Audit Logs, not legacy usage logs
+  # checkov:skip=CKV_GCP_62: build inputs only; access is recorded by Data Access audit logs (storage_data_access below)
   project                     = var.project_id
   name                        = "${local.bucket_prefix}-source"
   location                    = upper(var.region)
@@ -29,7 +29,7 @@ resource "google_storage_bucket" "source" {
 
 # Clients drop CSV files here as <client>/<file>.csv; each new object triggers score-upload.
 resource "google_storage_bucket" "inbox" {
-  # checkov:skip=CKV_GCP_62: object access is audited by Cloud Audit Logs (Data Access), not legacy usage logs
+  # checkov:skip=CKV_GCP_62: object access is recorded by Data Access audit logs (storage_data_access below), not legacy usage logs
   project                     = var.project_id
   name                        = "${local.bucket_prefix}-inbox"
   location                    = upper(var.region)
@@ -56,7 +56,7 @@ resource "google_storage_bucket" "inbox" {
 
 # Scored files, written by score-upload under the same client prefix as the input.
 resource "google_storage_bucket" "results" {
-  # checkov:skip=CKV_GCP_62: object access is audited by Cloud Audit Logs (Data Access), not legacy usage logs
+  # checkov:skip=CKV_GCP_62: object access is recorded by Data Access audit logs (storage_data_access below), not legacy usage logs
   project                     = var.project_id
   name                        = "${local.bucket_prefix}-results"
   location                    = upper(var.region)
@@ -87,6 +87,20 @@ resource "google_storage_bucket" "results" {
   }
 
   depends_on = [google_project_service.enabled]
+}
+
+# Object-level audit trail for the project's buckets: who read or wrote which client file. This is
+# what stands in for legacy bucket usage logs. (Authoritative for storage in this project.)
+resource "google_project_iam_audit_config" "storage_data_access" {
+  project = var.project_id
+  service = "storage.googleapis.com"
+
+  audit_log_config {
+    log_type = "DATA_READ"
+  }
+  audit_log_config {
+    log_type = "DATA_WRITE"
+  }
 }
 
 # Bucket-level grants for the functions' runtime identity: read the inbox, read and create
