@@ -1,0 +1,257 @@
+"""The CPA policies' contract (issue 2), pure: seeded generators, no emulator."""
+import numpy as np
+import pytest
+
+from shared import policies
+from shared.policies import (
+    DEFAULT_SAMPLER,
+    SAMPLERS,
+    OfferStats,
+    SamplerParams,
+    Stats,
+    choose,
+    choose_batch,
+    fitted_beta_prior,
+    klucb_rate,
+    payout_posterior,
+)
+
+PARAMS = SamplerParams()
+
+
+def offer(clicks, conversions, payout=100.0):
+    """Counters of an offer with a fixed payout."""
+    return OfferStats(clicks, conversions, conversions * payout, conversions * payout * payout)
+
+
+def picks(sampler, stats, total_clicks=10_000, params=PARAMS, n=4000, seed=1):
+    rng = np.random.default_rng(seed)
+    return np.array([choose(sampler, stats, total_clicks, params, rng).index for _ in range(n)])
+
+
+def test_every_sampler_of_the_contract_is_there_and_default_is_one_of_them():
+    assert {"random", "greedy", "epsilon", "ucb", "thompson"} <= set(SAMPLERS)
+    assert DEFAULT_SAMPLER in SAMPLERS
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_no_candidate_is_an_error(sampler):
+    with pytest.raises(ValueError):
+        choose(sampler, [], 0, PARAMS, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_choice_is_a_candidate_with_a_probability(sampler):
+    stats = [offer(50, 2), offer(0, 0), offer(80, 5, 300.0)]
+    rng = np.random.default_rng(3)
+    for total in (0, 50, 500):
+        choice = choose(sampler, stats, total, PARAMS, rng)
+        assert 0 <= choice.index < 3
+        assert 0.0 < choice.probability <= 1.0
+
+
+# --- greedy: warm-up, then the best revenue per click, ties to the first ---------------------------
+
+def test_greedy_is_uniformly_random_during_the_first_100_clicks():
+    stats = [offer(40, 1), offer(40, 8), offer(40, 2), offer(40, 0)]  # offer 1 is clearly best
+    chosen = picks("greedy", stats, total_clicks=99)
+    shares = np.bincount(chosen, minlength=4) / len(chosen)
+    assert np.all(np.abs(shares - 0.25) < 0.03)
+    assert choose("greedy", stats, 99, PARAMS, np.random.default_rng(0)).probability == pytest.approx(0.25)
+
+
+def test_greedy_exploits_from_the_100th_click_on():
+    stats = [offer(40, 1), offer(40, 8), offer(40, 2), offer(40, 0)]
+    assert set(picks("greedy", stats, total_clicks=100, n=200)) == {1}
+    assert choose("greedy", stats, 100, PARAMS, np.random.default_rng(0)).probability == 1.0
+
+
+def test_greedy_warmup_length_is_a_parameter():
+    stats = [offer(40, 1), offer(40, 8)]
+    assert set(picks("greedy", stats, total_clicks=150, params=SamplerParams(warmup_clicks=200))) == {0, 1}
+
+
+def test_greedy_ranks_by_revenue_per_click_not_conversion_rate():
+    stats = [offer(100, 10, 100.0), offer(100, 2, 1000.0)]  # 10 c vs 20 c a click
+    assert choose("greedy", stats, 1000, PARAMS, np.random.default_rng(0)).index == 1
+
+
+def test_greedy_without_statistics_takes_the_first_candidate():
+    assert choose("greedy", [OfferStats()] * 5, 1000, PARAMS, np.random.default_rng(0)).index == 0
+
+
+def test_greedy_ties_go_to_the_first_of_them():
+    stats = [offer(10, 1), offer(10, 3), offer(20, 2), offer(10, 3)]
+    assert choose("greedy", stats, 1000, PARAMS, np.random.default_rng(0)).index == 1
+
+
+# --- epsilon-greedy ------------------------------------------------------------------------------
+
+def test_epsilon_explores_at_rate_epsilon_and_reports_its_probability():
+    stats = [offer(100, 1), offer(100, 9), offer(100, 3), offer(100, 2)]
+    params = SamplerParams(epsilon=0.2)
+    chosen = picks("epsilon", stats, params=params, n=20_000)
+    # best taken with probability 1 - eps + eps / k, each other with eps / k
+    assert np.mean(chosen == 1) == pytest.approx(0.8 + 0.05, abs=0.01)
+    assert np.mean(chosen == 0) == pytest.approx(0.05, abs=0.006)
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        choice = choose("epsilon", stats, 1000, params, rng)
+        assert choice.probability == pytest.approx(0.85 if choice.index == 1 else 0.05)
+
+
+def test_epsilon_default_is_one_tenth():
+    stats = [offer(100, 9), offer(100, 1)]
+    assert np.mean(picks("epsilon", stats, n=20_000) == 1) == pytest.approx(0.05, abs=0.006)
+
+
+def test_epsilon_zero_is_greedy_and_decay_shrinks_exploration():
+    stats = [offer(1000, 90), offer(1000, 10), offer(1000, 10), offer(1000, 10)]
+    assert set(picks("epsilon", stats, params=SamplerParams(epsilon=0.0), n=500)) == {0}
+    decayed = SamplerParams(epsilon=0.4, epsilon_decay=0.001)  # 0.4 / (1 + 4) = 0.08
+    explored = np.mean(picks("epsilon", stats, params=decayed, n=20_000) != 0)
+    assert explored == pytest.approx(0.08 * 3 / 4, abs=0.01)
+
+
+# --- UCB -----------------------------------------------------------------------------------------
+
+def test_ucb_tries_unseen_candidates_first_in_the_order_given():
+    stats = [offer(500, 50), offer(0, 0), offer(30, 1), offer(0, 0)]
+    assert choose("ucb", stats, 1000, PARAMS, np.random.default_rng(0)) == policies.Choice(1, 1.0)
+    stats[1] = offer(1, 0)
+    assert choose("ucb", stats, 1000, PARAMS, np.random.default_rng(0)).index == 3
+
+
+def test_ucb_bonus_favours_the_less_tried_and_its_weight_is_ucb_c():
+    stats = [offer(5000, 500), offer(20, 1)]  # 10 c vs 5 c a click, but offer 1 barely tried
+    assert choose("ucb", stats, 0, SamplerParams(ucb_c=1.0), np.random.default_rng(0)).index == 1
+    assert choose("ucb", stats, 0, SamplerParams(ucb_c=0.0), np.random.default_rng(0)).index == 0
+
+
+def test_ucb_ranks_by_revenue_per_click():
+    stats = [offer(10_000, 1000, 100.0), offer(10_000, 200, 1000.0)]
+    assert choose("ucb", stats, 0, PARAMS, np.random.default_rng(0)).index == 1
+
+
+# --- KL-UCB --------------------------------------------------------------------------------------
+
+def test_klucb_bound_solves_its_equation():
+    clicks, conversions, level = np.array([200.0]), np.array([6.0]), np.array([np.log(10_000)])
+    q = klucb_rate(conversions, clicks, level)[0]
+    p = 6 / 200
+    kl = p * np.log(p / q) + (1 - p) * np.log((1 - p) / (1 - q))
+    assert q > p
+    assert 200 * kl == pytest.approx(np.log(10_000), rel=1e-4)
+
+
+def test_klucb_tries_unseen_first_and_ranks_by_revenue_per_click():
+    assert choose("klucb", [offer(500, 50), offer(0, 0)], 0, PARAMS, np.random.default_rng(0)).index == 1
+    stats = [offer(20_000, 2000, 100.0), offer(20_000, 400, 1000.0)]  # 10 c vs 20 c a click
+    assert choose("klucb", stats, 0, PARAMS, np.random.default_rng(0)).index == 1
+
+
+def test_klucb_credits_an_offer_without_conversion_with_the_best_payout_seen():
+    # offer 1: 300 clicks, no conversion yet; its rate bound times 1,000 (the best payout seen)
+    # beats offer 0's 0.5 c a click, whereas times its own unknown (0) payout it never would.
+    stats = [offer(3000, 15, 100.0), offer(300, 0), offer(3000, 1, 1000.0)]
+    assert choose("klucb", stats, 0, PARAMS, np.random.default_rng(0)).index == 1
+
+
+# --- Thompson ------------------------------------------------------------------------------------
+
+def test_thompson_prefers_revenue_per_click_over_conversion_rate():
+    stats = [offer(2000, 200, 100.0), offer(2000, 40, 1000.0)]  # 10 % x 1 $ vs 2 % x 10 $
+    assert np.mean(picks("thompson", stats, n=1000) == 1) > 0.99
+
+
+def test_thompson_with_a_given_prior_draws_from_that_beta():
+    # Equal payouts, so the draw is the Beta(a + conv, b + clicks - conv) on the rate; with a huge
+    # prior (a=b=1e6) both offers look like 50 % and split the clicks whatever their data says.
+    stats = [offer(100, 1), offer(100, 20)]
+    strong = SamplerParams(thompson_a=1e6, thompson_b=1e6)
+    assert np.mean(picks("thompson", stats, params=strong, n=4000) == 1) == pytest.approx(0.5, abs=0.05)
+    assert np.mean(picks("thompson", stats, params=SamplerParams(thompson_a=1.0, thompson_b=1.0)) == 1) > 0.99
+
+
+def test_thompson_probability_estimates_how_often_the_choice_wins():
+    stats = [offer(60, 3), offer(60, 4)]  # close: each wins a fair share
+    chosen = picks("thompson", stats, n=4000)
+    share = np.mean(chosen == 1)
+    rng = np.random.default_rng(8)
+    reported = [choose("thompson", stats, 0, PARAMS, rng) for _ in range(400)]
+    mean_reported_for_1 = np.mean([c.probability for c in reported if c.index == 1])
+    assert 0.2 < share < 0.8
+    assert mean_reported_for_1 == pytest.approx(share, abs=0.08)
+
+
+def test_thompson_explores_an_offer_that_has_not_converted_yet():
+    # After 80 clicks without a conversion, a 0.5 %-rate offer must still get tried sometimes.
+    stats = [offer(5000, 150, 100.0), offer(80, 0), offer(5000, 100, 120.0)]
+    share = np.mean(picks("thompson", stats, n=4000) == 1)
+    assert 0.01 < share < 0.5
+
+
+# --- the fitted prior and the payout posterior ---------------------------------------------------
+
+def test_fitted_prior_is_flat_until_a_conversion_then_centred_on_the_pooled_rate():
+    a, b = fitted_beta_prior(np.array([10.0, 20.0]), np.array([0.0, 0.0]))
+    assert (a.item(), b.item()) == (1.0, 1.0)
+    clicks = np.full(50, 1000.0)
+    conversions = np.random.default_rng(0).binomial(1000, 0.04, size=50).astype(float)
+    a, b = fitted_beta_prior(clicks, conversions)
+    mean = conversions.sum() / clicks.sum()
+    assert a.item() / (a.item() + b.item()) == pytest.approx(mean)
+    assert 2.0 <= a.item() + b.item() <= 1.0 / mean + 1e-9
+
+
+def test_fitted_prior_matches_the_spread_of_rates_across_offers():
+    clicks = np.full(10, 1000.0)
+    alike = np.full(10, 40.0)  # every offer converts at 4 %: as strong as allowed (1 / mean)
+    apart = np.array([5.0, 80, 10, 60, 20, 40, 5, 70, 15, 30])  # 0.5 % to 8 %: method of moments
+    polar = np.array([1.0, 900, 1, 900, 1, 900, 1, 900, 1, 900])  # 0.1 % or 90 %: floor of 2
+    strength = {name: sum(x.item() for x in fitted_beta_prior(clicks, conv)) for name, conv in
+                (("alike", alike), ("apart", apart), ("polar", polar))}
+    rates = apart / 1000
+    mean = rates.mean()
+    assert strength["alike"] == pytest.approx(1 / 0.04)
+    assert strength["apart"] == pytest.approx(min(mean * (1 - mean) / rates.var() - 1, 1 / mean))
+    assert np.sqrt(mean * (1 - mean) / (strength["apart"] + 1)) == pytest.approx(rates.std(), rel=0.3)
+    assert strength["polar"] == pytest.approx(2.0)
+
+
+def test_fixed_payouts_pin_the_payout_posterior_and_spread_payouts_widen_it():
+    fixed = Stats.of([offer(100, 5, 400.0), offer(100, 2, 8000.0)])
+    shape, scale = payout_posterior(fixed)
+    assert (shape * scale)[0] == pytest.approx([400.0, 8000.0], rel=0.05)
+    cv_fixed = 1 / np.sqrt(shape[0])  # a Gamma's coefficient of variation
+    # same means, but payouts vary within each offer (second moment 3x the squared mean)
+    spread = Stats.of([OfferStats(100, 5, 2000.0, 3 * 400.0**2 * 5), OfferStats(100, 2, 16_000.0, 3 * 8000.0**2 * 2)])
+    shape_s, scale_s = payout_posterior(spread)
+    assert np.all(1 / np.sqrt(shape_s[0]) > 3 * cv_fixed)
+
+
+def test_offer_without_conversion_has_a_payout_prior_centred_on_the_best_mean_payout():
+    stats = Stats.of([offer(100, 5, 400.0), offer(100, 2, 2000.0), offer(100, 0)])
+    shape, scale = payout_posterior(stats)
+    assert shape[0, 2] == 1.0
+    assert (shape * scale)[0, 2] == pytest.approx(2000.0)
+
+
+# --- one core for the service and the benchmark --------------------------------------------------
+
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_choose_is_the_batched_core_on_one_row(sampler):
+    stats = [offer(50, 2), offer(10, 0), offer(80, 5, 300.0), offer(0, 0)]
+    single = [choose(sampler, stats, 500, PARAMS, np.random.default_rng(s)) for s in range(20)]
+    batched = [choose_batch(sampler, Stats.of(stats), np.array([500]), PARAMS, np.random.default_rng(s)) for s in range(20)]
+    assert [c.index for c in single] == [int(d.index[0]) for d in batched]
+    assert [c.probability for c in single] == pytest.approx([float(d.probability[0]) for d in batched])
+
+
+def test_batched_rows_are_independent_requests():
+    rows = Stats(*(np.array([[100.0, 100.0], [100.0, 100.0]]) * f for f in (1, 0, 0, 0)))
+    rows.conversions[:] = [[1, 9], [9, 1]]
+    rows.reward[:] = rows.conversions * 100
+    rows.reward_sq[:] = rows.conversions * 100 * 100
+    decided = choose_batch("greedy", rows, np.array([1000, 1000]), PARAMS, np.random.default_rng(0))
+    assert decided.index.tolist() == [1, 0]
