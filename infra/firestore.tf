@@ -33,3 +33,20 @@ resource "google_firestore_index" "episodes_latest" {
     order      = "DESCENDING"
   }
 }
+
+# "The customer's most recently updated episode" (is this reward a retry of the last one?):
+#   where customer_id == X order by last_update desc limit 1
+resource "google_firestore_index" "episodes_recent" {
+  project    = var.project_id
+  database   = google_firestore_database.default.name
+  collection = "episodes"
+
+  fields {
+    field_path = "customer_id"
+    order      = "ASCENDING"
+  }
+  fields {
+    field_path = "last_update"
+    order      = "DESCENDING"
+  }
+}

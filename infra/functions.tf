@@ -26,6 +26,7 @@ locals {
   common_env = {
     GOOGLE_CLOUD_PROJECT = var.project_id
     FIRESTORE_DATABASE   = google_firestore_database.default.name
+    AGENT_POLICY         = var.agent_policy
   }
 }
 
@@ -74,6 +75,7 @@ resource "google_cloudfunctions2_function" "http" {
     google_project_iam_member.build_reads_staged_source,
     google_storage_bucket_iam_member.build_reads_source,
     google_firestore_index.episodes_latest,
+    google_firestore_index.episodes_recent,
   ]
 }
 

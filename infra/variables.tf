@@ -66,3 +66,14 @@ variable "min_instances" {
   type        = number
   default     = 0
 }
+
+variable "agent_policy" {
+  description = "Customer-offers agent: \"thompson-slate\" (learns from /rewards) or \"static\" (the case study's repaired agent)."
+  type        = string
+  default     = "thompson-slate"
+
+  validation {
+    condition     = contains(["thompson-slate", "static"], var.agent_policy)
+    error_message = "agent_policy must be \"thompson-slate\" or \"static\"."
+  }
+}

@@ -209,6 +209,7 @@ def test_functions_are_built_and_run_alike():
     assert LOCALS["common_env"] == {
         "GOOGLE_CLOUD_PROJECT": ref("var.project_id"),
         "FIRESTORE_DATABASE": ref("google_firestore_database.default.name"),
+        "AGENT_POLICY": ref("var.agent_policy"),
     }
     database = RESOURCES[("google_firestore_database", "default")]
     assert database["name"] == "(default)" and database["type"] == "FIRESTORE_NATIVE"
@@ -221,6 +222,12 @@ def test_episodes_index_serves_latest_unrewarded_episode_query():
     assert [(f["field_path"], f["order"]) for f in index["fields"]] == [
         ("customer_id", "ASCENDING"),
         ("up_to_date", "ASCENDING"),
+        ("last_update", "DESCENDING"),
+    ]
+    recent = RESOURCES[("google_firestore_index", "episodes_recent")]
+    assert recent["collection"] == "episodes"
+    assert [(f["field_path"], f["order"]) for f in recent["fields"]] == [
+        ("customer_id", "ASCENDING"),
         ("last_update", "DESCENDING"),
     ]
 
