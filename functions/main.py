@@ -121,3 +121,13 @@ def predict_v2(request):
 @endpoint("PUT")
 def rewards(request):
     return customer_store().reward(RewardRequest.model_validate(json_body(request, required=True))), 200
+
+
+# -- Batch scoring of client CSVs (Company B) ----------------------------------------------------
+from shared import batch_job  # noqa: E402
+
+
+@functions_framework.cloud_event
+def score_upload(cloud_event):
+    """A file finalized in the inbox bucket: score it into the results bucket (shared/batch_job.py)."""
+    batch_job.handle(cloud_event["id"], cloud_event["type"], cloud_event.data)

@@ -67,3 +67,26 @@ def gateway(firestore_emulator):
 def api(gateway, db):
     """The gateway URL with Firestore emptied first."""
     return gateway
+
+
+@pytest.fixture
+def batch_buckets(db, storage_emulator, monkeypatch):
+    """Empty inbox and results buckets on the storage emulator, named in the env as deployed."""
+    from google.cloud import storage
+
+    from shared import batch_job
+
+    batch_job.get_gcs.cache_clear()
+    client = storage.Client(project=PROJECT)
+    buckets = {}
+    for role in ("inbox", "results"):
+        name = f"test-{role}"
+        bucket = client.bucket(name)
+        if not bucket.exists():
+            client.create_bucket(name)
+        for blob in client.list_blobs(name):
+            blob.delete()
+        buckets[role] = bucket
+    monkeypatch.setenv("INBOX_BUCKET", "test-inbox")
+    monkeypatch.setenv("RESULTS_BUCKET", "test-results")
+    return buckets

@@ -1,0 +1,100 @@
+"""The local stand-in for Eventarc: each new object generation in the emulator's inbox bucket
+becomes the CloudEvent the deployed trigger delivers to `score_upload`.
+
+    python -m devstack.bridge --bucket local-inbox --target http://127.0.0.1:PORT/
+
+gcp-storage-emulator delivers no events, so the bridge polls the bucket. Like Eventarc it
+delivers at least once: a delivery the function fails (5xx, or no answer) is retried with the
+same event id, with backoff.
+"""
+import argparse
+import datetime
+import sys
+import time
+import uuid
+
+import requests
+from google.cloud import storage
+
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+
+
+def storage_event(blob: storage.Blob, event_id: str | None = None) -> tuple[dict, dict]:
+    """(headers, JSON data) of a binary-mode CloudEvent for a finalized object, as Eventarc sends it."""
+    bucket = blob.bucket.name
+    headers = {
+        "ce-id": event_id or uuid.uuid4().hex,
+        "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+        "ce-type": FINALIZED,
+        "ce-specversion": "1.0",
+        "ce-subject": f"objects/{blob.name}",
+        "ce-time": _iso(blob.updated),
+        "Content-Type": "application/json",
+    }
+    data = {
+        "bucket": bucket,
+        "name": blob.name,
+        "generation": str(blob.generation),
+        "metageneration": str(blob.metageneration),
+        "timeCreated": _iso(blob.time_created),
+        "updated": _iso(blob.updated),
+        "size": str(blob.size),
+        "contentType": blob.content_type,
+    }
+    return headers, data
+
+
+def _iso(moment: datetime.datetime | None) -> str:
+    moment = moment or datetime.datetime.now(datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def deliver(target: str, headers: dict, data: dict, attempts: int = 6, timeout: float = 3600) -> bool:
+    """POST the event until the function accepts it (2xx); False after `attempts` failures."""
+    for attempt in range(attempts):
+        try:
+            answer = requests.post(target, headers=headers, json=data, timeout=timeout)
+            if answer.ok:
+                return True
+            problem = f"HTTP {answer.status_code}"
+        except requests.RequestException as error:
+            problem = str(error)
+        delay = min(2 ** attempt, 30)
+        print(f"bridge: delivery of {data['name']} failed ({problem}); retrying in {delay}s", file=sys.stderr, flush=True)
+        time.sleep(delay)
+    return False
+
+
+def run(bucket_name: str, target: str, interval: float = 0.5) -> None:
+    client = storage.Client(project="offer-bandits-local")
+    seen: set[tuple[str, int]] = set()
+    while True:
+        try:
+            blobs = list(client.list_blobs(bucket_name))
+        except Exception as error:  # the emulator may still be starting, or briefly busy
+            print(f"bridge: cannot list {bucket_name}: {error}", file=sys.stderr, flush=True)
+            blobs = []
+        for blob in blobs:
+            key = (blob.name, blob.generation)
+            if key not in seen:
+                seen.add(key)
+                headers, data = storage_event(blob)
+                print(f"bridge: gs://{bucket_name}/{blob.name} generation {blob.generation} -> score_upload", flush=True)
+                deliver(target, headers, data)
+        time.sleep(interval)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bucket", required=True)
+    parser.add_argument("--target", required=True)
+    parser.add_argument("--interval", type=float, default=0.5)
+    args = parser.parse_args()
+    try:
+        run(args.bucket, args.target, args.interval)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

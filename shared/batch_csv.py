@@ -1,0 +1,167 @@
+"""Client CSVs in and out, without I/O of its own: the header understood, each row parsed into a
+customer or a rejection, and cells made safe to open in a spreadsheet.
+
+Input: UTF-8 with or without BOM (decode with errors="surrogateescape" so one bad byte rejects
+its row, not the file), any line ending, columns in any order, header names trimmed and
+case-insensitive, blank lines skipped. Fields are read with the API's own normalisers.
+
+Output cells never start a formula: a cell beginning with = + - @ TAB or CR gets a leading
+apostrophe (OWASP's CSV-injection rule). It applies to every cell alike, numbers included, so a
+customer id "-42" is written as "'-42"; all our own cells (offers, dates, ids, counts) never start
+with those characters, so in practice only client-supplied text and product names change.
+"""
+import csv
+import io
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from pydantic import TypeAdapter, ValidationError
+
+from shared import agent
+from shared.batch_rules import OFFER_COLUMN, ClientRules
+from shared.customer_models import Timestamp, parse_age, parse_flag, parse_gender, parse_region
+
+REQUIRED = ("customer_id", "age", "gender", "region")
+OPTIONAL = ("timestamp",)
+MAX_CUSTOMER_ID = 128
+RESULT_HEADER = ("customer_id", *(f"offer_{r}" for r in range(1, agent.SLATE_SIZE + 1)),
+                 *(f"product_{r}" for r in range(1, agent.SLATE_SIZE + 1)), "episode_id", "response_date")
+ERROR_HEADER = ("line", "customer_id", "reason")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+_timestamp = TypeAdapter(Timestamp)
+csv.field_size_limit(64 * 1024)  # a runaway quoted field fails its row, it cannot grow without bound
+
+
+class FileError(ValueError):
+    """The file as a whole cannot be scored (e.g. its header lacks a required column)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each field sits in a row, from the header."""
+    width: int
+    fields: dict[str, int]
+    offers: tuple[tuple[str, int], ...]  # (OFFER_n, index), by offer number
+    extras: tuple[tuple[str, int], ...]  # other columns, kept in the episode's states
+
+
+@dataclass(slots=True)
+class Customer:
+    line: int
+    customer_id: str
+    timestamp: str | None
+    age: float
+    gender: str
+    region: str
+    states: dict
+    eligible: list[str]
+
+
+@dataclass(slots=True)
+class Rejected:
+    line: int
+    customer_id: str
+    reason: str
+
+
+def records(text: Iterable[str]) -> Iterator[tuple[int, list[str] | None]]:
+    """(line number, cells) for every non-blank record; cells is None when the record is malformed."""
+    reader = csv.reader(text, strict=False)
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:
+            yield reader.line_num, None
+            continue
+        if any(cell.strip() for cell in cells):
+            yield reader.line_num, cells
+
+
+def read_layout(header: list[str]) -> Layout:
+    if _UNDECODABLE.search("".join(header)):
+        raise FileError("the header is not valid UTF-8")
+    names = [name.strip().lower() for name in header]
+    duplicates = sorted({name for name in names if name and names.count(name) > 1})
+    if duplicates:
+        raise FileError(f"duplicate columns: {', '.join(duplicates)}")
+    missing = [name for name in REQUIRED if name not in names]
+    if missing:
+        raise FileError(f"missing columns: {', '.join(missing)} (the header has: {', '.join(names)[:300]})")
+    offers = sorted(((name.upper(), index) for index, name in enumerate(names) if OFFER_COLUMN.match(name)),
+                    key=lambda item: int(item[0].split("_")[1]))
+    if not offers:
+        raise FileError("no offer columns (OFFER_1, OFFER_2, ...)")
+    known = set(REQUIRED) | set(OPTIONAL)
+    fields = {name: index for index, name in enumerate(names) if name in known}
+    extras = tuple((name, index) for index, name in enumerate(names) if name and name not in known and not OFFER_COLUMN.match(name))
+    return Layout(len(header), fields, tuple(offers), extras)
+
+
+def parse_row(layout: Layout, rules: ClientRules, line: int, cells: list[str] | None) -> Customer | Rejected:
+    if cells is None:
+        return Rejected(line, "", "malformed CSV record (unbalanced quotes or a field over 64 KiB)")
+    customer_id = cells[layout.fields["customer_id"]].strip() if len(cells) > layout.fields["customer_id"] else ""
+    if _UNDECODABLE.search("".join(cells)):
+        return Rejected(line, customer_id, "not valid UTF-8")
+    if len(cells) < layout.width or any(cell.strip() for cell in cells[layout.width:]):
+        return Rejected(line, customer_id, f"has {len(cells)} fields, the header has {layout.width}")
+    if not customer_id:
+        return Rejected(line, customer_id, "customer_id: missing")
+    if len(customer_id) > MAX_CUSTOMER_ID:
+        return Rejected(line, customer_id[:MAX_CUSTOMER_ID], f"customer_id: longer than {MAX_CUSTOMER_ID} characters")
+    try:
+        age = _field(cells, layout, "age", parse_age)
+        gender = _field(cells, layout, "gender", parse_gender)
+        region = _field(cells, layout, "region", parse_region)
+        timestamp = _field(cells, layout, "timestamp", _timestamp.validate_python) if "timestamp" in layout.fields else None
+        offered = [offer for offer, index in layout.offers if _flag(offer, cells[index])]
+    except ValueError as error:
+        return Rejected(line, customer_id, str(error))
+    eligible = rules.eligible(offered, age, gender, region)
+    if not eligible:
+        reason = "no eligible offer" + (" after the client's rules" if offered else ": every offer flag is false")
+        return Rejected(line, customer_id, reason)
+    states = {"age": age, "gender": gender, "region": region, **{name: cells[index].strip() for name, index in layout.extras}}
+    return Customer(line, customer_id, timestamp, age, gender, region, states, eligible)
+
+
+def _field(cells: list[str], layout: Layout, name: str, parse):
+    value = cells[layout.fields[name]]
+    if not value.strip():
+        raise ValueError(f"{name}: missing")
+    try:
+        return parse(value)
+    except (ValueError, ValidationError) as error:
+        message = error.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(error, ValidationError) else str(error)
+        raise ValueError(f"{name} {_shown(value)}: {message}") from None
+
+
+def _flag(offer: str, value: str) -> bool:
+    try:
+        return parse_flag(value)
+    except ValueError:
+        raise ValueError(f"{offer} {_shown(value)}: must be true or false") from None
+
+
+def _shown(value: str) -> str:
+    return repr(value.strip()[:40])
+
+
+def safe_cell(value) -> str:
+    text = "" if value is None else str(value)
+    if _UNDECODABLE.search(text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def csv_bytes(rows: Iterable[Iterable], header: Iterable[str] | None = None) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows([safe_cell(cell) for cell in row] for row in rows)
+    return buffer.getvalue().encode("utf-8")

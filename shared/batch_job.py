@@ -1,0 +1,340 @@
+"""Score one uploaded client CSV: the job behind the `score_upload` storage trigger.
+
+The input is read as a stream and handled in chunks of `chunk_rows` records. Per chunk: parse
+and apply the client's rules (shared/batch_csv.py), read each needed segment's counters once, draw
+the slates (shared/batch_scoring.py), create the episodes in batched writes (≤ 500 per commit, a
+few commits in parallel), write the chunk's rows as part objects in the results bucket, then
+record the chunk in the job's status document. While chunk k is being written, chunk k+1 is
+parsed and scored; never more than one chunk waits, so memory stays bounded.
+
+Delivery is at least once, so everything is keyed by the object generation:
+- the status document `batch_jobs/{job id}` says done/failed (a redelivery then writes nothing),
+  or how many chunks are complete (a redelivery skips them and carries on);
+- episode ids derive from (bucket, name, generation, line), and episodes are only ever created:
+  when a create finds one already there (the chunk that was in flight when a run died, or a
+  second run overlapping a stale lease), the stored episode is read back and its slate reused,
+  so a redelivery neither duplicates an episode nor overwrites one that was rewarded since;
+- a lease in the status document keeps two deliveries of one file from running at once.
+At the end the parts are composed into `<client>/<stem>.results.csv` (and `.errors.csv` when a
+row was rejected) — GCS has no append, and compose works on real GCS and gcp-storage-emulator.
+"""
+import concurrent.futures
+import datetime
+import functools
+import hashlib
+import itertools
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+from google.api_core import exceptions
+from google.cloud import firestore, storage
+
+from shared import agent, counters
+from shared.batch_csv import (ERROR_HEADER, RESULT_HEADER, Customer, FileError, Layout, Rejected,
+                              csv_bytes, parse_row, read_layout, records)
+from shared.batch_rules import ClientRules, RulesError, load_rules
+from shared.batch_scoring import choose_slates, group_sizes
+from shared.customer_store import EPISODES, CustomerStore, new_episode, segment_counter, segment_counts, slate_of
+from shared.firestore_client import LOCAL_PROJECT, get_db
+from shared.log import log
+
+JOBS = "batch_jobs"
+FINALIZED = "google.cloud.storage.object.v1.finalized"
+DEFAULT_CHUNK_ROWS = 5000
+BATCH_WRITES = 500
+COMMIT_THREADS = 6
+LEASE = datetime.timedelta(minutes=2)
+READ_CHUNK_BYTES = 8 * 1024 * 1024
+COMPOSE_LIMIT = 32
+# Test hook: called with a chunk's index after its episodes are written, before it is recorded.
+after_episodes: Callable[[int], None] | None = None
+
+
+def handle(event_id: str, event_type: str, data: dict) -> dict | None:
+    """A storage CloudEvent: score the new object when it is a finalized upload to the inbox."""
+    inbox = os.environ.get("INBOX_BUCKET")
+    if event_type != FINALIZED or not isinstance(data, dict) or (inbox and data.get("bucket") != inbox):
+        log("WARNING", "ignored an event that is not a new object in the inbox", event_id=event_id, type=event_type)
+        return None
+    if not all(data.get(key) for key in ("bucket", "name", "generation")):
+        log("ERROR", "storage event without bucket, name or generation", event_id=event_id)
+        return None
+    upload = Upload(str(data["bucket"]), str(data["name"]), str(data["generation"]), str(event_id))
+    policy = os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT)
+    return Job(upload, get_db(), get_gcs(), os.environ["RESULTS_BUCKET"], policy).run()
+
+
+@functools.cache
+def get_gcs() -> storage.Client:
+    return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or LOCAL_PROJECT)
+
+
+class JobBusy(RuntimeError):
+    """Another delivery of this file holds a live lease; failing makes the platform retry later."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    name: str
+    generation: str
+    event_id: str = ""
+
+    @property
+    def job_id(self) -> str:
+        return _digest(f"{self.bucket}/{self.name}#{self.generation}", 40)
+
+    def episode_id(self, line: int) -> str:
+        return _digest(f"{self.bucket}/{self.name}#{self.generation}:{line}", 32)
+
+    @property
+    def source(self) -> str:
+        return f"batch:{self.bucket}/{self.name}#{self.generation}"
+
+
+def _digest(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def client_and_stem(name: str) -> tuple[str, str]:
+    client, _, rest = name.partition("/")
+    if not client or not rest:
+        raise FileError("upload files as <client>/<file>.csv")
+    if not rest.lower().endswith(".csv"):
+        raise FileError("only .csv files are scored")
+    return client, rest[:-4]
+
+
+def output_paths(name: str) -> tuple[str, str]:
+    client, stem = client_and_stem(name)
+    return f"{client}/{stem}.results.csv", f"{client}/{stem}.errors.csv"
+
+
+@dataclass
+class Chunk:
+    index: int
+    customers: list[Customer] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    slates: list[list[str]] = field(default_factory=list)
+    totals: dict = field(default_factory=dict)  # rows read / scored / rejected through this chunk
+
+
+class Job:
+    def __init__(self, upload: Upload, db: firestore.Client, gcs: storage.Client, results_bucket: str,
+                 policy: str = agent.DEFAULT_AGENT, rng: np.random.Generator | None = None):
+        self.upload = upload
+        self.db = db
+        self.gcs = gcs
+        self.results = gcs.bucket(results_bucket)
+        self.store = CustomerStore(db, rng or np.random.default_rng(), policy)
+        self.status_ref = db.collection(JOBS).document(upload.job_id)
+        self.owner = uuid.uuid4().hex
+        self.parts = f"_parts/{upload.job_id}"
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self) -> dict | None:
+        """Score the file; returns its final status, or None when an earlier delivery finished it."""
+        status = self._claim()
+        if status is None:
+            log("INFO", "batch file already handled", job=self.upload.job_id, name=self.upload.name)
+            return None
+        try:
+            return self._score(status)
+        except (FileError, RulesError) as error:
+            return self._finish({"state": "failed", "reason": str(error)})
+        except Exception as error:
+            try:  # let the redelivery start at once instead of waiting for the lease to lapse
+                self._update({"state": "retrying", "last_error": f"{type(error).__name__}: {error}"[:1000],
+                              "lease_expires": _now()})
+            except Exception:
+                log("ERROR", "could not record the failed attempt", exc_info=True, job=self.upload.job_id)
+            raise
+
+    def _score(self, status: dict) -> dict:
+        client, _ = client_and_stem(self.upload.name)
+        rules = load_rules(client)
+        results_path, errors_path = output_paths(self.upload.name)
+        self._update({"client": client})
+        blob = self.gcs.bucket(self.upload.bucket).blob(self.upload.name, generation=int(self.upload.generation))
+        try:
+            text = blob.open("rt", encoding="utf-8-sig", errors="surrogateescape", newline="", chunk_size=READ_CHUNK_BYTES)
+            lines = records(text)
+            header = next(lines, None)
+        except exceptions.NotFound:
+            raise FileError("the uploaded object no longer exists") from None
+        with text:
+            if header is None:
+                raise FileError("the file is empty")
+            layout = read_layout(header[1] or [])
+            self.store.ensure_agent_registered()
+            names = self._product_names([offer for offer, _ in layout.offers])
+            self._put_part("results", 0, csv_bytes([], RESULT_HEADER))
+            self._put_part("errors", 0, csv_bytes([], ERROR_HEADER))
+            totals = {key: status.get(key, 0) for key in ("rows_read", "rows_scored", "rejected_rows")}
+            with concurrent.futures.ThreadPoolExecutor(1) as writer, \
+                    concurrent.futures.ThreadPoolExecutor(COMMIT_THREADS) as commits:
+                pending = None
+                for chunk in self._chunks(lines, layout, rules, status["chunks_done"], status["chunk_rows"], totals):
+                    self._score_chunk(chunk)
+                    if pending:
+                        pending.result()
+                    pending = writer.submit(self._write_chunk, chunk, names, status["response_date"], commits)
+                if pending:
+                    pending.result()
+        results = self._compose("results", results_path)
+        errors = self._compose("errors", errors_path) if totals["rejected_rows"] else None
+        self._delete_parts()
+        return self._finish({"state": "done", **totals, "results_path": f"gs://{self.results.name}/{results}",
+                             "errors_path": f"gs://{self.results.name}/{errors}" if errors else None})
+
+    def _chunks(self, lines: Iterator, layout: Layout, rules: ClientRules, done: int, size: int,
+                totals: dict) -> Iterator[Chunk]:
+        for index in itertools.count():
+            records_ = list(itertools.islice(lines, size))
+            if not records_:
+                return
+            if index < done:  # completed by an earlier delivery: skipped over, not parsed
+                continue
+            chunk = Chunk(index)
+            for line, cells in records_:
+                parsed = parse_row(layout, rules, line, cells)
+                (chunk.customers if isinstance(parsed, Customer) else chunk.rejected).append(parsed)
+            totals["rows_read"] += len(records_)
+            totals["rows_scored"] += len(chunk.customers)
+            totals["rejected_rows"] += len(chunk.rejected)
+            chunk.totals = dict(totals)
+            yield chunk
+
+    def _score_chunk(self, chunk: Chunk) -> None:
+        keys = [(agent.segment_of(c.age, c.gender, c.region), tuple(c.eligible)) for c in chunk.customers]
+        counts = self._segment_counts({segment for segment, _ in keys}) if self.store.policy != agent.STATIC else {}
+        slates = choose_slates(self.store.policy, group_sizes(keys), counts, self.store.rng)
+        chunk.slates = [slates[key].pop() for key in keys]
+
+    def _write_chunk(self, chunk: Chunk, names: dict, response_date: str, commits) -> None:
+        episodes = {}
+        for customer, slate in zip(chunk.customers, chunk.slates):
+            segment = agent.segment_of(customer.age, customer.gender, customer.region)
+            episodes[self.upload.episode_id(customer.line)] = new_episode(
+                customer.customer_id, customer.timestamp or response_date, customer.states, customer.eligible,
+                segment, slate, self.store.policy, self.upload.source)
+        ids = list(episodes)
+        stored = {}
+        batches = [ids[start:start + BATCH_WRITES] for start in range(0, len(ids), BATCH_WRITES)]
+        for found in commits.map(self._create_episodes, batches, itertools.repeat(episodes)):
+            stored.update(found)
+        if after_episodes:
+            after_episodes(chunk.index)
+        rows = []
+        for customer, episode_id in zip(chunk.customers, ids):
+            slate = stored.get(episode_id) or slate_of(episodes[episode_id])
+            padded = slate + [""] * (agent.SLATE_SIZE - len(slate))
+            rows.append([customer.customer_id, *padded, *(names.get(o) or "" for o in padded), episode_id, response_date])
+        if rows:
+            self._put_part("results", chunk.index + 1, csv_bytes(rows))
+        if chunk.rejected:
+            self._put_part("errors", chunk.index + 1, csv_bytes([r.line, r.customer_id, r.reason] for r in chunk.rejected))
+        self._update({"chunks_done": chunk.index + 1, **chunk.totals, "lease_expires": _now() + LEASE})
+
+    def _create_episodes(self, ids: list[str], episodes: dict) -> dict[str, list[str]]:
+        """Create these episodes; returns the slates of those that already existed, which are kept."""
+        refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in ids]
+        batch = self.db.batch()
+        for ref in refs:
+            batch.create(ref, episodes[ref.id])
+        try:
+            batch.commit()
+            return {}
+        except exceptions.Conflict:  # the whole batch was refused: keep what is there, create the rest
+            existing = {s.id: slate_of(s.to_dict()) for s in self.db.get_all(refs) if s.exists}
+            missing = [episode_id for episode_id in ids if episode_id not in existing]
+            return existing | (self._create_episodes(missing, episodes) if missing else {})
+
+    # -- Firestore reads ---------------------------------------------------------------------
+    def _segment_counts(self, segments: set[str]) -> dict[str, dict]:
+        """Every needed segment's counters in one get_all."""
+        refs = [ref for segment in segments for ref in counters.shard_refs(self.db, segment_counter(segment))]
+        shards: dict[str, list] = {segment_counter(segment): [] for segment in segments}
+        for snapshot in self.db.get_all(refs):
+            shards[snapshot.reference.parent.parent.path].append(snapshot)
+        return {segment: segment_counts(counters.sum_shards(shards[segment_counter(segment)])) for segment in segments}
+
+    def _product_names(self, offers: list[str]) -> dict[str, str | None]:
+        names = {}
+        for start in range(0, len(offers), 10):  # the `in` filter takes a bounded list
+            names.update(self.store.product_names(offers[start:start + 10]))
+        return names
+
+    # -- outputs -----------------------------------------------------------------------------
+    def _put_part(self, kind: str, number: int, data: bytes) -> None:
+        self.results.blob(f"{self.parts}/{kind}/{number:07d}.csv").upload_from_string(data, content_type="text/csv")
+
+    def _compose(self, kind: str, destination: str) -> str:
+        sources = sorted(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/{kind}/"), key=lambda b: b.name)
+        level = 0
+        while len(sources) > COMPOSE_LIMIT:  # compose takes at most 32 sources: fold level by level
+            groups = [sources[i:i + COMPOSE_LIMIT] for i in range(0, len(sources), COMPOSE_LIMIT)]
+            sources = [self._compose_into(f"{self.parts}/fold/{kind}-{level}-{n:05d}.csv", group) for n, group in enumerate(groups)]
+            level += 1
+        self._compose_into(destination, sources)
+        return destination
+
+    def _compose_into(self, name: str, sources: list) -> storage.Blob:
+        blob = self.results.blob(name)
+        blob.content_type = "text/csv; charset=utf-8"
+        blob.metadata = {"source": self.upload.source}
+        blob.compose(sources)
+        return blob
+
+    def _delete_parts(self) -> None:
+        self.results.delete_blobs(list(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/")), on_error=lambda _: None)
+
+    # -- the status document -----------------------------------------------------------------
+    def _claim(self) -> dict | None:
+        upload, now = self.upload, _now()
+
+        @firestore.transactional
+        def claim(transaction) -> dict | None:
+            snapshot = self.status_ref.get(transaction=transaction)
+            if not snapshot.exists:
+                status = {"bucket": upload.bucket, "name": upload.name, "generation": upload.generation,
+                          "client": None, "state": "running", "chunk_rows": _chunk_rows(), "chunks_done": 0,
+                          "rows_read": 0, "rows_scored": 0, "rejected_rows": 0,
+                          "response_date": now.date().isoformat(), "created_at": now, "updated_at": now,
+                          "attempts": 1, "event_ids": [upload.event_id], "lease_owner": self.owner,
+                          "lease_expires": now + LEASE, "results_path": None, "errors_path": None}
+                transaction.create(self.status_ref, status)
+                return status
+            status = snapshot.to_dict()
+            if status["state"] in ("done", "failed"):
+                return None
+            if status.get("lease_owner") != self.owner and status["lease_expires"] > now:
+                raise JobBusy(f"batch job {self.status_ref.id} is being run by another delivery")
+            update = {"state": "running", "attempts": status.get("attempts", 0) + 1, "lease_owner": self.owner,
+                      "lease_expires": now + LEASE, "updated_at": now, "event_ids": firestore.ArrayUnion([upload.event_id])}
+            transaction.update(self.status_ref, update)
+            return status | update
+
+        return claim(self.db.transaction())
+
+    def _update(self, fields: dict) -> None:
+        self.status_ref.update({**fields, "updated_at": _now()})
+
+    def _finish(self, fields: dict) -> dict:
+        self._update({**fields, "finished_at": _now(), "lease_expires": _now()})
+        status = self.status_ref.get().to_dict()
+        log("INFO" if status["state"] == "done" else "WARNING", f"batch file {status['state']}", job=self.status_ref.id,
+            name=self.upload.name, rows_read=status["rows_read"], rows_scored=status["rows_scored"],
+            rejected_rows=status["rejected_rows"], reason=status.get("reason"))
+        return status
+
+
+def _chunk_rows() -> int:
+    return max(1, int(os.environ.get("BATCH_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)))
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
