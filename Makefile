@@ -41,3 +41,13 @@ clean:
 
 load-products: install
 	$(PY) -m devstack.load_products $(FILE)
+
+# Drop a client CSV into the running stack's inbox (`make run` in another terminal), wait for its
+# batch job and copy the result and error CSVs to local-results/.
+drop: install
+	@test -n "$(FILE)" -a -n "$(CLIENT)" || { echo "usage: make drop FILE=<csv> CLIENT=<client>"; exit 1; }
+	$(PY) -m devstack.drop --file $(FILE) --client $(CLIENT)
+
+# Batch scoring throughput and peak memory at 10k and 1M generated rows, against fresh emulators.
+bench-batch: prereqs
+	$(PY) -m bench.batch_throughput
