@@ -1,0 +1,247 @@
+"""`make bench`: every policy over E1-E7, a markdown table and cumulative-regret plots in reports/bench/.
+
+    python -m bench.run [--seeds 100] [--mab-seeds 30] [--slate-seeds 20] [--envs E1,E2] [--publish]
+
+--publish also copies the table and the E1 plot into bench/results/ (committed, shown by the README).
+"""
+import argparse
+import json
+import multiprocessing
+import os
+import pathlib
+import shutil
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPORT = ROOT / "reports" / "bench"
+PUBLISHED = ROOT / "bench" / "results"
+
+# name -> (label, kind); kind "project" runs shared.policies' batched core, "mabwiser" bench.peers
+POLICIES = {
+    "thompson": ("thompson (project)", "project"),
+    "klucb": ("klucb (project)", "project"),
+    "greedy": ("course greedy, 100 warm-up (project `greedy`)", "project"),
+    "epsilon": ("course eps-greedy 0.1 (project `epsilon`)", "project"),
+    "ucb": ("course UCB1 (project `ucb`)", "project"),
+    "mabwiser-ts": ("MABWiser ThompsonSampling", "mabwiser"),
+    "mabwiser-ucb1": ("MABWiser UCB1", "mabwiser"),
+    "mabwiser-eps": ("MABWiser EpsilonGreedy 0.1", "mabwiser"),
+}
+
+
+def _task(args):
+    env_key, policy, seeds, mab_seeds = args
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from bench.envs import ENVS
+    from bench.harness import World, run_project_policy
+    from bench.peers import run_peer
+    from shared.policies import SamplerParams
+
+    world = World(ENVS[env_key], np.arange(seeds))
+    if POLICIES[policy][1] == "project":
+        run = run_project_policy(world, policy, SamplerParams())
+    else:
+        run = run_peer(world, policy, seeds=mab_seeds)
+    return env_key, policy, run
+
+
+def _slate_task(args):
+    seed, n = args
+    from bench.slates import simulate
+
+    started = time.perf_counter()
+    accepted = simulate(seed, n)
+    return seed, {k: v.astype(float) for k, v in accepted.items()}, time.perf_counter() - started
+
+
+def ci95(x: np.ndarray) -> float:
+    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
+
+
+def summarise(runs: dict, default: str) -> dict:
+    """Per environment and policy: regret statistics, oracle share, paired difference to default."""
+    from bench.envs import ENVS, CANONICAL_RATES, lai_robbins_constant
+
+    out = {}
+    for env_key, by_policy in runs.items():
+        env = ENVS[env_key]
+        base = by_policy.get(default)
+        rows = {}
+        for policy, run in by_policy.items():
+            final = run.final
+            row = {
+                "seeds": len(final),
+                "mean": float(final.mean()), "ci": ci95(final), "median": float(np.median(final)),
+                "p90": float(np.percentile(final, 90)), "p99": float(np.percentile(final, 99)),
+                "oracle_share": float(100 * run.oracle_share.mean()), "seconds": run.seconds,
+            }
+            if base is not None and policy != default:
+                diff = final - base.final[: len(final)]  # paired: same seeds, same draws
+                row["paired_diff"], row["paired_ci"] = float(diff.mean()), ci95(diff)
+            if env_key == "E2":
+                c = lai_robbins_constant(CANONICAL_RATES)
+                half = np.searchsorted(run.steps, env.horizon // 2)
+                slope = (run.regret[:, -1] - run.regret[:, half]) / np.log(env.horizon / run.steps[half])
+                row["slope_over_c"] = float(slope.mean() / c)
+                row["slope_over_c_ci"] = ci95(slope) / c
+            rows[policy] = row
+        out[env_key] = rows
+    return out
+
+
+def markdown(summary: dict, slates: dict | None, default: str, mab_seeds: int) -> str:
+    from bench.envs import ENVS, CANONICAL_RATES, lai_robbins_constant
+
+    lines = []
+    for env_key, rows in summary.items():
+        env = ENVS[env_key]
+        lines += [f"### {env_key} {env.title}: {env.detail}; T = {env.horizon:,}; regret in {env.unit}", ""]
+        head = "| policy | seeds | regret mean ± 95 % CI | median | p90 | p99 | % of oracle revenue | paired regret − default's (95 % CI) |"
+        if env_key == "E2":
+            c = lai_robbins_constant(CANONICAL_RATES)
+            lines.insert(len(lines) - 1, f"Lai–Robbins C = {c:.2f}, C·ln T = {c * np.log(env.horizon):.1f}; slope = (R(T) − R(T/2)) / ln 2.")
+            lines.insert(len(lines) - 1, "")
+            head = head + " slope / C |"
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
+        order = sorted(rows, key=lambda p: rows[p]["mean"])
+        for policy in order:
+            r = rows[policy]
+            label = POLICIES[policy][0] + (" **default**" if policy == default else "")
+            paired = "—" if "paired_diff" not in r else f"{r['paired_diff']:+,.1f} ± {r['paired_ci']:,.1f}"
+            cells = [label, str(r["seeds"]), f"{r['mean']:,.1f} ± {r['ci']:,.1f}", f"{r['median']:,.0f}",
+                     f"{r['p90']:,.0f}", f"{r['p99']:,.0f}", f"{r['oracle_share']:.1f}", paired]
+            if env_key == "E2":
+                cells.append(f"{r['slope_over_c']:.2f} ± {r['slope_over_c_ci']:.2f}")
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    if slates:
+        lines += [f"### E7 contextual top-3 (Company A): {slates['seeds']} seeds × {slates['n']:,} customers; acceptance rate", "",
+                  "| agent | all rewards | last 5,000 | × static (last 5,000) | % of oracle (last 5,000) |", "|---|---|---|---|---|"]
+        for name in ("oracle", "learning", "static"):
+            s = slates[name]
+            lines.append(f"| {name} | {100 * s['all']:.2f} % | {100 * s['last']:.2f} % | "
+                         f"{s['last'] / slates['static']['last']:.3f} | {100 * s['last'] / slates['oracle']['last']:.1f} |")
+        lines.append("")
+    lines += [f"Paired column: the policy's regret minus the default's on the same seeds and draws (positive: the default "
+              f"lost less). MABWiser peers ran {mab_seeds} seeds (see bench/peers.py); their difference uses those seeds."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[pathlib.Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from bench.envs import ENVS
+
+    paths = []
+    for env_key, by_policy in runs.items():
+        env = ENVS[env_key]
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for policy, run in sorted(by_policy.items(), key=lambda kv: -kv[1].final.mean()):
+            mean = run.regret.mean(axis=0)
+            half = 1.96 * run.regret.std(axis=0, ddof=1) / np.sqrt(len(run.regret))
+            width = 2.6 if policy == default else 1.3
+            line, = ax.plot(run.steps, mean, lw=width, label=f"{POLICIES[policy][0]} ({summary[env_key][policy]['oracle_share']:.1f} % of oracle)")
+            ax.fill_between(run.steps, mean - half, mean + half, color=line.get_color(), alpha=0.15)
+        ax.set_title(f"{env_key} {env.title}: cumulative regret, mean ± 95 % CI")
+        ax.set_xlabel("clicks")
+        ax.set_ylabel(f"pseudo-regret ({env.unit})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+        fig.tight_layout()
+        path = folder / f"regret_{env_key}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def main() -> None:
+    from shared.policies import DEFAULT_SAMPLER
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--mab-seeds", type=int, default=30)
+    parser.add_argument("--slate-seeds", type=int, default=20)
+    parser.add_argument("--slate-customers", type=int, default=50_000)
+    parser.add_argument("--envs", default="E1,E2,E3,E4,E5,E6,E7")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--publish", action="store_true")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    REPORT.mkdir(parents=True, exist_ok=True)
+    envs = [e for e in args.envs.split(",") if e != "E7"]
+    policies = args.policies.split(",")
+    tasks = [(e, p, args.seeds, args.mab_seeds) for e in envs for p in policies]
+    # longest first, so the two workers finish together
+    weight = {"E3": 4, "E6": 1.5, "E2": 0.2}
+    cost = {"klucb": 3, "thompson": 2, "mabwiser-ts": 1.5}
+    tasks.sort(key=lambda t: -weight.get(t[0], 1) * cost.get(t[1], 1))
+    slate_tasks = [(seed, args.slate_customers) for seed in range(args.slate_seeds)] if "E7" in args.envs else []
+    runs: dict = {e: {} for e in envs}
+    slate_runs = []
+    with multiprocessing.get_context("fork").Pool(args.workers, maxtasksperchild=1) as pool:
+        slate_results = pool.imap_unordered(_slate_task, slate_tasks) if slate_tasks else []
+        for env_key, policy, run in pool.imap_unordered(_task, tasks):
+            runs[env_key][policy] = run
+            print(f"{env_key} {policy:14s} regret {run.final.mean():12,.1f}  {100 * run.oracle_share.mean():5.1f} % of oracle"
+                  f"  ({len(run.final)} seeds, {run.seconds:.0f} s)", flush=True)
+        for seed, accepted, seconds in slate_results:
+            slate_runs.append(accepted)
+            print(f"E7 seed {seed}: " + ", ".join(f"{k} {v.mean():.3f}" for k, v in accepted.items()) + f" ({seconds:.0f} s)", flush=True)
+    runs = {e: {p: runs[e][p] for p in policies if p in runs[e]} for e in envs}
+
+    summary = summarise(runs, DEFAULT_SAMPLER)
+    slates = None
+    if slate_runs:
+        slates = {"seeds": len(slate_runs), "n": args.slate_customers}
+        for name in slate_runs[0]:
+            stacked = np.array([r[name] for r in slate_runs])
+            slates[name] = {"all": float(stacked.mean()), "last": float(stacked[:, -5000:].mean()),
+                            "curve": stacked.reshape(len(slate_runs), -1, 1000).mean(axis=(0, 2)).tolist()}
+    table = markdown(summary, slates, DEFAULT_SAMPLER, args.mab_seeds)
+    elapsed = time.perf_counter() - started
+    table += f"\nDefault sampler: `{DEFAULT_SAMPLER}`. Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
+    (REPORT / "results.md").write_text(table)
+    (REPORT / "results.json").write_text(json.dumps({"summary": summary, "slates": slates, "seconds": elapsed}, indent=1))
+    paths = plot(runs, summary, REPORT, DEFAULT_SAMPLER)
+    if slates:
+        paths.append(plot_slates(slates, REPORT))
+    print(table)
+    print(f"wrote {REPORT / 'results.md'} and {len(paths)} plots in {elapsed / 60:.1f} min")
+    if args.publish:
+        PUBLISHED.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPORT / "results.md", PUBLISHED / "results.md")
+        if (REPORT / "regret_E1.png").exists():
+            shutil.copy(REPORT / "regret_E1.png", PUBLISHED / "regret_E1.png")
+
+
+def plot_slates(slates: dict, folder: pathlib.Path) -> pathlib.Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name in ("oracle", "learning", "static"):
+        curve = np.array(slates[name]["curve"])
+        ax.plot((np.arange(len(curve)) + 1) * 1000, 100 * curve, label=name)
+    ax.set_title("E7 Company A top-3: acceptance rate per 1,000 customers")
+    ax.set_xlabel("rewards")
+    ax.set_ylabel("accepted (%)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = folder / "acceptance_E7.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""E7 and issue 3's simulation: Company A's customers and the top-3 slate agents of shared/agent.py.
+
+Customers: age uniform 18-90, gender F/M, region Americas/Asia/Europa, a random eligible subset
+of the 10 offers (3 to 10 of them). Each (segment, offer) has a hidden acceptance rate: partly what
+the case study's static weights say, partly not (log-rate = log 6 % + STATIC_WEIGHT (0.5) x the standardised log
+static score + 0.8 x N(0, 1), clipped to 0.5-60 %), drawn per seed. The customer looks at each offer
+of the slate and accepts it with its rate, so accepts at most one: P(accept) = 1 - prod(1 - p).
+The client only says whether one was accepted, so the learning agent credits all three (slate
+credit, as the service does). Oracle: the three eligible offers with the highest hidden rates.
+Paired: the same customers and the same acceptance coins (bench.rand) for every agent.
+"""
+import numpy as np
+
+from bench import rand
+from shared import agent
+
+ENV_NUMBER = 7
+AGENTS = ("learning", "static", "oracle")
+
+
+def segments() -> list[str]:
+    return [f"{band}|{region}|{gender}" for _, _, band in agent.AGE_BANDS
+            for region in agent.REGIONS for gender in agent.GENDERS]
+
+
+STATIC_WEIGHT = 0.5  # how much the case study's static weights say about the hidden rates
+
+
+def hidden_rates(seed: int, static_weight: float = STATIC_WEIGHT) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng([ENV_NUMBER, seed, 1])
+    rates = {}
+    for segment in segments():
+        log_score = np.log([agent.static_scores(segment)[o] for o in agent.OFFERS])
+        z = (log_score - log_score.mean()) / (log_score.std() or 1.0)
+        rates[segment] = np.clip(np.exp(np.log(0.06) + static_weight * z + 0.8 * rng.standard_normal(len(agent.OFFERS))), 0.005, 0.6)
+    return rates
+
+
+def customers(seed: int, n: int):
+    rng = np.random.default_rng([ENV_NUMBER, seed, 2])
+    ages = rng.integers(18, 91, size=n)
+    genders = rng.choice(agent.GENDERS, size=n)
+    regions = rng.choice(agent.REGIONS, size=n)
+    for i in range(n):
+        size = int(rng.integers(3, len(agent.OFFERS) + 1))
+        eligible = [agent.OFFERS[j] for j in sorted(rng.choice(len(agent.OFFERS), size=size, replace=False))]
+        yield agent.segment_of(int(ages[i]), str(genders[i]), str(regions[i])), eligible
+
+
+def simulate(seed: int, n: int = 50_000, static_weight: float = STATIC_WEIGHT) -> dict[str, np.ndarray]:
+    """Per agent, 1 where the customer at that step accepted an offer of the slate."""
+    rates = hidden_rates(seed, static_weight)
+    counts: dict[str, dict[str, list[float]]] = {s: {} for s in segments()}
+    rng = np.random.default_rng([ENV_NUMBER, seed, 3])
+    accepted = {name: np.zeros(n, dtype=np.int8) for name in AGENTS}
+    index = {offer: j for j, offer in enumerate(agent.OFFERS)}
+    for step, (segment, eligible) in enumerate(customers(seed, n)):
+        p = rates[segment]
+        coins = rand.uniform(ENV_NUMBER, seed, step, np.arange(len(agent.OFFERS)), 0)
+        slates = {
+            "learning": agent.learning_slate(segment, eligible, {o: tuple(c) for o, c in counts[segment].items()}, rng),
+            "static": agent.static_slate(segment, eligible),
+            "oracle": sorted(eligible, key=lambda o: -p[index[o]])[: agent.SLATE_SIZE],
+        }
+        for name, slate in slates.items():
+            accepted[name][step] = any(coins[index[o]] < p[index[o]] for o in slate)
+        for offer in slates["learning"]:  # slate credit: the client only says yes or no
+            shown_accepted = counts[segment].setdefault(offer, [0.0, 0.0])
+            shown_accepted[0] += 1.0
+            shown_accepted[1] += float(accepted["learning"][step])
+    return accepted
