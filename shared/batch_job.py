@@ -45,7 +45,7 @@ JOBS = "batch_jobs"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DEFAULT_CHUNK_ROWS = 5000
 BATCH_WRITES = 500
-COMMIT_THREADS = 6
+COMMIT_THREADS = 8
 LEASE = datetime.timedelta(minutes=2)
 READ_CHUNK_BYTES = 8 * 1024 * 1024
 COMPOSE_LIMIT = 32
@@ -186,9 +186,10 @@ class Job:
                     pending.result()
         results = self._compose("results", results_path)
         errors = self._compose("errors", errors_path) if totals["rejected_rows"] else None
-        self._delete_parts()
-        return self._finish({"state": "done", **totals, "results_path": f"gs://{self.results.name}/{results}",
-                             "errors_path": f"gs://{self.results.name}/{errors}" if errors else None})
+        status = self._finish({"state": "done", **totals, "results_path": f"gs://{self.results.name}/{results}",
+                               "errors_path": f"gs://{self.results.name}/{errors}" if errors else None})
+        self._delete_parts()  # only once done: a redelivery before that composes the same parts again
+        return status
 
     def _chunks(self, lines: Iterator, layout: Layout, rules: ClientRules, done: int, size: int,
                 totals: dict) -> Iterator[Chunk]:

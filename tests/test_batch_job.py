@@ -193,3 +193,23 @@ def test_a_second_delivery_while_the_first_holds_the_lease_is_refused(batch_buck
     assert other._claim()["state"] == "running"  # a live delivery holds the file
     assert deliver(blob, "e2").status_code == 500
     assert not episodes(db)
+
+
+def test_a_crash_after_the_output_is_composed_redelivers_to_the_same_output(batch_buckets, db, monkeypatch):
+    monkeypatch.setenv("BATCH_CHUNK_ROWS", "4")
+    blob = upload(batch_buckets, "company_b/late.csv", generated(10))
+    finish = batch_job.Job._finish
+
+    def die_before_done(job, fields):
+        if fields["state"] == "done":
+            raise RuntimeError("instance killed before the job was marked done")
+        return finish(job, fields)
+
+    monkeypatch.setattr(batch_job.Job, "_finish", die_before_done)
+    assert deliver(blob).status_code == 500
+    first = read_csv(batch_buckets["results"], "company_b/late.results.csv")
+    monkeypatch.setattr(batch_job.Job, "_finish", finish)
+    assert deliver(blob).status_code == 200
+    assert status_of(db, blob)["state"] == "done"
+    assert read_csv(batch_buckets["results"], "company_b/late.results.csv") == first and len(first) == 10
+    assert len(episodes(db)) == 10
