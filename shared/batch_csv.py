@@ -140,11 +140,21 @@ def _field(cells: list[str], layout: Layout, name: str, parse):
         raise ValueError(f"{name} {_shown(value)}: {message}") from None
 
 
+_flags: dict[str, bool] = {}
+
+
 def _flag(offer: str, value: str) -> bool:
+    """parse_flag, remembered per spelling: a file has few, and this runs ten times per row."""
+    known = _flags.get(value)
+    if known is not None:
+        return known
     try:
-        return parse_flag(value)
+        flag = parse_flag(value)
     except ValueError:
         raise ValueError(f"{offer} {_shown(value)}: must be true or false") from None
+    if len(_flags) < 1000:
+        _flags[value] = flag
+    return flag
 
 
 def _shown(value: str) -> str:
