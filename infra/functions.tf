@@ -137,7 +137,7 @@ resource "google_cloudfunctions2_function" "score_upload" {
     google_project_iam_member.gcs_publishes_events,
     google_project_iam_member.trigger_receives_events,
     google_storage_bucket_iam_member.runtime_reads_inbox,
-    google_storage_bucket_iam_member.runtime_creates_results,
+    google_storage_bucket_iam_member.runtime_writes_results,
   ]
 }
 

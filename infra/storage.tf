@@ -103,23 +103,18 @@ resource "google_project_iam_audit_config" "storage_data_access" {
   }
 }
 
-# Bucket-level grants for the functions' runtime identity: read the inbox, read and create
-# results. Nothing project-wide, and no delete: a result is written once per input generation.
+# Bucket-level grants for the functions' runtime identity: read the inbox; read, write and delete
+# in results (score-upload composes its output from temporary pieces it then deletes, and a
+# re-uploaded file replaces its earlier result). Nothing project-wide.
 resource "google_storage_bucket_iam_member" "runtime_reads_inbox" {
   bucket = google_storage_bucket.inbox.name
   role   = "roles/storage.objectViewer"
   member = google_service_account.runtime.member
 }
 
-resource "google_storage_bucket_iam_member" "runtime_reads_results" {
+resource "google_storage_bucket_iam_member" "runtime_writes_results" {
   bucket = google_storage_bucket.results.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.runtime.member
-}
-
-resource "google_storage_bucket_iam_member" "runtime_creates_results" {
-  bucket = google_storage_bucket.results.name
-  role   = "roles/storage.objectCreator"
+  role   = "roles/storage.objectUser"
   member = google_service_account.runtime.member
 }
 

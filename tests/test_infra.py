@@ -286,8 +286,7 @@ def test_runtime_identity_holds_only_what_the_functions_need():
     assert runtime == {
         ("google_project_iam_member", "roles/datastore.user", None),
         ("google_storage_bucket_iam_member", "roles/storage.objectViewer", ref("google_storage_bucket.inbox.name")),
-        ("google_storage_bucket_iam_member", "roles/storage.objectViewer", ref("google_storage_bucket.results.name")),
-        ("google_storage_bucket_iam_member", "roles/storage.objectCreator", ref("google_storage_bucket.results.name")),
+        ("google_storage_bucket_iam_member", "roles/storage.objectUser", ref("google_storage_bucket.results.name")),
     }
 
 
