@@ -217,11 +217,12 @@ class Job:
 
     def _write_chunk(self, chunk: Chunk, names: dict, response_date: str, commits) -> None:
         episodes = {}
+        now = _now()
         for customer, slate in zip(chunk.customers, chunk.slates):
             segment = agent.segment_of(customer.age, customer.gender, customer.region)
             episodes[self.upload.episode_id(customer.line)] = new_episode(
                 customer.customer_id, customer.timestamp or response_date, customer.states, customer.eligible,
-                segment, slate, self.store.policy, self.upload.source)
+                segment, slate, self.store.policy, self.upload.source, now)
         ids = list(episodes)
         stored = {}
         batches = [ids[start:start + BATCH_WRITES] for start in range(0, len(ids), BATCH_WRITES)]

@@ -1,6 +1,7 @@
 """score_upload end to end: the deployed CloudEvent app, real Firestore and storage emulators."""
 import csv
 import io
+import json
 import pathlib
 
 import functions_framework
@@ -96,7 +97,7 @@ def test_a_messy_file_splits_between_results_and_errors(batch_buckets, db):
     assert (c2["offer_1"], c2["offer_2"], c2["offer_3"]) == ("OFFER_2", "", "")
     stored = episodes(db)
     assert set(stored) == {row["episode_id"] for row in results}
-    assert stored[c2["episode_id"]]["states"] == {"age": 70.0, "gender": "M", "region": "Asia", "extra": "y"}
+    assert json.loads(stored[c2["episode_id"]]["states"]) == {"age": 70.0, "gender": "M", "region": "Asia", "extra": "y"}
     assert stored[c2["episode_id"]]["source"] == f"batch:test-inbox/company_b/messy.csv#{blob.generation}"
     assert status["results_path"] == "gs://test-results/company_b/messy.results.csv"
     assert [b.name for b in batch_buckets["results"].list_blobs()] == ["company_b/messy.errors.csv", "company_b/messy.results.csv"]
