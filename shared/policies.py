@@ -16,6 +16,7 @@ import numpy as np
 WARMUP_CLICKS = 100  # the course's greedy: the first 100 clicks the service receives are random
 PROPENSITY_DRAWS = 64  # Monte Carlo draws that estimate a Thompson choice's probability
 PAYOUT_PRIOR = "max"
+PAYOUT_NOISE = True  # False: the mean payout without its uncertainty (bench experiments)
 KLUCB_ITERATIONS = 24  # bisection steps of the KL-UCB bound (interval shrinks by 2^-24)
 
 
@@ -232,7 +233,7 @@ def thompson_draws(stats: Stats, params: SamplerParams, rng: np.random.Generator
     size = (draws, *clicks.shape)
     rate = rng.beta(a + conversions, b + clicks - conversions, size=size)
     shape, scale = payout_posterior(stats)
-    payout = rng.gamma(shape, scale, size=size)
+    payout = rng.gamma(shape, scale, size=size) if PAYOUT_NOISE else np.broadcast_to(shape * scale, size)
     # A row with no conversion yet knows nothing of any payout: the rate alone decides there.
     no_payout_seen = conversions.sum(axis=1, keepdims=True) == 0
     return rate * np.where(no_payout_seen, 1.0, payout)
