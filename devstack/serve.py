@@ -28,7 +28,7 @@ class _Server(BaseApplication):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "16")), help="as THREADS in the deployed functions")
     args = parser.parse_args()
     _Server({
         "bind": f"127.0.0.1:{args.port}",

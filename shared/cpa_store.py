@@ -15,7 +15,7 @@ from google.cloud import firestore
 from shared import counters
 from shared.cpa_models import FeedbackRequest, SampleRequest
 from shared.http import ApiError
-from shared.policies import OfferStats, choose
+from shared.policies import USES_TOTAL_CLICKS, Choice, OfferStats, choose
 
 CLICKS = "cpa_clicks"
 GLOBAL_CLICKS = "cpa_counters/clicks"
@@ -42,6 +42,20 @@ def _feedback_answer(click: dict) -> dict:
     return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward")}
 
 
+def click_document(request: SampleRequest, choice: Choice) -> dict:
+    """A new click: the offer chosen, how, and with what probability among which candidates."""
+    return {
+        "click_id": request.click_id,
+        "offer_id": request.offer_ids[choice.index],
+        "sampler": request.sampler,
+        "probability": choice.probability,
+        "candidates": ",".join(map(str, request.offer_ids)),  # one string: one index entry, not K
+        "sampled_at": firestore.SERVER_TIMESTAMP,
+        "reward": None,
+        "is_conversion": None,
+    }
+
+
 class CpaStore:
     def __init__(self, db: firestore.Client, rng: np.random.Generator):
         self.db = db
@@ -50,7 +64,7 @@ class CpaStore:
     def sample(self, request: SampleRequest) -> dict:
         click_ref = self.db.collection(CLICKS).document(str(request.click_id))
         offer_shards = [counters.shard_refs(self.db, offer_counter(o)) for o in request.offer_ids]
-        global_shards = counters.shard_refs(self.db, GLOBAL_CLICKS)
+        global_shards = counters.shard_refs(self.db, GLOBAL_CLICKS) if request.sampler in USES_TOTAL_CLICKS else []
         wanted = [click_ref, *global_shards, *(ref for refs in offer_shards for ref in refs)]
         snapshots = {snap.reference.path: snap for snap in self.db.get_all(wanted)}
 
@@ -63,16 +77,7 @@ class CpaStore:
         stats = [_offer_stats(total(refs)) for refs in offer_shards]
         total_clicks = int(total(global_shards).get("clicks", 0))
         choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
-        click = {
-            "click_id": request.click_id,
-            "offer_id": request.offer_ids[choice.index],
-            "sampler": request.sampler,
-            "probability": choice.probability,
-            "candidates": request.offer_ids,
-            "sampled_at": firestore.SERVER_TIMESTAMP,
-            "reward": None,
-            "is_conversion": None,
-        }
+        click = click_document(request, choice)
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
