@@ -129,15 +129,26 @@ def parse_row(layout: Layout, rules: ClientRules, line: int, cells: list[str] | 
     return Customer(line, customer_id, timestamp, age, gender, region, states, eligible)
 
 
+_parsed: dict[tuple[str, str], object] = {}
+
+
 def _field(cells: list[str], layout: Layout, name: str, parse):
+    """The parsed cell, remembered per (column, spelling): ages, genders, regions and dates repeat
+    on almost every row of a big file. Errors are not remembered; the memo stays bounded."""
     value = cells[layout.fields[name]]
+    known = _parsed.get((name, value))
+    if known is not None:
+        return known
     if not value.strip():
         raise ValueError(f"{name}: missing")
     try:
-        return parse(value)
+        parsed = parse(value)
     except (ValueError, ValidationError) as error:
         message = error.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(error, ValidationError) else str(error)
         raise ValueError(f"{name} {_shown(value)}: {message}") from None
+    if len(_parsed) < 10_000:
+        _parsed[(name, value)] = parsed
+    return parsed
 
 
 _flags: dict[str, bool] = {}

@@ -61,7 +61,7 @@ class SampleRequest(BaseModel):
 
     click_id: Id
     offer_ids: Annotated[list[int], BeforeValidator(_offer_ids)]
-    sampler: Literal["random", "greedy", "epsilon", "ucb", "thompson"] = DEFAULT_SAMPLER
+    sampler: Literal["random", "greedy", "epsilon", "ucb", "klucb", "thompson"] = DEFAULT_SAMPLER
     epsilon: Annotated[Number, Field(ge=0, le=1)] = 0.1
     epsilon_decay: Annotated[Number, Field(ge=0)] = 0.0
     ucb_c: Annotated[Number, Field(ge=0)] = 1.0
