@@ -14,7 +14,9 @@ def candidates(k: int, rng: np.random.Generator) -> list[OfferStats]:
     clicks = rng.integers(50, 5000, size=k)
     conversions = rng.binomial(clicks, rng.uniform(0.005, 0.08, size=k))
     payout = rng.uniform(200, 8000, size=k)
-    return [OfferStats(int(c), int(v), float(v * p), float(v * p * p)) for c, v, p in zip(clicks, conversions, payout)]
+    # fixed payouts, counters with the log-payout sums (as the store keeps them)
+    return [OfferStats(int(c), int(v), float(v * p), float(v * p * p), int(v), float(v * np.log(p)), float(v * np.log(p) ** 2))
+            for c, v, p in zip(clicks, conversions, payout)]
 
 
 def main() -> None:

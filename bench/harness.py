@@ -80,12 +80,13 @@ def run_project_policy(world: World, sampler: str, params: SamplerParams, policy
     env, batch = world.env, len(world.seeds)
     rng = np.random.default_rng([policy_seed, env.number, 99])
     stats = Stats.zeros(batch, env.k)
-    clicks, conversions, reward, reward_sq = stats
+    clicks, conversions, reward, reward_sq, log_conversions, log_reward, log_reward_sq = stats
     total_clicks = np.zeros(batch)
     rows = np.arange(batch)
     regret = np.zeros(batch)
     curve = np.zeros((batch, len(world.steps)))
-    pending = np.zeros((DELAY_WINDOW, 3, batch, env.k)) if env.delay_mean else None
+    # pending conversions, reward, reward_sq, log_reward, log_reward_sq, by arrival slot
+    pending = np.zeros((DELAY_WINDOW, 5, batch, env.k)) if env.delay_mean else None
     checkpoint = 0
     for step in range(env.horizon):
         if pending is not None:
@@ -93,22 +94,32 @@ def run_project_policy(world: World, sampler: str, params: SamplerParams, policy
             conversions += slot[0]
             reward += slot[1]
             reward_sq += slot[2]
+            log_conversions += slot[0]
+            log_reward += slot[3]
+            log_reward_sq += slot[4]
             slot[:] = 0.0
         position = choose_batch(sampler, stats, total_clicks, params, rng, propensity=False).index
         converted, payout, delay, lost = world.outcome(step, rows, world.order[rows, position])
         regret += lost
+        # what the store adds per conversion: ln(payout in cents) and its square (0 without one)
+        log_payout = np.log(np.where(converted, payout, 1.0))
         clicks[rows, position] += 1.0
         total_clicks += 1.0
         if pending is None:
             conversions[rows, position] += converted
             reward[rows, position] += payout
             reward_sq[rows, position] += payout * payout
+            log_conversions[rows, position] += converted
+            log_reward[rows, position] += log_payout
+            log_reward_sq[rows, position] += log_payout * log_payout
         else:
             hit = np.flatnonzero(converted)
             arrival = (step + delay[hit]) % DELAY_WINDOW
             pending[arrival, 0, hit, position[hit]] += 1.0
             pending[arrival, 1, hit, position[hit]] += payout[hit]
             pending[arrival, 2, hit, position[hit]] += payout[hit] ** 2
+            pending[arrival, 3, hit, position[hit]] += log_payout[hit]
+            pending[arrival, 4, hit, position[hit]] += log_payout[hit] ** 2
         if step + 1 == world.steps[checkpoint]:
             curve[:, checkpoint] = regret
             checkpoint += 1

@@ -18,6 +18,11 @@ PROPENSITY_DRAWS = 64  # Monte Carlo draws that estimate a Thompson choice's pro
 PAYOUT_PRIOR = "max"
 PAYOUT_NOISE = True  # False: the mean payout without its uncertainty (bench experiments)
 KLUCB_ITERATIONS = 24  # bisection steps of the KL-UCB bound (interval shrinks by 2^-24)
+# The lognormal payout posterior (log_payout_posterior), in units of ln(cents):
+LOG_SIGMA2_PRIOR = 0.01  # spread of ln payouts assumed before any offer repeats a conversion (CV ~0.1)
+LOG_POOL_DOF = 10.0  # weight, in degrees of freedom, of the pooled spread in each offer's own
+LOG_MU_PRIOR_VAR = 1.0  # prior variance of an offer's mean ln payout: a factor e either way
+LOG_SIGMA2_FLOOR = 1e-6  # fixed payouts: the spread is 0; keeps divisions finite
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,10 @@ class OfferStats:
     conversions: int = 0
     reward: float = 0.0  # cents, summed over conversions
     reward_sq: float = 0.0  # squared cents, summed over conversions: the payout's spread
+    # Log-payout sums (see log_payout_posterior); 0 for counters that predate them.
+    log_conversions: int = 0  # conversions whose payout went into the two sums below
+    log_reward: float = 0.0  # sum of ln(payout in cents) over those conversions
+    log_reward_sq: float = 0.0  # sum of ln(payout in cents)^2 over those conversions
 
 
 @dataclass(frozen=True)
@@ -45,22 +54,28 @@ class Choice:
 
 
 class Stats(NamedTuple):
-    """Cumulative counters of B requests x K candidates, as float arrays shaped (B, K)."""
+    """Cumulative counters of B requests x K candidates, as float arrays shaped (B, K).
+
+    The log-payout sums may be None (as if all 0: no offer has them; see log_payout_posterior)."""
 
     clicks: np.ndarray
     conversions: np.ndarray
     reward: np.ndarray
     reward_sq: np.ndarray
+    log_conversions: np.ndarray | None = None
+    log_reward: np.ndarray | None = None
+    log_reward_sq: np.ndarray | None = None
 
     @classmethod
     def of(cls, stats: Sequence[OfferStats]) -> "Stats":
         """A batch of one request from the service's per-offer counters."""
-        rows = np.array([[s.clicks, s.conversions, s.reward, s.reward_sq] for s in stats], dtype=float)
-        return cls(*(rows[:, column][None, :] for column in range(4)))
+        rows = np.array([[s.clicks, s.conversions, s.reward, s.reward_sq, s.log_conversions, s.log_reward,
+                          s.log_reward_sq] for s in stats], dtype=float)
+        return cls(*(rows[:, column][None, :] for column in range(len(cls._fields))))
 
     @classmethod
     def zeros(cls, batch: int, k: int) -> "Stats":
-        return cls(*(np.zeros((batch, k)) for _ in range(4)))
+        return cls(*(np.zeros((batch, k)) for _ in cls._fields))
 
 
 class Decisions(NamedTuple):
@@ -118,7 +133,7 @@ def epsilon_core(stats: Stats, total_clicks, params, rng, propensity=True) -> De
 
 def ucb_core(stats: Stats, total_clicks, params, rng, propensity=True) -> Decisions:
     """UCB1 on revenue per click, scaled to [0, 1] by the largest mean payout seen; unseen first."""
-    clicks, conversions, reward, _ = stats
+    clicks, conversions, reward = stats.clicks, stats.conversions, stats.reward
     mean_payout = _rate(reward, conversions)
     scale = mean_payout.max(axis=1, keepdims=True)
     scale = np.where(scale > 0, scale, 1.0)
@@ -162,7 +177,7 @@ def klucb_core(stats: Stats, total_clicks, params, rng, propensity=True) -> Deci
     """KL-UCB on the conversion rate (level ucb_c * ln of the clicks on the candidates) times the
     offer's mean payout; an offer without a conversion yet is credited the best mean payout seen
     (optimism); unseen candidates first."""
-    clicks, conversions, _, _ = stats
+    clicks, conversions = stats.clicks, stats.conversions
     total = np.maximum(clicks.sum(axis=1, keepdims=True), 1.0)
     level = params.ucb_c * np.log(np.maximum(total, np.e))
     payout, known = _mean_payouts(stats)
@@ -205,7 +220,7 @@ def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     variation within an offer, pooled across offers (0 for fixed payouts, floored at 0.01 so one
     conversion nearly pins the payout down).
     """
-    _, conversions, reward, reward_sq = stats
+    conversions, reward, reward_sq = stats.conversions, stats.reward, stats.reward_sq
     total = conversions.sum(axis=1, keepdims=True)
     pooled_mean = _rate(reward.sum(axis=1, keepdims=True), total, 1.0)
     mean = _rate(reward, conversions, pooled_mean)
@@ -223,17 +238,77 @@ def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     return shape, posterior_mean / shape
 
 
+def log_payout_posterior(stats: Stats) -> tuple[np.ndarray, ...]:
+    """Posterior on each offer's log payout, a Normal(mu, sigma^2) (payouts lognormal), from the
+    log sums: returns (n, mean, alpha, beta, prior_mean), the first four shaped (B, K).
+
+    sigma^2 ~ InvGamma(alpha, beta): the offer's own spread of ln payouts (n - 1 degrees of freedom)
+    shrunk to the spread pooled across the row's offers, worth LOG_POOL_DOF degrees of freedom, so
+    an offer with few conversions borrows the others' tail; the pooled spread starts from
+    LOG_SIGMA2_PRIOR with one degree of freedom's weight and goes to 0 for fixed payouts.
+    mu | sigma^2 (see _lognormal_payout_draws): Normal prior with variance LOG_MU_PRIOR_VAR centred
+    so the offer's mean payout exp(mu + sigma^2 / 2) is a priori `prior_mean` (B, 1), the best mean
+    payout seen (as payout_posterior's prior), updated by n ln payouts of mean `mean`, variance sigma^2.
+    """
+    k_shape = stats.clicks.shape
+    log_n = stats.log_conversions if stats.log_conversions is not None else np.zeros(k_shape)
+    log_sum = stats.log_reward if stats.log_reward is not None else np.zeros(k_shape)
+    log_sq = stats.log_reward_sq if stats.log_reward_sq is not None else np.zeros(k_shape)
+    mean = _rate(log_sum, log_n)
+    spread = np.where(log_n > 0, np.maximum(log_sq - log_sum * mean, 0.0), 0.0)  # sum of squared deviations
+    dof = np.maximum(log_n - 1.0, 0.0)
+    pooled = (spread.sum(axis=1, keepdims=True) + LOG_SIGMA2_PRIOR) / (dof.sum(axis=1, keepdims=True) + 1.0)
+    pooled = np.maximum(pooled, LOG_SIGMA2_FLOOR)
+    alpha = (LOG_POOL_DOF + dof) / 2.0
+    beta = (LOG_POOL_DOF * pooled + spread) / 2.0
+    conversions = stats.conversions
+    best = _rate(stats.reward, conversions).max(axis=1, keepdims=True)
+    prior_mean = np.where(best > 0, best, 1.0)
+    return log_n, mean, alpha, beta, prior_mean
+
+
+def _lognormal_payout_draws(stats: Stats, rng: np.random.Generator, size: tuple) -> np.ndarray:
+    """Draws of each offer's mean payout exp(mu + sigma^2 / 2) from log_payout_posterior.
+
+    sigma^2 ~ InvGamma(alpha, beta); given sigma^2, mu's prior is Normal with variance
+    max(LOG_MU_PRIOR_VAR, sigma^2) (it weighs at most one conversion, and is never narrower than a
+    factor e^sqrt(LOG_MU_PRIOR_VAR)), centred so that E[exp(mu + sigma^2 / 2)] = prior_mean; the n
+    ln payouts of mean `mean` update it as Normal observations of variance sigma^2."""
+    n, mean, alpha, beta, prior_mean = log_payout_posterior(stats)
+    if PAYOUT_NOISE:
+        inv_sigma2 = rng.standard_gamma(alpha, size=size) / beta  # 1 / sigma^2
+    else:
+        inv_sigma2 = np.broadcast_to(alpha / beta, size)
+    inv_sigma2 = np.minimum(inv_sigma2, 1.0 / LOG_SIGMA2_FLOOR)
+    sigma2 = 1.0 / inv_sigma2
+    prior_precision = np.minimum(1.0 / LOG_MU_PRIOR_VAR, inv_sigma2)
+    precision = prior_precision + n * inv_sigma2
+    # prior_precision * prior_mu, with prior_mu = ln(prior_mean) - sigma^2 / 2 - prior variance / 2
+    weighted_prior = prior_precision * (np.log(prior_mean) - sigma2 / 2.0) - 0.5
+    mu = (weighted_prior + (n * mean) * inv_sigma2) / precision
+    if PAYOUT_NOISE:
+        mu = mu + rng.standard_normal(size) / np.sqrt(precision)
+    return np.exp(np.minimum(mu + sigma2 / 2.0, 700.0))
+
+
 def thompson_draws(stats: Stats, params: SamplerParams, rng: np.random.Generator, draws: int = 1) -> np.ndarray:
-    """`draws` x B x K samples of each candidate's revenue per click from its posterior."""
-    clicks, conversions, _, _ = stats
+    """`draws` x B x K samples of each candidate's revenue per click from its posterior.
+
+    Mean payout: the lognormal posterior (log_payout_posterior); an offer that has conversions but
+    no log sums (counters that predate them) falls back to the Gamma of payout_posterior."""
+    clicks, conversions = stats.clicks, stats.conversions
     if params.thompson_a is None or params.thompson_b is None:
         a, b = fitted_beta_prior(clicks, conversions)
     else:
         a, b = params.thompson_a, params.thompson_b
     size = (draws, *clicks.shape)
     rate = rng.beta(a + conversions, b + clicks - conversions, size=size)
-    shape, scale = payout_posterior(stats)
-    payout = rng.gamma(shape, scale, size=size) if PAYOUT_NOISE else np.broadcast_to(shape * scale, size)
+    payout = _lognormal_payout_draws(stats, rng, size)
+    legacy = (conversions > 0) & ~(stats.log_conversions > 0) if stats.log_conversions is not None else conversions > 0
+    if legacy.any():
+        shape, scale = payout_posterior(stats)
+        gamma = rng.gamma(shape, scale, size=size) if PAYOUT_NOISE else np.broadcast_to(shape * scale, size)
+        payout = np.where(legacy, gamma, payout)
     # A row with no conversion yet knows nothing of any payout: the rate alone decides there.
     no_payout_seen = conversions.sum(axis=1, keepdims=True) == 0
     return rate * np.where(no_payout_seen, 1.0, payout)

@@ -13,6 +13,7 @@ from shared.policies import (
     choose_batch,
     fitted_beta_prior,
     klucb_rate,
+    log_payout_posterior,
     payout_posterior,
 )
 
@@ -20,8 +21,28 @@ PARAMS = SamplerParams()
 
 
 def offer(clicks, conversions, payout=100.0):
-    """Counters of an offer with a fixed payout."""
+    """Counters of an offer with a fixed payout, log sums included."""
+    log = np.log(payout)
+    return OfferStats(clicks, conversions, conversions * payout, conversions * payout * payout,
+                      conversions, conversions * log, conversions * log * log)
+
+
+def legacy_offer(clicks, conversions, payout=100.0):
+    """The same counters as stored before the log sums existed."""
     return OfferStats(clicks, conversions, conversions * payout, conversions * payout * payout)
+
+
+def offer_of(clicks, payouts, log_sums=True):
+    """Counters of an offer whose conversions paid `payouts`."""
+    payouts = np.asarray(payouts, dtype=float)
+    logs = np.log(payouts) if log_sums else np.zeros(0)
+    return OfferStats(clicks, len(payouts), payouts.sum(), (payouts**2).sum(),
+                      len(logs), logs.sum(), (logs**2).sum())
+
+
+def mean_payout_draws(stats, n=20_000, seed=0):
+    """Draws of each offer's mean payout from thompson's posterior (the rate pinned at 1)."""
+    return policies._lognormal_payout_draws(Stats.of(stats), np.random.default_rng(seed), (n, 1, len(stats)))[:, 0]
 
 
 def picks(sampler, stats, total_clicks=10_000, params=PARAMS, n=4000, seed=1):
@@ -255,3 +276,89 @@ def test_batched_rows_are_independent_requests():
     rows.reward_sq[:] = rows.conversions * 100 * 100
     decided = choose_batch("greedy", rows, np.array([1000, 1000]), PARAMS, np.random.default_rng(0))
     assert decided.index.tolist() == [1, 0]
+
+
+# --- the lognormal payout posterior (log sums) ---------------------------------------------------
+
+def test_fixed_payouts_pin_the_lognormal_posterior_on_each_offers_payout():
+    stats = [offer(1000, 40, 200.0), offer(1000, 5, 560.0), offer(1000, 1, 8000.0), offer(1000, 20, 1000.0)]
+    draws = mean_payout_draws(stats)
+    assert np.median(draws, axis=0) == pytest.approx([200.0, 560.0, 8000.0, 1000.0], rel=0.01)
+    # even the offer with one conversion: its payout known to within a few per cent
+    assert np.percentile(draws[:, 2], 1) > 0.95 * 8000 and np.percentile(draws[:, 2], 99) < 1.05 * 8000
+
+
+def test_heavy_tailed_offer_with_few_conversions_keeps_a_wide_posterior_borrowing_the_pooled_spread():
+    rng = np.random.default_rng(4)
+    sigma = 1.5
+    # two offers with many lognormal conversions tell the spread of ln payouts (sigma^2 = 2.25) ...
+    big = [offer_of(20_000, 800 * np.exp(sigma * rng.standard_normal(400) - sigma**2 / 2)) for _ in range(2)]
+    # ... the third has converted 4 times, each time below its mean of 8,000 (as lognormal draws do)
+    few = offer_of(2000, [900.0, 1500.0, 2500.0, 4000.0])
+    n, mean, alpha, beta, _ = log_payout_posterior(Stats.of([*big, few]))
+    assert (beta / (alpha - 1))[0, 2] == pytest.approx(sigma**2, rel=0.25)  # the pooled spread, not its own
+    draws = mean_payout_draws([*big, few])[:, 2]
+    # the plug-in mean is 2,225; the posterior keeps a real chance that the mean is 8,000 or more
+    assert np.mean(draws > 8000) > 0.1
+    assert np.percentile(draws, 90) / np.percentile(draws, 10) > 5
+    # the Gamma posterior on reward / reward_sq alone is sure it is below 8,000
+    shape, scale = payout_posterior(Stats.of([*big, few]))
+    gamma = np.random.default_rng(0).gamma(shape[0, 2], scale[0, 2], size=20_000)
+    assert np.mean(gamma > 8000) < 0.01
+
+
+def test_offer_without_conversion_gets_a_payout_prior_whose_mean_is_the_best_mean_payout():
+    draws = mean_payout_draws([offer(100, 5, 400.0), offer(100, 2, 2000.0), offer(100, 0)], n=200_000)
+    assert draws[:, 2].mean() == pytest.approx(2000.0, rel=0.05)
+    assert np.percentile(draws[:, 2], 90) / np.percentile(draws[:, 2], 10) > 5  # and it is wide
+
+
+def test_counters_without_log_sums_fall_back_to_the_gamma_posterior():
+    # Same history with and without the log sums: the fallback draws from payout_posterior's Gamma.
+    legacy = [legacy_offer(100, 5, 400.0), legacy_offer(100, 2, 8000.0), legacy_offer(100, 0)]
+    stats = Stats.of(legacy)
+    assert not stats.log_conversions.any()
+    shape, scale = payout_posterior(stats)
+    a, b = fitted_beta_prior(stats.clicks, stats.conversions)
+    rng = np.random.default_rng(7)
+    rate = rng.beta(a + stats.conversions, b + stats.clicks - stats.conversions, size=(50, 1, 3))
+    policies._lognormal_payout_draws(stats, rng, (50, 1, 3))
+    unseen = rng.gamma  # the legacy offers' payouts are drawn after the lognormal ones
+    gamma = unseen(shape, scale, size=(50, 1, 3))
+    expected = rate * np.where(stats.conversions > 0, gamma, 0.0)
+    drawn = policies.thompson_draws(stats, PARAMS, np.random.default_rng(7), 50)
+    assert drawn[..., :2] == pytest.approx(expected[..., :2])
+    # an offer that lacks the log sums is ranked as before: 2 % x 8,000 beats 5 % x 400
+    assert np.mean(picks("thompson", legacy, n=500) == 0) < 0.02
+
+
+def test_stats_without_log_arrays_are_legacy_counters():
+    four = Stats(*(np.array([[100.0, 100.0]]) * f for f in (1, 0.05, 20, 400)))
+    drawn = policies.thompson_draws(four, PARAMS, np.random.default_rng(1), 10)
+    assert np.all(np.isfinite(drawn)) and np.all(drawn > 0)
+
+
+def test_harness_feeds_the_log_sums_the_store_adds_per_conversion():
+    from bench.envs import ENVS
+    from bench.harness import World, run_project_policy
+
+    seen = {}
+
+    def spy(stats, total_clicks, params, rng, propensity=True):
+        seen["stats"] = stats
+        return policies.thompson_core(stats, total_clicks, params, rng, propensity)
+
+    env = ENVS["E4"].__class__(**{**ENVS["E4"].__dict__, "horizon": 3000})
+    policies.CORES["spy"] = spy
+    try:
+        run_project_policy(World(env, np.arange(2)), "spy", PARAMS)
+    finally:
+        del policies.CORES["spy"]
+    stats = seen["stats"]
+    assert stats.conversions.sum() > 0
+    assert np.array_equal(stats.log_conversions, stats.conversions)
+    # Jensen: the mean ln payout is below the ln of the mean payout, strictly for spread payouts
+    converted = stats.conversions >= 2
+    assert np.all(stats.log_reward[converted] / stats.conversions[converted]
+                  < np.log(stats.reward[converted] / stats.conversions[converted]))
+    assert np.all(stats.log_reward_sq[converted] > 0)
