@@ -17,7 +17,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import functions_framework  # noqa: E402
 import numpy as np  # noqa: E402
 
-from shared import agent  # noqa: E402
+from shared import agent, batch_job  # noqa: E402
 from shared.cpa_models import FeedbackRequest, SampleRequest, parse_id  # noqa: E402
 from shared.cpa_store import CpaStore  # noqa: E402
 from shared.customer_models import PredictRequest, RewardRequest  # noqa: E402
@@ -124,9 +124,6 @@ def rewards(request):
 
 
 # -- Batch scoring of client CSVs (Company B) ----------------------------------------------------
-from shared import batch_job  # noqa: E402
-
-
 @functions_framework.cloud_event
 def score_upload(cloud_event):
     """A file finalized in the inbox bucket: score it into the results bucket (shared/batch_job.py)."""
