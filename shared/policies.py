@@ -213,7 +213,8 @@ def fitted_beta_prior(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.n
 
 
 def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
-    """Gamma posterior on each offer's mean payout: shape and scale, shaped (B, K).
+    """Gamma posterior on each offer's mean payout: shape and scale, shaped (B, K). thompson uses it
+    only for offers whose counters lack the log sums (see log_payout_posterior).
 
     The prior is centred on the row's pooled mean payout with the weight of one conversion; each
     conversion adds 1 / cv^2 observations' worth, cv^2 being the payouts' squared coefficient of
@@ -241,6 +242,13 @@ def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
 def log_payout_posterior(stats: Stats) -> tuple[np.ndarray, ...]:
     """Posterior on each offer's log payout, a Normal(mu, sigma^2) (payouts lognormal), from the
     log sums: returns (n, mean, alpha, beta, prior_mean), the first four shaped (B, K).
+
+    Why: the mean of heavy-tailed payouts is dominated by rare large ones; with few conversions the
+    spread estimated from reward_sq is far below the truth (lognormal sigma = 1.5: CV^2 8.5), so a
+    Gamma on the mean payout is overconfident, too low for the high-payout offer, and starves it.
+    ln payouts are Normal for lognormal payouts, their spread is well estimated from few draws,
+    and the mean payout exp(mu + sigma^2 / 2) is then properly wide; fixed payouts give sigma -> 0,
+    i.e. the payout itself. An offer counts only its conversions with log sums (n = log_conversions).
 
     sigma^2 ~ InvGamma(alpha, beta): the offer's own spread of ln payouts (n - 1 degrees of freedom)
     shrunk to the spread pooled across the row's offers, worth LOG_POOL_DOF degrees of freedom, so
@@ -315,7 +323,8 @@ def thompson_draws(stats: Stats, params: SamplerParams, rng: np.random.Generator
 
 
 def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True) -> Decisions:
-    """Thompson sampling on revenue per click: Beta on the rate times Gamma on the mean payout.
+    """Thompson sampling on revenue per click: Beta on the rate times the lognormal posterior of
+    the mean payout (log_payout_posterior; the Gamma of payout_posterior for counters without log sums).
 
     The probability is the share of PROPENSITY_DRAWS further posterior draws the choice wins."""
     samples = thompson_draws(stats, params, rng, 1 + (PROPENSITY_DRAWS if propensity else 0))
