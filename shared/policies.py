@@ -254,9 +254,11 @@ def log_payout_posterior(stats: Stats) -> tuple[np.ndarray, ...]:
     shrunk to the spread pooled across the row's offers, worth LOG_POOL_DOF degrees of freedom, so
     an offer with few conversions borrows the others' tail; the pooled spread starts from
     LOG_SIGMA2_PRIOR with one degree of freedom's weight and goes to 0 for fixed payouts.
-    mu | sigma^2 (see _lognormal_payout_draws): Normal prior with variance LOG_MU_PRIOR_VAR centred
-    so the offer's mean payout exp(mu + sigma^2 / 2) is a priori `prior_mean` (B, 1), the best mean
-    payout seen (as payout_posterior's prior), updated by n ln payouts of mean `mean`, variance sigma^2.
+    mu | sigma^2 (see _lognormal_payout_draws): Normal prior with variance max(LOG_MU_PRIOR_VAR,
+    sigma^2), centred so the offer's mean payout exp(mu + sigma^2 / 2) is a priori `prior_mean`
+    (B, 1), the best mean payout seen (as payout_posterior's prior), updated by n ln payouts of mean
+    `mean` and variance sigma^2. Partly migrated counters (0 < log_conversions < conversions) use
+    their log-summed conversions only: a wider posterior, narrowing as new conversions arrive.
     """
     k_shape = stats.clicks.shape
     log_n = stats.log_conversions if stats.log_conversions is not None else np.zeros(k_shape)
