@@ -8,6 +8,8 @@ Exactly once: a click document is created with a must-not-exist precondition in 
 commit that adds to the counters, so a replayed or racing click counts nothing; feedback reads
 only its own click document inside its transaction.
 """
+import math
+
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
@@ -31,7 +33,20 @@ def _offer_stats(total: dict) -> OfferStats:
         conversions=int(total.get("conversions", 0)),
         reward=total.get("reward", 0),
         reward_sq=total.get("reward_sq", 0),
+        log_conversions=int(total.get("log_conversions", 0)),
+        log_reward=total.get("log_reward", 0.0),
+        log_reward_sq=total.get("log_reward_sq", 0.0),
     )
+
+
+def conversion_amounts(reward: float) -> dict[str, float]:
+    """What one conversion adds to its offer's counters: the payout's sums, plain and in logs
+    (the lognormal payout posterior of `thompson`)."""
+    log_reward = math.log(reward)
+    return {
+        "conversions": 1, "reward": reward, "reward_sq": reward * reward,
+        "log_conversions": 1, "log_reward": log_reward, "log_reward_sq": log_reward * log_reward,
+    }
 
 
 def _sample_answer(click: dict) -> dict:
@@ -111,8 +126,7 @@ class CpaStore:
             update = {"reward": reward, "is_conversion": reward > 0, "feedback_at": firestore.SERVER_TIMESTAMP}
             transaction.update(click_ref, update)
             if reward > 0:
-                amounts = {"conversions": 1, "reward": reward, "reward_sq": reward * reward}
-                counters.add(transaction, self.db, offer_counter(click["offer_id"]), amounts)
+                counters.add(transaction, self.db, offer_counter(click["offer_id"]), conversion_amounts(reward))
             return _feedback_answer({**click, **update})
 
         return apply(self.db.transaction())

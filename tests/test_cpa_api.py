@@ -1,9 +1,15 @@
 """The CPA API through the one local URL, against the Firestore emulator."""
 import concurrent.futures
+import math
 import random
 
+import numpy as np
 import pytest
 import requests
+
+from shared import counters
+from shared.cpa_models import FeedbackRequest, SampleRequest
+from shared.cpa_store import CpaStore, _offer_stats, offer_counter
 
 
 def sample(api, **params):
@@ -175,3 +181,15 @@ def test_concurrent_clients_with_retries_count_every_click_once(api):
     assert sum(t["clicks"] for t in totals) == 800
     assert sum(t["conversions"] for t in totals) == sum(1 for _, reward, _, _ in plan if reward > 0)
     assert sum(t["reward"] for t in totals) == sum(reward for _, reward, _, _ in plan)
+
+
+def test_conversions_feed_the_payout_sums_the_thompson_posterior_reads(db):
+    store = CpaStore(db, np.random.default_rng(0))
+    for click, reward in ((1, 200), (2, 800), (3, 0)):
+        store.sample(SampleRequest(click_id=click, offer_ids=[9]))
+        store.feedback(FeedbackRequest(click_id=click, reward=reward))
+    stats = _offer_stats(counters.sum_shards(db.get_all(counters.shard_refs(db, offer_counter(9)))))
+    assert (stats.clicks, stats.conversions, stats.reward, stats.reward_sq) == (3, 2, 1000, 200**2 + 800**2)
+    assert stats.log_conversions == 2
+    assert stats.log_reward == pytest.approx(math.log(200) + math.log(800))
+    assert stats.log_reward_sq == pytest.approx(math.log(200) ** 2 + math.log(800) ** 2)
