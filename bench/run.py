@@ -185,7 +185,9 @@ def main() -> None:
     slate_tasks = [(seed, args.slate_customers) for seed in range(args.slate_seeds)] if "E7" in args.envs else []
     runs: dict = {e: {} for e in envs}
     slate_runs = []
-    with multiprocessing.get_context("fork").Pool(args.workers, maxtasksperchild=1) as pool:
+    # spawn, not fork: a forked worker inherits locks held by the parent's threads (BLAS, MABWiser's
+    # joblib) and once hung forever on E3 x MABWiser TS.
+    with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
         slate_results = pool.imap_unordered(_slate_task, slate_tasks) if slate_tasks else []
         for env_key, policy, run in pool.imap_unordered(_task, tasks):
             runs[env_key][policy] = run
