@@ -15,8 +15,6 @@ import numpy as np
 
 WARMUP_CLICKS = 100  # the course's greedy: the first 100 clicks the service receives are random
 PROPENSITY_DRAWS = 64  # Monte Carlo draws that estimate a Thompson choice's probability
-PAYOUT_PRIOR = "max"
-PAYOUT_NOISE = True  # False: the mean payout without its uncertainty (bench experiments)
 KLUCB_ITERATIONS = 24  # bisection steps of the KL-UCB bound (interval shrinks by 2^-24)
 # The lognormal payout posterior (log_payout_posterior), in units of ln(cents):
 LOG_SIGMA2_PRIOR = 0.01  # spread of ln payouts assumed before any offer repeats a conversion (CV ~0.1)
@@ -216,7 +214,8 @@ def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     """Gamma posterior on each offer's mean payout: shape and scale, shaped (B, K). thompson uses it
     only for offers whose counters lack the log sums (see log_payout_posterior).
 
-    The prior is centred on the row's pooled mean payout with the weight of one conversion; each
+    The prior is centred on the best mean payout among the row's offers (optimistic, so an offer
+    without a conversion yet is not written off as cheap) with the weight of one conversion; each
     conversion adds 1 / cv^2 observations' worth, cv^2 being the payouts' squared coefficient of
     variation within an offer, pooled across offers (0 for fixed payouts, floored at 0.01 so one
     conversion nearly pins the payout down).
@@ -231,10 +230,7 @@ def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     within_cv2 = _rate((weights * cv2).sum(axis=1, keepdims=True), weights.sum(axis=1, keepdims=True), 1.0)
     weight = conversions / np.maximum(within_cv2, 0.01)
     shape = 1.0 + weight
-    if PAYOUT_PRIOR == "max":
-        prior_mean = np.where(total > 0, _rate(reward, conversions).max(axis=1, keepdims=True), 1.0)
-    else:
-        prior_mean = pooled_mean
+    prior_mean = np.where(total > 0, _rate(reward, conversions).max(axis=1, keepdims=True), 1.0)
     posterior_mean = (prior_mean + weight * mean) / shape
     return shape, posterior_mean / shape
 
@@ -285,10 +281,7 @@ def _lognormal_payout_draws(stats: Stats, rng: np.random.Generator, size: tuple)
     factor e^sqrt(LOG_MU_PRIOR_VAR)), centred so that E[exp(mu + sigma^2 / 2)] = prior_mean; the n
     ln payouts of mean `mean` update it as Normal observations of variance sigma^2."""
     n, mean, alpha, beta, prior_mean = log_payout_posterior(stats)
-    if PAYOUT_NOISE:
-        inv_sigma2 = rng.standard_gamma(alpha, size=size) / beta  # 1 / sigma^2
-    else:
-        inv_sigma2 = np.broadcast_to(alpha / beta, size)
+    inv_sigma2 = rng.standard_gamma(alpha, size=size) / beta  # 1 / sigma^2
     inv_sigma2 = np.minimum(inv_sigma2, 1.0 / LOG_SIGMA2_FLOOR)
     sigma2 = 1.0 / inv_sigma2
     prior_precision = np.minimum(1.0 / LOG_MU_PRIOR_VAR, inv_sigma2)
@@ -296,8 +289,7 @@ def _lognormal_payout_draws(stats: Stats, rng: np.random.Generator, size: tuple)
     # prior_precision * prior_mu, with prior_mu = ln(prior_mean) - sigma^2 / 2 - prior variance / 2
     weighted_prior = prior_precision * (np.log(prior_mean) - sigma2 / 2.0) - 0.5
     mu = (weighted_prior + (n * mean) * inv_sigma2) / precision
-    if PAYOUT_NOISE:
-        mu = mu + rng.standard_normal(size) / np.sqrt(precision)
+    mu = mu + rng.standard_normal(size) / np.sqrt(precision)
     return np.exp(np.minimum(mu + sigma2 / 2.0, 700.0))
 
 
@@ -317,7 +309,7 @@ def thompson_draws(stats: Stats, params: SamplerParams, rng: np.random.Generator
     legacy = (conversions > 0) & ~(stats.log_conversions > 0) if stats.log_conversions is not None else conversions > 0
     if legacy.any():
         shape, scale = payout_posterior(stats)
-        gamma = rng.gamma(shape, scale, size=size) if PAYOUT_NOISE else np.broadcast_to(shape * scale, size)
+        gamma = rng.gamma(shape, scale, size=size)
         payout = np.where(legacy, gamma, payout)
     # A row with no conversion yet knows nothing of any payout: the rate alone decides there.
     no_payout_seen = conversions.sum(axis=1, keepdims=True) == 0
