@@ -11,10 +11,9 @@ import subprocess
 import sys
 import time
 
-import requests
-
 from devstack import emulators
 from devstack.load_products import load_products_file
+from devstack.serve import wait_for
 
 LOCAL_PROJECT = "offer-bandits-local"
 SAMPLE_PRODUCTS = "examples/company_A_products.csv"
@@ -41,7 +40,7 @@ def main() -> int:
         storage = emulators.start_storage(emulators.free_port(avoid=(port,)))
         env.update(storage.env, INBOX_BUCKET=INBOX_BUCKET, RESULTS_BUCKET=RESULTS_BUCKET)
         batch_url = _start_batch(env, storage, batch)
-        _wait_for(f"{url}/is-alive", gateway)
+        wait_for(f"{url}/is-alive", gateway)
         STATE_FILE.parent.mkdir(exist_ok=True)
         STATE_FILE.write_text(json.dumps({
             "gateway": url, "project": env["GOOGLE_CLOUD_PROJECT"], "firestore_emulator_host": firestore.host_port,
@@ -89,22 +88,9 @@ def _start_batch(env: dict, storage: emulators.Emulator, processes: list) -> str
         [sys.executable, "-m", "functions_framework", "--target", "score_upload", "--source", "functions/main.py",
          "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(port)], env=env))
     url = f"http://127.0.0.1:{port}/"
-    _wait_for(url, processes[-1])
+    wait_for(url, processes[-1])
     processes.append(subprocess.Popen([sys.executable, "-m", "devstack.bridge", "--bucket", INBOX_BUCKET, "--target", url], env=env))
     return url
-
-
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{url} exited with {process.returncode}")
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    raise SystemExit(f"nothing answered at {url}")
 
 
 if __name__ == "__main__":

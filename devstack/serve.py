@@ -40,6 +40,22 @@ def main() -> None:
     }).run()
 
 
+def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until `url` answers at all; fails if `process` exits first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            requests.get(url, timeout=10)
+            return
+        except requests.RequestException:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server for {url} exited with {process.returncode}")
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
+            time.sleep(0.2)
+
+
 def start_in_background(port: int, env: dict, log=None, timeout: float = 60):
     """Start the gateway in a child process and wait until it answers; returns (process, url)."""
     process = subprocess.Popen(
@@ -47,16 +63,8 @@ def start_in_background(port: int, env: dict, log=None, timeout: float = 60):
         env=env, stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            requests.get(f"{url}/is-alive", timeout=10)
-            return process, url
-        except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(f"the local gateway did not start on port {port}")
-            time.sleep(0.2)
+    wait_for(f"{url}/is-alive", process, timeout)
+    return process, url
 
 
 if __name__ == "__main__":

@@ -85,18 +85,29 @@ def prior(segment: str, offer: str) -> tuple[float, float]:
     return mean * PRIOR_STRENGTH, (1 - mean) * PRIOR_STRENGTH
 
 
+def learning_slates(
+    segment: str,
+    eligible: Sequence[str],
+    counts: Mapping[str, tuple[float, float]],
+    rng: np.random.Generator,
+    rows: int,
+) -> list[list[str]]:
+    """`rows` slates by Thompson sampling over the eligible offers, one draw per offer and row;
+    `counts[offer]` is (shown, accepted) in the segment."""
+    alpha, beta = np.array([prior(segment, offer) for offer in eligible]).T
+    shown, accepted = np.array([counts.get(offer, (0.0, 0.0)) for offer in eligible], dtype=float).reshape(-1, 2).T
+    draws = rng.beta(alpha + accepted, beta + np.maximum(shown - accepted, 0.0), size=(rows, len(eligible)))
+    order = np.argsort(-draws, axis=1, kind="stable")[:, :SLATE_SIZE]
+    return np.array(eligible, dtype=object)[order].tolist()
+
+
 def learning_slate(
     segment: str,
     eligible: Sequence[str],
     counts: Mapping[str, tuple[float, float]],
     rng: np.random.Generator,
 ) -> list[str]:
-    """Thompson sampling over the eligible offers; `counts[offer]` is (shown, accepted) in the segment."""
-    alpha, beta = np.array([prior(segment, offer) for offer in eligible]).T
-    shown, accepted = np.array([counts.get(offer, (0.0, 0.0)) for offer in eligible], dtype=float).reshape(-1, 2).T
-    draws = rng.beta(alpha + accepted, beta + np.maximum(shown - accepted, 0.0))
-    order = np.argsort(-draws, kind="stable")
-    return [eligible[index] for index in order[:SLATE_SIZE]]
+    return learning_slates(segment, eligible, counts, rng, 1)[0]
 
 
 def choose_slate(

@@ -2,8 +2,8 @@
 
 Calling `agent.choose_slate` per row costs ~130 µs (it recomputes the priors every time). Rows
 that share a segment and an eligible list share the agent's inputs, so they are scored as a
-group: the static agent's slate once, or the learning agent's priors once and one Thompson draw
-per row from a single `rng.beta` call. Numpy fills that call row by row from the same stream, so
+group: the static agent's slate once, or `agent.learning_slates` for all the group's rows (priors
+once, one Thompson draw per row from a single `rng.beta` call). Numpy fills that call row by row from the same stream, so
 for one group and the same generator the slates are exactly those of calling `agent.choose_slate`
 row by row (tests/test_batch_csv.py checks it); across groups only the order of draws differs.
 """
@@ -29,18 +29,8 @@ def choose_slates(
         if policy == agent.STATIC:
             slates[(segment, eligible)] = [agent.static_slate(segment, eligible)] * rows
         else:
-            slates[(segment, eligible)] = _thompson(segment, eligible, counts.get(segment, {}), rng, rows)
+            slates[(segment, eligible)] = agent.learning_slates(segment, eligible, counts.get(segment, {}), rng, rows)
     return slates
-
-
-def _thompson(segment: str, eligible: Sequence[str], counts: Mapping[str, tuple[float, float]],
-              rng: np.random.Generator, rows: int) -> list[list[str]]:
-    alpha, beta = np.array([agent.prior(segment, offer) for offer in eligible]).T
-    shown, accepted = np.array([counts.get(offer, (0.0, 0.0)) for offer in eligible], dtype=float).reshape(-1, 2).T
-    draws = rng.beta(alpha + accepted, beta + np.maximum(shown - accepted, 0.0), size=(rows, len(eligible)))
-    order = np.argsort(-draws, axis=1, kind="stable")[:, :agent.SLATE_SIZE]
-    offers = np.array(eligible, dtype=object)
-    return offers[order].tolist()
 
 
 def group_sizes(keys: Sequence[tuple[str, tuple[str, ...]]]) -> dict[tuple[str, tuple[str, ...]], int]:
