@@ -3,6 +3,7 @@
 A transaction never reads a shard (many requests write each one); it only adds to a random one.
 The shard count may grow but never shrink: readers sum shards 0..SHARDS-1.
 """
+import functools
 import random
 from typing import Iterable
 
@@ -11,8 +12,10 @@ from google.cloud import firestore
 SHARDS = 8
 
 
-def shard_refs(db: firestore.Client, counter_path: str) -> list[firestore.DocumentReference]:
-    return [db.document(f"{counter_path}/shards/{index}") for index in range(SHARDS)]
+@functools.lru_cache(maxsize=4096)
+def shard_refs(db: firestore.Client, counter_path: str) -> tuple[firestore.DocumentReference, ...]:
+    """The counter's shard references; cached, since /sample needs 8 per candidate on every call."""
+    return tuple(db.document(f"{counter_path}/shards/{index}") for index in range(SHARDS))
 
 
 def random_shard(db: firestore.Client, counter_path: str) -> firestore.DocumentReference:
@@ -43,7 +46,9 @@ def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
     total: dict = {}
     for snapshot in snapshots:
         if snapshot.exists:
-            _add_into(total, snapshot.to_dict())
+            # Read in place: to_dict() deep-copies, about 7 us a shard, and /sample sums 8 shards
+            # per candidate on every call. _add_into only reads it.
+            _add_into(total, snapshot._data)
     return total
 
 

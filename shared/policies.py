@@ -69,7 +69,7 @@ class Stats(NamedTuple):
         """A batch of one request from the service's per-offer counters."""
         rows = np.array([[s.clicks, s.conversions, s.reward, s.reward_sq, s.log_conversions, s.log_reward,
                           s.log_reward_sq] for s in stats], dtype=float)
-        return cls(*(rows[:, column][None, :] for column in range(len(cls._fields))))
+        return cls(*rows.T[:, None, :])
 
     @classmethod
     def zeros(cls, batch: int, k: int) -> "Stats":
@@ -82,19 +82,38 @@ class Decisions(NamedTuple):
 
 
 # A batched policy core: (stats, total_clicks (B,), params, rng, propensity) -> Decisions.
+# A request to /sample runs one core on a batch of one, where numpy's fixed cost per call outweighs
+# the arithmetic: hence ufunc reductions (np.add.reduce, not .sum) and no Python-level helpers
+# such as np.clip or np.mean on the Thompson path.
+
 # With propensity=False a core may skip the work that only estimates `probability` (it then
 # returns NaN where that estimate would have cost extra draws); the choice itself is unchanged.
 Core = Callable[[Stats, np.ndarray, SamplerParams, np.random.Generator, bool], Decisions]
 Policy = Callable[[Sequence[OfferStats], int, SamplerParams, np.random.Generator], Choice]
 
 
-def _rate(num: np.ndarray, den: np.ndarray, default: float | np.ndarray = 0.0) -> np.ndarray:
-    out = np.broadcast_to(np.asarray(default, dtype=float), num.shape).copy()
-    return np.divide(num, den, out=out, where=den > 0)
+def _rate(num: np.ndarray, den: np.ndarray, default: float | np.ndarray) -> np.ndarray:
+    """num / den where den > 0, else `default`."""
+    positive = den > 0
+    return np.where(positive, num / np.where(positive, den, 1.0), default)
+
+
+def _per(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """total / count, 0 where count is 0. Counts are whole numbers, and a count of 0 has a total
+    of 0 (no reward without a conversion), so dividing by max(count, 1) is exact."""
+    return total / np.maximum(count, 1.0)
+
+
+def _row_sum(values: np.ndarray) -> np.ndarray:
+    return np.add.reduce(values, axis=1, keepdims=True)
+
+
+def _row_max(values: np.ndarray) -> np.ndarray:
+    return np.maximum.reduce(values, axis=1, keepdims=True)
 
 
 def revenue_per_click(stats: Stats) -> np.ndarray:
-    return _rate(stats.reward, stats.clicks)
+    return _per(stats.reward, stats.clicks)
 
 
 def _first_max(values: np.ndarray) -> np.ndarray:
@@ -132,7 +151,7 @@ def epsilon_core(stats: Stats, total_clicks, params, rng, propensity=True) -> De
 def ucb_core(stats: Stats, total_clicks, params, rng, propensity=True) -> Decisions:
     """UCB1 on revenue per click, scaled to [0, 1] by the largest mean payout seen; unseen first."""
     clicks, conversions, reward = stats.clicks, stats.conversions, stats.reward
-    mean_payout = _rate(reward, conversions)
+    mean_payout = _per(reward, conversions)
     scale = mean_payout.max(axis=1, keepdims=True)
     scale = np.where(scale > 0, scale, 1.0)
     n = np.maximum(clicks, 1.0)
@@ -168,7 +187,7 @@ def klucb_rate(conversions: np.ndarray, clicks: np.ndarray, level: np.ndarray) -
 
 def _mean_payouts(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     """Each candidate's mean payout, and whether it has a conversion to know it from."""
-    return _rate(stats.reward, stats.conversions), stats.conversions > 0
+    return _per(stats.reward, stats.conversions), stats.conversions > 0
 
 
 def klucb_core(stats: Stats, total_clicks, params, rng, propensity=True) -> Decisions:
@@ -196,17 +215,19 @@ def fitted_beta_prior(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.n
     """
     clicks = np.atleast_2d(clicks)
     conversions = np.atleast_2d(conversions)
-    total_clicks = clicks.sum(axis=1, keepdims=True)
-    total_conv = conversions.sum(axis=1, keepdims=True)
-    mean = _rate(total_conv, total_clicks)
-    rates = _rate(conversions, clicks)
-    seen = clicks > 0
-    variance = _rate((clicks * (rates - mean) ** 2).sum(axis=1, keepdims=True), total_clicks)
-    variance = np.where(seen.sum(axis=1, keepdims=True) > 1, variance, 0.0)
-    safe_mean = np.clip(mean, 1e-9, 1 - 1e-9)
-    strength = np.where(variance > 0, safe_mean * (1 - safe_mean) / np.maximum(variance, 1e-300) - 1, np.inf)
-    strength = np.clip(strength, 2.0, 1.0 / safe_mean)
+    total_clicks = _row_sum(clicks)
+    total_conv = _row_sum(conversions)
     fitted = total_conv >= 1
+    if not fitted.any():
+        return np.ones(total_conv.shape), np.ones(total_conv.shape)
+    mean = _per(total_conv, total_clicks)
+    rates = _per(conversions, clicks)
+    seen = clicks > 0
+    variance = _per(_row_sum(clicks * (rates - mean) ** 2), total_clicks)
+    variance = np.where(_row_sum(seen) > 1, variance, 0.0)
+    safe_mean = np.minimum(np.maximum(mean, 1e-9), 1 - 1e-9)
+    strength = np.where(variance > 0, safe_mean * (1 - safe_mean) / np.maximum(variance, 1e-300) - 1, np.inf)
+    strength = np.minimum(np.maximum(strength, 2.0), 1.0 / safe_mean)  # np.clip, for arrays of bounds
     return np.where(fitted, safe_mean * strength, 1.0), np.where(fitted, (1 - safe_mean) * strength, 1.0)
 
 
@@ -225,12 +246,12 @@ def payout_posterior(stats: Stats) -> tuple[np.ndarray, np.ndarray]:
     pooled_mean = _rate(reward.sum(axis=1, keepdims=True), total, 1.0)
     mean = _rate(reward, conversions, pooled_mean)
     repeated = conversions >= 2
-    cv2 = np.maximum(_rate(reward_sq, conversions) / np.maximum(mean, 1e-300) ** 2 - 1.0, 0.0)
+    cv2 = np.maximum(_per(reward_sq, conversions) / np.maximum(mean, 1e-300) ** 2 - 1.0, 0.0)
     weights = np.where(repeated, conversions, 0.0)
     within_cv2 = _rate((weights * cv2).sum(axis=1, keepdims=True), weights.sum(axis=1, keepdims=True), 1.0)
     weight = conversions / np.maximum(within_cv2, 0.01)
     shape = 1.0 + weight
-    prior_mean = np.where(total > 0, _rate(reward, conversions).max(axis=1, keepdims=True), 1.0)
+    prior_mean = np.where(total > 0, _per(reward, conversions).max(axis=1, keepdims=True), 1.0)
     posterior_mean = (prior_mean + weight * mean) / shape
     return shape, posterior_mean / shape
 
@@ -260,15 +281,15 @@ def log_payout_posterior(stats: Stats) -> tuple[np.ndarray, ...]:
     log_n = stats.log_conversions if stats.log_conversions is not None else np.zeros(k_shape)
     log_sum = stats.log_reward if stats.log_reward is not None else np.zeros(k_shape)
     log_sq = stats.log_reward_sq if stats.log_reward_sq is not None else np.zeros(k_shape)
-    mean = _rate(log_sum, log_n)
+    mean = _per(log_sum, log_n)
     spread = np.where(log_n > 0, np.maximum(log_sq - log_sum * mean, 0.0), 0.0)  # sum of squared deviations
     dof = np.maximum(log_n - 1.0, 0.0)
-    pooled = (spread.sum(axis=1, keepdims=True) + LOG_SIGMA2_PRIOR) / (dof.sum(axis=1, keepdims=True) + 1.0)
+    pooled = (_row_sum(spread) + LOG_SIGMA2_PRIOR) / (_row_sum(dof) + 1.0)
     pooled = np.maximum(pooled, LOG_SIGMA2_FLOOR)
     alpha = (LOG_POOL_DOF + dof) / 2.0
     beta = (LOG_POOL_DOF * pooled + spread) / 2.0
     conversions = stats.conversions
-    best = _rate(stats.reward, conversions).max(axis=1, keepdims=True)
+    best = _row_max(_per(stats.reward, conversions))
     prior_mean = np.where(best > 0, best, 1.0)
     return log_n, mean, alpha, beta, prior_mean
 
@@ -312,7 +333,7 @@ def thompson_draws(stats: Stats, params: SamplerParams, rng: np.random.Generator
         gamma = rng.gamma(shape, scale, size=size)
         payout = np.where(legacy, gamma, payout)
     # A row with no conversion yet knows nothing of any payout: the rate alone decides there.
-    no_payout_seen = conversions.sum(axis=1, keepdims=True) == 0
+    no_payout_seen = _row_sum(conversions) == 0
     return rate * np.where(no_payout_seen, 1.0, payout)
 
 
@@ -326,7 +347,7 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True) -> D
     if not propensity:
         return Decisions(index, np.full(index.shape, np.nan))
     winners = np.argmax(samples[1:], axis=2)  # (draws, B)
-    return Decisions(index, np.mean(winners == index[None, :], axis=0))
+    return Decisions(index, np.add.reduce(winners == index, axis=0) / PROPENSITY_DRAWS)
 
 
 CORES: dict[str, Core] = {
