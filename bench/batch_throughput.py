@@ -8,6 +8,7 @@ the emulator's bare episode-write rate, which bounds the job. Targets: ≥ 5,000
 ≤ 256 MB at 1M rows.
 """
 import argparse
+import datetime
 import json
 import os
 import random
@@ -58,19 +59,17 @@ def ceiling(docs: int = 20_000) -> float:
     import uuid
 
     from shared import agent, batch_job
+    from shared.bulk_create import create_documents
     from shared.customer_store import EPISODES, new_episode
     from shared.firestore_client import get_db
 
     db = get_db()
     episode = new_episode("1000000", "2022-04-01", {"age": 40.0, "gender": "F", "region": "Asia", "client-since": "2015-01-01",
                                                     "last_offer": "OFFER_2"}, list(agent.OFFERS), "30-44|Asia|F",
-                          ["OFFER_1", "OFFER_2", "OFFER_3"], agent.LEARNING, "batch:bench")
+                          ["OFFER_1", "OFFER_2", "OFFER_3"], agent.LEARNING, "batch:bench", datetime.datetime.now(datetime.timezone.utc))
 
     def commit(_):
-        batch = db.batch()
-        for _ in range(batch_job.BATCH_WRITES):
-            batch.create(db.collection(EPISODES).document(uuid.uuid4().hex), episode)
-        batch.commit()
+        create_documents(db, EPISODES, {uuid.uuid4().hex: episode for _ in range(batch_job.BATCH_WRITES)})
 
     started = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(batch_job.COMMIT_THREADS) as pool:

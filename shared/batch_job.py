@@ -37,6 +37,7 @@ from shared.batch_csv import (ERROR_HEADER, RESULT_HEADER, Customer, FileError, 
                               csv_bytes, parse_row, read_layout, records)
 from shared.batch_rules import ClientRules, RulesError, load_rules
 from shared.batch_scoring import choose_slates, group_sizes
+from shared.bulk_create import create_documents
 from shared.customer_store import EPISODES, CustomerStore, new_episode, segment_counter, segment_counts, slate_of
 from shared.firestore_client import LOCAL_PROJECT, get_db
 from shared.log import log
@@ -243,14 +244,11 @@ class Job:
 
     def _create_episodes(self, ids: list[str], episodes: dict) -> dict[str, list[str]]:
         """Create these episodes; returns the slates of those that already existed, which are kept."""
-        refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in ids]
-        batch = self.db.batch()
-        for ref in refs:
-            batch.create(ref, episodes[ref.id])
         try:
-            batch.commit()
+            create_documents(self.db, EPISODES, {episode_id: episodes[episode_id] for episode_id in ids})
             return {}
         except exceptions.Conflict:  # the whole batch was refused: keep what is there, create the rest
+            refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in ids]
             existing = {s.id: slate_of(s.to_dict()) for s in self.db.get_all(refs) if s.exists}
             missing = [episode_id for episode_id in ids if episode_id not in existing]
             return existing | (self._create_episodes(missing, episodes) if missing else {})
