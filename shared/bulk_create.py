@@ -11,10 +11,8 @@ import datetime
 
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import firestore as firestore_types
-from google.cloud.firestore_v1.types import write as write_types
 
 _CommitRequest = firestore_types.CommitRequest.pb()
-_Write = write_types.Write.pb()
 
 
 def create_documents(db: firestore.Client, collection: str, documents: dict[str, dict]) -> None:

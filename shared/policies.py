@@ -82,16 +82,15 @@ class Decisions(NamedTuple):
 
 
 # A batched policy core: (stats, total_clicks (B,), params, rng, propensity) -> Decisions.
-# A request to /sample runs one core on a batch of one, where numpy's fixed cost per call outweighs
-# the arithmetic: hence ufunc reductions (np.add.reduce, not .sum) and no Python-level helpers
-# such as np.clip or np.mean on the Thompson path.
-
 # With propensity=False a core may skip the work that only estimates `probability` (it then
 # returns NaN where that estimate would have cost extra draws); the choice itself is unchanged.
 Core = Callable[[Stats, np.ndarray, SamplerParams, np.random.Generator, bool], Decisions]
 Policy = Callable[[Sequence[OfferStats], int, SamplerParams, np.random.Generator], Choice]
 
 
+# A request to /sample runs a core on a batch of one, where numpy's fixed cost per call outweighs
+# the arithmetic: hence the helpers below (ufunc reductions rather than .sum, no masked divisions)
+# and no Python-level helpers such as np.clip or np.mean on the Thompson path.
 def _rate(num: np.ndarray, den: np.ndarray, default: float | np.ndarray) -> np.ndarray:
     """num / den where den > 0, else `default`."""
     positive = den > 0
