@@ -54,7 +54,10 @@ def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
 
 def _add_into(total: dict, values: dict) -> None:
     for key, value in values.items():
-        if isinstance(value, dict):
-            _add_into(total.setdefault(key, {}), value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if type(value) in _NUMBERS:  # exact types: a bool is not a count
             total[key] = total.get(key, 0) + value
+        elif isinstance(value, dict):
+            _add_into(total.setdefault(key, {}), value)
+
+
+_NUMBERS = (int, float)

@@ -220,12 +220,12 @@ def fitted_beta_prior(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.n
     if not fitted.any():
         return np.ones(total_conv.shape), np.ones(total_conv.shape)
     mean = _per(total_conv, total_clicks)
-    rates = _per(conversions, clicks)
-    seen = clicks > 0
-    variance = _per(_row_sum(clicks * (rates - mean) ** 2), total_clicks)
-    variance = np.where(_row_sum(seen) > 1, variance, 0.0)
+    deviation = _per(conversions, clicks) - mean
+    # Exactly 0 when fewer than two candidates have clicks (the one seen has the row's mean).
+    variance = _per(_row_sum(clicks * deviation * deviation), total_clicks)
     safe_mean = np.minimum(np.maximum(mean, 1e-9), 1 - 1e-9)
-    strength = np.where(variance > 0, safe_mean * (1 - safe_mean) / np.maximum(variance, 1e-300) - 1, np.inf)
+    # A variance of 0 makes the strength huge, and the cap of 1 / mean then applies.
+    strength = safe_mean * (1 - safe_mean) / np.maximum(variance, 1e-300) - 1
     strength = np.minimum(np.maximum(strength, 2.0), 1.0 / safe_mean)  # np.clip, for arrays of bounds
     return np.where(fitted, safe_mean * strength, 1.0), np.where(fitted, (1 - safe_mean) * strength, 1.0)
 
@@ -281,7 +281,7 @@ def log_payout_posterior(stats: Stats) -> tuple[np.ndarray, ...]:
     log_sum = stats.log_reward if stats.log_reward is not None else np.zeros(k_shape)
     log_sq = stats.log_reward_sq if stats.log_reward_sq is not None else np.zeros(k_shape)
     mean = _per(log_sum, log_n)
-    spread = np.where(log_n > 0, np.maximum(log_sq - log_sum * mean, 0.0), 0.0)  # sum of squared deviations
+    spread = np.maximum(log_sq - log_sum * mean, 0.0)  # sum of squared deviations; 0 where log_n is 0
     dof = np.maximum(log_n - 1.0, 0.0)
     pooled = (_row_sum(spread) + LOG_SIGMA2_PRIOR) / (_row_sum(dof) + 1.0)
     pooled = np.maximum(pooled, LOG_SIGMA2_FLOOR)

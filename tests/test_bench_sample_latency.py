@@ -1,0 +1,30 @@
+"""The /sample latency benchmark's own parts, against the emulator and the gateway: its minimal
+HTTP client must read answers exactly, and one measuring round must do the work it times."""
+import json
+import urllib.parse
+
+from bench.sample_latency import Caller, measure
+from shared import counters
+from shared.cpa_store import CLICKS, offer_counter
+
+
+def test_the_benchmark_client_reads_keep_alive_answers_whole(api):
+    caller = Caller(api)
+    for click in (1, 2, 1):
+        status, body = caller.get(f"/sample/?{urllib.parse.urlencode({'click_id': click, 'offer_ids': '3,5,7'})}")
+        assert status == 200
+        answer = json.loads(body)
+        assert answer["click_id"] == click and answer["offer_id"] in (3, 5, 7)
+    status, body = caller.get("/no-such-path")
+    assert status == 404 and json.loads(body)["error"]
+    status, body = caller.get("/sample/?click_id=x&offer_ids=3")
+    assert status == 400 and json.loads(body)["field"] == "click_id"
+
+
+def test_a_measuring_round_times_one_sample_and_one_bare_sample_per_pair(api, db):
+    http, bare = measure(api, db, (3, 5, 7), 3, 100)
+    assert len(http) == len(bare) == 3 and min(http + bare) > 0
+    # /sample took the even clicks, the bare work the odd ones; each counted one click.
+    assert sorted(int(snap.id) for snap in db.collection(CLICKS).stream()) == [100, 101, 102, 103, 104, 105]
+    clicks = sum(counters.sum_shards(db.get_all(counters.shard_refs(db, offer_counter(o)))).get("clicks", 0) for o in (3, 5, 7))
+    assert clicks == 6
