@@ -52,12 +52,12 @@ def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
     return total
 
 
+_NUMBERS = (int, float)
+
+
 def _add_into(total: dict, values: dict) -> None:
     for key, value in values.items():
         if type(value) in _NUMBERS:  # exact types: a bool is not a count
             total[key] = total.get(key, 0) + value
         elif isinstance(value, dict):
             _add_into(total.setdefault(key, {}), value)
-
-
-_NUMBERS = (int, float)

@@ -10,11 +10,13 @@ from shared.cpa_store import CLICKS, offer_counter
 
 def test_the_benchmark_client_reads_keep_alive_answers_whole(api):
     caller = Caller(api)
+    answers = []
     for click in (1, 2, 1):
         status, body = caller.get(f"/sample/?{urllib.parse.urlencode({'click_id': click, 'offer_ids': '3,5,7'})}")
         assert status == 200
-        answer = json.loads(body)
-        assert answer["click_id"] == click and answer["offer_id"] in (3, 5, 7)
+        answers.append(json.loads(body))
+        assert answers[-1]["click_id"] == click and answers[-1]["offer_id"] in (3, 5, 7)
+    assert answers[2] == answers[0]  # the replayed click, read back on the same connection
     status, body = caller.get("/no-such-path")
     assert status == 404 and json.loads(body)["error"]
     status, body = caller.get("/sample/?click_id=x&offer_ids=3")
