@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install prereqs scan bench bench-sample drop load-products clean
+.PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -23,7 +23,12 @@ prereqs: install
 run: prereqs
 	PORT=$(PORT) $(PY) -m devstack.run
 
-test: prereqs
+# ruff (pyproject.toml): lint and format are part of the suite, so CI enforces them.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: prereqs lint
 	$(PY) -m pytest -q
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi

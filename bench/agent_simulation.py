@@ -1,4 +1,4 @@
-"""Issue 3: Company A's learning agent (shared/agent.py `learning_slate`) against the static agent and
+"""Issue 3: Company A's learning agent (shared/customer/agent.py `slates`) against the static agent and
 the oracle slate, on simulated customers (bench/slates.py), every 5,000 rewards up to 50,000.
 
     python -m bench.agent_simulation [--seeds 4] [--customers 50000] [--out reports/bench]
@@ -7,6 +7,7 @@ Two worlds: the hidden acceptance rates partly follow the case study's static we
 (static_weight 0.5, the E7 world), or not at all (0.0: the static weights are uninformed).
 Target: the learning agent >= 1.2x the static agent and >= 90 % of the oracle after 50k rewards.
 """
+
 import argparse
 import multiprocessing
 import pathlib
@@ -42,7 +43,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(WORLDS), figsize=(12, 4.5), sharey=True)
-    for ax, (title, weight) in zip(axes, WORLDS.items()):
+    for ax, (title, weight) in zip(axes, WORLDS.items(), strict=True):
         runs = [r for w, r in results if w == weight]
         # acceptance rate within each window of EVERY rewards, averaged over seeds
         windows = {k: np.array([r[k] for r in runs]).reshape(len(runs), -1, EVERY).mean(axis=(0, 2)) for k in runs[0]}
@@ -50,11 +51,17 @@ def main() -> None:
         print("| rewards | learning | static | oracle | learning / static | learning / oracle |")
         print("|---|---|---|---|---|---|")
         for i in range(len(windows["learning"])):
-            l, s, o = (windows[k][i] for k in ("learning", "static", "oracle"))
-            print(f"| {(i + 1) * EVERY:,} | {100 * l:.2f} % | {100 * s:.2f} % | {100 * o:.2f} % | {l / s:.3f} | {100 * l / o:.1f} % |")
-        l, s, o = (windows[k][-1] for k in ("learning", "static", "oracle"))
-        verdict = "meets" if l >= 1.2 * s and l >= 0.9 * o else "misses"
-        print(f"after {args.customers:,}: learning {l / s:.2f}x static (target 1.2), {100 * l / o:.1f} % of oracle (target 90): {verdict} the target")
+            learn, s, o = (windows[k][i] for k in ("learning", "static", "oracle"))
+            print(
+                f"| {(i + 1) * EVERY:,} | {100 * learn:.2f} % | {100 * s:.2f} % | {100 * o:.2f} % "
+                f"| {learn / s:.3f} | {100 * learn / o:.1f} % |"
+            )
+        learn, s, o = (windows[k][-1] for k in ("learning", "static", "oracle"))
+        verdict = "meets" if learn >= 1.2 * s and learn >= 0.9 * o else "misses"
+        print(
+            f"after {args.customers:,}: learning {learn / s:.2f}x static (target 1.2), "
+            f"{100 * learn / o:.1f} % of oracle (target 90): {verdict} the target"
+        )
         for k in ("oracle", "learning", "static"):
             ax.plot((np.arange(len(windows[k])) + 1) * EVERY, 100 * windows[k], marker="o", label=k)
         ax.set_title(title, fontsize=10)

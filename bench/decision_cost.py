@@ -1,13 +1,14 @@
 """Per-decision cost of the default policy: `choose(DEFAULT_SAMPLER, 100 candidates, ...)`, timed per call.
 
-    python -m bench.decision_cost [--candidates 100] [--calls 2000]
+python -m bench.decision_cost [--candidates 100] [--calls 2000]
 """
+
 import argparse
 import time
 
 import numpy as np
 
-from shared.policies import DEFAULT_SAMPLER, SAMPLERS, OfferStats, SamplerParams, choose
+from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, OfferStats, SamplerParams, choose
 
 
 def candidates(k: int, rng: np.random.Generator) -> list[OfferStats]:
@@ -15,8 +16,12 @@ def candidates(k: int, rng: np.random.Generator) -> list[OfferStats]:
     conversions = rng.binomial(clicks, rng.uniform(0.005, 0.08, size=k))
     payout = rng.uniform(200, 8000, size=k)
     # fixed payouts, counters with the log-payout sums (as the store keeps them)
-    return [OfferStats(int(c), int(v), float(v * p), float(v * p * p), int(v), float(v * np.log(p)), float(v * np.log(p) ** 2))
-            for c, v, p in zip(clicks, conversions, payout)]
+    return [
+        OfferStats(
+            int(c), int(v), float(v * p), float(v * p * p), int(v), float(v * np.log(p)), float(v * np.log(p) ** 2)
+        )
+        for c, v, p in zip(clicks, conversions, payout, strict=True)
+    ]
 
 
 def main() -> None:
@@ -37,8 +42,10 @@ def main() -> None:
             times[i] = time.perf_counter() - started
         ms = times * 1e3
         mark = " (default)" if sampler == DEFAULT_SAMPLER else ""
-        print(f"{sampler:9s}{mark:10s} {args.candidates} candidates: median {np.median(ms):.3f} ms, "
-              f"p99 {np.percentile(ms, 99):.3f} ms, mean {ms.mean():.3f} ms per decision")
+        print(
+            f"{sampler:9s}{mark:10s} {args.candidates} candidates: median {np.median(ms):.3f} ms, "
+            f"p99 {np.percentile(ms, 99):.3f} ms, mean {ms.mean():.3f} ms per decision"
+        )
 
 
 if __name__ == "__main__":

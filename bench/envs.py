@@ -5,6 +5,7 @@ epoch (one epoch unless the environment drifts), plus how a conversion's payout 
 drawn. Values are revenue per click, in cents (E2 and E3 pay 1 per conversion, so their regret is
 counted in conversions, as the Lai-Robbins bound is).
 """
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,16 +74,51 @@ ENVS = {
     env.key: env
     for env in (
         Env("E1", 1, "CPA-10", 100_000, 10, detail="rates 0.5-8 %, fixed payouts 200-8,000 c, best 0.5 % x 8,000 c"),
-        Env("E2", 2, "canonical low-rate", 20_000, 10, unit="conversions",
-            detail="rates (0.10, 0.05x3, 0.02x3, 0.01x3), payout 1"),
-        Env("E3", 3, "many offers", 100_000, MANY_K, unit="conversions",
-            detail="K = 100, rates ~ Beta(2, 48) per seed, payout 1"),
-        Env("E4", 4, "lognormal payouts", 100_000, 10, lognormal_sigma=1.5,
-            detail="E1 with payouts lognormal, sigma = 1.5, same means"),
-        Env("E5", 5, "drift", 100_000, 10, changes=5,
-            detail="E1's offers re-dealt 5 times (every T/6), each time another offer best"),
-        Env("E6", 6, "delayed conversions", 100_000, 10, delay_mean=2_000.0,
-            detail="E1 with conversions reported after a geometric delay, mean 2,000 clicks"),
+        Env(
+            "E2",
+            2,
+            "canonical low-rate",
+            20_000,
+            10,
+            unit="conversions",
+            detail="rates (0.10, 0.05x3, 0.02x3, 0.01x3), payout 1",
+        ),
+        Env(
+            "E3",
+            3,
+            "many offers",
+            100_000,
+            MANY_K,
+            unit="conversions",
+            detail="K = 100, rates ~ Beta(2, 48) per seed, payout 1",
+        ),
+        Env(
+            "E4",
+            4,
+            "lognormal payouts",
+            100_000,
+            10,
+            lognormal_sigma=1.5,
+            detail="E1 with payouts lognormal, sigma = 1.5, same means",
+        ),
+        Env(
+            "E5",
+            5,
+            "drift",
+            100_000,
+            10,
+            changes=5,
+            detail="E1's offers re-dealt 5 times (every T/6), each time another offer best",
+        ),
+        Env(
+            "E6",
+            6,
+            "delayed conversions",
+            100_000,
+            10,
+            delay_mean=2_000.0,
+            detail="E1 with conversions reported after a geometric delay, mean 2,000 clicks",
+        ),
     )
 }
 

@@ -1,17 +1,18 @@
 """Runs one policy over one environment for many seeds, all seeds in lockstep.
 
-Project policies run through `shared.policies.choose_batch`, i.e. the same batched cores that
+Project policies run through `shared.cpa.policies.choose_batch`, i.e. the same batched cores that
 `choose()` (the service) calls on a batch of one. A MABWiser peer runs seed by seed through its
 own public API (bench/peers.py). Both draw every outcome from bench.rand, keyed on
 (environment, seed, step, offer): paired seeds.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from bench import rand
 from bench.envs import Env
-from shared.policies import SamplerParams, Stats, choose_batch
+from shared.cpa.policies import SamplerParams, Stats, choose_batch
 
 CHECKPOINTS = 200  # cumulative regret is recorded at this many evenly spaced steps
 DELAY_WINDOW = 1 << 15  # conversions later than this many clicks (p < 1e-7 at mean 2,000) arrive at its end

@@ -17,6 +17,7 @@ MABWiser decides one request at a time at about 4-6k decisions a second, far too
   for a click that never converts: more than the project's policies know (they count the click at
   once and its conversion later), so the comparison favours the peer, not us.
 """
+
 import time
 import warnings
 
@@ -55,7 +56,7 @@ def run_peer(world: World, name: str, seeds: int = MAB_SEEDS, batch: int = MAB_B
         pending: dict[int, list] = {}
         regret = np.zeros(env.horizon)
 
-        def observe(step0, positions):
+        def observe(step0, positions, rows=rows, row=row, regret=regret, pending=pending):
             steps = np.arange(step0, step0 + len(positions))
             converted, payout, delay, lost = world.outcome(steps, rows[: len(positions)], world.order[row, positions])
             regret[steps] = lost

@@ -1,6 +1,7 @@
 """Paired random numbers: a uniform for every (environment, seed, step, offer, stream), computed
 from a counter-based hash (splitmix64), so every policy that shows offer x at step t of seed s sees
 the very same outcome, whatever it did before, without storing a (T x K) table per seed."""
+
 import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -20,8 +21,11 @@ def uniform(env: int, seed: np.ndarray, step: int | np.ndarray, offer: np.ndarra
     with np.errstate(over="ignore"):
         salt = _mix(np.uint64(env) * np.uint64(1_000_003) + np.uint64(stream))
         # seed < 2^34, step < 2^20, offer < 2^10: one 64-bit counter per (seed, step, offer)
-        counter = (np.asarray(seed, dtype=np.uint64) << np.uint64(30)) | (
-            np.asarray(step, dtype=np.uint64) << np.uint64(10)) | np.asarray(offer, dtype=np.uint64)
+        counter = (
+            (np.asarray(seed, dtype=np.uint64) << np.uint64(30))
+            | (np.asarray(step, dtype=np.uint64) << np.uint64(10))
+            | np.asarray(offer, dtype=np.uint64)
+        )
         key = _mix(_mix(counter ^ salt))
     return ((key >> np.uint64(11)).astype(np.float64) + 0.5) / float(1 << 53)
 

@@ -4,6 +4,7 @@
 
 --publish also copies the table and the E1 plot into bench/results/ (committed, shown by the README).
 """
+
 import argparse
 import json
 import multiprocessing
@@ -18,7 +19,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "bench"
 PUBLISHED = ROOT / "bench" / "results"
 
-# name -> (label, kind); kind "project" runs shared.policies' batched core, "mabwiser" bench.peers
+# name -> (label, kind); kind "project" runs shared.cpa.policies' batched core, "mabwiser" bench.peers
 POLICIES = {
     "thompson": ("thompson (project)", "project"),
     "klucb": ("klucb (project)", "project"),
@@ -37,7 +38,7 @@ def _task(args):
     from bench.envs import ENVS
     from bench.harness import World, run_project_policy
     from bench.peers import run_peer
-    from shared.policies import SamplerParams
+    from shared.cpa.policies import SamplerParams
 
     world = World(ENVS[env_key], np.arange(seeds))
     if POLICIES[policy][1] == "project":
@@ -62,7 +63,7 @@ def ci95(x: np.ndarray) -> float:
 
 def summarise(runs: dict, default: str) -> dict:
     """Per environment and policy: regret statistics, oracle share, paired difference to default."""
-    from bench.envs import ENVS, CANONICAL_RATES, lai_robbins_constant
+    from bench.envs import CANONICAL_RATES, ENVS, lai_robbins_constant
 
     out = {}
     for env_key, by_policy in runs.items():
@@ -73,9 +74,13 @@ def summarise(runs: dict, default: str) -> dict:
             final = run.final
             row = {
                 "seeds": len(final),
-                "mean": float(final.mean()), "ci": ci95(final), "median": float(np.median(final)),
-                "p90": float(np.percentile(final, 90)), "p99": float(np.percentile(final, 99)),
-                "oracle_share": float(100 * run.oracle_share.mean()), "seconds": run.seconds,
+                "mean": float(final.mean()),
+                "ci": ci95(final),
+                "median": float(np.median(final)),
+                "p90": float(np.percentile(final, 90)),
+                "p99": float(np.percentile(final, 99)),
+                "oracle_share": float(100 * run.oracle_share.mean()),
+                "seconds": run.seconds,
             }
             if base is not None and policy != default:
                 diff = final - base.final[: len(final)]  # paired: same seeds, same draws
@@ -92,16 +97,22 @@ def summarise(runs: dict, default: str) -> dict:
 
 
 def markdown(summary: dict, slates: dict | None, default: str, mab_seeds: int) -> str:
-    from bench.envs import ENVS, CANONICAL_RATES, lai_robbins_constant
+    from bench.envs import CANONICAL_RATES, ENVS, lai_robbins_constant
 
     lines = []
     for env_key, rows in summary.items():
         env = ENVS[env_key]
         lines += [f"### {env_key} {env.title}: {env.detail}; T = {env.horizon:,}; regret in {env.unit}", ""]
-        head = "| policy | seeds | regret mean ± 95 % CI | median | p90 | p99 | % of oracle revenue | paired regret − default's (95 % CI) |"
+        head = (
+            "| policy | seeds | regret mean ± 95 % CI | median | p90 | p99 | % of oracle revenue "
+            "| paired regret − default's (95 % CI) |"
+        )
         if env_key == "E2":
             c = lai_robbins_constant(CANONICAL_RATES)
-            lines.insert(len(lines) - 1, f"Lai–Robbins C = {c:.2f}, C·ln T = {c * np.log(env.horizon):.1f}; slope = (R(T) − R(T/2)) / ln 2.")
+            lines.insert(
+                len(lines) - 1,
+                f"Lai–Robbins C = {c:.2f}, C·ln T = {c * np.log(env.horizon):.1f}; slope = (R(T) − R(T/2)) / ln 2.",
+            )
             lines.insert(len(lines) - 1, "")
             head = head + " slope / C |"
         lines += [head, "|" + "---|" * (head.count("|") - 1)]
@@ -110,22 +121,39 @@ def markdown(summary: dict, slates: dict | None, default: str, mab_seeds: int) -
             r = rows[policy]
             label = POLICIES[policy][0] + (" **default**" if policy == default else "")
             paired = "—" if "paired_diff" not in r else f"{r['paired_diff']:+,.1f} ± {r['paired_ci']:,.1f}"
-            cells = [label, str(r["seeds"]), f"{r['mean']:,.1f} ± {r['ci']:,.1f}", f"{r['median']:,.0f}",
-                     f"{r['p90']:,.0f}", f"{r['p99']:,.0f}", f"{r['oracle_share']:.1f}", paired]
+            cells = [
+                label,
+                str(r["seeds"]),
+                f"{r['mean']:,.1f} ± {r['ci']:,.1f}",
+                f"{r['median']:,.0f}",
+                f"{r['p90']:,.0f}",
+                f"{r['p99']:,.0f}",
+                f"{r['oracle_share']:.1f}",
+                paired,
+            ]
             if env_key == "E2":
                 cells.append(f"{r['slope_over_c']:.2f} ± {r['slope_over_c_ci']:.2f}")
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     if slates:
-        lines += [f"### E7 contextual top-3 (Company A): {slates['seeds']} seeds × {slates['n']:,} customers; acceptance rate", "",
-                  "| agent | all rewards | last 5,000 | × static (last 5,000) | % of oracle (last 5,000) |", "|---|---|---|---|---|"]
+        lines += [
+            f"### E7 contextual top-3 (Company A): {slates['seeds']} seeds × {slates['n']:,} customers; "
+            "acceptance rate",
+            "",
+            "| agent | all rewards | last 5,000 | × static (last 5,000) | % of oracle (last 5,000) |",
+            "|---|---|---|---|---|",
+        ]
         for name in ("oracle", "learning", "static"):
             s = slates[name]
-            lines.append(f"| {name} | {100 * s['all']:.2f} % | {100 * s['last']:.2f} % | "
-                         f"{s['last'] / slates['static']['last']:.3f} | {100 * s['last'] / slates['oracle']['last']:.1f} |")
+            lines.append(
+                f"| {name} | {100 * s['all']:.2f} % | {100 * s['last']:.2f} % | "
+                f"{s['last'] / slates['static']['last']:.3f} | {100 * s['last'] / slates['oracle']['last']:.1f} |"
+            )
         lines.append("")
-    lines += [f"Paired column: the policy's regret minus the default's on the same seeds and draws (positive: the default "
-              f"lost less). MABWiser peers ran {mab_seeds} seeds (see bench/peers.py); their difference uses those seeds."]
+    lines += [
+        f"Paired column: the policy's regret minus the default's on the same seeds and draws (positive: the default "
+        f"lost less). MABWiser peers ran {mab_seeds} seeds (see bench/peers.py); their difference uses those seeds."
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -134,6 +162,7 @@ def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from bench.envs import ENVS
 
     paths = []
@@ -144,7 +173,12 @@ def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[
             mean = run.regret.mean(axis=0)
             half = 1.96 * run.regret.std(axis=0, ddof=1) / np.sqrt(len(run.regret))
             width = 2.6 if policy == default else 1.3
-            line, = ax.plot(run.steps, mean, lw=width, label=f"{POLICIES[policy][0]} ({summary[env_key][policy]['oracle_share']:.1f} % of oracle)")
+            (line,) = ax.plot(
+                run.steps,
+                mean,
+                lw=width,
+                label=f"{POLICIES[policy][0]} ({summary[env_key][policy]['oracle_share']:.1f} % of oracle)",
+            )
             ax.fill_between(run.steps, mean - half, mean + half, color=line.get_color(), alpha=0.15)
         ax.set_title(f"{env_key} {env.title}: cumulative regret, mean ± 95 % CI")
         ax.set_xlabel("clicks")
@@ -160,7 +194,7 @@ def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[
 
 
 def main() -> None:
-    from shared.policies import DEFAULT_SAMPLER
+    from shared.cpa.policies import DEFAULT_SAMPLER
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=100)
@@ -191,11 +225,20 @@ def main() -> None:
         slate_results = pool.imap_unordered(_slate_task, slate_tasks) if slate_tasks else []
         for env_key, policy, run in pool.imap_unordered(_task, tasks):
             runs[env_key][policy] = run
-            print(f"{env_key} {policy:14s} regret {run.final.mean():12,.1f}  {100 * run.oracle_share.mean():5.1f} % of oracle"
-                  f"  ({len(run.final)} seeds, {run.seconds:.0f} s)", flush=True)
+            print(
+                f"{env_key} {policy:14s} regret {run.final.mean():12,.1f}  "
+                f"{100 * run.oracle_share.mean():5.1f} % of oracle"
+                f"  ({len(run.final)} seeds, {run.seconds:.0f} s)",
+                flush=True,
+            )
         for seed, accepted, seconds in slate_results:
             slate_runs.append(accepted)
-            print(f"E7 seed {seed}: " + ", ".join(f"{k} {v.mean():.3f}" for k, v in accepted.items()) + f" ({seconds:.0f} s)", flush=True)
+            print(
+                f"E7 seed {seed}: "
+                + ", ".join(f"{k} {v.mean():.3f}" for k, v in accepted.items())
+                + f" ({seconds:.0f} s)",
+                flush=True,
+            )
     runs = {e: {p: runs[e][p] for p in policies if p in runs[e]} for e in envs}
 
     summary = summarise(runs, DEFAULT_SAMPLER)
@@ -204,13 +247,19 @@ def main() -> None:
         slates = {"seeds": len(slate_runs), "n": args.slate_customers}
         for name in slate_runs[0]:
             stacked = np.array([r[name] for r in slate_runs])
-            slates[name] = {"all": float(stacked.mean()), "last": float(stacked[:, -5000:].mean()),
-                            "curve": stacked.reshape(len(slate_runs), -1, 1000).mean(axis=(0, 2)).tolist()}
+            slates[name] = {
+                "all": float(stacked.mean()),
+                "last": float(stacked[:, -5000:].mean()),
+                "curve": stacked.reshape(len(slate_runs), -1, 1000).mean(axis=(0, 2)).tolist(),
+            }
     table = markdown(summary, slates, DEFAULT_SAMPLER, args.mab_seeds)
     elapsed = time.perf_counter() - started
-    table += f"\nDefault sampler: `{DEFAULT_SAMPLER}`. Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
+    table += f"\nDefault sampler: `{DEFAULT_SAMPLER}`. "
+    table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
     (REPORT / "results.md").write_text(table)
-    (REPORT / "results.json").write_text(json.dumps({"summary": summary, "slates": slates, "seconds": elapsed}, indent=1))
+    (REPORT / "results.json").write_text(
+        json.dumps({"summary": summary, "slates": slates, "seconds": elapsed}, indent=1)
+    )
     paths = plot(runs, summary, REPORT, DEFAULT_SAMPLER)
     if slates:
         paths.append(plot_slates(slates, REPORT))

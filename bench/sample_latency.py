@@ -5,9 +5,10 @@
 Starts its own Firestore emulator and gateway. The bare work is what no implementation of
 `/sample` can avoid: one get_all of the click document and the candidates' counter shards, and
 one commit that creates the same click document and adds to two counters (the offer's and the
-service's click count). It is measured with the default sampler, which needs nothing else. The ratio of the two is the cost of
-everything else: HTTP, validation, the policy, logging.
+service's click count). It is measured with the default sampler, which needs nothing else. The
+ratio of the two is the cost of everything else: HTTP, validation, the policy, logging.
 """
+
 import argparse
 import math
 import os
@@ -22,9 +23,9 @@ from google.cloud import firestore
 from devstack import emulators
 from devstack.serve import start_in_background
 from shared import counters
-from shared.cpa_models import SampleRequest
-from shared.cpa_store import CLICKS, GLOBAL_CLICKS, click_document, offer_counter
-from shared.policies import Choice
+from shared.cpa.models import SampleRequest
+from shared.cpa.policies import Choice
+from shared.cpa.store import CLICKS, GLOBAL_CLICKS, click_document, offer_counter
 
 PROJECT = "offer-bandits-bench"
 
@@ -77,7 +78,9 @@ class Caller:
             self._connect()
         self.socket.sendall(f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}\r\n\r\n".encode())
         status_line, *header_lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-        headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+        headers = {
+            name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)
+        }
         if "content-length" not in headers:
             raise RuntimeError(f"no Content-Length in the answer to {target}: {headers}")
         body = self._read_exactly(int(headers["content-length"]))
@@ -87,7 +90,9 @@ class Caller:
         return int(status_line.split()[1]), body
 
 
-def measure(url: str, db: firestore.Client, offers: tuple[int, ...], n: int, first_click: int) -> tuple[list[float], list[float]]:
+def measure(
+    url: str, db: firestore.Client, offers: tuple[int, ...], n: int, first_click: int
+) -> tuple[list[float], list[float]]:
     """Alternate one /sample through HTTP with one bare Firestore sample, so the emulator's
     warm-up and any background load weigh on both sides alike."""
     caller = Caller(url)
@@ -108,7 +113,11 @@ def measure(url: str, db: firestore.Client, offers: tuple[int, ...], n: int, fir
         list(db.get_all([click_ref, *shard_refs]))
         batch = db.batch()
         batch.create(click_ref, bare_click)
-        batch.set(counters.random_shard(db, offer_counter(random.choice(offers))), {"clicks": firestore.Increment(1)}, merge=True)
+        batch.set(
+            counters.random_shard(db, offer_counter(random.choice(offers))),
+            {"clicks": firestore.Increment(1)},
+            merge=True,
+        )
         batch.set(counters.random_shard(db, GLOBAL_CLICKS), {"clicks": firestore.Increment(1)}, merge=True)
         batch.commit()
         bare.append((time.perf_counter() - started) * 1000)
@@ -125,9 +134,17 @@ def seed_counters(db: firestore.Client, offers: tuple[int, ...]) -> None:
             clicks = rng.randint(1000, 2000)
             payouts = [rng.lognormvariate(7.0, 0.5) for _ in range(int(clicks * rng.uniform(0.01, 0.05)))]
             logs = [math.log(payout) for payout in payouts]
-            shard.set({"clicks": clicks, "conversions": len(payouts), "reward": sum(payouts),
-                       "reward_sq": sum(p * p for p in payouts), "log_conversions": len(logs),
-                       "log_reward": sum(logs), "log_reward_sq": sum(v * v for v in logs)})
+            shard.set(
+                {
+                    "clicks": clicks,
+                    "conversions": len(payouts),
+                    "reward": sum(payouts),
+                    "reward_sq": sum(p * p for p in payouts),
+                    "log_conversions": len(logs),
+                    "log_reward": sum(logs),
+                    "log_reward_sq": sum(v * v for v in logs),
+                }
+            )
 
 
 def time_loopback(url: str, n: int) -> float:
@@ -144,7 +161,9 @@ def time_loopback(url: str, n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1500)
-    parser.add_argument("--candidates", type=int, nargs="+", default=[3, 10, 30], help="offers per request, one row each")
+    parser.add_argument(
+        "--candidates", type=int, nargs="+", default=[3, 10, 30], help="offers per request, one row each"
+    )
     parser.add_argument("--warmup", type=int, default=1000, help="pairs of requests not counted")
     args = parser.parse_args()
 
@@ -158,16 +177,21 @@ def main() -> None:
         seed_counters(db, tuple(sorted({3, 5, 7, *range(1, max(args.candidates) + 1)})))
         measure(url, db, (3, 5, 7), args.warmup, 10**9)  # connections, imports, the emulator's JIT
         loopback = time_loopback(url, args.requests)
-        print(f"/sample latency, {args.requests} sequential requests per row (after {args.warmup} not counted), "
-              f"{counters.SHARDS} shards per counter; HTTP round trip alone on this machine: p50 {loopback:.2f} ms\n")
+        print(
+            f"/sample latency, {args.requests} sequential requests per row (after {args.warmup} not counted), "
+            f"{counters.SHARDS} shards per counter; HTTP round trip alone on this machine: p50 {loopback:.2f} ms\n"
+        )
         print("| candidates | /sample p50 ms | /sample p99 ms | bare p50 ms | bare p99 ms | ratio p50 | ratio p99 |")
         print("|---|---|---|---|---|---|---|")
         for row, k in enumerate(args.candidates):
             offers = tuple(range(1, k + 1)) if k != 3 else (3, 5, 7)
             http, bare = measure(url, db, offers, args.requests, (row + 1) * 10**7)
             (http_p50, http_p99), (bare_p50, bare_p99) = percentiles(http), percentiles(bare)
-            print(f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {bare_p50:.2f} | {bare_p99:.2f} | "
-                  f"{http_p50 / bare_p50:.2f} | {http_p99 / bare_p99:.2f} |", flush=True)
+            print(
+                f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {bare_p50:.2f} | {bare_p99:.2f} | "
+                f"{http_p50 / bare_p50:.2f} | {http_p99 / bare_p99:.2f} |",
+                flush=True,
+            )
         print("\ntarget: p50 ratio <= 1.3")
     finally:
         if gateway:

@@ -9,18 +9,23 @@ The client only says whether one was accepted, so the learning agent credits all
 credit, as the service does). Oracle: the three eligible offers with the highest hidden rates.
 Paired: the same customers and the same acceptance coins (bench.rand) for every agent.
 """
+
 import numpy as np
 
 from bench import rand
-from shared import agent
+from shared.customer import agent
 
 ENV_NUMBER = 7
 AGENTS = ("learning", "static", "oracle")
 
 
 def segments() -> list[str]:
-    return [f"{band}|{region}|{gender}" for _, _, band in agent.AGE_BANDS
-            for region in agent.REGIONS for gender in agent.GENDERS]
+    return [
+        f"{band}|{region}|{gender}"
+        for _, _, band in agent.AGE_BANDS
+        for region in agent.REGIONS
+        for gender in agent.GENDERS
+    ]
 
 
 STATIC_WEIGHT = 0.5  # how much the case study's static weights say about the hidden rates
@@ -32,7 +37,9 @@ def hidden_rates(seed: int, static_weight: float = STATIC_WEIGHT) -> dict[str, n
     for segment in segments():
         log_score = np.log([agent.static_scores(segment)[o] for o in agent.OFFERS])
         z = (log_score - log_score.mean()) / (log_score.std() or 1.0)
-        rates[segment] = np.clip(np.exp(np.log(0.06) + static_weight * z + 0.8 * rng.standard_normal(len(agent.OFFERS))), 0.005, 0.6)
+        rates[segment] = np.clip(
+            np.exp(np.log(0.06) + static_weight * z + 0.8 * rng.standard_normal(len(agent.OFFERS))), 0.005, 0.6
+        )
     return rates
 
 
@@ -58,7 +65,9 @@ def simulate(seed: int, n: int = 50_000, static_weight: float = STATIC_WEIGHT) -
         p = rates[segment]
         coins = rand.uniform(ENV_NUMBER, seed, step, np.arange(len(agent.OFFERS)), 0)
         slates = {
-            "learning": agent.learning_slate(segment, eligible, {o: tuple(c) for o, c in counts[segment].items()}, rng),
+            "learning": agent.slates(
+                agent.LEARNING, segment, eligible, {o: tuple(c) for o, c in counts[segment].items()}, rng
+            )[0],
             "static": agent.static_slate(segment, eligible),
             "oracle": sorted(eligible, key=lambda o: -p[index[o]])[: agent.SLATE_SIZE],
         }

@@ -7,7 +7,9 @@ gcp-storage-emulator delivers no events, so the bridge polls the bucket. Like Ev
 delivers at least once: a delivery the function fails (5xx, or no answer) is retried with the
 same event id, with backoff.
 """
+
 import argparse
+import contextlib
 import datetime
 import sys
 import time
@@ -45,8 +47,8 @@ def storage_event(blob: storage.Blob, event_id: str | None = None) -> tuple[dict
 
 
 def _iso(moment: datetime.datetime | None) -> str:
-    moment = moment or datetime.datetime.now(datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    moment = moment or datetime.datetime.now(datetime.UTC)
+    return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 def deliver(target: str, headers: dict, data: dict, attempts: int = 6, timeout: float = 3600) -> bool:
@@ -59,8 +61,10 @@ def deliver(target: str, headers: dict, data: dict, attempts: int = 6, timeout: 
             problem = f"HTTP {answer.status_code}"
         except requests.RequestException as error:
             problem = str(error)
-        delay = min(2 ** attempt, 30)
-        print(f"bridge: delivery of {data['name']} failed ({problem}); retrying in {delay}s", file=sys.stderr, flush=True)
+        delay = min(2**attempt, 30)
+        print(
+            f"bridge: delivery of {data['name']} failed ({problem}); retrying in {delay}s", file=sys.stderr, flush=True
+        )
         time.sleep(delay)
     return False
 
@@ -79,7 +83,9 @@ def run(bucket_name: str, target: str, interval: float = 0.5) -> None:
             if key not in seen:
                 seen.add(key)
                 headers, data = storage_event(blob)
-                print(f"bridge: gs://{bucket_name}/{blob.name} generation {blob.generation} -> score_upload", flush=True)
+                print(
+                    f"bridge: gs://{bucket_name}/{blob.name} generation {blob.generation} -> score_upload", flush=True
+                )
                 deliver(target, headers, data)
         time.sleep(interval)
 
@@ -90,10 +96,8 @@ def main() -> None:
     parser.add_argument("--target", required=True)
     parser.add_argument("--interval", type=float, default=0.5)
     args = parser.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run(args.bucket, args.target, args.interval)
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

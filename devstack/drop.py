@@ -3,6 +3,7 @@ would), wait for its batch job, print its counts and copy its result and error C
 
 Needs `make run` going in another terminal; its addresses are read from devstack/run.py's STATE_FILE.
 """
+
 import argparse
 import json
 import os
@@ -21,14 +22,19 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
     if not STATE_FILE.exists():
-        print(f"no running stack ({STATE_FILE} is missing): start `make run` in another terminal first", file=sys.stderr)
+        print(
+            f"no running stack ({STATE_FILE} is missing): start `make run` in another terminal first", file=sys.stderr
+        )
         return 1
     state = json.loads(STATE_FILE.read_text())
-    os.environ.update(STORAGE_EMULATOR_HOST=state["storage_emulator_host"],
-                      FIRESTORE_EMULATOR_HOST=state["firestore_emulator_host"], GOOGLE_CLOUD_PROJECT=state["project"])
+    os.environ.update(
+        STORAGE_EMULATOR_HOST=state["storage_emulator_host"],
+        FIRESTORE_EMULATOR_HOST=state["firestore_emulator_host"],
+        GOOGLE_CLOUD_PROJECT=state["project"],
+    )
     from google.cloud import firestore, storage
 
-    from shared import batch_job
+    from shared.batch import job as batch_job
 
     source = pathlib.Path(args.file)
     name = f"{args.client}/{args.name or source.name}"
@@ -36,15 +42,20 @@ def main() -> int:
     started = time.monotonic()
     blob.upload_from_filename(str(source), content_type="text/csv")
     print(f"uploaded {source} to gs://{state['inbox_bucket']}/{name} (generation {blob.generation})", flush=True)
-    job = firestore.Client(project=state["project"]).collection(batch_job.JOBS).document(
-        batch_job.Upload(state["inbox_bucket"], name, str(blob.generation)).job_id)
+    job = (
+        firestore.Client(project=state["project"])
+        .collection(batch_job.JOBS)
+        .document(batch_job.Upload(state["inbox_bucket"], name, str(blob.generation)).job_id)
+    )
     status = _wait(job, started + args.timeout)
     if status is None:
         print(f"no finished job for {name} after {args.timeout:.0f} s (see the `make run` terminal)", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - started
-    print(f"{status['state']}: {status['rows_read']} rows read, {status['rows_scored']} scored, "
-          f"{status['rejected_rows']} rejected in {elapsed:.1f} s ({status['rows_read'] / elapsed:.0f} rows/s)")
+    print(
+        f"{status['state']}: {status['rows_read']} rows read, {status['rows_scored']} scored, "
+        f"{status['rejected_rows']} rejected in {elapsed:.1f} s ({status['rows_read'] / elapsed:.0f} rows/s)"
+    )
     if status["state"] != "done":
         print(f"reason: {status.get('reason')}", file=sys.stderr)
         return 1

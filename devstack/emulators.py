@@ -2,6 +2,8 @@
 
 Used by `make run` and by the test suite alike, so both talk to the same servers over the network.
 """
+
+import contextlib
 import os
 import shutil
 import signal
@@ -45,10 +47,8 @@ class Emulator:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
         except (ProcessLookupError, subprocess.TimeoutExpired):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=10)
 
     def log_tail(self, lines: int = 20) -> str:
@@ -62,16 +62,21 @@ def firestore_command(port: int) -> list[str]:
         return [gcloud, "emulators", "firestore", "start", f"--host-port=127.0.0.1:{port}", "--quiet"]
     raise MissingPrerequisite(
         "The Firestore emulator is missing. Install the Google Cloud CLI and its emulator:\n"
-        "  gcloud components install cloud-firestore-emulator   (or apt-get install google-cloud-cli-firestore-emulator)\n"
+        "  gcloud components install cloud-firestore-emulator\n"
+        "  (or apt-get install google-cloud-cli-firestore-emulator)\n"
         "It needs Java 11+ on PATH (apt-get install default-jre-headless)."
     )
 
 
 def _start(name: str, command: list[str], port: int, ready_path: str, timeout: float) -> Emulator:
     if name == "firestore" and not shutil.which("java"):
-        raise MissingPrerequisite("Java is missing: the Firestore emulator needs Java 11+ (apt-get install default-jre-headless).")
+        raise MissingPrerequisite(
+            "Java is missing: the Firestore emulator needs Java 11+ (apt-get install default-jre-headless)."
+        )
     log = tempfile.NamedTemporaryFile(prefix=f"{name}-emulator-", suffix=".log", delete=False)
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     emulator = Emulator(name, f"127.0.0.1:{port}", process, log.name)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,7 +100,18 @@ def start_firestore(port: int | None = None, timeout: float = 90) -> Emulator:
 
 def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
     port = port or free_port()
-    command = [sys.executable, "-m", "gcp_storage_emulator", "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "gcp_storage_emulator",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--in-memory",
+        "--quiet",
+    ]
     emulator = _start("storage", command, port, "/storage/v1/b", timeout)
     emulator.env = {"STORAGE_EMULATOR_HOST": f"http://{emulator.host_port}"}
     return emulator

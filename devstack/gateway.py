@@ -4,6 +4,7 @@ Each function is the WSGI app functions-framework builds for its entry point, ex
 a path the spec routes to a function but with another method goes to that function, which answers
 405 itself.
 """
+
 import json
 import pathlib
 
@@ -17,7 +18,10 @@ SOURCE = str(pathlib.Path(__file__).resolve().parent.parent / "functions" / "mai
 class Gateway:
     def __init__(self):
         self.routes = load_routes()
-        self.apps = {target: functions_framework.create_app(target, SOURCE, "http") for target in sorted(entry_points(self.routes))}
+        self.apps = {
+            target: functions_framework.create_app(target, SOURCE, "http")
+            for target in sorted(entry_points(self.routes))
+        }
 
     def __call__(self, environ, start_response):
         target, _ = resolve(self.routes, environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))

@@ -4,12 +4,13 @@
 
 Writes to the project in GOOGLE_CLOUD_PROJECT, or to the emulator when FIRESTORE_EMULATOR_HOST is set.
 """
+
 import csv
 import sys
 
 import numpy as np
 
-from shared.customer_store import CustomerStore
+from shared.customer.store import CustomerStore
 from shared.firestore_client import get_db
 
 

@@ -1,4 +1,5 @@
 """Says clearly which prerequisite of the local stack is missing, and how to get it."""
+
 import shutil
 import sys
 

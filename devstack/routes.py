@@ -3,6 +3,7 @@
 Each operation's `x-google-backend.address` is a Terraform template variable `${backend_<entry
 point>}`; Terraform fills in the deployed function's URL, the local gateway the entry point.
 """
+
 import json
 import pathlib
 import re

@@ -3,6 +3,7 @@ plus the batch path: the storage emulator (inbox and results buckets), `score_up
 functions-framework as deployed, and the bridge that turns new inbox objects into its CloudEvents.
 The running stack's addresses go to STATE_FILE, which `make drop` reads.
 """
+
 import json
 import os
 import pathlib
@@ -42,14 +43,25 @@ def main() -> int:
         batch_url = _start_batch(env, storage, batch)
         wait_for(f"{url}/is-alive", gateway)
         STATE_FILE.parent.mkdir(exist_ok=True)
-        STATE_FILE.write_text(json.dumps({
-            "gateway": url, "project": env["GOOGLE_CLOUD_PROJECT"], "firestore_emulator_host": firestore.host_port,
-            "storage_emulator_host": storage.env["STORAGE_EMULATOR_HOST"], "inbox_bucket": INBOX_BUCKET,
-            "results_bucket": RESULTS_BUCKET, "score_upload": batch_url, "pid": os.getpid(),
-        }, indent=2))
+        STATE_FILE.write_text(
+            json.dumps(
+                {
+                    "gateway": url,
+                    "project": env["GOOGLE_CLOUD_PROJECT"],
+                    "firestore_emulator_host": firestore.host_port,
+                    "storage_emulator_host": storage.env["STORAGE_EMULATOR_HOST"],
+                    "inbox_bucket": INBOX_BUCKET,
+                    "results_bucket": RESULTS_BUCKET,
+                    "score_upload": batch_url,
+                    "pid": os.getpid(),
+                },
+                indent=2,
+            )
+        )
         print(
             f"\noffer-bandits is running at {url}\n"
-            f"  Firestore emulator: {firestore.host_port} (FIRESTORE_EMULATOR_HOST), project {env['GOOGLE_CLOUD_PROJECT']}\n"
+            f"  Firestore emulator: {firestore.host_port} (FIRESTORE_EMULATOR_HOST), "
+            f"project {env['GOOGLE_CLOUD_PROJECT']}\n"
             f"  Storage emulator: {storage.env['STORAGE_EMULATOR_HOST']}, buckets {INBOX_BUCKET} and {RESULTS_BUCKET}; "
             f"score_upload at {batch_url}, fed by the bridge\n"
             f"  sample data: {loaded} products from {SAMPLE_PRODUCTS}\n"
@@ -84,12 +96,31 @@ def _start_batch(env: dict, storage: emulators.Emulator, processes: list) -> str
     for bucket in (INBOX_BUCKET, RESULTS_BUCKET):
         client.create_bucket(bucket)
     port = emulators.free_port()
-    processes.append(subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--target", "score_upload", "--source", "functions/main.py",
-         "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(port)], env=env))
+    processes.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--target",
+                "score_upload",
+                "--source",
+                "functions/main.py",
+                "--signature-type",
+                "cloudevent",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+        )
+    )
     url = f"http://127.0.0.1:{port}/"
     wait_for(url, processes[-1])
-    processes.append(subprocess.Popen([sys.executable, "-m", "devstack.bridge", "--bucket", INBOX_BUCKET, "--target", url], env=env))
+    processes.append(
+        subprocess.Popen([sys.executable, "-m", "devstack.bridge", "--bucket", INBOX_BUCKET, "--target", url], env=env)
+    )
     return url
 
 

@@ -1,4 +1,5 @@
 """Serve the gateway with gunicorn, threaded as a deployed function instance is."""
+
 import argparse
 import os
 import subprocess
@@ -6,7 +7,6 @@ import sys
 import time
 
 import requests
-
 from gunicorn.app.base import BaseApplication
 
 
@@ -28,16 +28,20 @@ class _Server(BaseApplication):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", "16")), help="as THREADS in the deployed functions")
+    parser.add_argument(
+        "--threads", type=int, default=int(os.environ.get("THREADS", "16")), help="as THREADS in the deployed functions"
+    )
     args = parser.parse_args()
-    _Server({
-        "bind": f"127.0.0.1:{args.port}",
-        "workers": 1,
-        "threads": args.threads,
-        "timeout": 0,
-        "accesslog": None,
-        "loglevel": "warning",
-    }).run()
+    _Server(
+        {
+            "bind": f"127.0.0.1:{args.port}",
+            "workers": 1,
+            "threads": args.threads,
+            "timeout": 0,
+            "accesslog": None,
+            "loglevel": "warning",
+        }
+    ).run()
 
 
 def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
@@ -49,10 +53,10 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
             return
         except requests.RequestException:
             if process.poll() is not None:
-                raise RuntimeError(f"the server for {url} exited with {process.returncode}")
+                raise RuntimeError(f"the server for {url} exited with {process.returncode}") from None
             if time.monotonic() > deadline:
                 process.kill()
-                raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s")
+                raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s") from None
             time.sleep(0.2)
 
 
@@ -60,7 +64,10 @@ def start_in_background(port: int, env: dict, log=None, timeout: float = 60):
     """Start the gateway in a child process and wait until it answers; returns (process, url)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack.serve", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT if log else None, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT if log else None,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     wait_for(f"{url}/is-alive", process, timeout)

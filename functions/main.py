@@ -1,29 +1,27 @@
 """Cloud Functions entry points. Each is deployed as its own function from this one source tree.
 
-A request's path: the entry point here parses it into a model (shared/*_models.py), the store
-(shared/*_store.py) reads and writes Firestore and asks a pure policy (shared/policies.py,
-shared/agent.py) what to do.
+Deployed, this file is the source archive's main.py, beside the `shared` package (infra/source.tf).
+
+A request's path: the entry point here parses it into a model (shared/<product>/models.py), the
+store (shared/<product>/store.py) reads and writes Firestore and asks a pure policy
+(shared/cpa/policies.py, shared/customer/agent.py) what to do; the JSON answer is built here.
 """
+
 import datetime
 import os
-import pathlib
 import re
-import sys
 
-# Deployed, the source root is /workspace with this file at functions/main.py
-# (GOOGLE_FUNCTION_SOURCE); make the root importable so `shared` resolves as it does locally.
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+import functions_framework
+import numpy as np
 
-import functions_framework  # noqa: E402
-import numpy as np  # noqa: E402
-
-from shared import agent, batch_job  # noqa: E402
-from shared.cpa_models import FeedbackRequest, SampleRequest, parse_id  # noqa: E402
-from shared.cpa_store import CpaStore  # noqa: E402
-from shared.customer_models import PredictRequest, RewardRequest  # noqa: E402
-from shared.customer_store import CustomerStore, slate_of  # noqa: E402
-from shared.firestore_client import get_db  # noqa: E402
-from shared.http import ApiError, endpoint, json_body, query_and_body  # noqa: E402
+from shared.batch import job as batch_job
+from shared.cpa.models import FeedbackRequest, SampleRequest, parse_id
+from shared.cpa.store import CpaStore
+from shared.customer import agent
+from shared.customer.models import PredictRequest, RewardRequest
+from shared.customer.store import CustomerStore, slate_of
+from shared.firestore_client import get_db
+from shared.http import ApiError, endpoint, json_body, query_and_body
 
 _rng = np.random.default_rng()
 _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
@@ -36,13 +34,15 @@ def cpa_store() -> CpaStore:
 @functions_framework.http
 @endpoint("GET")
 def sample(request):
-    return cpa_store().sample(SampleRequest.model_validate(query_and_body(request))), 200
+    click = cpa_store().sample(SampleRequest.model_validate(query_and_body(request)))
+    return {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}, 200
 
 
 @functions_framework.http
 @endpoint("PUT")
 def feedback(request):
-    return cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request))), 200
+    click = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
+    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward")}, 200
 
 
 @functions_framework.http
@@ -56,7 +56,16 @@ def stats(request):
         offer_id = parse_id(raw_id)
     except ValueError as error:
         raise ApiError(400, f"offer_id: {error}", "offer_id") from None
-    return cpa_store().offer_stats(offer_id), 200
+    totals = cpa_store().offer_stats(offer_id)
+    clicks = totals.clicks
+    return {
+        "offer_id": offer_id,
+        "clicks": clicks,
+        "conversions": totals.conversions,
+        "reward": totals.reward,
+        "cr": totals.conversions / clicks if clicks else 0.0,
+        "rpc": totals.reward / clicks if clicks else 0.0,
+    }, 200
 
 
 # -- Customer offers (Company A) -----------------------------------------------------------------
@@ -94,7 +103,11 @@ def _prediction_answer(predict_request: PredictRequest, episode_id: str, episode
 @endpoint("GET")
 def is_alive(request):
     latest = customer_store().latest_agent()
-    return {"status": "I'm alive and running", "agent-version": f"{latest['version']}-API", "policy": latest.get("policy")}, 200
+    return {
+        "status": "I'm alive and running",
+        "agent-version": f"{latest['version']}-API",
+        "policy": latest.get("policy"),
+    }, 200
 
 
 @functions_framework.http
@@ -120,11 +133,19 @@ def predict_v2(request):
 @functions_framework.http
 @endpoint("PUT")
 def rewards(request):
-    return customer_store().reward(RewardRequest.model_validate(json_body(request, required=True))), 200
+    episode_id, episode = customer_store().reward(RewardRequest.model_validate(json_body(request, required=True)))
+    return {
+        "customer_id": episode["customer_id"],
+        "episode_id": episode_id,
+        "accepted_one_of_the_three_offers": episode["accepted"],
+        "accepted_offer": episode.get("accepted_offer"),
+        "offers": slate_of(episode),
+        "status": "recorded",
+    }, 200
 
 
 # -- Batch scoring of client CSVs (Company B) ----------------------------------------------------
 @functions_framework.cloud_event
 def score_upload(cloud_event):
-    """A file finalized in the inbox bucket: score it into the results bucket (shared/batch_job.py)."""
+    """A file finalized in the inbox bucket: score it into the results bucket (shared/batch/job.py)."""
     batch_job.handle(cloud_event["id"], cloud_event["type"], cloud_event.data)

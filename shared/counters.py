@@ -3,11 +3,14 @@
 A transaction never reads a shard (many requests write each one); it only adds to a random one.
 The shard count may grow but never shrink: readers sum shards 0..SHARDS-1.
 """
+
 import functools
 import random
-from typing import Iterable
+from collections.abc import Iterable
 
 from google.cloud import firestore
+
+from shared import sdk_private
 
 SHARDS = 8
 
@@ -41,14 +44,26 @@ def _nest(flat: dict) -> dict:
     return nested
 
 
+def totals(
+    db: firestore.Client, counter_paths: Iterable[str], also: Iterable[firestore.DocumentReference] = ()
+) -> tuple[dict[str, dict], dict[str, firestore.DocumentSnapshot]]:
+    """Every counter's total in one get_all: ({counter path: summed fields}, {path: snapshot} of the
+    documents in `also`, read in the same round trip)."""
+    paths = list(dict.fromkeys(counter_paths))
+    extra = list(also)
+    refs = [*extra, *(ref for path in paths for ref in shard_refs(db, path))]
+    snapshots = {snapshot.reference.path: snapshot for snapshot in db.get_all(refs)} if refs else {}
+    summed = {path: sum_shards(snapshots[ref.path] for ref in shard_refs(db, path)) for path in paths}
+    return summed, {ref.path: snapshots[ref.path] for ref in extra}
+
+
 def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
     """Field-wise sum of shard documents (nested maps summed leaf by leaf); missing shards add nothing."""
     total: dict = {}
     for snapshot in snapshots:
         if snapshot.exists:
-            # Read in place: to_dict() deep-copies, about 7 us a shard, and /sample sums 8 shards
-            # per candidate on every call. _add_into only reads it.
-            _add_into(total, snapshot._data)
+            # Read in place: to_dict() deep-copies, about 7 us a shard. _add_into only reads it.
+            _add_into(total, sdk_private.snapshot_fields(snapshot))
     return total
 
 

@@ -1,4 +1,5 @@
 """The process-wide Firestore client: the emulator when FIRESTORE_EMULATOR_HOST is set."""
+
 import functools
 import os
 

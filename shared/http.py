@@ -1,16 +1,21 @@
 """HTTP plumbing every entry point shares: JSON in, JSON out, 4xx that name the field, one log line."""
+
 import functools
 import json
 import os
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import flask
 import pydantic
 
+from shared import errors
 from shared.log import log
 
 MAX_BODY_BYTES = 64 * 1024
+
+
+STATUS_OF = {errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 400}
 
 
 class ApiError(Exception):
@@ -41,7 +46,7 @@ def validation_error(error: pydantic.ValidationError) -> ApiError:
     field = ".".join(str(part) for part in first["loc"]) or "body"
     message = first["msg"]
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     return ApiError(400, f"{field}: {message}", field)
 
 
@@ -49,7 +54,7 @@ def json_body(request: flask.Request, required: bool) -> dict:
     """The request's JSON object body; {} when absent and not required."""
     if request.content_length and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes", "body")
-    raw = request.get_data(cache=True)
+    raw = request.stream.read(MAX_BODY_BYTES + 1)  # bounded even when no Content-Length was sent
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes", "body")
     if not raw.strip():
@@ -97,6 +102,9 @@ def endpoint(*methods: str) -> Callable:
                     body, status = handler(request)
                 except ApiError as error:
                     status, body = error.status, error.body()
+                except errors.DomainError as error:
+                    api_error = ApiError(STATUS_OF[type(error)], error.message, error.field)
+                    status, body = api_error.status, api_error.body()
                 except pydantic.ValidationError as error:
                     api_error = validation_error(error)
                     status, body = api_error.status, api_error.body()

@@ -3,6 +3,7 @@
 Written straight to stdout rather than through the logging module: every request logs a line,
 and the logging machinery (caller lookup, records, handlers) costs more than the line itself.
 """
+
 import json
 import sys
 import threading

@@ -2,6 +2,7 @@
 
 Pure tests never ask for them, so they run without Java or servers.
 """
+
 import os
 import pathlib
 import tempfile
@@ -74,7 +75,7 @@ def batch_buckets(db, storage_emulator, monkeypatch):
     """Empty inbox and results buckets on the storage emulator, named in the env as deployed."""
     from google.cloud import storage
 
-    from shared import batch_job
+    from shared.batch import job as batch_job
 
     batch_job.get_gcs.cache_clear()
     client = storage.Client(project=PROJECT)

@@ -1,10 +1,16 @@
 """The customer-offers agent: the repaired static agent and the learning slate. Pure."""
+
 import numpy as np
 import pytest
 
-from shared import agent
+from shared.customer import agent
 
-SEGMENTS = [agent.segment_of(age, gender, region) for age in (20, 35, 50, 70) for gender in agent.GENDERS for region in agent.REGIONS]
+SEGMENTS = [
+    agent.segment_of(age, gender, region)
+    for age in (20, 35, 50, 70)
+    for gender in agent.GENDERS
+    for region in agent.REGIONS
+]
 
 
 @pytest.mark.parametrize("segment", SEGMENTS)
@@ -29,12 +35,14 @@ def test_static_agent_combines_every_weight_list():
 def test_fewer_than_three_eligible_offers_returns_them_all():
     rng = np.random.default_rng(0)
     segment = SEGMENTS[0]
-    assert sorted(agent.learning_slate(segment, ["OFFER_4", "OFFER_1"], {}, rng)) == ["OFFER_1", "OFFER_4"]
+    assert sorted(agent.slates(agent.LEARNING, segment, ["OFFER_4", "OFFER_1"], {}, rng)[0]) == ["OFFER_1", "OFFER_4"]
     assert agent.static_slate(segment, ["OFFER_4"]) == ["OFFER_4"]
 
 
 def test_unknown_offers_get_an_average_prior_rather_than_failing():
-    slate = agent.learning_slate(SEGMENTS[0], ["OFFER_11", "OFFER_12", "OFFER_1", "OFFER_3"], {}, np.random.default_rng(1))
+    slate = agent.slates(
+        agent.LEARNING, SEGMENTS[0], ["OFFER_11", "OFFER_12", "OFFER_1", "OFFER_3"], {}, np.random.default_rng(1)
+    )[0]
     assert len(set(slate)) == 3
 
 
@@ -47,12 +55,15 @@ def test_learning_agent_moves_to_a_clearly_better_offer_within_a_few_hundred_rew
     accept_rate = {offer: 0.03 for offer in eligible} | {"OFFER_3": 0.6}
     counts = {offer: [0.0, 0.0] for offer in eligible}
     for _ in range(300):
-        slate = agent.learning_slate(segment, eligible, {o: tuple(c) for o, c in counts.items()}, rng)
+        slate = agent.slates(agent.LEARNING, segment, eligible, {o: tuple(c) for o, c in counts.items()}, rng)[0]
         accepted = any(rng.random() < accept_rate[offer] for offer in slate)
         for offer in slate:
             counts[offer][0] += 1
             counts[offer][1] += accepted
-    recent = [agent.learning_slate(segment, eligible, {o: tuple(c) for o, c in counts.items()}, rng) for _ in range(100)]
+    recent = [
+        agent.slates(agent.LEARNING, segment, eligible, {o: tuple(c) for o, c in counts.items()}, rng)[0]
+        for _ in range(100)
+    ]
     assert sum("OFFER_3" in slate for slate in recent) >= 95
 
 

@@ -1,4 +1,5 @@
 """Batch CSV parsing, client rules, CSV-safe output and batch scoring: pure, no emulators."""
+
 import csv
 import io
 import json
@@ -6,11 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from shared import agent
-from shared.batch_csv import FileError, Customer, Rejected, csv_bytes, parse_row, read_layout, records, safe_cell
-from shared.batch_job import client_and_stem, output_paths
-from shared.batch_rules import RulesError, load_rules, parse_rules
-from shared.batch_scoring import choose_slates, group_sizes
+from shared.batch.csv_io import Customer, FileError, Rejected, csv_bytes, parse_row, read_layout, records, safe_cell
+from shared.batch.job import client_and_stem, output_paths
+from shared.batch.rules import RulesError, load_rules, parse_rules
+from shared.customer import agent
 
 COMPANY_B = load_rules("company_b")
 OFFERS = ",".join(f"OFFER_{n}" for n in range(1, 11))
@@ -28,9 +28,11 @@ def parse_all(data: bytes, rules=COMPANY_B):
 
 
 def test_bom_crlf_shuffled_and_case_insensitive_headers_blank_lines():
-    data = ("\ufeff OFFER_2 ,Region,Age , customer_ID,GENDER,offer_1\r\n\r\n"
-            "1, europa ,30,a, f ,0\r\n   \r\n,,,,,\r\n"
-            "true,ASIA,66.5,b,Male,1\r\n").encode()
+    data = (
+        "\ufeff OFFER_2 ,Region,Age , customer_ID,GENDER,offer_1\r\n\r\n"
+        "1, europa ,30,a, f ,0\r\n   \r\n,,,,,\r\n"
+        "true,ASIA,66.5,b,Male,1\r\n"
+    ).encode()
     rows = parse_all(data)
     assert [(row.line, row.customer_id, row.region, row.gender, row.age, row.eligible) for row in rows] == [
         (3, "a", "Europa", "F", 30.0, ["OFFER_2"]),
@@ -39,24 +41,29 @@ def test_bom_crlf_shuffled_and_case_insensitive_headers_blank_lines():
 
 
 def test_lf_and_no_bom_parse_the_same():
-    with_bom = parse_all(f"\ufeffcustomer_id,age,gender,region,{OFFERS}\r\nx,40,M,Asia,{','.join(['1'] * 10)}\r\n".encode())
+    with_bom = parse_all(
+        f"\ufeffcustomer_id,age,gender,region,{OFFERS}\r\nx,40,M,Asia,{','.join(['1'] * 10)}\r\n".encode()
+    )
     plain = parse_all(f"customer_id,age,gender,region,{OFFERS}\nx,40,M,Asia,{','.join(['1'] * 10)}\n".encode())
     assert with_bom == plain and isinstance(plain[0], Customer) and len(plain[0].eligible) == 10
 
 
-@pytest.mark.parametrize("row, reason", [
-    ("x,,M,Asia,1,1", "age: missing"),
-    ("x,abc,M,Asia,1,1", "age 'abc': must be a number"),
-    ("x,-3,M,Asia,1,1", "age '-3': must be between 0 and 130"),
-    ("x,40,Q,Asia,1,1", "gender 'Q'"),
-    ("x,40,M,Mars,1,1", "region 'Mars'"),
-    ("x,40,M,Asia,1,maybe", "OFFER_2 'maybe': must be true or false"),
-    ("x,40,M,Asia,0,0", "no eligible offer: every offer flag is false"),
-    ("x,70,M,Europa,0,0", "no eligible offer"),
-    (",40,M,Asia,1,1", "customer_id: missing"),
-    ("x,40,M,Asia,1", "has 5 fields, the header has 6"),
-    ("x,40,M,Asia,1,1,surplus", "has 7 fields, the header has 6"),
-])
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        ("x,,M,Asia,1,1", "age: missing"),
+        ("x,abc,M,Asia,1,1", "age 'abc': must be a number"),
+        ("x,-3,M,Asia,1,1", "age '-3': must be between 0 and 130"),
+        ("x,40,Q,Asia,1,1", "gender 'Q'"),
+        ("x,40,M,Mars,1,1", "region 'Mars'"),
+        ("x,40,M,Asia,1,maybe", "OFFER_2 'maybe': must be true or false"),
+        ("x,40,M,Asia,0,0", "no eligible offer: every offer flag is false"),
+        ("x,70,M,Europa,0,0", "no eligible offer"),
+        (",40,M,Asia,1,1", "customer_id: missing"),
+        ("x,40,M,Asia,1", "has 5 fields, the header has 6"),
+        ("x,40,M,Asia,1,1,surplus", "has 7 fields, the header has 6"),
+    ],
+)
 def test_bad_rows_are_rejected_with_a_reason(row, reason):
     [rejected] = parse_all(f"customer_id,age,gender,region,OFFER_1,OFFER_2\n{row}\n".encode())
     assert isinstance(rejected, Rejected) and reason in rejected.reason and rejected.line == 2
@@ -64,12 +71,23 @@ def test_bad_rows_are_rejected_with_a_reason(row, reason):
 
 def test_rules_leave_only_allowed_offers():
     header = f"customer_id,age,gender,region,{OFFERS}\n"
-    rows = parse_all((header + "".join(f"{i},{age},F,{region},{','.join(['True'] * 10)}\n"
-                                       for i, (age, region) in enumerate([(30, "Europa"), (66, "Asia"), (65, "Asia"), (80, "europa")]))).encode())
+    rows = parse_all(
+        (
+            header
+            + "".join(
+                f"{i},{age},F,{region},{','.join(['True'] * 10)}\n"
+                for i, (age, region) in enumerate([(30, "Europa"), (66, "Asia"), (65, "Asia"), (80, "europa")])
+            )
+        ).encode()
+    )
     eligible = [set(row.eligible) for row in rows]
     everything = set(agent.OFFERS)
-    assert eligible == [everything - {"OFFER_4", "OFFER_5", "OFFER_6"}, everything - {"OFFER_1", "OFFER_3", "OFFER_4"},
-                        everything, everything - {"OFFER_1", "OFFER_3", "OFFER_4", "OFFER_5", "OFFER_6"}]
+    assert eligible == [
+        everything - {"OFFER_4", "OFFER_5", "OFFER_6"},
+        everything - {"OFFER_1", "OFFER_3", "OFFER_4"},
+        everything,
+        everything - {"OFFER_1", "OFFER_3", "OFFER_4", "OFFER_5", "OFFER_6"},
+    ]
 
 
 def test_invalid_utf8_rejects_its_row_only():
@@ -86,20 +104,35 @@ def test_a_runaway_quoted_field_rejects_its_record_and_reading_goes_on():
     assert rows[-1].customer_id == "ok"
 
 
-@pytest.mark.parametrize("header, message", [
-    ("customer_id,age,gender", "missing columns: region"),
-    ("customer_id,age,gender,region", "no offer columns"),
-    ("customer_id,age,AGE,gender,region,OFFER_1", "duplicate columns: age"),
-])
+@pytest.mark.parametrize(
+    "header, message",
+    [
+        ("customer_id,age,gender", "missing columns: region"),
+        ("customer_id,age,gender,region", "no offer columns"),
+        ("customer_id,age,AGE,gender,region,OFFER_1", "duplicate columns: age"),
+    ],
+)
 def test_unusable_headers_fail_the_file(header, message):
     with pytest.raises(FileError, match=message):
         read_layout(header.split(","))
 
 
-@pytest.mark.parametrize("value, written", [
-    ("=1+1", "'=1+1"), ("+1", "'+1"), ("-42", "'-42"), ("@SUM(A1)", "'@SUM(A1)"), ("\tx", "'\tx"), ("\rx", "'\rx"),
-    ("abc", "abc"), ("a=b", "a=b"), ("", ""), (None, ""), (12, "12"),
-])
+@pytest.mark.parametrize(
+    "value, written",
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-42", "'-42"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("abc", "abc"),
+        ("a=b", "a=b"),
+        ("", ""),
+        (None, ""),
+        (12, "12"),
+    ],
+)
 def test_cells_cannot_start_a_formula(value, written):
     assert safe_cell(value) == written
 
@@ -130,13 +163,20 @@ def test_rule_files_are_validated_strictly(tmp_path, monkeypatch):
     (tmp_path / "acme.json").write_text(json.dumps(good))
     assert load_rules("acme") == rules
     (tmp_path / "broken.json").write_text("{")
-    for client, message in (("broken", "not valid JSON"), ("nobody", "no eligibility rules"), ("../etc", "not a client name")):
+    for client, message in (
+        ("broken", "not valid JSON"),
+        ("nobody", "no eligibility rules"),
+        ("../etc", "not a client name"),
+    ):
         with pytest.raises(RulesError, match=message):
             load_rules(client)
 
 
 def test_company_b_rules_ship_as_data():
-    assert [sorted(e.offers) for e in COMPANY_B.exclusions] == [["OFFER_4", "OFFER_5", "OFFER_6"], ["OFFER_1", "OFFER_3", "OFFER_4"]]
+    assert [sorted(e.offers) for e in COMPANY_B.exclusions] == [
+        ["OFFER_4", "OFFER_5", "OFFER_6"],
+        ["OFFER_1", "OFFER_3", "OFFER_4"],
+    ]
 
 
 def test_object_paths():
@@ -148,12 +188,12 @@ def test_object_paths():
 
 
 @pytest.mark.parametrize("policy", [agent.STATIC, agent.LEARNING])
-def test_group_scoring_is_the_predict_agent(policy):
+def test_a_group_of_rows_gets_the_slates_of_one_request_each(policy):
     segment = agent.segment_of(70, "F", "Europa")
     eligible = ("OFFER_2", "OFFER_7", "OFFER_8", "OFFER_9", "OFFER_10")
-    counts = {segment: {"OFFER_9": (40.0, 1.0), "OFFER_2": (10.0, 6.0)}}
-    grouped = choose_slates(policy, group_sizes([(segment, eligible)] * 200), counts, np.random.default_rng(7))
+    counts = {"OFFER_9": (40.0, 1.0), "OFFER_2": (10.0, 6.0)}
+    grouped = agent.slates(policy, segment, eligible, counts, np.random.default_rng(7), rows=200)
     rng = np.random.default_rng(7)
-    one_by_one = [agent.choose_slate(policy, segment, list(eligible), counts[segment], rng) for _ in range(200)]
-    assert grouped[(segment, eligible)] == one_by_one
+    one_by_one = [agent.slates(policy, segment, list(eligible), counts, rng)[0] for _ in range(200)]
+    assert grouped == one_by_one
     assert all(len(set(slate)) == 3 for slate in one_by_one)

@@ -1,4 +1,5 @@
 """score_upload end to end: the deployed CloudEvent app, real Firestore and storage emulators."""
+
 import csv
 import io
 import json
@@ -8,11 +9,13 @@ import functions_framework
 import pytest
 
 from devstack.bridge import storage_event
-from shared import batch_job
+from shared.batch import job as batch_job
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 APP = functions_framework.create_app("score_upload", str(ROOT / "functions" / "main.py"), "cloudevent")
-HEADER = "customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(f"OFFER_{n}" for n in range(1, 11))
+HEADER = "customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(
+    f"OFFER_{n}" for n in range(1, 11)
+)
 EUROPA_BANNED = {"OFFER_4", "OFFER_5", "OFFER_6"}
 SENIOR_BANNED = {"OFFER_1", "OFFER_3", "OFFER_4"}
 
@@ -42,7 +45,9 @@ def generated(rows: int) -> bytes:
     regions, genders = ("Europa", "Asia", "Americas"), ("F", "M")
     lines = [HEADER] + [
         f"{100000 + i},2022-04-{1 + i % 28:02d},{18 + i * 7 % 70},{genders[i % 2]},2015-01-01,{regions[i % 3]},OFFER_2,"
-        + ",".join(["True"] * 10) for i in range(rows)]
+        + ",".join(["True"] * 10)
+        for i in range(rows)
+    ]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -64,14 +69,14 @@ MESSY = (
     " europa ,1,40,true,c1,f,0,True,True,True,2022-05-01,x\r\n"
     "\r\n"
     "ASIA,False,70,TRUE,c2, M ,1,1,0,0,2022-05-01,y\r\n"
-    "Europa,1,,1,c3,F,1,1,1,1,2022-05-01,z\r\n"                          # missing age
-    "Europa,1,forty,1,c4,F,1,1,1,1,2022-05-01,z\r\n"                     # non-numeric age
-    "Atlantis,1,40,1,c5,F,1,1,1,1,2022-05-01,z\r\n"                      # unknown region
-    "Europa,0,40,0,c6,F,0,1,1,1,2022-05-01,z\r\n"                        # only Europa-banned offers
-    "Americas,1,30,maybe,c7,F,1,1,1,1,2022-05-01,z\r\n"                  # bad flag
-    "Americas,1,30,1,=HYPERLINK(\"x\"),F,1,1,1,1,2022-05-01,z\r\n"       # formula id: scored, neutralised
-    "Americas,1,30,1,c9,F,1\r\n"                                         # short row
-    ",,,,,,,,,,,\r\n"                                                    # blank (only commas)
+    "Europa,1,,1,c3,F,1,1,1,1,2022-05-01,z\r\n"  # missing age
+    "Europa,1,forty,1,c4,F,1,1,1,1,2022-05-01,z\r\n"  # non-numeric age
+    "Atlantis,1,40,1,c5,F,1,1,1,1,2022-05-01,z\r\n"  # unknown region
+    "Europa,0,40,0,c6,F,0,1,1,1,2022-05-01,z\r\n"  # only Europa-banned offers
+    "Americas,1,30,maybe,c7,F,1,1,1,1,2022-05-01,z\r\n"  # bad flag
+    'Americas,1,30,1,=HYPERLINK("x"),F,1,1,1,1,2022-05-01,z\r\n'  # formula id: scored, neutralised
+    "Americas,1,30,1,c9,F,1\r\n"  # short row
+    ",,,,,,,,,,,\r\n"  # blank (only commas)
     "Americas,1,30,1,c10,F,1,1,1,1,2022-05-01,z\r\n"
 ).encode("utf-8")
 
@@ -84,9 +89,15 @@ def test_a_messy_file_splits_between_results_and_errors(batch_buckets, db):
     assert (status["rows_read"], status["rows_scored"], status["rejected_rows"]) == (10, 4, 6)
     results = read_csv(batch_buckets["results"], "company_b/messy.results.csv")
     errors = read_csv(batch_buckets["results"], "company_b/messy.errors.csv")
-    assert [row["customer_id"] for row in results] == ["c1", "c2", "'=HYPERLINK(\"x\")", "c10"]
+    assert [row["customer_id"] for row in results] == ["c1", "c2", '\'=HYPERLINK("x")', "c10"]
     assert {row["line"]: row["customer_id"] for row in errors} == {
-        "5": "c3", "6": "c4", "7": "c5", "8": "c6", "9": "c7", "11": "c9"}
+        "5": "c3",
+        "6": "c4",
+        "7": "c5",
+        "8": "c6",
+        "9": "c7",
+        "11": "c9",
+    }
     reasons = {row["customer_id"]: row["reason"] for row in errors}
     assert reasons["c3"] == "age: missing" and "must be a number" in reasons["c4"]
     assert "region" in reasons["c5"] and "no eligible offer" in reasons["c6"] and "OFFER_1" in reasons["c7"]
@@ -97,17 +108,30 @@ def test_a_messy_file_splits_between_results_and_errors(batch_buckets, db):
     assert (c2["offer_1"], c2["offer_2"], c2["offer_3"]) == ("OFFER_2", "", "")
     stored = episodes(db)
     assert set(stored) == {row["episode_id"] for row in results}
-    assert json.loads(stored[c2["episode_id"]]["states"]) == {"age": 70.0, "gender": "M", "region": "Asia", "extra": "y"}
+    assert json.loads(stored[c2["episode_id"]]["states"]) == {
+        "age": 70.0,
+        "gender": "M",
+        "region": "Asia",
+        "extra": "y",
+    }
     assert stored[c2["episode_id"]]["source"] == f"batch:test-inbox/company_b/messy.csv#{blob.generation}"
     assert status["results_path"] == "gs://test-results/company_b/messy.results.csv"
-    assert [b.name for b in batch_buckets["results"].list_blobs()] == ["company_b/messy.errors.csv", "company_b/messy.results.csv"]
+    assert [b.name for b in batch_buckets["results"].list_blobs()] == [
+        "company_b/messy.errors.csv",
+        "company_b/messy.results.csv",
+    ]
 
 
 def test_company_b_file_respects_the_rules(batch_buckets, db):
     blob = upload(batch_buckets, "company_b/2022-05-01.csv", (ROOT / "examples" / "company_B.csv").read_bytes())
     assert deliver(blob).status_code == 200
     status = status_of(db, blob)
-    assert (status["state"], status["rows_read"], status["rows_scored"], status["rejected_rows"]) == ("done", 10000, 10000, 0)
+    assert (status["state"], status["rows_read"], status["rows_scored"], status["rejected_rows"]) == (
+        "done",
+        10000,
+        10000,
+        0,
+    )
     customers = {row["customer_id"]: row for row in csv.DictReader(open(ROOT / "examples" / "company_B.csv"))}
     results = read_csv(batch_buckets["results"], "company_b/2022-05-01.results.csv")
     assert len(results) == 10000 and {row["customer_id"] for row in results} == set(customers)
@@ -161,7 +185,9 @@ def test_a_crash_mid_file_then_redelivery_completes_without_duplicates(batch_buc
         assert after[episode_id]["created_at"] == episode["created_at"]
     assert after[rewarded]["up_to_date"] is True
     for row in results:
-        assert [row["offer_1"], row["offer_2"], row["offer_3"]] == [after[row["episode_id"]][f"predicted_offer_{r}"] for r in (1, 2, 3)]
+        assert [row["offer_1"], row["offer_2"], row["offer_3"]] == [
+            after[row["episode_id"]][f"predicted_offer_{r}"] for r in (1, 2, 3)
+        ]
     assert not list(batch_buckets["results"].list_blobs(prefix="_parts/"))
 
 
@@ -169,17 +195,22 @@ def test_a_client_without_rules_gets_a_failed_status_not_a_crash(batch_buckets, 
     blob = upload(batch_buckets, "company_z/file.csv", generated(3))
     assert deliver(blob).status_code == 200
     status = status_of(db, blob)
-    assert status["state"] == "failed" and "company_z" in status["reason"] and "no eligibility rules" in status["reason"]
+    assert (
+        status["state"] == "failed" and "company_z" in status["reason"] and "no eligibility rules" in status["reason"]
+    )
     assert not list(batch_buckets["results"].list_blobs())
     assert deliver(blob).status_code == 200  # acknowledged again, nothing written
     assert not episodes(db)
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "empty"),
-    (b"customer_id,age,gender\n1,30,F\n", "missing columns: region"),
-    (b"customer_id,age,gender,region\n1,30,F,Asia\n", "no offer columns"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty"),
+        (b"customer_id,age,gender\n1,30,F\n", "missing columns: region"),
+        (b"customer_id,age,gender,region\n1,30,F,Asia\n", "no offer columns"),
+    ],
+)
 def test_a_bad_file_gets_a_failed_status_with_the_reason(batch_buckets, db, data, reason):
     blob = upload(batch_buckets, "company_b/bad.csv", data)
     assert deliver(blob).status_code == 200
@@ -189,8 +220,9 @@ def test_a_bad_file_gets_a_failed_status_with_the_reason(batch_buckets, db, data
 
 def test_a_second_delivery_while_the_first_holds_the_lease_is_refused(batch_buckets, db, monkeypatch):
     blob = upload(batch_buckets, "company_b/busy.csv", generated(5))
-    other = batch_job.Job(batch_job.Upload("test-inbox", blob.name, str(blob.generation), "e1"), db,
-                          batch_job.get_gcs(), "test-results")
+    other = batch_job.Job(
+        batch_job.Upload("test-inbox", blob.name, str(blob.generation), "e1"), db, batch_job.get_gcs(), "test-results"
+    )
     assert other._claim()["state"] == "running"  # a live delivery holds the file
     assert deliver(blob, "e2").status_code == 500
     assert not episodes(db)

@@ -1,11 +1,12 @@
 """The /sample latency benchmark's own parts, against the emulator and the gateway: its minimal
 HTTP client must read answers exactly, and one measuring round must do the work it times."""
+
 import json
 import urllib.parse
 
 from bench.sample_latency import Caller, measure
 from shared import counters
-from shared.cpa_store import CLICKS, offer_counter
+from shared.cpa.store import CLICKS, offer_counter
 
 
 def test_the_benchmark_client_reads_keep_alive_answers_whole(api):
@@ -28,5 +29,7 @@ def test_a_measuring_round_times_one_sample_and_one_bare_sample_per_pair(api, db
     assert len(http) == len(bare) == 3 and min(http + bare) > 0
     # /sample took the even clicks, the bare work the odd ones; each counted one click.
     assert sorted(int(snap.id) for snap in db.collection(CLICKS).stream()) == [100, 101, 102, 103, 104, 105]
-    clicks = sum(counters.sum_shards(db.get_all(counters.shard_refs(db, offer_counter(o)))).get("clicks", 0) for o in (3, 5, 7))
+    clicks = sum(
+        counters.sum_shards(db.get_all(counters.shard_refs(db, offer_counter(o)))).get("clicks", 0) for o in (3, 5, 7)
+    )
     assert clicks == 6

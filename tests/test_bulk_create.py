@@ -1,14 +1,20 @@
 """bulk_create against the Firestore emulator: the same documents as the SDK's batch.create, all or nothing."""
+
 import datetime
 
 import pytest
 from google.api_core import exceptions
 
-from shared.bulk_create import create_documents
+from shared.batch.writer import create_documents
 
 FIELDS = {
-    "text": "OFFER_1", "none": None, "yes": True, "no": False, "count": 7, "share": 0.25,
-    "at": datetime.datetime(2022, 5, 1, 12, 30, 15, 123456, tzinfo=datetime.timezone.utc),
+    "text": "OFFER_1",
+    "none": None,
+    "yes": True,
+    "no": False,
+    "count": 7,
+    "share": 0.25,
+    "at": datetime.datetime(2022, 5, 1, 12, 30, 15, 123456, tzinfo=datetime.UTC),
 }
 
 

@@ -1,4 +1,5 @@
 """The CPA API through the one local URL, against the Firestore emulator."""
+
 import concurrent.futures
 import math
 import random
@@ -7,9 +8,8 @@ import numpy as np
 import pytest
 import requests
 
-from shared import counters
-from shared.cpa_models import FeedbackRequest, SampleRequest
-from shared.cpa_store import CpaStore, _offer_stats, offer_counter
+from shared.cpa.models import FeedbackRequest, SampleRequest
+from shared.cpa.store import CpaStore
 
 
 def sample(api, **params):
@@ -35,7 +35,12 @@ def test_sample_feedback_stats_round_trip(api):
     assert answer.status_code == 200
     assert answer.json() == {"click_id": 1, "offer_id": body["offer_id"], "is_conversion": True, "reward": 250}
     assert stats(api, body["offer_id"]) == {
-        "offer_id": body["offer_id"], "clicks": 1, "conversions": 1, "reward": 250, "cr": 1.0, "rpc": 250.0,
+        "offer_id": body["offer_id"],
+        "clicks": 1,
+        "conversions": 1,
+        "reward": 250,
+        "cr": 1.0,
+        "rpc": 250.0,
     }
 
 
@@ -46,7 +51,9 @@ def test_every_path_works_with_and_without_trailing_slash(api):
 
 
 def test_fields_may_come_as_a_json_body(api):
-    chosen = requests.get(f"{api}/sample/", json={"click_id": 9, "offer_ids": [11, 12], "sampler": "greedy"}, timeout=30)
+    chosen = requests.get(
+        f"{api}/sample/", json={"click_id": 9, "offer_ids": [11, 12], "sampler": "greedy"}, timeout=30
+    )
     assert chosen.status_code == 200 and chosen.json()["sampler"] == "greedy"
     answer = requests.put(f"{api}/feedback/", json={"click_id": 9, "reward": 0}, timeout=30)
     assert answer.json()["is_conversion"] is False
@@ -142,7 +149,11 @@ def test_greedy_exploits_the_best_offer_after_the_warm_up(api):
     for click in range(100):  # the warm-up: 100 random clicks
         sample(api, click_id=click, offer_ids="1,2", sampler="greedy")
     # offer 2 earns, offer 1 does not: greedy must now prefer 2 forever
-    offer_2_clicks = [c for c in range(100) if requests.get(f"{api}/sample/", params={"click_id": c, "offer_ids": "1,2"}).json()["offer_id"] == 2]
+    offer_2_clicks = [
+        c
+        for c in range(100)
+        if requests.get(f"{api}/sample/", params={"click_id": c, "offer_ids": "1,2"}).json()["offer_id"] == 2
+    ]
     for click in offer_2_clicks[:3]:
         feedback(api, click_id=click, reward=500)
     chosen = [sample(api, click_id=1000 + c, offer_ids="1,2", sampler="greedy").json()["offer_id"] for c in range(10)]
@@ -175,7 +186,7 @@ def test_concurrent_clients_with_retries_count_every_click_once(api):
         return errors
 
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        errors = [e for result in pool.map(client, [plan[i * 50:(i + 1) * 50] for i in range(16)]) for e in result]
+        errors = [e for result in pool.map(client, [plan[i * 50 : (i + 1) * 50] for i in range(16)]) for e in result]
     assert errors == []  # no aborted transaction, no failure of any kind
     totals = [stats(api, offer) for offer in (21, 22, 23, 24)]
     assert sum(t["clicks"] for t in totals) == 800
@@ -188,7 +199,7 @@ def test_conversions_feed_the_payout_sums_the_thompson_posterior_reads(db):
     for click, reward in ((1, 200), (2, 800), (3, 0)):
         store.sample(SampleRequest(click_id=click, offer_ids=[9]))
         store.feedback(FeedbackRequest(click_id=click, reward=reward))
-    stats = _offer_stats(counters.sum_shards(db.get_all(counters.shard_refs(db, offer_counter(9)))))
+    stats = store.offer_stats(9)
     assert (stats.clicks, stats.conversions, stats.reward, stats.reward_sq) == (3, 2, 1000, 200**2 + 800**2)
     assert stats.log_conversions == 2
     assert stats.log_reward == pytest.approx(math.log(200) + math.log(800))

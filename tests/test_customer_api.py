@@ -1,4 +1,5 @@
 """The customer-offers API through the one local URL, with the clients' own files."""
+
 import datetime
 import json
 import pathlib
@@ -53,8 +54,12 @@ def test_every_company_a_request_gets_three_distinct_eligible_offers_and_each_re
                 assert all(body["best-three-offers"][o] for o in offers)  # every offer has its product
             episodes.append((request, body["episode_id"]))
     for index, (request, episode_id) in enumerate(episodes):
-        body = {"customer_id": request["customer_id"], "timestamp": request["timestamp"],
-                "accepted_one_of_the_three_offers": index % 3 == 0, "episode_id": episode_id}
+        body = {
+            "customer_id": request["customer_id"],
+            "timestamp": request["timestamp"],
+            "accepted_one_of_the_three_offers": index % 3 == 0,
+            "episode_id": episode_id,
+        }
         first = reward(api, **body)
         again = reward(api, **body)
         assert first.status_code == again.status_code == 200
@@ -78,8 +83,12 @@ def _segment_totals(api, field):
 
 
 def test_predict_v2_says_when_an_offer_has_no_product(products):
-    request = {"customer_id": "9", "timestamp": "2022-01-01", "states": {"age": 30, "gender": "F", "region": "Asia"},
-               "offers": {"OFFER_1": True, "OFFER_77": True}}
+    request = {
+        "customer_id": "9",
+        "timestamp": "2022-01-01",
+        "states": {"age": 30, "gender": "F", "region": "Asia"},
+        "offers": {"OFFER_1": True, "OFFER_77": True},
+    }
     body = requests.post(f"{products}/predict-v2", json=request, timeout=30).json()
     assert body["best-three-offers"]["OFFER_1"] == "IPHONE 13"
     assert body["best-three-offers"]["OFFER_77"] is None and body["missing-product-names"] == ["OFFER_77"]
@@ -119,18 +128,65 @@ def test_reward_errors(api):
     assert missing.status_code == 400 and missing.json()["field"] == "accepted_one_of_the_three_offers"
 
 
-@pytest.mark.parametrize("body, status, field", [
-    ("{not json", 400, "body"),
-    ("[1, 2]", 400, "body"),
-    ("", 400, "body"),
-    (json.dumps({"customer_id": "1"}), 400, "timestamp"),
-    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "{'age': 'x', 'gender': 'F', 'region': 'Asia'}", "offers": "{'OFFER_1': True}"}), 400, "states.age"),
-    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "{'age': 3, 'gender': 'F', 'region': 'Mars'}", "offers": "{'OFFER_1': True}"}), 400, "states.region"),
-    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "{'age': 3, 'gender': 'F', 'region': 'Asia'}", "offers": "{'OFFER_1': False}"}), 400, "offers"),
-    (json.dumps({"customer_id": "1", "timestamp": "2022-01-01", "states": "__import__('os').getcwd()", "offers": "{'OFFER_1': True}"}), 400, "states"),
-    ("[" * 5000 + "]" * 5000, 400, "body"),
-    (json.dumps({"customer_id": "x" * 100_000}), 413, "body"),
-])
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ("{not json", 400, "body"),
+        ("[1, 2]", 400, "body"),
+        ("", 400, "body"),
+        (json.dumps({"customer_id": "1"}), 400, "timestamp"),
+        (
+            json.dumps(
+                {
+                    "customer_id": "1",
+                    "timestamp": "2022-01-01",
+                    "states": "{'age': 'x', 'gender': 'F', 'region': 'Asia'}",
+                    "offers": "{'OFFER_1': True}",
+                }
+            ),
+            400,
+            "states.age",
+        ),
+        (
+            json.dumps(
+                {
+                    "customer_id": "1",
+                    "timestamp": "2022-01-01",
+                    "states": "{'age': 3, 'gender': 'F', 'region': 'Mars'}",
+                    "offers": "{'OFFER_1': True}",
+                }
+            ),
+            400,
+            "states.region",
+        ),
+        (
+            json.dumps(
+                {
+                    "customer_id": "1",
+                    "timestamp": "2022-01-01",
+                    "states": "{'age': 3, 'gender': 'F', 'region': 'Asia'}",
+                    "offers": "{'OFFER_1': False}",
+                }
+            ),
+            400,
+            "offers",
+        ),
+        (
+            json.dumps(
+                {
+                    "customer_id": "1",
+                    "timestamp": "2022-01-01",
+                    "states": "__import__('os').getcwd()",
+                    "offers": "{'OFFER_1': True}",
+                }
+            ),
+            400,
+            "states",
+        ),
+        ("[" * 5000 + "]" * 5000, 400, "body"),
+        (json.dumps({"customer_id": "x" * 100_000}), 413, "body"),
+    ],
+)
 def test_bad_predict_bodies_are_4xx_naming_the_field(api, body, status, field):
     for path in ("/predict", "/predict-v2"):
         answer = requests.post(f"{api}{path}", data=body, headers={"Content-Type": "application/json"}, timeout=30)

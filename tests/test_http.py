@@ -1,4 +1,5 @@
 """The HTTP plumbing every entry point shares: JSON errors, methods, one JSON log line per request."""
+
 import json
 
 import flask
@@ -29,11 +30,14 @@ def test_query_fields_win_over_body_fields():
     assert response.status_code == 200 and response.get_json() == {"a": "1", "b": "3"}
 
 
-@pytest.mark.parametrize("kwargs, status", [
-    ({"data": "{oops", "content_type": "application/json"}, 400),
-    ({"data": "[1]", "content_type": "application/json"}, 400),
-    ({"data": "x" * 70_000, "content_type": "application/json"}, 413),
-])
+@pytest.mark.parametrize(
+    "kwargs, status",
+    [
+        ({"data": "{oops", "content_type": "application/json"}, 400),
+        ({"data": "[1]", "content_type": "application/json"}, 400),
+        ({"data": "x" * 70_000, "content_type": "application/json"}, 413),
+    ],
+)
 def test_bad_bodies_are_4xx_naming_the_body(kwargs, status):
     response = call(**kwargs)
     assert response.status_code == status and response.get_json()["field"] == "body"

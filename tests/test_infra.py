@@ -4,6 +4,7 @@ Terraform providers cannot be downloaded here, so `terraform validate` cannot ru
 in infra/ is parsed (python-hcl2) and its wiring compared with functions/main.py (the entry
 points), infra/openapi.json (the routing) and devstack/routes.py (the local stack's routing).
 """
+
 import ast
 import json
 import pathlib
@@ -112,17 +113,31 @@ def deployed_functions() -> list[dict]:
         kind = "cloud_event" if "event_trigger" in body else "http"
         if "for_each" in body:
             instances = resolve(body["for_each"])
-            assert isinstance(instances, dict), f"{resource_name}: for_each must be a local map, got {body['for_each']!r}"
+            assert isinstance(instances, dict), (
+                f"{resource_name}: for_each must be a local map, got {body['for_each']!r}"
+            )
             for key, settings in instances.items():
-                deployed.append({
-                    "resource": resource_name, "key": key, "kind": kind, "body": body, "settings": settings,
-                    "entry_point": resolve(build["entry_point"], settings),
-                })
+                deployed.append(
+                    {
+                        "resource": resource_name,
+                        "key": key,
+                        "kind": kind,
+                        "body": body,
+                        "settings": settings,
+                        "entry_point": resolve(build["entry_point"], settings),
+                    }
+                )
         else:
-            deployed.append({
-                "resource": resource_name, "key": None, "kind": kind, "body": body, "settings": None,
-                "entry_point": resolve(build["entry_point"]),
-            })
+            deployed.append(
+                {
+                    "resource": resource_name,
+                    "key": None,
+                    "kind": kind,
+                    "body": body,
+                    "settings": None,
+                    "entry_point": resolve(build["entry_point"]),
+                }
+            )
     return deployed
 
 
@@ -274,7 +289,8 @@ def test_storage_trigger_identities_hold_their_roles():
     trigger = _grants(ref("google_service_account.trigger.member"))
     assert ("google_project_iam_member", "roles/eventarc.eventReceiver", None) in trigger
     assert (
-        "google_cloud_run_v2_service_iam_member", "roles/run.invoker",
+        "google_cloud_run_v2_service_iam_member",
+        "roles/run.invoker",
         ref("google_cloudfunctions2_function.score_upload.name"),
     ) in trigger
     gcs_agent = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
@@ -299,12 +315,16 @@ def test_no_public_principals_anywhere_in_infra():
         if not path.is_file() or {".terraform", "build"} & set(path.relative_to(INFRA).parts):
             continue
         text = path.read_text(errors="replace")
-        offenders += [f"{path.relative_to(ROOT)}: {word}" for word in ("allUsers", "allAuthenticatedUsers") if word in text]
+        offenders += [
+            f"{path.relative_to(ROOT)}: {word}" for word in ("allUsers", "allAuthenticatedUsers") if word in text
+        ]
     assert not offenders
 
 
 def test_every_iam_member_is_one_of_our_identities():
-    allowed = {ref(f"google_service_account.{name}.member") for (rtype, name) in RESOURCES if rtype == "google_service_account"}
+    allowed = {
+        ref(f"google_service_account.{name}.member") for (rtype, name) in RESOURCES if rtype == "google_service_account"
+    }
     allowed.add("serviceAccount:${data.google_storage_project_service_account.gcs.email_address}")
     strangers = [(rtype, name, body["member"]) for rtype, name, body in _iam_members() if body["member"] not in allowed]
     assert not strangers
@@ -313,7 +333,8 @@ def test_every_iam_member_is_one_of_our_identities():
 
 def test_only_the_gateway_invokes_the_http_functions():
     invokers = [
-        body for rtype, _, body in _iam_members()
+        body
+        for rtype, _, body in _iam_members()
         if rtype == "google_cloud_run_v2_service_iam_member" and body.get("for_each") == ref(f"{FUNCTION}.http")
     ]
     assert len(invokers) == 1
@@ -326,8 +347,9 @@ def test_only_the_gateway_invokes_the_http_functions():
     assert backend["google_service_account"] == ref("google_service_account.gateway.email")
     # No HTTP function lets unauthenticated traffic in another way (e.g. a run.invoker for all).
     assert all(
-        body["role"] != "roles/run.invoker" or body["member"] in {
-            ref("google_service_account.gateway.member"), ref("google_service_account.trigger.member")}
+        body["role"] != "roles/run.invoker"
+        or body["member"]
+        in {ref("google_service_account.gateway.member"), ref("google_service_account.trigger.member")}
         for _, _, body in _iam_members()
     )
 
@@ -337,7 +359,8 @@ def test_api_key_is_restricted_to_the_gateway_api():
     targets = block(key, "restrictions")["api_targets"]
     assert targets == [{"service": ref("google_api_gateway_api.api.managed_service")}]
     assert RESOURCES[("google_project_service", "gateway_managed_service")]["service"] == ref(
-        "google_api_gateway_api.api.managed_service")
+        "google_api_gateway_api.api.managed_service"
+    )
 
 
 def test_beta_provider_is_used_for_the_gateway_only():
@@ -407,8 +430,9 @@ def test_source_archive_holds_the_deployed_code_only():
     tree = ast.parse(MAIN.read_text())
     imported = {
         (node.module if isinstance(node, ast.ImportFrom) else alias.name).split(".")[0]
-        for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) and (
-            isinstance(node, ast.Import) or (node.module and node.level == 0))
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and (isinstance(node, ast.Import) or (node.module and node.level == 0))
         for alias in node.names
     }
     local_packages = {name for name in imported if (ROOT / name).is_dir()}
@@ -454,6 +478,9 @@ def test_variables_are_described():
 def test_terraform_fmt_is_clean():
     result = subprocess.run(
         ["terraform", "fmt", "-check", "-recursive", "-diff", "infra"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr

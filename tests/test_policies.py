@@ -1,9 +1,10 @@
 """The CPA policies' contract (issue 2), pure: seeded generators, no emulator."""
+
 import numpy as np
 import pytest
 
-from shared import policies
-from shared.policies import (
+from shared.cpa import policies
+from shared.cpa.policies import (
     DEFAULT_SAMPLER,
     SAMPLERS,
     OfferStats,
@@ -23,8 +24,15 @@ PARAMS = SamplerParams()
 def offer(clicks, conversions, payout=100.0):
     """Counters of an offer with a fixed payout, log sums included."""
     log = np.log(payout)
-    return OfferStats(clicks, conversions, conversions * payout, conversions * payout * payout,
-                      conversions, conversions * log, conversions * log * log)
+    return OfferStats(
+        clicks,
+        conversions,
+        conversions * payout,
+        conversions * payout * payout,
+        conversions,
+        conversions * log,
+        conversions * log * log,
+    )
 
 
 def legacy_offer(clicks, conversions, payout=100.0):
@@ -36,8 +44,7 @@ def offer_of(clicks, payouts, log_sums=True):
     """Counters of an offer whose conversions paid `payouts`."""
     payouts = np.asarray(payouts, dtype=float)
     logs = np.log(payouts) if log_sums else np.zeros(0)
-    return OfferStats(clicks, len(payouts), payouts.sum(), (payouts**2).sum(),
-                      len(logs), logs.sum(), (logs**2).sum())
+    return OfferStats(clicks, len(payouts), payouts.sum(), (payouts**2).sum(), len(logs), logs.sum(), (logs**2).sum())
 
 
 def mean_payout_draws(stats, n=20_000, seed=0):
@@ -72,6 +79,7 @@ def test_choice_is_a_candidate_with_a_probability(sampler):
 
 
 # --- greedy: warm-up, then the best revenue per click, ties to the first ---------------------------
+
 
 def test_greedy_is_uniformly_random_during_the_first_100_clicks():
     stats = [offer(40, 1), offer(40, 8), offer(40, 2), offer(40, 0)]  # offer 1 is clearly best
@@ -108,6 +116,7 @@ def test_greedy_ties_go_to_the_first_of_them():
 
 # --- epsilon-greedy ------------------------------------------------------------------------------
 
+
 def test_epsilon_explores_at_rate_epsilon_and_reports_its_probability():
     stats = [offer(100, 1), offer(100, 9), offer(100, 3), offer(100, 2)]
     params = SamplerParams(epsilon=0.2)
@@ -136,6 +145,7 @@ def test_epsilon_zero_is_greedy_and_decay_shrinks_exploration():
 
 # --- UCB -----------------------------------------------------------------------------------------
 
+
 def test_ucb_tries_unseen_candidates_first_in_the_order_given():
     stats = [offer(500, 50), offer(0, 0), offer(30, 1), offer(0, 0)]
     assert choose("ucb", stats, 1000, PARAMS, np.random.default_rng(0)) == policies.Choice(1, 1.0)
@@ -155,6 +165,7 @@ def test_ucb_ranks_by_revenue_per_click():
 
 
 # --- KL-UCB --------------------------------------------------------------------------------------
+
 
 def test_klucb_bound_solves_its_equation():
     clicks, conversions, level = np.array([200.0]), np.array([6.0]), np.array([np.log(10_000)])
@@ -179,6 +190,7 @@ def test_klucb_credits_an_offer_without_conversion_with_the_best_payout_seen():
 
 
 # --- Thompson ------------------------------------------------------------------------------------
+
 
 def test_thompson_prefers_revenue_per_click_over_conversion_rate():
     stats = [offer(2000, 200, 100.0), offer(2000, 40, 1000.0)]  # 10 % x 1 $ vs 2 % x 10 $
@@ -214,6 +226,7 @@ def test_thompson_explores_an_offer_that_has_not_converted_yet():
 
 # --- the fitted prior and the payout posterior ---------------------------------------------------
 
+
 def test_fitted_prior_is_flat_until_a_conversion_then_centred_on_the_pooled_rate():
     a, b = fitted_beta_prior(np.array([10.0, 20.0]), np.array([0.0, 0.0]))
     assert (a.item(), b.item()) == (1.0, 1.0)
@@ -230,8 +243,10 @@ def test_fitted_prior_matches_the_spread_of_rates_across_offers():
     alike = np.full(10, 40.0)  # every offer converts at 4 %: as strong as allowed (1 / mean)
     apart = np.array([5.0, 80, 10, 60, 20, 40, 5, 70, 15, 30])  # 0.5 % to 8 %: method of moments
     polar = np.array([1.0, 900, 1, 900, 1, 900, 1, 900, 1, 900])  # 0.1 % or 90 %: floor of 2
-    strength = {name: sum(x.item() for x in fitted_beta_prior(clicks, conv)) for name, conv in
-                (("alike", alike), ("apart", apart), ("polar", polar))}
+    strength = {
+        name: sum(x.item() for x in fitted_beta_prior(clicks, conv))
+        for name, conv in (("alike", alike), ("apart", apart), ("polar", polar))
+    }
     rates = apart / 1000
     mean = rates.mean()
     assert strength["alike"] == pytest.approx(1 / 0.04)
@@ -260,11 +275,14 @@ def test_offer_without_conversion_has_a_payout_prior_centred_on_the_best_mean_pa
 
 # --- one core for the service and the benchmark --------------------------------------------------
 
+
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 def test_choose_is_the_batched_core_on_one_row(sampler):
     stats = [offer(50, 2), offer(10, 0), offer(80, 5, 300.0), offer(0, 0)]
     single = [choose(sampler, stats, 500, PARAMS, np.random.default_rng(s)) for s in range(20)]
-    batched = [choose_batch(sampler, Stats.of(stats), np.array([500]), PARAMS, np.random.default_rng(s)) for s in range(20)]
+    batched = [
+        choose_batch(sampler, Stats.of(stats), np.array([500]), PARAMS, np.random.default_rng(s)) for s in range(20)
+    ]
     assert [c.index for c in single] == [int(d.index[0]) for d in batched]
     assert [c.probability for c in single] == pytest.approx([float(d.probability[0]) for d in batched])
 
@@ -279,6 +297,7 @@ def test_batched_rows_are_independent_requests():
 
 
 # --- the lognormal payout posterior (log sums) ---------------------------------------------------
+
 
 def test_fixed_payouts_pin_the_lognormal_posterior_on_each_offers_payout():
     stats = [offer(1000, 40, 200.0), offer(1000, 5, 560.0), offer(1000, 1, 8000.0), offer(1000, 20, 1000.0)]
@@ -359,6 +378,8 @@ def test_harness_feeds_the_log_sums_the_store_adds_per_conversion():
     assert np.array_equal(stats.log_conversions, stats.conversions)
     # Jensen: the mean ln payout is below the ln of the mean payout, strictly for spread payouts
     converted = stats.conversions >= 2
-    assert np.all(stats.log_reward[converted] / stats.conversions[converted]
-                  < np.log(stats.reward[converted] / stats.conversions[converted]))
+    assert np.all(
+        stats.log_reward[converted] / stats.conversions[converted]
+        < np.log(stats.reward[converted] / stats.conversions[converted])
+    )
     assert np.all(stats.log_reward_sq[converted] > 0)

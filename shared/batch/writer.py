@@ -7,27 +7,27 @@ episodes, and on two cores the CPU it saves goes to the database.
 Same semantics as a WriteBatch of create()s: all or nothing, and the whole commit fails with
 google.api_core.exceptions.AlreadyExists (a Conflict) when any document exists.
 """
+
 import datetime
 
 from google.cloud import firestore
-from google.cloud.firestore_v1.types import firestore as firestore_types
 
-_CommitRequest = firestore_types.CommitRequest.pb()
+from shared import sdk_private
 
 
 def create_documents(db: firestore.Client, collection: str, documents: dict[str, dict]) -> None:
     """Create `documents` (id -> fields) in `collection`. Field values may be str, int, float,
     bool, None or an aware datetime; anything else is a TypeError naming the field."""
-    prefix = f"{db._database_string}/documents/{collection}/"
-    request = _CommitRequest(database=db._database_string)
+    database = sdk_private.database_path(db)
+    prefix = f"{database}/documents/{collection}/"
+    request = sdk_private.CommitRequest(database=database)
     for document_id, fields in documents.items():
         write = request.writes.add()
         write.update.name = prefix + document_id
         write.current_document.exists = False
         for name, value in fields.items():
             _set_value(write.update.fields[name], name, value)
-    # The SDK's own client call, with the SDK's metadata (the emulator's credentials included).
-    db._firestore_api.commit(request=firestore_types.CommitRequest.wrap(request), metadata=db._rpc_metadata)
+    sdk_private.commit_raw(db, request)
 
 
 def _set_value(target, name: str, value) -> None:

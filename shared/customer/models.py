@@ -5,6 +5,7 @@ fields the batch CSVs share with them.
 with Python literals (True/False, either quote style). Strings are parsed with `ast.literal_eval`
 after size and nesting limits, never `eval`: a literal cannot run code.
 """
+
 import ast
 import datetime
 import json
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from shared.agent import GENDERS, REGIONS
+from shared.customer.agent import GENDERS, REGIONS
 
 MAX_LITERAL_CHARS = 4096
 MAX_NESTING = 4
@@ -36,7 +37,7 @@ def parse_dict_literal(value: Any) -> dict:
         raise ValueError(f"must be at most {MAX_LITERAL_CHARS} characters")
     depth = max_depth = 0
     for char in value:  # bound nesting before any parser recurses into it
-        depth += char in "[{(" 
+        depth += char in "[{("
         depth -= char in "]})"
         max_depth = max(max_depth, depth)
     if max_depth > MAX_NESTING:
@@ -141,8 +142,11 @@ def _timestamp(value: Any) -> str:
     return text
 
 
-CustomerId = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
-                       StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+CustomerId = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=128),
+]
 Timestamp = Annotated[str, BeforeValidator(_timestamp)]
 EpisodeId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,128}$")]
 
@@ -166,7 +170,9 @@ class RewardRequest(BaseModel):
     customer_id: CustomerId
     timestamp: Timestamp
     accepted: Annotated[bool, BeforeValidator(parse_flag)] = Field(
-        validation_alias=AliasChoices("accepted_one_of_the_three_offers", "accepted_one_of the_three_offers", "accepted"),
+        validation_alias=AliasChoices(
+            "accepted_one_of_the_three_offers", "accepted_one_of the_three_offers", "accepted"
+        ),
     )
     episode_id: EpisodeId | None = None
     accepted_offer: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None

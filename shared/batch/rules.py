@@ -8,6 +8,7 @@ An exclusion removes its offers from a customer that meets every condition of it
 `region` / `gender` (lists, spelled as the API accepts them), `age_above` / `age_below` (strict).
 Files are validated strictly: an unknown key or value is an error, never silently ignored.
 """
+
 import json
 import math
 import os
@@ -15,11 +16,11 @@ import pathlib
 import re
 from dataclasses import dataclass
 
-from shared.customer_models import parse_gender, parse_region
+from shared.customer.models import parse_gender, parse_region
 
 CLIENT_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 OFFER_COLUMN = re.compile(r"^offer_[0-9]{1,4}$", re.IGNORECASE)
-DEFAULT_DIR = pathlib.Path(__file__).resolve().parent.parent / "clients"
+DEFAULT_DIR = pathlib.Path(__file__).resolve().parents[2] / "clients"
 _RULE_KEYS = {"when", "offers", "reason"}
 _CONDITIONS = {"region", "gender", "age_above", "age_below"}
 
@@ -37,10 +38,12 @@ class Exclusion:
     age_below: float | None = None
 
     def applies(self, age: float, gender: str, region: str) -> bool:
-        return ((self.regions is None or region in self.regions)
-                and (self.genders is None or gender in self.genders)
-                and (self.age_above is None or age > self.age_above)
-                and (self.age_below is None or age < self.age_below))
+        return (
+            (self.regions is None or region in self.regions)
+            and (self.genders is None or gender in self.genders)
+            and (self.age_above is None or age > self.age_above)
+            and (self.age_below is None or age < self.age_below)
+        )
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,11 @@ def _exclusion(rule, index: int) -> Exclusion:
     when, offers = rule["when"], rule["offers"]
     if not isinstance(when, dict) or not when or set(when) - _CONDITIONS:
         raise ValueError(f"{where}.when must hold one or more of {', '.join(sorted(_CONDITIONS))}")
-    if not isinstance(offers, list) or not offers or not all(isinstance(o, str) and OFFER_COLUMN.match(o) for o in offers):
+    if (
+        not isinstance(offers, list)
+        or not offers
+        or not all(isinstance(o, str) and OFFER_COLUMN.match(o) for o in offers)
+    ):
         raise ValueError(f"{where}.offers must be a non-empty list of OFFER_<n> names")
     if not isinstance(rule.get("reason", ""), str):
         raise ValueError(f"{where}.reason must be text")

@@ -11,18 +11,20 @@
 A reward's transaction reads only its episode (written by that customer's requests alone), creates
 the reward and adds to the segment's counters: a replay finds the episode rewarded and counts nothing.
 """
+
+import contextlib
 import json
 import uuid
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import agent, counters
-from shared.customer_models import PredictRequest, RewardRequest
-from shared.http import ApiError
+from shared import counters, errors
+from shared.customer import agent
+from shared.customer.models import PredictRequest, RewardRequest
 
 AGENTS = "agents"
 PRODUCTS = "products"
@@ -35,11 +37,24 @@ def segment_counter(segment: str) -> str:
 
 
 def segment_counts(total: dict) -> dict[str, tuple[float, float]]:
-    return {offer: (float(v.get("shown", 0)), float(v.get("accepted", 0))) for offer, v in total.items() if isinstance(v, dict)}
+    return {
+        offer: (float(v.get("shown", 0)), float(v.get("accepted", 0)))
+        for offer, v in total.items()
+        if isinstance(v, dict)
+    }
 
 
-def new_episode(customer_id: str, timestamp: str, states: dict, eligible: list[str], segment: str,
-                slate: list[str], policy: str, source: str, now=firestore.SERVER_TIMESTAMP) -> dict:
+def new_episode(
+    customer_id: str,
+    timestamp: str,
+    states: dict,
+    eligible: list[str],
+    segment: str,
+    slate: list[str],
+    policy: str,
+    source: str,
+    now=firestore.SERVER_TIMESTAMP,
+) -> dict:
     """An episode document (TB_EPISODES) before it is written.
 
     `states` is kept as JSON text and the eligible offers as one comma-separated string, as the
@@ -66,7 +81,11 @@ def new_episode(customer_id: str, timestamp: str, states: dict, eligible: list[s
 
 
 def slate_of(episode: dict) -> list[str]:
-    return [episode[f"predicted_offer_{rank + 1}"] for rank in range(agent.SLATE_SIZE) if episode.get(f"predicted_offer_{rank + 1}")]
+    return [
+        episode[f"predicted_offer_{rank + 1}"]
+        for rank in range(agent.SLATE_SIZE)
+        if episode.get(f"predicted_offer_{rank + 1}")
+    ]
 
 
 class CustomerStore:
@@ -81,12 +100,15 @@ class CustomerStore:
     def ensure_agent_registered(self) -> None:
         """Create this agent's TB_AGENTS entry once; later starts of the same version change nothing."""
         version = agent.AGENT_VERSIONS[self.policy]
-        try:
+        with contextlib.suppress(exceptions.AlreadyExists):
             self.db.collection(AGENTS).document(f"{self.policy}-{version}").create(
-                {"id": f"{self.policy}-{version}", "version": version, "policy": self.policy, "last_update": firestore.SERVER_TIMESTAMP}
+                {
+                    "id": f"{self.policy}-{version}",
+                    "version": version,
+                    "policy": self.policy,
+                    "last_update": firestore.SERVER_TIMESTAMP,
+                }
             )
-        except exceptions.AlreadyExists:
-            pass
 
     def latest_agent(self) -> dict:
         """The most recent TB_AGENTS entry; registers this agent first if the collection is empty."""
@@ -121,16 +143,24 @@ class CustomerStore:
 
     # -- predictions -------------------------------------------------------------------------
     def segment_counts(self, segment: str) -> dict[str, tuple[float, float]]:
-        return segment_counts(counters.sum_shards(self.db.get_all(counters.shard_refs(self.db, segment_counter(segment)))))
+        return self.many_segment_counts([segment])[segment]
+
+    def many_segment_counts(self, segments: Iterable[str]) -> dict[str, dict[str, tuple[float, float]]]:
+        """Each segment's (shown, accepted) per offer, all read in one round trip."""
+        segments = list(segments)
+        totals, _ = counters.totals(self.db, [segment_counter(segment) for segment in segments])
+        return {segment: segment_counts(totals[segment_counter(segment)]) for segment in segments}
 
     def predict(self, request: PredictRequest) -> tuple[str, dict]:
         """Choose the slate and record its episode; returns (episode id, episode)."""
         states = request.states
         segment = agent.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
-        counts = self.segment_counts(segment) if self.policy != agent.STATIC else {}
-        slate = agent.choose_slate(self.policy, segment, eligible, counts, self.rng)
-        episode = new_episode(request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api")
+        counts = self.segment_counts(segment) if agent.reads_counts(self.policy) else {}
+        slate = agent.slates(self.policy, segment, eligible, counts, self.rng)[0]
+        episode = new_episode(
+            request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api"
+        )
         episode_id = uuid.uuid4().hex
         self.db.collection(EPISODES).document(episode_id).create(episode)
         return episode_id, episode
@@ -145,42 +175,65 @@ class CustomerStore:
         if latest and _is_replay(latest[0].to_dict(), request):
             return latest[0].reference
         open_episodes = mine.where(filter=FieldFilter("up_to_date", "==", False))
-        newest_open = list(open_episodes.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
+        newest_open = list(
+            open_episodes.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream()
+        )
         if not newest_open:
-            raise ApiError(404, f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
+            raise errors.NotFound(f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
         return newest_open[0].reference
 
-    def reward(self, request: RewardRequest) -> dict:
+    def reward(self, request: RewardRequest) -> tuple[str, dict]:
+        """Record the reward on its episode; returns (episode id, rewarded episode)."""
         episode_ref = self._episode_for_reward(request)
 
         @firestore.transactional
         def apply(transaction):
             snapshot = episode_ref.get(transaction=transaction)
             if not snapshot.exists or snapshot.get("customer_id") != request.customer_id:
-                raise ApiError(404, f"no episode {episode_ref.id} for customer {request.customer_id}", "episode_id")
+                raise errors.NotFound(f"no episode {episode_ref.id} for customer {request.customer_id}", "episode_id")
             episode = snapshot.to_dict()
             slate = slate_of(episode)
             if request.accepted_offer is not None and request.accepted_offer not in slate:
-                raise ApiError(400, f"accepted_offer {request.accepted_offer} was not offered in episode {episode_ref.id}", "accepted_offer")
+                raise errors.Invalid(
+                    f"accepted_offer {request.accepted_offer} was not offered in episode {episode_ref.id}",
+                    "accepted_offer",
+                )
             if episode.get("up_to_date"):
                 if _same_reward(episode, request):
-                    return _reward_answer(episode_ref.id, episode)
-                raise ApiError(409, f"episode {episode_ref.id} was already rewarded with accepted={episode['accepted']}", "accepted_one_of_the_three_offers")
+                    return episode_ref.id, episode
+                raise errors.Conflict(
+                    f"episode {episode_ref.id} was already rewarded with accepted={episode['accepted']}",
+                    "accepted_one_of_the_three_offers",
+                )
             accepted_offer = request.accepted_offer if request.accepted else None
             now = firestore.SERVER_TIMESTAMP
-            update = {"up_to_date": True, "accepted": request.accepted, "accepted_offer": accepted_offer,
-                      "reward_timestamp": request.timestamp, "last_update": now}
+            update = {
+                "up_to_date": True,
+                "accepted": request.accepted,
+                "accepted_offer": accepted_offer,
+                "reward_timestamp": request.timestamp,
+                "last_update": now,
+            }
             transaction.update(episode_ref, update)
-            transaction.create(self.db.collection(REWARDS).document(episode_ref.id), {
-                "id": episode_ref.id, "episode_id": episode_ref.id, "customer_id": request.customer_id,
-                "accepted": request.accepted, "accepted_offer": accepted_offer or (", ".join(slate) if request.accepted else None),
-                "timestamp": request.timestamp, "last_update": now,
-            })
+            transaction.create(
+                self.db.collection(REWARDS).document(episode_ref.id),
+                {
+                    "id": episode_ref.id,
+                    "episode_id": episode_ref.id,
+                    "customer_id": request.customer_id,
+                    "accepted": request.accepted,
+                    "accepted_offer": accepted_offer or (", ".join(slate) if request.accepted else None),
+                    "timestamp": request.timestamp,
+                    "last_update": now,
+                },
+            )
             amounts = {f"{offer}.shown": 1 for offer in slate}
             if request.accepted:
-                amounts.update({f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)})
+                amounts.update(
+                    {f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)}
+                )
             counters.add(transaction, self.db, segment_counter(episode["segment"]), amounts)
-            return _reward_answer(episode_ref.id, {**episode, **update})
+            return episode_ref.id, {**episode, **update}
 
         return apply(self.db.transaction())
 
@@ -196,14 +249,3 @@ def _same_reward(episode: dict, request: RewardRequest) -> bool:
 def _is_replay(episode: dict, request: RewardRequest) -> bool:
     """Without an episode id, a retry is known by the same reward at the same timestamp."""
     return _same_reward(episode, request) and episode.get("reward_timestamp") == request.timestamp
-
-
-def _reward_answer(episode_id: str, episode: dict) -> dict:
-    return {
-        "customer_id": episode["customer_id"],
-        "episode_id": episode_id,
-        "accepted_one_of_the_three_offers": episode["accepted"],
-        "accepted_offer": episode.get("accepted_offer"),
-        "offers": slate_of(episode),
-        "status": "recorded",
-    }

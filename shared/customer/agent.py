@@ -14,7 +14,8 @@ The learning agent (`thompson-slate`, the default) keeps, per segment and offer,
 sample per eligible offer; the top three form the slate. A reward credits every offer of the slate
 (the client only says whether one of the three was accepted) unless it names the offer accepted.
 """
-from typing import Mapping, Sequence
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -64,8 +65,8 @@ def segment_of(age: float, gender: str, region: str) -> str:
 
 def static_scores(segment: str) -> dict[str, float]:
     band, region, gender = segment.split("|")
-    weights = zip(AGE_WEIGHTS[band], REGION_WEIGHTS[region], GENDER_WEIGHTS[gender])
-    return {offer: float(a * r * g) for offer, (a, r, g) in zip(OFFERS, weights)}
+    weights = zip(AGE_WEIGHTS[band], REGION_WEIGHTS[region], GENDER_WEIGHTS[gender], strict=True)
+    return {offer: float(a * r * g) for offer, (a, r, g) in zip(OFFERS, weights, strict=True)}
 
 
 def _score(scores: Mapping[str, float], offer: str) -> float:
@@ -101,27 +102,32 @@ def learning_slates(
     return np.array(eligible, dtype=object)[order].tolist()
 
 
-def learning_slate(
-    segment: str,
-    eligible: Sequence[str],
-    counts: Mapping[str, tuple[float, float]],
-    rng: np.random.Generator,
-) -> list[str]:
-    return learning_slates(segment, eligible, counts, rng, 1)[0]
+def reads_counts(policy: str) -> bool:
+    """Whether `policy` learns, i.e. whether its callers must read the segment's counters."""
+    return policy != STATIC
 
 
-def choose_slate(
+def slates(
     policy: str,
     segment: str,
     eligible: Sequence[str],
     counts: Mapping[str, tuple[float, float]],
     rng: np.random.Generator,
-) -> list[str]:
+    rows: int = 1,
+) -> list[list[str]]:
+    """`rows` slates for customers of one segment with the same eligible offers: the one interface
+    of every agent, used by /predict (rows=1) and batch scoring (a group of rows at once).
+
+    `counts` is only read when `reads_counts(policy)`. For one group and one generator, a call with
+    rows=n gives exactly the slates of n calls with rows=1 (numpy fills a draw row by row).
+    """
     if not eligible:
         raise ValueError("no eligible offer")
+    if policy not in AGENT_VERSIONS:
+        raise ValueError(f"unknown agent policy {policy!r}")
     if policy == STATIC:
-        return static_slate(segment, eligible)
-    return learning_slate(segment, eligible, counts, rng)
+        return [static_slate(segment, eligible) for _ in range(rows)]
+    return learning_slates(segment, eligible, counts, rng, rows)
 
 
 def credited_offers(slate: Sequence[str], accepted_offer: str | None) -> list[str]:

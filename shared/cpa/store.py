@@ -8,16 +8,16 @@ Exactly once: a click document is created with a must-not-exist precondition in 
 commit that adds to the counters, so a replayed or racing click counts nothing; feedback reads
 only its own click document inside its transaction.
 """
+
 import math
 
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared import counters
-from shared.cpa_models import FeedbackRequest, SampleRequest
-from shared.http import ApiError
-from shared.policies import USES_TOTAL_CLICKS, Choice, OfferStats, choose
+from shared import counters, errors
+from shared.cpa.models import FeedbackRequest, SampleRequest
+from shared.cpa.policies import USES_TOTAL_CLICKS, Choice, OfferStats, choose
 
 CLICKS = "cpa_clicks"
 GLOBAL_CLICKS = "cpa_counters/clicks"
@@ -44,17 +44,13 @@ def conversion_amounts(reward: float) -> dict[str, float]:
     (the lognormal payout posterior of `thompson`)."""
     log_reward = math.log(reward)
     return {
-        "conversions": 1, "reward": reward, "reward_sq": reward * reward,
-        "log_conversions": 1, "log_reward": log_reward, "log_reward_sq": log_reward * log_reward,
+        "conversions": 1,
+        "reward": reward,
+        "reward_sq": reward * reward,
+        "log_conversions": 1,
+        "log_reward": log_reward,
+        "log_reward_sq": log_reward * log_reward,
     }
-
-
-def _sample_answer(click: dict) -> dict:
-    return {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}
-
-
-def _feedback_answer(click: dict) -> dict:
-    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward")}
 
 
 def click_document(request: SampleRequest, choice: Choice) -> dict:
@@ -77,20 +73,17 @@ class CpaStore:
         self.rng = rng
 
     def sample(self, request: SampleRequest) -> dict:
+        """The click's document: new, or the first one when this click was sampled before."""
         click_ref = self.db.collection(CLICKS).document(str(request.click_id))
-        offer_shards = [counters.shard_refs(self.db, offer_counter(o)) for o in request.offer_ids]
-        global_shards = counters.shard_refs(self.db, GLOBAL_CLICKS) if request.sampler in USES_TOTAL_CLICKS else []
-        wanted = [click_ref, *global_shards, *(ref for refs in offer_shards for ref in refs)]
-        snapshots = {snap.reference.path: snap for snap in self.db.get_all(wanted)}
+        paths = [offer_counter(offer) for offer in request.offer_ids]
+        if request.sampler in USES_TOTAL_CLICKS:
+            paths.append(GLOBAL_CLICKS)
+        totals, also = counters.totals(self.db, paths, also=[click_ref])
+        if also[click_ref.path].exists:
+            return also[click_ref.path].to_dict()
 
-        if snapshots[click_ref.path].exists:
-            return _sample_answer(snapshots[click_ref.path].to_dict())
-
-        def total(refs):
-            return counters.sum_shards(snapshots[ref.path] for ref in refs)
-
-        stats = [_offer_stats(total(refs)) for refs in offer_shards]
-        total_clicks = int(total(global_shards).get("clicks", 0))
+        stats = [_offer_stats(totals[offer_counter(offer)]) for offer in request.offer_ids]
+        total_clicks = int(totals.get(GLOBAL_CLICKS, {}).get("clicks", 0))
         choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
         click = click_document(request, choice)
 
@@ -104,10 +97,11 @@ class CpaStore:
         try:
             batch.commit()
         except exceptions.AlreadyExists:  # the same click raced us; its first answer stands
-            return _sample_answer(click_ref.get().to_dict())
-        return _sample_answer(click)
+            return click_ref.get().to_dict()
+        return click
 
     def feedback(self, request: FeedbackRequest) -> dict:
+        """The click's document with its reward; a replay of the same reward changes nothing."""
         click_ref = self.db.collection(CLICKS).document(str(request.click_id))
         reward = request.reward_value
 
@@ -115,31 +109,22 @@ class CpaStore:
         def apply(transaction):
             snapshot = click_ref.get(transaction=transaction)
             if not snapshot.exists:
-                raise ApiError(404, f"click {request.click_id} was never sampled", "click_id")
+                raise errors.NotFound(f"click {request.click_id} was never sampled", "click_id")
             click = snapshot.to_dict()
             if click.get("reward") is not None:
                 if click["reward"] == reward:
-                    return _feedback_answer(click)
-                raise ApiError(
-                    409, f"click {request.click_id} already has reward {click['reward']}, not {reward}", "reward"
+                    return click
+                raise errors.Conflict(
+                    f"click {request.click_id} already has reward {click['reward']}, not {reward}", "reward"
                 )
             update = {"reward": reward, "is_conversion": reward > 0, "feedback_at": firestore.SERVER_TIMESTAMP}
             transaction.update(click_ref, update)
             if reward > 0:
                 counters.add(transaction, self.db, offer_counter(click["offer_id"]), conversion_amounts(reward))
-            return _feedback_answer({**click, **update})
+            return {**click, **update}
 
         return apply(self.db.transaction())
 
-    def offer_stats(self, offer_id: int) -> dict:
-        refs = counters.shard_refs(self.db, offer_counter(offer_id))
-        stats = _offer_stats(counters.sum_shards(self.db.get_all(refs)))
-        clicks = stats.clicks
-        return {
-            "offer_id": offer_id,
-            "clicks": clicks,
-            "conversions": stats.conversions,
-            "reward": stats.reward,
-            "cr": stats.conversions / clicks if clicks else 0.0,
-            "rpc": stats.reward / clicks if clicks else 0.0,
-        }
+    def offer_stats(self, offer_id: int) -> OfferStats:
+        path = offer_counter(offer_id)
+        return _offer_stats(counters.totals(self.db, [path])[0][path])

@@ -1,11 +1,11 @@
 """Score one uploaded client CSV: the job behind the `score_upload` storage trigger.
 
 The input is read as a stream and handled in chunks of `chunk_rows` records. Per chunk: parse
-and apply the client's rules (shared/batch_csv.py), read each needed segment's counters once, draw
-the slates (shared/batch_scoring.py), create the episodes in batched writes (≤ 500 per commit, a
-few commits in parallel), write the chunk's rows as part objects in the results bucket, then
-record the chunk in the job's status document. While chunk k is being written, chunk k+1 is
-parsed and scored; never more than one chunk waits, so memory stays bounded.
+and apply the client's rules (shared/batch/csv_io.py), read each needed segment's counters once,
+draw the slates (shared/customer/agent.py, one call per group of alike rows), create the episodes
+in batched writes (≤ 500 per commit, a few commits in parallel), write the chunk's rows as part
+objects in the results bucket, then record the chunk in the job's status document. While chunk k
+is being written, chunk k+1 is parsed and scored; never more than one chunk waits, so memory stays bounded.
 
 Delivery is at least once, so everything is keyed by the object generation:
 - the status document `batch_jobs/{job id}` says done/failed (a redelivery then writes nothing),
@@ -18,6 +18,8 @@ Delivery is at least once, so everything is keyed by the object generation:
 At the end the parts are composed into `<client>/<stem>.results.csv` (and `.errors.csv` when a
 row was rejected) — GCS has no append, and compose works on real GCS and gcp-storage-emulator.
 """
+
+import collections
 import concurrent.futures
 import datetime
 import functools
@@ -25,20 +27,29 @@ import hashlib
 import itertools
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore, storage
 
-from shared import agent, counters
-from shared.batch_csv import (ERROR_HEADER, RESULT_HEADER, Customer, FileError, Layout, Rejected,
-                              csv_bytes, parse_row, read_layout, records)
-from shared.batch_rules import ClientRules, RulesError, load_rules
-from shared.batch_scoring import choose_slates, group_sizes
-from shared.bulk_create import create_documents
-from shared.customer_store import EPISODES, CustomerStore, new_episode, segment_counter, segment_counts, slate_of
+from shared.batch.csv_io import (
+    ERROR_HEADER,
+    RESULT_HEADER,
+    Customer,
+    FileError,
+    Layout,
+    Rejected,
+    csv_bytes,
+    parse_row,
+    read_layout,
+    records,
+)
+from shared.batch.rules import ClientRules, RulesError, load_rules
+from shared.batch.writer import create_documents
+from shared.customer import agent
+from shared.customer.store import EPISODES, CustomerStore, new_episode, slate_of
 from shared.firestore_client import LOCAL_PROJECT, get_db
 from shared.log import log
 
@@ -124,8 +135,15 @@ class Chunk:
 
 
 class Job:
-    def __init__(self, upload: Upload, db: firestore.Client, gcs: storage.Client, results_bucket: str,
-                 policy: str = agent.DEFAULT_AGENT, rng: np.random.Generator | None = None):
+    def __init__(
+        self,
+        upload: Upload,
+        db: firestore.Client,
+        gcs: storage.Client,
+        results_bucket: str,
+        policy: str = agent.DEFAULT_AGENT,
+        rng: np.random.Generator | None = None,
+    ):
         self.upload = upload
         self.db = db
         self.gcs = gcs
@@ -148,8 +166,13 @@ class Job:
             return self._finish({"state": "failed", "reason": str(error)})
         except Exception as error:
             try:  # let the redelivery start at once instead of waiting for the lease to lapse
-                self._update({"state": "retrying", "last_error": f"{type(error).__name__}: {error}"[:1000],
-                              "lease_expires": _now()})
+                self._update(
+                    {
+                        "state": "retrying",
+                        "last_error": f"{type(error).__name__}: {error}"[:1000],
+                        "lease_expires": _now(),
+                    }
+                )
             except Exception:
                 log("ERROR", "could not record the failed attempt", exc_info=True, job=self.upload.job_id)
             raise
@@ -161,7 +184,9 @@ class Job:
         self._update({"client": client})
         blob = self.gcs.bucket(self.upload.bucket).blob(self.upload.name, generation=int(self.upload.generation))
         try:
-            text = blob.open("rt", encoding="utf-8-sig", errors="surrogateescape", newline="", chunk_size=READ_CHUNK_BYTES)
+            text = blob.open(
+                "rt", encoding="utf-8-sig", errors="surrogateescape", newline="", chunk_size=READ_CHUNK_BYTES
+            )
             lines = records(text)
             header = next(lines, None)
         except exceptions.NotFound:
@@ -175,8 +200,10 @@ class Job:
             self._put_part("results", 0, csv_bytes([], RESULT_HEADER))
             self._put_part("errors", 0, csv_bytes([], ERROR_HEADER))
             totals = {key: status.get(key, 0) for key in ("rows_read", "rows_scored", "rejected_rows")}
-            with concurrent.futures.ThreadPoolExecutor(1) as writer, \
-                    concurrent.futures.ThreadPoolExecutor(COMMIT_THREADS) as commits:
+            with (
+                concurrent.futures.ThreadPoolExecutor(1) as writer,
+                concurrent.futures.ThreadPoolExecutor(COMMIT_THREADS) as commits,
+            ):
                 pending = None
                 for chunk in self._chunks(lines, layout, rules, status["chunks_done"], status["chunk_rows"], totals):
                     self._score_chunk(chunk)
@@ -187,13 +214,20 @@ class Job:
                     pending.result()
         results = self._compose("results", results_path)
         errors = self._compose("errors", errors_path) if totals["rejected_rows"] else None
-        status = self._finish({"state": "done", **totals, "results_path": f"gs://{self.results.name}/{results}",
-                               "errors_path": f"gs://{self.results.name}/{errors}" if errors else None})
+        status = self._finish(
+            {
+                "state": "done",
+                **totals,
+                "results_path": f"gs://{self.results.name}/{results}",
+                "errors_path": f"gs://{self.results.name}/{errors}" if errors else None,
+            }
+        )
         self._delete_parts()  # only once done: a redelivery before that composes the same parts again
         return status
 
-    def _chunks(self, lines: Iterator, layout: Layout, rules: ClientRules, done: int, size: int,
-                totals: dict) -> Iterator[Chunk]:
+    def _chunks(
+        self, lines: Iterator, layout: Layout, rules: ClientRules, done: int, size: int, totals: dict
+    ) -> Iterator[Chunk]:
         for index in itertools.count():
             records_ = list(itertools.islice(lines, size))
             if not records_:
@@ -211,35 +245,53 @@ class Job:
             yield chunk
 
     def _score_chunk(self, chunk: Chunk) -> None:
+        """Rows that share a segment and an eligible list share the agent's inputs: one agent call
+        per group (priors computed once, one draw per row) rather than one per row."""
         keys = [(agent.segment_of(c.age, c.gender, c.region), tuple(c.eligible)) for c in chunk.customers]
-        counts = self._segment_counts({segment for segment, _ in keys}) if self.store.policy != agent.STATIC else {}
-        slates = choose_slates(self.store.policy, group_sizes(keys), counts, self.store.rng)
+        policy = self.store.policy
+        counts = self.store.many_segment_counts({segment for segment, _ in keys}) if agent.reads_counts(policy) else {}
+        slates = {
+            key: agent.slates(policy, key[0], key[1], counts.get(key[0], {}), self.store.rng, rows)
+            for key, rows in collections.Counter(keys).items()
+        }
         chunk.slates = [slates[key].pop() for key in keys]
 
     def _write_chunk(self, chunk: Chunk, names: dict, response_date: str, commits) -> None:
         episodes = {}
         now = _now()
-        for customer, slate in zip(chunk.customers, chunk.slates):
+        for customer, slate in zip(chunk.customers, chunk.slates, strict=True):
             segment = agent.segment_of(customer.age, customer.gender, customer.region)
             episodes[self.upload.episode_id(customer.line)] = new_episode(
-                customer.customer_id, customer.timestamp or response_date, customer.states, customer.eligible,
-                segment, slate, self.store.policy, self.upload.source, now)
+                customer.customer_id,
+                customer.timestamp or response_date,
+                customer.states,
+                customer.eligible,
+                segment,
+                slate,
+                self.store.policy,
+                self.upload.source,
+                now,
+            )
         ids = list(episodes)
         stored = {}
-        batches = [ids[start:start + BATCH_WRITES] for start in range(0, len(ids), BATCH_WRITES)]
+        batches = [ids[start : start + BATCH_WRITES] for start in range(0, len(ids), BATCH_WRITES)]
         for found in commits.map(self._create_episodes, batches, itertools.repeat(episodes)):
             stored.update(found)
         if after_episodes:
             after_episodes(chunk.index)
         rows = []
-        for customer, episode_id in zip(chunk.customers, ids):
+        for customer, episode_id in zip(chunk.customers, ids, strict=True):
             slate = stored.get(episode_id) or slate_of(episodes[episode_id])
             padded = slate + [""] * (agent.SLATE_SIZE - len(slate))
-            rows.append([customer.customer_id, *padded, *(names.get(o) or "" for o in padded), episode_id, response_date])
+            rows.append(
+                [customer.customer_id, *padded, *(names.get(o) or "" for o in padded), episode_id, response_date]
+            )
         if rows:
             self._put_part("results", chunk.index + 1, csv_bytes(rows))
         if chunk.rejected:
-            self._put_part("errors", chunk.index + 1, csv_bytes([r.line, r.customer_id, r.reason] for r in chunk.rejected))
+            self._put_part(
+                "errors", chunk.index + 1, csv_bytes([r.line, r.customer_id, r.reason] for r in chunk.rejected)
+            )
         self._update({"chunks_done": chunk.index + 1, **chunk.totals, "lease_expires": _now() + LEASE})
 
     def _create_episodes(self, ids: list[str], episodes: dict) -> dict[str, list[str]]:
@@ -254,18 +306,10 @@ class Job:
             return existing | (self._create_episodes(missing, episodes) if missing else {})
 
     # -- Firestore reads ---------------------------------------------------------------------
-    def _segment_counts(self, segments: set[str]) -> dict[str, dict]:
-        """Every needed segment's counters in one get_all."""
-        refs = [ref for segment in segments for ref in counters.shard_refs(self.db, segment_counter(segment))]
-        shards: dict[str, list] = {segment_counter(segment): [] for segment in segments}
-        for snapshot in self.db.get_all(refs):
-            shards[snapshot.reference.parent.parent.path].append(snapshot)
-        return {segment: segment_counts(counters.sum_shards(shards[segment_counter(segment)])) for segment in segments}
-
     def _product_names(self, offers: list[str]) -> dict[str, str | None]:
         names = {}
         for start in range(0, len(offers), 10):  # the `in` filter takes a bounded list
-            names.update(self.store.product_names(offers[start:start + 10]))
+            names.update(self.store.product_names(offers[start : start + 10]))
         return names
 
     # -- outputs -----------------------------------------------------------------------------
@@ -276,8 +320,11 @@ class Job:
         sources = sorted(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/{kind}/"), key=lambda b: b.name)
         level = 0
         while len(sources) > COMPOSE_LIMIT:  # compose takes at most 32 sources: fold level by level
-            groups = [sources[i:i + COMPOSE_LIMIT] for i in range(0, len(sources), COMPOSE_LIMIT)]
-            sources = [self._compose_into(f"{self.parts}/fold/{kind}-{level}-{n:05d}.csv", group) for n, group in enumerate(groups)]
+            groups = [sources[i : i + COMPOSE_LIMIT] for i in range(0, len(sources), COMPOSE_LIMIT)]
+            sources = [
+                self._compose_into(f"{self.parts}/fold/{kind}-{level}-{n:05d}.csv", group)
+                for n, group in enumerate(groups)
+            ]
             level += 1
         self._compose_into(destination, sources)
         return destination
@@ -290,7 +337,9 @@ class Job:
         return blob
 
     def _delete_parts(self) -> None:
-        self.results.delete_blobs(list(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/")), on_error=lambda _: None)
+        self.results.delete_blobs(
+            list(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/")), on_error=lambda _: None
+        )
 
     # -- the status document -----------------------------------------------------------------
     def _claim(self) -> dict | None:
@@ -300,12 +349,27 @@ class Job:
         def claim(transaction) -> dict | None:
             snapshot = self.status_ref.get(transaction=transaction)
             if not snapshot.exists:
-                status = {"bucket": upload.bucket, "name": upload.name, "generation": upload.generation,
-                          "client": None, "state": "running", "chunk_rows": _chunk_rows(), "chunks_done": 0,
-                          "rows_read": 0, "rows_scored": 0, "rejected_rows": 0,
-                          "response_date": now.date().isoformat(), "created_at": now, "updated_at": now,
-                          "attempts": 1, "event_ids": [upload.event_id], "lease_owner": self.owner,
-                          "lease_expires": now + LEASE, "results_path": None, "errors_path": None}
+                status = {
+                    "bucket": upload.bucket,
+                    "name": upload.name,
+                    "generation": upload.generation,
+                    "client": None,
+                    "state": "running",
+                    "chunk_rows": _chunk_rows(),
+                    "chunks_done": 0,
+                    "rows_read": 0,
+                    "rows_scored": 0,
+                    "rejected_rows": 0,
+                    "response_date": now.date().isoformat(),
+                    "created_at": now,
+                    "updated_at": now,
+                    "attempts": 1,
+                    "event_ids": [upload.event_id],
+                    "lease_owner": self.owner,
+                    "lease_expires": now + LEASE,
+                    "results_path": None,
+                    "errors_path": None,
+                }
                 transaction.create(self.status_ref, status)
                 return status
             status = snapshot.to_dict()
@@ -313,8 +377,14 @@ class Job:
                 return None
             if status.get("lease_owner") != self.owner and status["lease_expires"] > now:
                 raise JobBusy(f"batch job {self.status_ref.id} is being run by another delivery")
-            update = {"state": "running", "attempts": status.get("attempts", 0) + 1, "lease_owner": self.owner,
-                      "lease_expires": now + LEASE, "updated_at": now, "event_ids": firestore.ArrayUnion([upload.event_id])}
+            update = {
+                "state": "running",
+                "attempts": status.get("attempts", 0) + 1,
+                "lease_owner": self.owner,
+                "lease_expires": now + LEASE,
+                "updated_at": now,
+                "event_ids": firestore.ArrayUnion([upload.event_id]),
+            }
             transaction.update(self.status_ref, update)
             return status | update
 
@@ -326,9 +396,16 @@ class Job:
     def _finish(self, fields: dict) -> dict:
         self._update({**fields, "finished_at": _now(), "lease_expires": _now()})
         status = self.status_ref.get().to_dict()
-        log("INFO" if status["state"] == "done" else "WARNING", f"batch file {status['state']}", job=self.status_ref.id,
-            name=self.upload.name, rows_read=status["rows_read"], rows_scored=status["rows_scored"],
-            rejected_rows=status["rejected_rows"], reason=status.get("reason"))
+        log(
+            "INFO" if status["state"] == "done" else "WARNING",
+            f"batch file {status['state']}",
+            job=self.status_ref.id,
+            name=self.upload.name,
+            rows_read=status["rows_read"],
+            rows_scored=status["rows_scored"],
+            rejected_rows=status["rejected_rows"],
+            reason=status.get("reason"),
+        )
         return status
 
 
@@ -337,4 +414,4 @@ def _chunk_rows() -> int:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)

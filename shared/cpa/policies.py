@@ -8,8 +8,10 @@ Each policy is written once, vectorised over a leading batch axis: `Stats` holds
 (B, K), B independent requests over K candidates each. `choose()` runs that same core on a batch of
 one (the service); the benchmark (bench/) runs all its seeds in lockstep through it.
 """
+
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,8 +69,13 @@ class Stats(NamedTuple):
     @classmethod
     def of(cls, stats: Sequence[OfferStats]) -> "Stats":
         """A batch of one request from the service's per-offer counters."""
-        rows = np.array([[s.clicks, s.conversions, s.reward, s.reward_sq, s.log_conversions, s.log_reward,
-                          s.log_reward_sq] for s in stats], dtype=float)
+        rows = np.array(
+            [
+                [s.clicks, s.conversions, s.reward, s.reward_sq, s.log_conversions, s.log_reward, s.log_reward_sq]
+                for s in stats
+            ],
+            dtype=float,
+        )
         return cls(*rows.T[:, None, :])
 
     @classmethod
@@ -361,7 +368,9 @@ DEFAULT_SAMPLER = "thompson"
 
 
 def _single(core: Core) -> Policy:
-    def policy(stats: Sequence[OfferStats], total_clicks: int, params: SamplerParams, rng: np.random.Generator) -> Choice:
+    def policy(
+        stats: Sequence[OfferStats], total_clicks: int, params: SamplerParams, rng: np.random.Generator
+    ) -> Choice:
         decided = core(Stats.of(stats), np.array([total_clicks]), params, rng, True)
         return Choice(int(decided.index[0]), float(decided.probability[0]))
 
@@ -378,13 +387,21 @@ SAMPLERS: dict[str, Policy] = {name: _single(core) for name, core in CORES.items
 USES_TOTAL_CLICKS = frozenset({"greedy"})
 
 
-def choose(sampler: str, stats: Sequence[OfferStats], total_clicks: int, params: SamplerParams, rng: np.random.Generator) -> Choice:
+def choose(
+    sampler: str, stats: Sequence[OfferStats], total_clicks: int, params: SamplerParams, rng: np.random.Generator
+) -> Choice:
     if not stats:
         raise ValueError("no candidates")
     return SAMPLERS[sampler](stats, total_clicks, params, rng)
 
 
-def choose_batch(sampler: str, stats: Stats, total_clicks: np.ndarray, params: SamplerParams,
-                 rng: np.random.Generator, propensity: bool = True) -> Decisions:
+def choose_batch(
+    sampler: str,
+    stats: Stats,
+    total_clicks: np.ndarray,
+    params: SamplerParams,
+    rng: np.random.Generator,
+    propensity: bool = True,
+) -> Decisions:
     """`choose` for B requests at once (the benchmark runs its seeds in lockstep through this)."""
     return CORES[sampler](stats, np.asarray(total_clicks), params, rng, propensity)

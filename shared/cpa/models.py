@@ -1,11 +1,12 @@
 """Request models of the CPA API (`/sample`, `/feedback`), validated the same from a query or a JSON body."""
+
 import math
 import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from shared.policies import DEFAULT_SAMPLER, SamplerParams
+from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
 
 MAX_ID = 2**63 - 1
 MAX_OFFERS = 100

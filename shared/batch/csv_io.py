@@ -10,23 +10,29 @@ apostrophe (OWASP's CSV-injection rule). It applies to every cell alike, numbers
 customer id "-42" is written as "'-42"; all our own cells (offers, dates, ids, counts) never start
 with those characters, so in practice only client-supplied text and product names change.
 """
+
 import csv
 import io
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Iterable, Iterator
 
 from pydantic import TypeAdapter, ValidationError
 
-from shared import agent
-from shared.batch_rules import OFFER_COLUMN, ClientRules
-from shared.customer_models import Timestamp, parse_age, parse_flag, parse_gender, parse_region
+from shared.batch.rules import OFFER_COLUMN, ClientRules
+from shared.customer import agent
+from shared.customer.models import Timestamp, parse_age, parse_flag, parse_gender, parse_region
 
 REQUIRED = ("customer_id", "age", "gender", "region")
 OPTIONAL = ("timestamp",)
 MAX_CUSTOMER_ID = 128
-RESULT_HEADER = ("customer_id", *(f"offer_{r}" for r in range(1, agent.SLATE_SIZE + 1)),
-                 *(f"product_{r}" for r in range(1, agent.SLATE_SIZE + 1)), "episode_id", "response_date")
+RESULT_HEADER = (
+    "customer_id",
+    *(f"offer_{r}" for r in range(1, agent.SLATE_SIZE + 1)),
+    *(f"product_{r}" for r in range(1, agent.SLATE_SIZE + 1)),
+    "episode_id",
+    "response_date",
+)
 ERROR_HEADER = ("line", "customer_id", "reason")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -41,6 +47,7 @@ class FileError(ValueError):
 @dataclass(frozen=True)
 class Layout:
     """Where each field sits in a row, from the header."""
+
     width: int
     fields: dict[str, int]
     offers: tuple[tuple[str, int], ...]  # (OFFER_n, index), by offer number
@@ -91,13 +98,17 @@ def read_layout(header: list[str]) -> Layout:
     missing = [name for name in REQUIRED if name not in names]
     if missing:
         raise FileError(f"missing columns: {', '.join(missing)} (the header has: {', '.join(names)[:300]})")
-    offers = sorted(((name.upper(), index) for index, name in enumerate(names) if OFFER_COLUMN.match(name)),
-                    key=lambda item: int(item[0].split("_")[1]))
+    offers = sorted(
+        ((name.upper(), index) for index, name in enumerate(names) if OFFER_COLUMN.match(name)),
+        key=lambda item: int(item[0].split("_")[1]),
+    )
     if not offers:
         raise FileError("no offer columns (OFFER_1, OFFER_2, ...)")
     known = set(REQUIRED) | set(OPTIONAL)
     fields = {name: index for index, name in enumerate(names) if name in known}
-    extras = tuple((name, index) for index, name in enumerate(names) if name and name not in known and not OFFER_COLUMN.match(name))
+    extras = tuple(
+        (name, index) for index, name in enumerate(names) if name and name not in known and not OFFER_COLUMN.match(name)
+    )
     return Layout(len(header), fields, tuple(offers), extras)
 
 
@@ -107,7 +118,7 @@ def parse_row(layout: Layout, rules: ClientRules, line: int, cells: list[str] | 
     customer_id = cells[layout.fields["customer_id"]].strip() if len(cells) > layout.fields["customer_id"] else ""
     if _UNDECODABLE.search("".join(cells)):
         return Rejected(line, customer_id, "not valid UTF-8")
-    if len(cells) < layout.width or any(cell.strip() for cell in cells[layout.width:]):
+    if len(cells) < layout.width or any(cell.strip() for cell in cells[layout.width :]):
         return Rejected(line, customer_id, f"has {len(cells)} fields, the header has {layout.width}")
     if not customer_id:
         return Rejected(line, customer_id, "customer_id: missing")
@@ -117,7 +128,9 @@ def parse_row(layout: Layout, rules: ClientRules, line: int, cells: list[str] | 
         age = _field(cells, layout, "age", parse_age)
         gender = _field(cells, layout, "gender", parse_gender)
         region = _field(cells, layout, "region", parse_region)
-        timestamp = _field(cells, layout, "timestamp", _timestamp.validate_python) if "timestamp" in layout.fields else None
+        timestamp = (
+            _field(cells, layout, "timestamp", _timestamp.validate_python) if "timestamp" in layout.fields else None
+        )
         offered = [offer for offer, index in layout.offers if _flag(offer, cells[index])]
     except ValueError as error:
         return Rejected(line, customer_id, str(error))
@@ -125,7 +138,12 @@ def parse_row(layout: Layout, rules: ClientRules, line: int, cells: list[str] | 
     if not eligible:
         reason = "no eligible offer" + (" after the client's rules" if offered else ": every offer flag is false")
         return Rejected(line, customer_id, reason)
-    states = {"age": age, "gender": gender, "region": region, **{name: cells[index].strip() for name, index in layout.extras}}
+    states = {
+        "age": age,
+        "gender": gender,
+        "region": region,
+        **{name: cells[index].strip() for name, index in layout.extras},
+    }
     return Customer(line, customer_id, timestamp, age, gender, region, states, eligible)
 
 
@@ -144,7 +162,9 @@ def _field(cells: list[str], layout: Layout, name: str, parse):
     try:
         parsed = parse(value)
     except (ValueError, ValidationError) as error:
-        message = error.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(error, ValidationError) else str(error)
+        message = (
+            error.errors()[0]["msg"].removeprefix("Value error, ") if isinstance(error, ValidationError) else str(error)
+        )
         raise ValueError(f"{name} {_shown(value)}: {message}") from None
     if len(_parsed) < 10_000:
         _parsed[(name, value)] = parsed

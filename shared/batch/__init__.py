@@ -1,0 +1,1 @@
+"""Batch scoring of client CSVs (Company B): the file format, client rules, episode writer and the job."""

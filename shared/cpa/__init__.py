@@ -1,0 +1,1 @@
+"""CPA clicks: request models, bandit policies, and the Firestore store behind /sample, /feedback, /stats."""
