@@ -38,7 +38,7 @@ test: prereqs lint
 scan:
 	bash infra/scan.sh
 
-# The bandit benchmark (issue 6): table and plots into reports/bench/ (about 17 min on 2 cores).
+# The bandit benchmark: table and plots into reports/bench/ (about 17 min on 2 cores).
 bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run --publish

@@ -1,4 +1,4 @@
-"""E7 and issue 3's simulation: Company A's customers and the top-3 slate agents of shared/agent.py.
+"""E7: Company A's customers and the top-3 slate agents of shared/customer/agent.py.
 
 Customers: age uniform 18-90, gender F/M, region Americas/Asia/Europa, a random eligible subset
 of the 10 offers (3 to 10 of them). Each (segment, offer) has a hidden acceptance rate: partly what

@@ -6,6 +6,7 @@ import os
 from google.cloud import firestore
 
 LOCAL_PROJECT = "offer-bandits-local"
+MAX_COMMIT_WRITES = 500  # Firestore takes at most 500 writes in one commit
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""The CPA policies' contract (issue 2), pure: seeded generators, no emulator."""
+"""The CPA policies' contract, pure: seeded generators, no emulator."""
 
 import numpy as np
 import pytest

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
+from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, SamplerParams
 
 MAX_ID = 2**63 - 1
 MAX_OFFERS = 100
@@ -62,7 +62,7 @@ class SampleRequest(BaseModel):
 
     click_id: Id
     offer_ids: Annotated[list[int], BeforeValidator(_offer_ids)]
-    sampler: Literal["random", "greedy", "epsilon", "ucb", "klucb", "thompson"] = DEFAULT_SAMPLER
+    sampler: Literal[tuple(SAMPLERS)] = DEFAULT_SAMPLER
     epsilon: Annotated[Number, Field(ge=0, le=1)] = 0.1
     epsilon_decay: Annotated[Number, Field(ge=0)] = 0.0
     ucb_c: Annotated[Number, Field(ge=0)] = 1.0

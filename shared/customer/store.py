@@ -25,6 +25,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared import counters, errors
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
+from shared.firestore_client import MAX_COMMIT_WRITES
 
 AGENTS = "agents"
 PRODUCTS = "products"
@@ -135,7 +136,7 @@ class CustomerStore:
         for row in rows:
             batch.set(self.db.collection(PRODUCTS).document(str(row["id"])), row)
             written += 1
-            if written % 400 == 0:
+            if written % MAX_COMMIT_WRITES == 0:
                 batch.commit()
                 batch = self.db.batch()
         batch.commit()
