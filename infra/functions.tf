@@ -1,6 +1,10 @@
-# The HTTP functions as data: deployed name => settings. entry_point is the Python function in
-# functions/main.py and is spelled out even where it equals the name, so the map reads as the
-# routing of names to code (tests/test_infra.py checks it against main.py and openapi.json).
+# Every function as data: deployed name => settings. entry_point is the Python function in
+# functions/main.py (main.py at the archive root, source.tf) and is spelled out even where it
+# equals the name, so the map reads as the routing of names to code (tests/test_infra.py checks it
+# against main.py, openapi.json and the local stack's routes).
+#
+# The map is computed from variables only (no resource attributes), so tests/test_infra.py can
+# evaluate it with `terraform console` offline.
 #
 # concurrency > 1 needs a whole CPU. The framework's gunicorn runs THREADS threads (default
 # 4 per CPU); THREADS is set to the concurrency so an instance accepts what it can serve.
@@ -15,34 +19,70 @@ locals {
     "is-alive"   = { entry_point = "is_alive", memory = "512Mi", cpu = "1", timeout = 10, concurrency = 16 }
   }
 
-  # The storage-triggered batch function: one file at a time per instance, long timeout.
-  score_upload = { name = "score-upload", entry_point = "score_upload", memory = "1Gi", cpu = "1", timeout = 540, concurrency = 1 }
-
-  # The source has its entry points in functions/main.py, not main.py at the root.
-  build_env = {
-    GOOGLE_FUNCTION_SOURCE = "functions/main.py"
-  }
-
   common_env = {
-    GOOGLE_CLOUD_PROJECT = var.project_id
-    FIRESTORE_DATABASE   = google_firestore_database.default.name
-    AGENT_POLICY         = var.agent_policy
+    GOOGLE_CLOUD_PROJECT   = var.project_id
+    FIRESTORE_DATABASE     = google_firestore_database.default.name
+    AGENT_POLICY           = var.agent_policy
+    CLICK_RETENTION_DAYS   = tostring(var.click_retention_days)
+    EPISODE_RETENTION_DAYS = tostring(var.episode_retention_days)
   }
+
+  # runs_as: the runtime service account (iam.tf). invoker: the only account allowed to call it.
+  # inbox_trigger: called by Eventarc for each new object in the inbox rather than over HTTP.
+  functions = merge(
+    {
+      for name, fn in local.http_functions : name => merge(fn, {
+        runs_as       = "http"
+        invoker       = "gateway"
+        inbox_trigger = false
+        min_instances = var.min_instances
+        max_instances = var.max_instances
+        # API Gateway calls from outside any VPC, so ingress stays open; only the gateway's
+        # account holds run.invoker (iam.tf).
+        ingress = "ALLOW_ALL"
+        env = merge(local.common_env, {
+          THREADS               = tostring(fn.concurrency)
+          DEGRADED_MODE         = var.degraded_mode
+          STATS_MAX_AGE_SECONDS = tostring(var.stats_max_age_seconds)
+        })
+      })
+    },
+    {
+      # One file at a time per instance, long timeout.
+      "score-upload" = {
+        entry_point   = "score_upload"
+        memory        = "1Gi"
+        cpu           = "1"
+        timeout       = 540
+        concurrency   = 1
+        runs_as       = "batch"
+        invoker       = "trigger"
+        inbox_trigger = true
+        min_instances = 0
+        max_instances = var.batch_max_instances
+        # Eventarc deliveries from the same project count as internal traffic.
+        ingress = "ALLOW_INTERNAL_ONLY"
+        env = merge(local.common_env, {
+          RESULTS_BUCKET = local.bucket_names.results
+          INBOX_BUCKET   = local.bucket_names.inbox
+        })
+      }
+    },
+  )
 }
 
-resource "google_cloudfunctions2_function" "http" {
+resource "google_cloudfunctions2_function" "function" {
   # checkov:skip=CKV_GCP_124: API Gateway reaches its backends from outside any VPC, so internal-only ingress would cut it off; access is IAM-only (run.invoker for the gateway account alone)
-  for_each = local.http_functions
+  for_each = local.functions
 
   project  = var.project_id
   location = var.region
   name     = "${var.name_prefix}-${each.key}"
 
   build_config {
-    runtime               = "python311"
-    entry_point           = each.value.entry_point
-    environment_variables = local.build_env
-    service_account       = google_service_account.build.id
+    runtime         = "python311"
+    entry_point     = each.value.entry_point
+    service_account = google_service_account.account["build"].id
 
     source {
       storage_source {
@@ -57,95 +97,48 @@ resource "google_cloudfunctions2_function" "http" {
     available_cpu                    = each.value.cpu
     timeout_seconds                  = each.value.timeout
     max_instance_request_concurrency = each.value.concurrency
-    min_instance_count               = var.min_instances
-    max_instance_count               = var.max_instances
-    service_account_email            = google_service_account.runtime.email
+    min_instance_count               = each.value.min_instances
+    max_instance_count               = each.value.max_instances
+    service_account_email            = google_service_account.account[each.value.runs_as].email
     all_traffic_on_latest_revision   = true
-    # API Gateway calls from outside any VPC, so ingress stays open; authentication is IAM:
-    # only the gateway's service account holds run.invoker (gateway.tf).
-    ingress_settings = "ALLOW_ALL"
-
-    environment_variables = merge(local.common_env, {
-      THREADS = tostring(each.value.concurrency)
-    })
+    ingress_settings                 = each.value.ingress
+    environment_variables            = each.value.env
   }
 
-  depends_on = [
-    google_project_iam_member.build_roles,
-    google_project_iam_member.build_reads_staged_source,
-    google_storage_bucket_iam_member.build_reads_source,
-    google_firestore_index.episodes_latest,
-    google_firestore_index.episodes_recent,
-  ]
-}
+  dynamic "event_trigger" {
+    for_each = each.value.inbox_trigger ? [google_storage_bucket.files["inbox"].name] : []
+    content {
+      trigger_region        = var.region # the inbox bucket's location
+      event_type            = "google.cloud.storage.object.v1.finalized"
+      service_account_email = google_service_account.account["trigger"].email
+      # Failed runs are redelivered (up to 7 days). Safe because score_upload is idempotent per
+      # object generation; a file that can never be scored must be acknowledged by the code.
+      retry_policy = "RETRY_POLICY_RETRY"
 
-resource "google_cloudfunctions2_function" "score_upload" {
-  project  = var.project_id
-  location = var.region
-  name     = "${var.name_prefix}-${local.score_upload.name}"
-
-  build_config {
-    runtime               = "python311"
-    entry_point           = local.score_upload.entry_point
-    environment_variables = local.build_env
-    service_account       = google_service_account.build.id
-
-    source {
-      storage_source {
-        bucket = google_storage_bucket.source.name
-        object = google_storage_bucket_object.source.name
+      event_filters {
+        attribute = "bucket"
+        value     = event_trigger.value
       }
     }
   }
 
-  service_config {
-    available_memory                 = local.score_upload.memory
-    available_cpu                    = local.score_upload.cpu
-    timeout_seconds                  = local.score_upload.timeout
-    max_instance_request_concurrency = local.score_upload.concurrency
-    min_instance_count               = 0
-    max_instance_count               = var.batch_max_instances
-    service_account_email            = google_service_account.runtime.email
-    all_traffic_on_latest_revision   = true
-    # Eventarc deliveries from the same project count as internal traffic.
-    ingress_settings = "ALLOW_INTERNAL_ONLY"
-
-    environment_variables = merge(local.common_env, {
-      RESULTS_BUCKET = google_storage_bucket.results.name
-      INBOX_BUCKET   = google_storage_bucket.inbox.name
-    })
-  }
-
-  event_trigger {
-    trigger_region        = var.region # the inbox bucket's location
-    event_type            = "google.cloud.storage.object.v1.finalized"
-    service_account_email = google_service_account.trigger.email
-    # Failed runs are redelivered (up to 7 days). Safe because score_upload is idempotent per
-    # object generation; a file that can never be scored must be acknowledged by the code.
-    retry_policy = "RETRY_POLICY_RETRY"
-
-    event_filters {
-      attribute = "bucket"
-      value     = google_storage_bucket.inbox.name
-    }
-  }
-
   depends_on = [
-    google_project_iam_member.build_roles,
+    google_project_iam_member.grant,
     google_project_iam_member.build_reads_staged_source,
-    google_storage_bucket_iam_member.build_reads_source,
     google_project_iam_member.gcs_publishes_events,
-    google_project_iam_member.trigger_receives_events,
-    google_storage_bucket_iam_member.runtime_reads_inbox,
-    google_storage_bucket_iam_member.runtime_writes_results,
+    google_storage_bucket_iam_member.grant,
+    google_firestore_index.episodes,
   ]
 }
 
-# The trigger's identity may invoke the batch function, and nothing else may.
-resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_score_upload" {
+# Each function may be invoked by its one caller: the gateway for HTTP, Eventarc's account for
+# score-upload.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = google_cloudfunctions2_function.function
+
   project  = var.project_id
-  location = google_cloudfunctions2_function.score_upload.location
-  name     = google_cloudfunctions2_function.score_upload.name
+  location = each.value.location
+  name     = each.value.name
   role     = "roles/run.invoker"
-  member   = google_service_account.trigger.member
+  member   = google_service_account.account[local.functions[each.key].invoker].member
 }

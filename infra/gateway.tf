@@ -1,13 +1,21 @@
 # The public entry point: API Gateway, routing by infra/openapi.json (the same table the local
 # stack reads). Each operation's backend address is ${backend_<entry point>}, filled here with
-# that function's Cloud Run URL. The gateway calls the functions as its own service account;
-# callers authenticate with an API key (?key=...).
+# that function's Cloud Run URL, and each path gets its trailing-slash twin (modules/api_spec).
+# The gateway calls the functions as its own service account; callers authenticate with an API key
+# in the `x-api-key` header.
 locals {
   backends = {
-    for name, fn in google_cloudfunctions2_function.http :
-    "backend_${local.http_functions[name].entry_point}" => fn.service_config[0].uri
+    for name, fn in google_cloudfunctions2_function.function :
+    "backend_${local.functions[name].entry_point}" => fn.service_config[0].uri
+    if local.functions[name].invoker == "gateway"
   }
   gateway_region = coalesce(var.gateway_region, var.region)
+}
+
+module "api_spec" {
+  source   = "./modules/api_spec"
+  template = "${path.module}/openapi.json"
+  backends = local.backends
 }
 
 resource "google_api_gateway_api" "api" {
@@ -27,13 +35,13 @@ resource "google_api_gateway_api_config" "api" {
   openapi_documents {
     document {
       path     = "openapi.json"
-      contents = base64encode(templatefile("${path.module}/openapi.json", local.backends))
+      contents = base64encode(module.api_spec.document)
     }
   }
 
   gateway_config {
     backend_config {
-      google_service_account = google_service_account.gateway.email
+      google_service_account = google_service_account.account["gateway"].email
     }
   }
 
@@ -49,17 +57,6 @@ resource "google_api_gateway_gateway" "api" {
   region     = local.gateway_region
   gateway_id = "${var.name_prefix}-gw"
   api_config = google_api_gateway_api_config.api.id
-}
-
-# The gateway's service account is the only principal that may invoke the HTTP functions.
-resource "google_cloud_run_v2_service_iam_member" "gateway_invokes" {
-  for_each = google_cloudfunctions2_function.http
-
-  project  = var.project_id
-  location = each.value.location
-  name     = each.value.name
-  role     = "roles/run.invoker"
-  member   = google_service_account.gateway.member
 }
 
 # API keys are checked against the API's own managed service, which must be enabled.

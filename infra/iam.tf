@@ -1,59 +1,55 @@
-# Four identities, each with only what its job needs:
-#   runtime  - what the function code runs as (Firestore, inbox/results objects)
+# One identity per job, each with only what that job needs (the table in infra/README.md):
+#   http     - what the seven HTTP functions run as: Firestore, nothing else
+#   batch    - what score-upload runs as: Firestore, read the inbox, write the results
 #   build    - what Cloud Build runs as when it turns the source archive into a function image
 #   trigger  - what Eventarc uses to deliver storage events to score-upload
 #   gateway  - what API Gateway uses to call the HTTP functions
+locals {
+  service_accounts = {
+    http    = "offer-bandits HTTP functions runtime"
+    batch   = "offer-bandits score-upload runtime"
+    build   = "offer-bandits function builds"
+    trigger = "offer-bandits storage trigger"
+    gateway = "offer-bandits API Gateway backend calls"
+  }
 
-resource "google_service_account" "runtime" {
+  # Project-wide roles. No roles/logging.logWriter for the runtimes: the code logs JSON lines to
+  # stdout, which the platform ships to Cloud Logging without the runtime identity needing a role.
+  # The build roles are what Cloud Functions documents for a custom build account (new projects
+  # no longer give the default build account these, nor Editor).
+  project_grants = [
+    { account = "http", role = "roles/datastore.user" },
+    { account = "batch", role = "roles/datastore.user" },
+    { account = "build", role = "roles/logging.logWriter" },       # build logs
+    { account = "build", role = "roles/artifactregistry.writer" }, # push to gcf-artifacts
+    { account = "trigger", role = "roles/eventarc.eventReceiver" },
+  ]
+
+  # Object roles on one bucket each (storage.tf). score-upload composes its output from
+  # temporary pieces it then deletes, and a re-uploaded file replaces its earlier result:
+  # objectUser is the smallest predefined role with create, read and delete.
+  bucket_grants = [
+    { account = "batch", bucket = "inbox", role = "roles/storage.objectViewer" },
+    { account = "batch", bucket = "results", role = "roles/storage.objectUser" },
+    { account = "build", bucket = "source", role = "roles/storage.objectViewer" },
+  ]
+}
+
+resource "google_service_account" "account" {
+  for_each = local.service_accounts
+
   project      = var.project_id
-  account_id   = "${var.name_prefix}-run"
-  display_name = "offer-bandits functions runtime"
+  account_id   = "${var.name_prefix}-${each.key}"
+  display_name = each.value
   depends_on   = [google_project_service.enabled]
 }
 
-resource "google_service_account" "build" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-build"
-  display_name = "offer-bandits function builds"
-  depends_on   = [google_project_service.enabled]
-}
-
-resource "google_service_account" "trigger" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-trigger"
-  display_name = "offer-bandits storage trigger"
-  depends_on   = [google_project_service.enabled]
-}
-
-resource "google_service_account" "gateway" {
-  project      = var.project_id
-  account_id   = "${var.name_prefix}-gateway"
-  display_name = "offer-bandits API Gateway backend calls"
-  depends_on   = [google_project_service.enabled]
-}
-
-# --- runtime -------------------------------------------------------------------------------
-# Firestore read/write. (Bucket grants are in storage.tf.) No roles/logging.logWriter: the code
-# logs JSON lines to stdout, which the platform ships to Cloud Logging without the runtime
-# identity needing any role.
-resource "google_project_iam_member" "runtime_firestore" {
-  project = var.project_id
-  role    = "roles/datastore.user"
-  member  = google_service_account.runtime.member
-}
-
-# --- build ---------------------------------------------------------------------------------
-# What Cloud Functions documents for a custom build service account. New projects no longer give
-# the default build account these (nor Editor), so a fresh project needs its own.
-resource "google_project_iam_member" "build_roles" {
-  for_each = toset([
-    "roles/logging.logWriter",       # build logs
-    "roles/artifactregistry.writer", # push the image to the gcf-artifacts repository
-  ])
+resource "google_project_iam_member" "grant" {
+  for_each = { for grant in local.project_grants : "${grant.account} ${grant.role}" => grant }
 
   project = var.project_id
-  role    = each.value
-  member  = google_service_account.build.member
+  role    = each.value.role
+  member  = google_service_account.account[each.value.account].member
 }
 
 # The build also reads the copy of the source Cloud Functions stages in its own
@@ -63,7 +59,7 @@ resource "google_project_iam_member" "build_roles" {
 resource "google_project_iam_member" "build_reads_staged_source" {
   project = var.project_id
   role    = "roles/storage.objectViewer"
-  member  = google_service_account.build.member
+  member  = google_service_account.account["build"].member
 
   condition {
     title      = "gcf-sources-only"
@@ -71,7 +67,6 @@ resource "google_project_iam_member" "build_reads_staged_source" {
   }
 }
 
-# --- storage trigger -------------------------------------------------------------------------
 # Cloud Storage publishes object events to Pub/Sub as its own service agent.
 data "google_storage_project_service_account" "gcs" {
   project    = var.project_id
@@ -83,11 +78,3 @@ resource "google_project_iam_member" "gcs_publishes_events" {
   role    = "roles/pubsub.publisher"
   member  = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
-
-resource "google_project_iam_member" "trigger_receives_events" {
-  project = var.project_id
-  role    = "roles/eventarc.eventReceiver"
-  member  = google_service_account.trigger.member
-}
-
-# Invoking is granted on the batch function's Cloud Run service only (functions.tf).

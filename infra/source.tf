@@ -1,18 +1,25 @@
-# One source archive for every function: what the Cloud Functions build needs and nothing else.
-# An allow-list rather than source_dir + excludes, so tests, bench, devstack, infra, examples,
-# virtualenvs, .git and whatever a CI step leaves in the checkout can never slip in.
+# One source archive for every function, laid out as the Python runtime expects: main.py (the
+# entry points, functions/main.py) at the root, beside the packages it imports. An allow-list
+# rather than source_dir + excludes, so tests, bench, devstack, infra, examples, virtualenvs, .git
+# and whatever a CI step leaves in the checkout can never slip in.
 locals {
   repo_root = "${path.module}/.."
 
-  # Python packages of the deployed code. __pycache__ is left behind by local test runs and
-  # is not text (file() below reads UTF-8 text only).
-  source_files = sort(concat(
-    [
-      for f in fileset(local.repo_root, "{functions,shared,clients}/**") : f
-      if !strcontains(f, "__pycache__") && !endswith(f, ".pyc")
-    ],
-    ["requirements.txt"],
-  ))
+  # Archive path => repository path, for the files that are placed somewhere else.
+  archive_placed = {
+    "main.py"          = "functions/main.py"
+    "requirements.txt" = "requirements.txt"
+  }
+
+  # Folders archived whole, under the same path. shared/batch/rules.py reads clients/ as a
+  # sibling of shared/ (parents[2] of its own file): the archive root, as in the repository.
+  archive_folders = ["shared", "clients"]
+
+  # __pycache__ is left behind by local test runs and is not text (file() reads UTF-8 only).
+  source_files = merge(local.archive_placed, {
+    for f in fileset(local.repo_root, "{${join(",", local.archive_folders)}}/**") : f => f
+    if !strcontains(f, "__pycache__") && !endswith(f, ".pyc")
+  })
 }
 
 data "archive_file" "source" {
@@ -22,7 +29,7 @@ data "archive_file" "source" {
   dynamic "source" {
     for_each = local.source_files
     content {
-      filename = source.value
+      filename = source.key
       content  = file("${local.repo_root}/${source.value}")
     }
   }

@@ -1,6 +1,26 @@
 # Bucket names are global: prefix them with the project ID.
 locals {
   bucket_prefix = "${var.project_id}-${var.name_prefix}"
+  bucket_names = {
+    source  = "${local.bucket_prefix}-source"
+    inbox   = "${local.bucket_prefix}-inbox"
+    results = "${local.bucket_prefix}-results"
+  }
+
+  # The two buckets of client files. Clients drop CSV files into the inbox as <client>/<file>.csv
+  # (each new object triggers score-upload); score-upload writes the scored file to results under
+  # the same client prefix. Both keep overwritten versions for a while to recover from a bad
+  # upload or run; results themselves expire.
+  file_buckets = {
+    inbox   = { expire_days = null }
+    results = { expire_days = var.results_retention_days }
+  }
+
+  # Every bucket by its short name, for the grants (iam.tf, clients.tf).
+  buckets = merge(
+    { source = google_storage_bucket.source.name },
+    { for key, bucket in google_storage_bucket.files : key => bucket.name },
+  )
 }
 
 # Function source archives. Objects are named by content hash and never overwritten, so
@@ -9,7 +29,7 @@ resource "google_storage_bucket" "source" {
   # checkov:skip=CKV_GCP_78: objects are immutable, named by their MD5; versioning adds nothing
   # checkov:skip=CKV_GCP_62: build inputs only; access is recorded by Data Access audit logs (storage_data_access below)
   project                     = var.project_id
-  name                        = "${local.bucket_prefix}-source"
+  name                        = local.bucket_names.source
   location                    = upper(var.region)
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
@@ -27,16 +47,18 @@ resource "google_storage_bucket" "source" {
   depends_on = [google_project_service.enabled]
 }
 
-# Clients drop CSV files here as <client>/<file>.csv; each new object triggers score-upload.
-resource "google_storage_bucket" "inbox" {
+resource "google_storage_bucket" "files" {
   # checkov:skip=CKV_GCP_62: object access is recorded by Data Access audit logs (storage_data_access below), not legacy usage logs
-  project                     = var.project_id
-  name                        = "${local.bucket_prefix}-inbox"
-  location                    = upper(var.region)
+  for_each = local.file_buckets
+
+  project  = var.project_id
+  name     = local.bucket_names[each.key]
+  location = upper(var.region)
+  # Uniform access is what makes the per-client IAM conditions on object names (clients.tf) the
+  # whole story: no object ACL can grant around them.
   uniform_bucket_level_access = true
   public_access_prevention    = "enforced"
 
-  # A client re-uploading the same name keeps the earlier file recoverable for a while.
   versioning {
     enabled = true
   }
@@ -51,38 +73,15 @@ resource "google_storage_bucket" "inbox" {
     }
   }
 
-  depends_on = [google_project_service.enabled]
-}
-
-# Scored files, written by score-upload under the same client prefix as the input.
-resource "google_storage_bucket" "results" {
-  # checkov:skip=CKV_GCP_62: object access is recorded by Data Access audit logs (storage_data_access below), not legacy usage logs
-  project                     = var.project_id
-  name                        = "${local.bucket_prefix}-results"
-  location                    = upper(var.region)
-  uniform_bucket_level_access = true
-  public_access_prevention    = "enforced"
-
-  versioning {
-    enabled = true
-  }
-
-  lifecycle_rule {
-    condition {
-      age = var.results_retention_days
-    }
-    action {
-      type = "Delete"
-    }
-  }
-
-  lifecycle_rule {
-    condition {
-      days_since_noncurrent_time = var.noncurrent_retention_days
-      with_state                 = "ARCHIVED"
-    }
-    action {
-      type = "Delete"
+  dynamic "lifecycle_rule" {
+    for_each = each.value.expire_days == null ? [] : [each.value.expire_days]
+    content {
+      condition {
+        age = lifecycle_rule.value
+      }
+      action {
+        type = "Delete"
+      }
     }
   }
 
@@ -103,24 +102,11 @@ resource "google_project_iam_audit_config" "storage_data_access" {
   }
 }
 
-# Bucket-level grants for the functions' runtime identity: read the inbox; read, write and delete
-# in results (score-upload composes its output from temporary pieces it then deletes, and a
-# re-uploaded file replaces its earlier result). Nothing project-wide.
-resource "google_storage_bucket_iam_member" "runtime_reads_inbox" {
-  bucket = google_storage_bucket.inbox.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.runtime.member
-}
+# The service's own accounts on single buckets (the list is in iam.tf). Nothing project-wide.
+resource "google_storage_bucket_iam_member" "grant" {
+  for_each = { for grant in local.bucket_grants : "${grant.account} ${grant.bucket} ${grant.role}" => grant }
 
-resource "google_storage_bucket_iam_member" "runtime_writes_results" {
-  bucket = google_storage_bucket.results.name
-  role   = "roles/storage.objectUser"
-  member = google_service_account.runtime.member
-}
-
-# The function build reads the uploaded source archive.
-resource "google_storage_bucket_iam_member" "build_reads_source" {
-  bucket = google_storage_bucket.source.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.build.member
+  bucket = local.buckets[each.value.bucket]
+  role   = each.value.role
+  member = google_service_account.account[each.value.account].member
 }

@@ -77,3 +77,62 @@ variable "agent_policy" {
     error_message = "agent_policy must be \"thompson-slate\" or \"static\"."
   }
 }
+
+variable "click_retention_days" {
+  description = "CPA click documents are deleted by Firestore's TTL this many days after they were written (field expire_at; deletion runs within about a day of expiry)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.click_retention_days >= 1
+    error_message = "click_retention_days must be at least 1."
+  }
+}
+
+variable "episode_retention_days" {
+  description = "Customer episodes are deleted by Firestore's TTL this many days after they were written (field expire_at)."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.episode_retention_days >= 1
+    error_message = "episode_retention_days must be at least 1."
+  }
+}
+
+variable "degraded_mode" {
+  description = "DEGRADED_MODE of the HTTP functions: \"off\", or the degraded answer to give when Firestore is unavailable (see the README's degraded mode section)."
+  type        = string
+  default     = "off"
+}
+
+variable "stats_max_age_seconds" {
+  description = "STATS_MAX_AGE_SECONDS of the HTTP functions: how stale the candidate statistics behind a decision may be."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.stats_max_age_seconds >= 0
+    error_message = "stats_max_age_seconds must not be negative."
+  }
+}
+
+variable "batch_clients" {
+  description = "Batch clients and who uploads for each: client name (the inbox folder) => IAM members, e.g. { company_b = [\"group:uploads@company-b.example\"] }. Each member may add files under <client>/ in the inbox and read <client>/ in results, nothing else."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for client in keys(var.batch_clients) : can(regex("^[a-z0-9][a-z0-9_-]{0,62}$", client))])
+    error_message = "batch_clients: client names are lower-case letters, digits, '_' and '-' (they are the inbox folder names)."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for members in values(var.batch_clients) : [
+        for member in members : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", member))
+      ]
+    ]))
+    error_message = "batch_clients: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
+  }
+}
