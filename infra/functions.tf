@@ -21,7 +21,7 @@ locals {
 
   common_env = {
     GOOGLE_CLOUD_PROJECT   = var.project_id
-    FIRESTORE_DATABASE     = google_firestore_database.default.name
+    FIRESTORE_DATABASE     = local.database
     AGENT_POLICY           = var.agent_policy
     CLICK_RETENTION_DAYS   = tostring(var.click_retention_days)
     EPISODE_RETENTION_DAYS = tostring(var.episode_retention_days)
