@@ -10,8 +10,9 @@ locals {
     "firestore.googleapis.com",
     "iam.googleapis.com",
     "logging.googleapis.com",
-    "pubsub.googleapis.com", # transport of the storage trigger
-    "run.googleapis.com",    # 2nd gen functions are Cloud Run services
+    "monitoring.googleapis.com", # dashboard and alerts (monitoring.tf)
+    "pubsub.googleapis.com",     # transport of the storage trigger
+    "run.googleapis.com",        # 2nd gen functions are Cloud Run services
     "servicecontrol.googleapis.com",
     "servicemanagement.googleapis.com",
     "storage.googleapis.com",

@@ -136,3 +136,21 @@ variable "batch_clients" {
     error_message = "batch_clients: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
   }
 }
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channel IDs (projects/<p>/notificationChannels/<id>) the alerts go to. Empty: alerts open incidents in the console only."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_error_ratio" {
+  description = "Alert when 5xx answers exceed this share of requests over 5 minutes."
+  type        = number
+  default     = 0.01
+}
+
+variable "alert_latency_p99_seconds" {
+  description = "Alert when a function's p99 latency stays above this many seconds for 5 minutes."
+  type        = number
+  default     = 1
+}

@@ -20,12 +20,14 @@ import subprocess
 import sys
 import tempfile
 
+import flask
 import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
 from devstack.routes import entry_points, load_routes
 from shared.batch import rules
+from shared.http import endpoint
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -384,6 +386,41 @@ def test_archive_has_main_py_at_its_root_and_imports_from_it(tmp_path):
     assert result.returncode == 0, result.stderr
     main_file, clients_dir = result.stdout.split()
     assert pathlib.Path(main_file) == tmp_path / "main.py" and pathlib.Path(clients_dir) == tmp_path / "clients"
+
+
+# --- monitoring ----------------------------------------------------------------------------------------
+
+
+def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys):
+    metrics = evaluated()["logged_metrics"]
+    assert metrics.keys() == {"requests", "latency", "decisions", "firestore_errors", "batch_failures"}
+
+    # The fields read are the ones the code writes: one request through the real decorator.
+    def probe(request):
+        return {}, 200
+
+    answer = endpoint("GET")(probe)
+    with flask.Flask(__name__).test_request_context("/probe?x=1"):
+        answer(flask.request)
+    line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert line["logger"] == "offer_bandits" and line["function"] == "probe" and line["httpRequest"]["status"] == 200
+    assert re.fullmatch(r"[0-9.]+s", line["httpRequest"]["latency"])
+    job = (ROOT / "shared" / "batch" / "job.py").read_text()
+    assert "f\"batch file {status['state']}\"" in job and '"state": "failed"' in job
+    assert 'jsonPayload.message="batch file failed"' in metrics["batch_failures"]["filter"]
+    assert metrics["latency"]["value"].startswith("REGEXP_EXTRACT(httpRequest.latency")
+    assert set(metrics["decisions"]["labels"]) == {"sampler", "offer_id", "degraded"}
+    charted = {chart[0] for chart in evaluated()["charts"].values()}
+    assert charted == metrics.keys(), "every metric has a chart on the dashboard"
+    alerts = evaluated()["alerts"]
+    assert set(alerts) == {"server-errors", "latency-p99", "firestore-errors", "batch-failures"}
+    for name, alert in alerts.items():
+        metric = re.match(r'metric.type="logging.googleapis.com/user/offer-bandits/([a-z_]+)"', alert["filter"])
+        assert metric and metric[1] in metrics, name
+    assert alerts["latency-p99"]["reducer"] == "REDUCE_PERCENTILE_99"
+    policy = RESOURCES[("google_monitoring_alert_policy", "alert")]
+    assert policy["for_each"] == "${local.alerts}"
+    assert policy["notification_channels"] == "${var.notification_channels}"
 
 
 # --- providers, variables, format ----------------------------------------------------------------------
