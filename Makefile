@@ -8,7 +8,7 @@ PORT ?= 8000
 .PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version 2>&1))."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
