@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean
+.PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean report traffic
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -19,6 +19,7 @@ install: $(VENV)/.installed
 
 prereqs: install
 	@$(PY) -m devstack.prereqs
+	@$(PY) -m devstack.report.browser  # Debian's Chromium for the report's screenshot test (installs if root)
 
 run: prereqs
 	PORT=$(PORT) $(PY) -m devstack.run
@@ -48,6 +49,15 @@ bench-sample: prereqs
 
 clean:
 	rm -rf $(VENV) .pytest_cache local-results reports
+
+# The report page (reports/report.html, charts beside it) from the running `make run`, or from the
+# project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".
+report: install
+	$(PY) -m devstack.report $(ARGS)
+
+# Simulated clicks and customers sent to the running `make run` (seeded), so the report has something to show.
+traffic: install
+	$(PY) -m devstack.report.traffic $(ARGS)
 
 load-products: install
 	$(PY) -m devstack.load_products $(FILE)
