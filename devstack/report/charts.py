@@ -112,8 +112,8 @@ def cumulative_revenue(path, sampled_at: np.ndarray, reward: np.ndarray, best_of
 
 
 def _offer_rows(offers: list[int], insights: Insights) -> tuple[np.ndarray, list[str]]:
-    """Offers ordered best first (by posterior mean) and their labels, for horizontal bars."""
-    order = np.argsort(-insights.mean, kind="stable")
+    """Offers ordered most likely best first (P(best), then posterior mean) and their labels."""
+    order = np.lexsort((-insights.mean, -insights.p_best))
     return order, [f"offer {offers[i]}" for i in order]
 
 

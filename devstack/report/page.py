@@ -19,8 +19,8 @@ body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Arial, sans-serif;
 h1 { font-size: 28px; margin: 0 0 4px; }
 h2 { font-size: 20px; margin: 32px 0 6px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 .meta { color: #555; margin: 0 0 16px; }
-.cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 16px 0; }
-.card { border: 1px solid #ddd; border-radius: 6px; padding: 10px 16px; min-width: 150px; background: #fafafa; }
+.cards { display: flex; flex-wrap: wrap; gap: 10px; margin: 16px 0; }
+.card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 14px; min-width: 128px; background: #fafafa; }
 .card b { display: block; font-size: 22px; }
 .card span { color: #555; font-size: 13px; }
 img { max-width: 100%; display: block; }
@@ -56,7 +56,7 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
     folder.mkdir(parents=True, exist_ok=True)
     clicks, episodes = data.clicks, data.episodes
     found = insights.revenue_per_click(data.stats, rng) if data.stats else None
-    best = int(np.argmax(found.mean)) if found is not None and found.payout_known else None
+    best = int(np.argmax(found.p_best)) if found is not None and found.payout_known else None
     best_offer = data.offers[best] if best is not None else None
     best_rpc = float(found.observed[best]) if best is not None else 0.0
     rewarded = episodes.rewarded
@@ -112,7 +112,7 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
             "Revenue per click by offer, with 95 % intervals",
             "Dot: each offer's revenue per click so far (all-time counters: reward / clicks). Bar: the 95 % "
             "credible interval (conversion rate × mean payout, Monte Carlo; see shared/cpa/insights.py). "
-            "Best on top by posterior mean.",
+            "Most likely best on top.",
         ),
         (
             "probability_best",
@@ -169,7 +169,7 @@ def _offer_table(data: ReportData, found) -> str:
     head = "<tr><th>offer</th><th>clicks</th><th>conversions</th><th>revenue (cents)</th><th>per click</th>"
     head += "<th>95 % interval</th><th>P(best)</th></tr>"
     rows = []
-    for i in np.argsort(-found.mean, kind="stable"):
+    for i in np.lexsort((-found.mean, -found.p_best)):
         s = data.stats[i]
         rows.append(
             f"<tr><td>offer {data.offers[i]}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
