@@ -5,10 +5,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean
+.PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean report traffic
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required (found $$($(PYTHON) --version 2>&1))."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -19,6 +19,7 @@ install: $(VENV)/.installed
 
 prereqs: install
 	@$(PY) -m devstack.prereqs
+	@$(PY) -m devstack.report.browser  # Debian's Chromium for the report's screenshot test (installs if root)
 
 run: prereqs
 	PORT=$(PORT) $(PY) -m devstack.run
@@ -29,7 +30,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 test: prereqs lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
 	bash infra/scan.sh
@@ -48,6 +49,15 @@ bench-sample: prereqs
 
 clean:
 	rm -rf $(VENV) .pytest_cache local-results reports
+
+# The report page (reports/report.html, charts beside it) from the running `make run`, or from the
+# project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".
+report: install
+	$(PY) -m devstack.report $(ARGS)
+
+# Simulated clicks and customers sent to the running `make run` (seeded), so the report has something to show.
+traffic: install
+	$(PY) -m devstack.report.traffic $(ARGS)
 
 load-products: install
 	$(PY) -m devstack.load_products $(FILE)
