@@ -105,13 +105,15 @@ class Stack:
 
     def assert_stops_after(self, sig: int) -> None:
         self.send(sig)
-        signalled = time.monotonic()
+        self.assert_nothing_left(time.monotonic(), f"after {sig.name}")
+        assert not self.state_file.exists()
+
+    def assert_nothing_left(self, since: float, what: str) -> None:
         self.make.wait(timeout=STOPPED_WITHIN + 20)
-        while self.processes() and time.monotonic() - signalled < STOPPED_WITHIN:
+        while self.processes() and time.monotonic() - since < STOPPED_WITHIN:
             time.sleep(0.1)
         left = self.processes()
-        assert not left, f"left running {time.monotonic() - signalled:.1f} s after {sig.name}: {left}\n{self.log()}"
-        assert not self.state_file.exists()
+        assert not left, f"left running {time.monotonic() - since:.1f} s {what}: {left}\n{self.log()}"
 
     def kill_everything(self) -> None:
         """Whatever a failed test left: SIGKILL every process group of this stack."""
@@ -244,3 +246,12 @@ def _sample(state: dict) -> int:
         return requests.get(f"{state['gateway']}/sample/?click_id=1&offer_ids=3,5,7", timeout=20).status_code
     except requests.RequestException:
         return 0
+
+
+def test_main_process_killed_leaves_nothing(stack):
+    # SIGKILL allows no cleanup: the watchdog, whose stdin closes with the main process, stops the rest.
+    stack.wait(lambda: stack.find("java", "CloudFirestore"), 90, "the Firestore emulator's java started")
+    (main,) = stack.find("-m devstack.run")
+    os.kill(main, signal.SIGKILL)
+    stack.assert_nothing_left(time.monotonic(), "after SIGKILL of the main process")
+    assert "watchdog: the stack's main process is gone" in stack.log()
