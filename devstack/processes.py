@@ -44,6 +44,8 @@ def stop_all(grace: float = GRACE) -> None:
     """Stop every group `spawn` started, all at once, then the watchdog."""
     global _watchdog
     _stop_groups(list(_groups), grace)
+    for process in _groups:
+        _tell_watchdog(f"-{process.pid}")
     _groups.clear()
     if _watchdog:
         with contextlib.suppress(OSError):

@@ -86,8 +86,10 @@ def main() -> int:
         processes.watch()
         services, state = _start(port)
         STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
-        STATE_FILE.write_text(json.dumps(state, indent=2))
-        wrote_state = True
+        wrote_state = True  # before the write: a signal in between must still remove it
+        written = STATE_FILE.with_suffix(".tmp")
+        written.write_text(json.dumps(state, indent=2))
+        written.replace(STATE_FILE)  # `make drop` never reads half a file
         _say(
             f"\noffer-bandits is running at {state['gateway']}\n"
             f"  Firestore emulator: {state['firestore_emulator_host']} (FIRESTORE_EMULATOR_HOST), "
@@ -115,6 +117,7 @@ def main() -> int:
         if wrote_state:
             STATE_FILE.unlink(missing_ok=True)
         processes.stop_all()
+        _say("devstack: stopped")
     return 0
 
 
@@ -256,7 +259,11 @@ def _restart(service: Service) -> None:
 
 
 def _exit_reason(code: int) -> str:
-    return f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    if code >= 0:
+        return f"exit code {code}"
+    with contextlib.suppress(ValueError):
+        return f"killed by {signal.Signals(-code).name}"
+    return f"killed by signal {-code}"
 
 
 def _say(message: str, stream=None) -> None:

@@ -112,8 +112,9 @@ class Stack:
         self.make.wait(timeout=STOPPED_WITHIN + 20)
         while self.processes() and time.monotonic() - since < STOPPED_WITHIN:
             time.sleep(0.1)
-        left = self.processes()
-        assert not left, f"left running {time.monotonic() - since:.1f} s {what}: {left}\n{self.log()}"
+        left, elapsed = self.processes(), time.monotonic() - since
+        assert not left, f"left running {elapsed:.1f} s {what}: {left}\n{self.log()}"
+        print(f"nothing left {elapsed:.1f} s {what}")  # the figure, with pytest -s
 
     def kill_everything(self) -> None:
         """Whatever a failed test left: SIGKILL every process group of this stack."""
