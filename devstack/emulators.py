@@ -3,10 +3,8 @@
 Used by `make run` and by the test suite alike, so both talk to the same servers over the network.
 """
 
-import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +13,8 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+
+from devstack import processes
 
 FIRESTORE_JAR = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
 
@@ -38,18 +38,25 @@ class Emulator:
     host_port: str
     process: subprocess.Popen
     log_path: str
+    ready_url: str = ""
     env: dict = field(default_factory=dict)
 
     def stop(self) -> None:
-        if self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        """Stop its whole process group: gcloud's java child too."""
+        processes.stop(self.process)
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                code = self.process.returncode
+                raise RuntimeError(f"the {self.name} emulator exited with {code}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=1):
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.2)
+        raise RuntimeError(f"the {self.name} emulator did not answer within {timeout:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 20) -> str:
         with open(self.log_path, errors="replace") as log:
@@ -68,38 +75,33 @@ def firestore_command(port: int) -> list[str]:
     )
 
 
-def _start(name: str, command: list[str], port: int, ready_path: str, timeout: float) -> Emulator:
+def _launch(name: str, command: list[str], port: int, ready_path: str) -> Emulator:
+    """Spawn the emulator in its own process group (recorded by devstack.processes); not yet answering."""
     if name == "firestore" and not shutil.which("java"):
         raise MissingPrerequisite(
             "Java is missing: the Firestore emulator needs Java 11+ (apt-get install default-jre-headless)."
         )
     log = tempfile.NamedTemporaryFile(prefix=f"{name}-emulator-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    emulator = Emulator(name, f"127.0.0.1:{port}", process, log.name)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the {name} emulator exited with {process.returncode}:\n{emulator.log_tail()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{ready_path}", timeout=1):
-                return emulator
-        except (urllib.error.URLError, ConnectionError, OSError):
-            time.sleep(0.2)
-    emulator.stop()
-    raise RuntimeError(f"the {name} emulator did not answer within {timeout:.0f} s:\n{emulator.log_tail()}")
+    process = processes.spawn(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return Emulator(name, f"127.0.0.1:{port}", process, log.name, ready_url=f"http://127.0.0.1:{port}{ready_path}")
 
 
-def start_firestore(port: int | None = None, timeout: float = 90) -> Emulator:
-    port = port or free_port()
-    emulator = _start("firestore", firestore_command(port), port, "/", timeout)
+def _started(emulator: Emulator, timeout: float) -> Emulator:
+    try:
+        emulator.wait_ready(timeout)
+    except BaseException:  # including an interrupt while waiting: never leave it running
+        emulator.stop()
+        raise
+    return emulator
+
+
+def launch_firestore(port: int) -> Emulator:
+    emulator = _launch("firestore", firestore_command(port), port, "/")
     emulator.env = {"FIRESTORE_EMULATOR_HOST": emulator.host_port}
     return emulator
 
 
-def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
-    port = port or free_port()
+def launch_storage(port: int) -> Emulator:
     command = [
         sys.executable,
         "-m",
@@ -112,9 +114,17 @@ def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
         "--in-memory",
         "--quiet",
     ]
-    emulator = _start("storage", command, port, "/storage/v1/b", timeout)
+    emulator = _launch("storage", command, port, "/storage/v1/b")
     emulator.env = {"STORAGE_EMULATOR_HOST": f"http://{emulator.host_port}"}
     return emulator
+
+
+def start_firestore(port: int | None = None, timeout: float = 90) -> Emulator:
+    return _started(launch_firestore(port or free_port()), timeout)
+
+
+def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
+    return _started(launch_storage(port or free_port()), timeout)
 
 
 def clear_firestore(host_port: str, project: str) -> None:

@@ -1,9 +1,16 @@
 """`make run`: the emulators, every function behind one local URL, and the sample data loaded;
 plus the batch path: the storage emulator (inbox and results buckets), `score_upload` served by
 functions-framework as deployed, and the bridge that turns new inbox objects into its CloudEvents.
-The running stack's addresses go to STATE_FILE, which `make drop` reads.
+The running stack's addresses go to STATE_FILE (DEVSTACK_STATE_FILE), which `make drop` reads.
+
+Every process it starts has a process group of its own (devstack.processes). SIGINT, SIGTERM or
+SIGHUP, at any moment, startup included, stops every group within a few seconds; a watchdog does it
+if this process itself dies. While it runs, a part that exits is reported on stderr and restarted on
+the same port, so the addresses stay valid (an emulator comes back empty: the sample products and
+the buckets are created again); after MAX_RESTARTS within RESTART_WINDOW it stops everything.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -11,117 +18,258 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from devstack import emulators
+from devstack import emulators, processes, serve
 from devstack.load_products import load_products_file
-from devstack.serve import wait_for
 
 LOCAL_PROJECT = "offer-bandits-local"
 SAMPLE_PRODUCTS = "examples/company_A_products.csv"
 INBOX_BUCKET = "local-inbox"
 RESULTS_BUCKET = "local-results"
-STATE_FILE = pathlib.Path("local-results/.devstack.json")  # local-results/ is gitignored
+# local-results/ is gitignored; tests point DEVSTACK_STATE_FILE elsewhere, beside a developer's stack.
+STATE_FILE = pathlib.Path(os.environ.get("DEVSTACK_STATE_FILE", "local-results/.devstack.json"))
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EMULATOR_TIMEOUT = 90
+MAX_RESTARTS = 5
+RESTART_WINDOW = 300
+
+
+class Stopped(BaseException):
+    """Raised by the first stop signal, wherever the main thread is."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+
+
+class GaveUp(RuntimeError):
+    pass
+
+
+_stopping = False
+
+
+def _on_stop_signal(signum, _frame) -> None:
+    global _stopping
+    if not _stopping:  # a second Ctrl-C must not interrupt the cleanup
+        _stopping = True
+        raise Stopped(signum)
+
+
+@dataclass
+class Service:
+    """One process group of the stack, restarted by the supervisor when it exits."""
+
+    name: str
+    launch: Callable[[], subprocess.Popen]
+    ready: Callable[[subprocess.Popen], None] = lambda _process: None  # waits until it answers, sets it up
+    log_tail: Callable[[], str] = lambda: ""
+    comeback: str = ""  # what a restart means for the user
+    process: subprocess.Popen | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.process = self.launch()
+        self.ready(self.process)
 
 
 def main() -> int:
+    global _stopping
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
+    # Inherited by everything the stack starts: `grep -l OFFER_BANDITS_STACK /proc/*/environ` finds it all.
+    os.environ.setdefault("OFFER_BANDITS_STACK", str(os.getpid()))
     port = int(os.environ.get("PORT", "8000"))
+    wrote_state = False
     try:
-        firestore = emulators.start_firestore(emulators.free_port(avoid=(port,)))
-    except emulators.MissingPrerequisite as missing:
-        print(missing, file=sys.stderr)
-        return 1
-    env = {**os.environ, **firestore.env, "GOOGLE_CLOUD_PROJECT": os.environ.get("GOOGLE_CLOUD_PROJECT", LOCAL_PROJECT)}
-    os.environ.update(env)
-    gateway = storage = None
-    batch: list[subprocess.Popen] = []
-    try:
-        loaded = load_products_file(SAMPLE_PRODUCTS)
-        gateway = subprocess.Popen([sys.executable, "-m", "devstack.serve", "--port", str(port)], env=env)
-        url = f"http://127.0.0.1:{port}"
-        storage = emulators.start_storage(emulators.free_port(avoid=(port,)))
-        env.update(storage.env, INBOX_BUCKET=INBOX_BUCKET, RESULTS_BUCKET=RESULTS_BUCKET)
-        batch_url = _start_batch(env, storage, batch)
-        wait_for(f"{url}/is-alive", gateway)
-        STATE_FILE.parent.mkdir(exist_ok=True)
-        STATE_FILE.write_text(
-            json.dumps(
-                {
-                    "gateway": url,
-                    "project": env["GOOGLE_CLOUD_PROJECT"],
-                    "firestore_emulator_host": firestore.host_port,
-                    "storage_emulator_host": storage.env["STORAGE_EMULATOR_HOST"],
-                    "inbox_bucket": INBOX_BUCKET,
-                    "results_bucket": RESULTS_BUCKET,
-                    "score_upload": batch_url,
-                    "pid": os.getpid(),
-                },
-                indent=2,
-            )
-        )
-        print(
-            f"\noffer-bandits is running at {url}\n"
-            f"  Firestore emulator: {firestore.host_port} (FIRESTORE_EMULATOR_HOST), "
-            f"project {env['GOOGLE_CLOUD_PROJECT']}\n"
-            f"  Storage emulator: {storage.env['STORAGE_EMULATOR_HOST']}, buckets {INBOX_BUCKET} and {RESULTS_BUCKET}; "
-            f"score_upload at {batch_url}, fed by the bridge\n"
-            f"  sample data: {loaded} products from {SAMPLE_PRODUCTS}\n"
-            f"  try: curl '{url}/sample/?click_id=1&offer_ids=3,5,7'\n"
+        processes.watch()
+        services, state = _start(port)
+        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        wrote_state = True  # before the write: a signal in between must still remove it
+        written = STATE_FILE.with_suffix(".tmp")
+        written.write_text(json.dumps(state, indent=2))
+        written.replace(STATE_FILE)  # `make drop` never reads half a file
+        _say(
+            f"\noffer-bandits is running at {state['gateway']}\n"
+            f"  Firestore emulator: {state['firestore_emulator_host']} (FIRESTORE_EMULATOR_HOST), "
+            f"project {state['project']}\n"
+            f"  Storage emulator: {state['storage_emulator_host']}, buckets {INBOX_BUCKET} and {RESULTS_BUCKET}; "
+            f"score_upload at {state['score_upload']}, fed by the bridge\n"
+            f"  sample data: products from {SAMPLE_PRODUCTS}\n"
+            f"  try: curl '{state['gateway']}/sample/?click_id=1&offer_ids=3,5,7'\n"
             f"       make drop FILE=examples/company_B.csv CLIENT=company_b\n"
-            "Ctrl-C stops everything.\n",
-            flush=True,
+            "Ctrl-C stops everything; a part that exits is restarted.\n",
+            sys.stdout,
         )
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        while all(process.poll() is None for process in [gateway, *batch]):
-            time.sleep(0.5)
-        return next(process.returncode for process in [gateway, *batch] if process.poll() is not None) or 0
-    except KeyboardInterrupt:
+        _supervise(services)
+    except emulators.MissingPrerequisite as missing:
+        _say(str(missing))
+        return 1
+    except Stopped as stop:
+        _say(f"\ndevstack: {stop}: stopping everything")
         return 0
+    except RuntimeError as error:  # a part that does not start, or keeps exiting
+        _say(f"devstack: {error}")
+        return 1
     finally:
-        STATE_FILE.unlink(missing_ok=True)
-        for process in [gateway, *batch]:
-            if process and process.poll() is None:
-                process.terminate()
-                process.wait(timeout=10)
-        if storage:
-            storage.stop()
-        firestore.stop()
+        _stopping = True
+        if wrote_state:
+            STATE_FILE.unlink(missing_ok=True)
+        processes.stop_all()
+        _say("devstack: stopped")
+    return 0
 
 
-def _start_batch(env: dict, storage: emulators.Emulator, processes: list) -> str:
-    """Create the buckets, serve score_upload as deployed (functions-framework) and start the bridge."""
+def _start(port: int) -> tuple[list[Service], dict]:
+    """Start every part (each waits only for what it needs) and return them with the stack's addresses."""
+    firestore_port = emulators.free_port(avoid=(port,))
+    storage_port = emulators.free_port(avoid=(port, firestore_port))
+    score_upload_port = emulators.free_port(avoid=(port, firestore_port, storage_port))
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT", LOCAL_PROJECT)
+    os.environ.update(
+        FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{firestore_port}",
+        STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{storage_port}",
+        GOOGLE_CLOUD_PROJECT=project,
+        INBOX_BUCKET=INBOX_BUCKET,
+        RESULTS_BUCKET=RESULTS_BUCKET,
+    )
+    env = dict(os.environ)
+    url = f"http://127.0.0.1:{port}"
+    score_upload_url = f"http://127.0.0.1:{score_upload_port}/"
+
+    firestore = _emulator_service(
+        "Firestore emulator",
+        lambda: emulators.launch_firestore(firestore_port),
+        lambda: load_products_file(SAMPLE_PRODUCTS),
+        f"on 127.0.0.1:{firestore_port} with an empty database; the sample products are loaded again",
+    )
+    storage = _emulator_service(
+        "storage emulator",
+        lambda: emulators.launch_storage(storage_port),
+        lambda: _create_buckets(project),
+        f"on 127.0.0.1:{storage_port} with empty buckets",
+    )
+    gateway = Service(
+        "gateway", lambda: serve.launch(port, env), lambda process: serve.wait_for(f"{url}/is-alive", process)
+    )
+    score_upload = Service(
+        "score_upload",
+        lambda: processes.spawn(_score_upload_command(score_upload_port), env=env),
+        lambda process: serve.wait_for(score_upload_url, process),
+    )
+    bridge = Service(
+        "bridge",
+        lambda: processes.spawn(
+            [sys.executable, "-m", "devstack.bridge", "--bucket", INBOX_BUCKET, "--target", score_upload_url], env=env
+        ),
+    )
+    # Everything boots at once; each is then waited for in the order they need each other.
+    for service in (firestore, storage, gateway, score_upload):
+        service.process = service.launch()
+    firestore.ready(firestore.process)
+    storage.ready(storage.process)
+    score_upload.ready(score_upload.process)
+    bridge.start()
+    gateway.ready(gateway.process)  # its /is-alive reads Firestore
+    state = {
+        "gateway": url,
+        "project": project,
+        "firestore_emulator_host": os.environ["FIRESTORE_EMULATOR_HOST"],
+        "storage_emulator_host": os.environ["STORAGE_EMULATOR_HOST"],
+        "inbox_bucket": INBOX_BUCKET,
+        "results_bucket": RESULTS_BUCKET,
+        "score_upload": score_upload_url,
+        "pid": os.getpid(),
+    }
+    return [firestore, storage, gateway, score_upload, bridge], state
+
+
+def _emulator_service(name: str, launch: Callable[[], emulators.Emulator], setup: Callable, comeback: str) -> Service:
+    current: list[emulators.Emulator] = []
+
+    def launch_process() -> subprocess.Popen:
+        current[:] = [launch()]
+        return current[0].process
+
+    def ready(_process) -> None:
+        current[0].wait_ready(EMULATOR_TIMEOUT)
+        setup()
+
+    return Service(name, launch_process, ready, log_tail=lambda: current[0].log_tail(5), comeback=comeback)
+
+
+def _create_buckets(project: str) -> None:
     from google.cloud import storage as gcs
 
-    os.environ.update(storage.env)
-    client = gcs.Client(project=env["GOOGLE_CLOUD_PROJECT"])
+    client = gcs.Client(project=project)
     for bucket in (INBOX_BUCKET, RESULTS_BUCKET):
         client.create_bucket(bucket)
-    port = emulators.free_port()
-    processes.append(
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--target",
-                "score_upload",
-                "--source",
-                "functions/main.py",
-                "--signature-type",
-                "cloudevent",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
+
+
+def _score_upload_command(port: int) -> list[str]:
+    """score_upload served by functions-framework as deployed."""
+    return [
+        sys.executable,
+        "-m",
+        "functions_framework",
+        "--target",
+        "score_upload",
+        "--source",
+        "functions/main.py",
+        "--signature-type",
+        "cloudevent",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+
+
+def _supervise(services: list[Service]) -> None:
+    while True:
+        time.sleep(0.5)
+        for service in services:
+            if service.process.poll() is not None:
+                _restart(service)
+
+
+def _restart(service: Service) -> None:
+    code = service.process.returncode
+    processes.stop(service.process)  # what it left behind: gunicorn's worker, gcloud's java
+    tail = service.log_tail().rstrip()
+    _say(f"devstack: {service.name} exited ({_exit_reason(code)})" + (f"; its log ends:\n{tail}" if tail else ""))
+    now = time.monotonic()
+    service.restarts = [moment for moment in service.restarts if now - moment < RESTART_WINDOW]
+    if len(service.restarts) >= MAX_RESTARTS:
+        raise GaveUp(
+            f"{service.name} exited {MAX_RESTARTS + 1} times within {RESTART_WINDOW // 60} minutes; stopping everything"
         )
-    )
-    url = f"http://127.0.0.1:{port}/"
-    wait_for(url, processes[-1])
-    processes.append(
-        subprocess.Popen([sys.executable, "-m", "devstack.bridge", "--bucket", INBOX_BUCKET, "--target", url], env=env)
-    )
-    return url
+    delay = 2 ** len(service.restarts) - 1  # 0, 1, 3, 7, 15 s
+    _say(f"devstack: restarting {service.name}" + (f" in {delay} s" if delay else ""))
+    time.sleep(delay)
+    service.restarts.append(time.monotonic())
+    try:
+        service.start()
+    except RuntimeError as error:  # did not come back: the next round tries again, or gives up
+        _say(f"devstack: {service.name} did not come back: {error}")
+        processes.stop(service.process)
+        return
+    _say(f"devstack: {service.name} restarted" + (f" {service.comeback}" if service.comeback else ""))
+
+
+def _exit_reason(code: int) -> str:
+    if code >= 0:
+        return f"exit code {code}"
+    with contextlib.suppress(ValueError):
+        return f"killed by {signal.Signals(-code).name}"
+    return f"killed by signal {-code}"
+
+
+def _say(message: str, stream=None) -> None:
+    """Print, even to a terminal that is gone (SIGHUP): a failed print must not skip the cleanup."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=stream or sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

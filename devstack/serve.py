@@ -9,6 +9,8 @@ import time
 import requests
 from gunicorn.app.base import BaseApplication
 
+from devstack import processes
+
 
 class _Server(BaseApplication):
     def __init__(self, options: dict):
@@ -55,22 +57,29 @@ def wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
             if process.poll() is not None:
                 raise RuntimeError(f"the server for {url} exited with {process.returncode}") from None
             if time.monotonic() > deadline:
-                process.kill()
                 raise RuntimeError(f"nothing answered at {url} within {timeout:.0f} s") from None
             time.sleep(0.2)
 
 
-def start_in_background(port: int, env: dict, log=None, timeout: float = 60):
-    """Start the gateway in a child process and wait until it answers; returns (process, url)."""
-    process = subprocess.Popen(
+def launch(port: int, env: dict, log=None) -> subprocess.Popen:
+    """The gateway in a child process group of its own (gunicorn's master and worker)."""
+    return processes.spawn(
         [sys.executable, "-m", "devstack.serve", "--port", str(port)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT if log else None,
-        start_new_session=True,
     )
+
+
+def start_in_background(port: int, env: dict, log=None, timeout: float = 60):
+    """Start the gateway in a child process and wait until it answers; returns (process, url)."""
+    process = launch(port, env, log)
     url = f"http://127.0.0.1:{port}"
-    wait_for(f"{url}/is-alive", process, timeout)
+    try:
+        wait_for(f"{url}/is-alive", process, timeout)
+    except BaseException:
+        processes.stop(process)
+        raise
     return process, url
 
 
