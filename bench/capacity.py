@@ -139,6 +139,7 @@ def seed_offers(db, now: float, interval: float, rng: random.Random) -> None:
         if pending == 400:
             batch.commit()
             batch, pending = db.batch(), 0
+    batch.set(counters.shard_ref(db, cpa.GLOBAL_CLICKS, 0), {counters.FIELD: {"clicks": 10**6}})
     batch.set(
         db.document(cpa.GLOBAL_CLICKS),
         {"shards": 8, "totals": {"clicks": 10**6}, "as_of": datetime.datetime.fromtimestamp(now, datetime.UTC)},

@@ -11,8 +11,8 @@ A counter at path P (`cpa_offers/7`, `agent_segments/F|30-44|Asia`) is:
   so a roll-up that dies, or runs twice, loses or doubles nothing. `totals` is exact as of `as_of`.
 
 Shard count: the roll-up measures the counter's write rate (the `_writes` total between two
-roll-ups) and grows `shards` to the power of two that keeps each shard at or below
-WRITES_PER_SHARD sustained writes/s (2,000 clicks/s on one offer: 4,096 shards). It never
+roll-ups) and grows `shards` to the multiple of 8 that keeps each shard at or below
+WRITES_PER_SHARD sustained writes/s (2,000 clicks/s on one offer: 4,000 shards). It never
 shrinks: writers pick a shard below the count in their (possibly older) summary, and readers
 read every shard below the newest count, so every write is read.
 
@@ -58,9 +58,11 @@ class Summary:
 
 
 def shards_for(rate: float) -> int:
-    """The power of two of shards that keeps each at or below WRITES_PER_SHARD writes/s."""
-    needed = max(MIN_SHARDS, math.ceil(rate / WRITES_PER_SHARD))
-    return min(MAX_SHARDS, 1 << (needed - 1).bit_length())
+    """Shards (a multiple of MIN_SHARDS) that keep each at or below WRITES_PER_SHARD writes/s.
+    Not a power of two: every shard is read by every roll-up, and rounding up to a power of two
+    would cost up to twice the reads for nothing."""
+    needed = math.ceil(rate / WRITES_PER_SHARD / MIN_SHARDS) * MIN_SHARDS
+    return min(MAX_SHARDS, max(MIN_SHARDS, needed))
 
 
 def shard_ref(db: firestore.Client, counter_path: str, index: int) -> firestore.DocumentReference:

@@ -7,10 +7,12 @@ missing from the decision, never counted twice, and are in a later summary: ever
 re-sums all shards, so totals converge to the exact sums.
 
 How it stays fresh without reading per request:
-- an instance re-reads a summary in the background once its copy is M/4 old (`refresh_after`),
-  and a refresh that finds the summary M/2 old (`rollup_every`) rolls it up (shared/counters.py:
-  one roller per counter per M/2 across all instances), so under traffic `as_of` stays within
-  about 3M/4 of now and requests read nothing;
+- a roll-up is due when the summary is M/2 old (`rollup_every`). An instance re-reads a summary
+  in the background once it is due plus the instance's own delay (random, under M/4): the
+  instance with the shortest delay finds it due and rolls it up (shared/counters.py: one roller
+  per counter per M/2 across all instances), the others read its result. So each instance reads
+  each summary about once per M/2, `as_of` stays within about 3M/4 of now, and requests read
+  nothing;
 - a request that finds a copy too old to use (the instance just started, or the offer was idle)
   refreshes it synchronously, rolling it up when due; when another instance holds the roll-up
   lease, it sums the shards itself without writing.
@@ -23,6 +25,7 @@ import contextlib
 import contextvars
 import dataclasses
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -54,8 +57,8 @@ class StatsCache:
     ):
         self.db = db
         self.max_age = max_age if max_age is not None else max_age_from_env()
-        self.refresh_after = self.max_age / 4
         self.rollup_every = self.max_age / 2
+        self.delay = random.uniform(0, self.max_age / 4)  # this instance's turn after a roll-up is due
         self.clock = clock
         self.background = background
         self._entries: dict[str, tuple[float, Summary]] = {}
@@ -75,10 +78,27 @@ class StatsCache:
             self._refresh(unusable, now, strict=True)
             with self._lock:
                 entries.update({p: self._entries[p] for p in unusable})
-        ageing = [p for p, e in entries.items() if now - e[0] >= self.refresh_after]
+        ageing = [p for p, e in entries.items() if self._ageing(e, now)]
         if ageing:
             self._ask(ageing)
         return {path: entries[path][1] for path in paths}
+
+    def _ageing(self, entry: tuple[float, Summary], now: float) -> bool:
+        """Re-read a summary once the next roll-up is due (someone has done it, or this refresh
+        will), each instance at its own small delay so that one of them rolls up and the others
+        read the result; at most every M/8 while a roll-up is late."""
+        read_at, summary = entry
+        due_at = (summary.as_of or 0.0) + self.rollup_every + self.delay
+        return now >= due_at and now - read_at >= self.max_age / 8
+
+    def peek(self, path: str) -> Summary | None:
+        """The cached summary without any I/O (inside a transaction, where waiting would hold its
+        locks); None when absent, and then a background refresh is asked for."""
+        with self._lock:
+            entry = self._entries.get(path)
+        if entry is None and self.background:
+            self._ask([path])
+        return entry[1] if entry else None
 
     def _usable(self, summary: Summary, now: float) -> bool:
         return summary.as_of is not None and now - summary.as_of <= self.max_age

@@ -143,11 +143,16 @@ class CpaStore:
             transaction.update(click_ref, update)
             if reward > 0:
                 path = offer_counter(click["offer_id"])
-                shards = self.cache.get([path])[path].shards
-                counters.add(transaction, self.db, path, conversion_amounts(reward), shards)
+                counters.add(transaction, self.db, path, conversion_amounts(reward), self._shards(path))
             return {**click, **update}
 
         return apply(self.db.transaction())
+
+    def _shards(self, path: str) -> int:
+        """The counter's shard count as this instance knows it, without I/O (fewer than the newest
+        count is always safe: shard counts only grow)."""
+        summary = self.cache.peek(path)
+        return summary.shards if summary else counters.MIN_SHARDS
 
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary."""

@@ -254,7 +254,8 @@ class CustomerStore:
                     {f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)}
                 )
             path = segment_counter(episode["segment"])
-            counters.add(transaction, self.db, path, amounts, self.cache.get([path])[path].shards)
+            summary = self.cache.peek(path)  # no I/O inside the transaction; fewer shards are safe
+            counters.add(transaction, self.db, path, amounts, summary.shards if summary else counters.MIN_SHARDS)
             return episode_ref.id, {**episode, **update}
 
         return apply(self.db.transaction())
