@@ -114,17 +114,18 @@ def virtual_clock(counter: Counter):
     return lambda: counter.now
 
 
-def offer_rates() -> dict[int, float]:
+def offer_rates(base: int = 0) -> dict[int, float]:
+    """Click rate per offer: offer base+1 is the hot one."""
     p = PROFILE
     rest = (p["clicks_per_s"] - p["hot_offer_clicks_per_s"]) / (p["offers"] - 1)
-    return {offer: p["hot_offer_clicks_per_s"] if offer == 1 else rest for offer in range(1, p["offers"] + 1)}
+    return {base + o: p["hot_offer_clicks_per_s"] if o == 1 else rest for o in range(1, p["offers"] + 1)}
 
 
-def seed_offers(db, now: float, interval: float, rng: random.Random) -> None:
+def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) -> None:
     """Offers in service: summaries with shard counts sized for their rates, each rolled up at a
     random moment of the last roll-up interval (as in steady state)."""
     batch, pending = db.batch(), 0
-    for offer, rate in offer_rates().items():
+    for offer, rate in offer_rates(base).items():
         as_of = now - rng.uniform(0, interval)
         batch.set(
             db.document(cpa.offer_counter(offer)),
@@ -151,13 +152,14 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
     p = PROFILE
     start = 1_000_000.0 + k * 1000
     counter.now = start
-    seed_offers(db, start, max_age / 2, rng)
+    base = k * 10_000  # each K its own offers: no clearing of the emulator between rows
+    seed_offers(db, base, start, max_age / 2, rng)
     caches = [
         stats_cache.StatsCache(db, max_age=max_age, clock=virtual_clock(counter), background=False)
         for _ in range(p["instances"])
     ]
     stores = [cpa.CpaStore(db, np.random.default_rng(i), cache) for i, cache in enumerate(caches)]
-    others = list(range(2, p["offers"] + 1))
+    hot, others = base + 1, list(range(base + 2, base + p["offers"] + 1))
     total = int(p["clicks_per_s"] * seconds)
     warm = total // 3  # the first third settles the caches; not counted
     counter.clear()
@@ -169,7 +171,7 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
         if n == warm:
             counter.clear()
         instance = n % p["instances"]
-        offers = [1, *rng.sample(others, k - 1)]
+        offers = [hot, *rng.sample(others, k - 1)]
         paths = [cpa.offer_counter(o) for o in offers] + [cpa.GLOBAL_CLICKS]
         token = label.set("sample-cache")
         caches[instance].get(paths)
@@ -345,7 +347,6 @@ def main() -> None:
         rows = []
         all_events = []
         for k in args.candidates:
-            emulators.clear_firestore(firestore_emulator.host_port, PROJECT)
             r = replay_clicks(db, counter, k, args.seconds, args.executed, args.max_age, rng)
             ev, clicks = r["events"], r["virtual_clicks"]
             all_events.append((k, r))
@@ -419,7 +420,6 @@ def main() -> None:
         print("| a click / episode document | created once, updated once by its feedback / reward | the stores |")
 
         # -- customers and batch --------------------------------------------------------------
-        emulators.clear_firestore(firestore_emulator.host_port, PROJECT)
         c = replay_customers(db, counter, args.seconds, args.executed * 5, args.max_age, rng)
         ev = c["events"]
         pr = tally(ev, "read", {"predict"}, {"request"}) / max(1, c["predicts"])
