@@ -399,7 +399,8 @@ def main() -> None:
         shards, hot_rate = hottest_shard_rate(p["hot_offer_clicks_per_s"])
         cold_rate = offer_rates()[2]
         cold_shards, cold_hot = hottest_shard_rate(cold_rate)
-        warmup_writes = tally([e for e in r["events"] if "cpa_counters/" in e[3]], "write")
+        warmup_shards = f"{cpa.GLOBAL_CLICKS}/shards/"
+        warmup_writes = tally([e for e in r["events"] if e[3].startswith(warmup_shards)], "write")
         print("\nHighest sustained write rate on one document (target <= 1/s):\n")
         print("| document | writes/s | from |")
         print("|---|---|---|")
@@ -414,7 +415,7 @@ def main() -> None:
         print(f"| a counter summary (roll-ups that wrote it) | {summary_max:.2f} | replay at K={k} |")
         print(f"| a roll-up lease | {lease_max:.2f} (each written once) | replay at K={k} |")
         print(
-            f"| service-wide click counter after warm-up | {warmup_writes / r['virtual_seconds']:.2f} "
+            f"| a shard of the service-wide click counter after warm-up | {warmup_writes / r['virtual_seconds']:.2f} "
             f"| replay at K={k} |"
         )
         print("| a click / episode document | created once, updated once by its feedback / reward | the stores |")
@@ -470,6 +471,8 @@ def main() -> None:
             "episodes": p["predict_per_s"] * 2 + p["rewards_per_s"] * 0,
             "rewards": p["rewards_per_s"],
         }
+        segment_writes = tally([e for e in ev if collection_of(e[3]) == "agent_segments"], "write")
+        collection_rates["agent_segments"] = segment_writes / (c["virtual"] / p["predict_per_s"]) * r["virtual_seconds"]
         for coll, fields in SEQUENTIAL_FIELDS.items():
             indexed = [f for f in fields if f not in exempt.get(coll, set())]
             rate = full_rate[coll] if coll in full_rate else collection_rates.get(coll, 0) / r["virtual_seconds"]
