@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample drop load-products clean report traffic
+.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -46,6 +46,11 @@ bench: install
 
 bench-sample: prereqs
 	$(PY) -m bench.sample_latency
+
+# Firestore reads, writes, hot documents, index limits and cost per million clicks of the real
+# request code under the declared traffic profile, replayed in virtual time (a few minutes).
+bench-capacity: prereqs
+	$(PY) -m bench.capacity
 
 clean:
 	rm -rf $(VENV) .pytest_cache local-results reports

@@ -1,36 +1,94 @@
-"""Distributed counters: hot totals spread over shards, added to with Increment, read by summing.
+"""Distributed counters with a rolled-up summary: hot totals spread over shards, added to with
+Increment, summed by a roll-up into one summary document that requests read (through a cache).
 
-A transaction never reads a shard (many requests write each one); it only adds to a random one.
-The shard count may grow but never shrink: readers sum shards 0..SHARDS-1.
+A counter at path P (`cpa_offers/7`, `agent_segments/F|30-44|Asia`) is:
+- shards `P/shards/{n}`, n in [0, shards): `{"c": {field: sum, ..., "_writes": writes}}`. A write
+  adds to ONE random shard, inside the caller's atomic commit. The counted fields sit under one
+  map `c` so a single index exemption covers them: a counter's values rise in step, and indexing
+  them would put every increment into one narrow, moving index range.
+- the summary `P`: `{"shards": S, "totals": {field: sum of all shards}, "as_of": time, "rate":
+  writes/s}`. The roll-up SETS it (never increments): it reads every shard and writes the sum,
+  so a roll-up that dies, or runs twice, loses or doubles nothing. `totals` is exact as of `as_of`.
+
+Shard count: the roll-up measures the counter's write rate (the `_writes` total between two
+roll-ups) and grows `shards` to the multiple of 8 that keeps each shard at or below
+WRITES_PER_SHARD sustained writes/s (2,000 clicks/s on one offer: 4,000 shards). It never
+shrinks: writers pick a shard below the count in their (possibly older) summary, and readers
+read every shard below the newest count, so every write is read.
+
+One roll-up per counter per interval: the roller first creates a lease document named after
+(counter, time slot) with a must-not-exist precondition; only the instance whose create wins
+reads the shards. The summary write itself carries a last-update-time precondition, so a slower
+roller holding an older summary cannot overwrite a newer one.
 """
 
+import datetime
 import functools
+import hashlib
+import math
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
+from google.api_core import exceptions
 from google.cloud import firestore
 
 from shared import sdk_private
 
-SHARDS = 8
+MIN_SHARDS = 8
+MAX_SHARDS = 1 << 16
+WRITES_PER_SHARD = 0.5  # sustained writes/s per shard: half of Firestore's ~1/s, for headroom
+FIELD = "c"
+WRITES = "_writes"
+LEASES = "counter_rollups"
+LEASE_RETENTION = datetime.timedelta(days=1)
+GET_ALL_CHUNK = 1000
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A counter's rolled-up state. `as_of` is None when it has never been rolled up."""
+
+    totals: dict = field(default_factory=dict)
+    shards: int = MIN_SHARDS
+    as_of: float | None = None  # seconds since the epoch
+    rate: float = 0.0  # writes/s measured between the last two roll-ups
+    update_time: object = None  # the summary document's update time (the roll-up's precondition)
+
+
+def shards_for(rate: float) -> int:
+    """Shards (a multiple of MIN_SHARDS) that keep each at or below WRITES_PER_SHARD writes/s.
+    Not a power of two: every shard is read by every roll-up, and rounding up to a power of two
+    would cost up to twice the reads for nothing."""
+    needed = math.ceil(rate / WRITES_PER_SHARD / MIN_SHARDS) * MIN_SHARDS
+    return min(MAX_SHARDS, max(MIN_SHARDS, needed))
+
+
+def shard_ref(db: firestore.Client, counter_path: str, index: int) -> firestore.DocumentReference:
+    return db.document(f"{counter_path}/shards/{index}")
 
 
 @functools.lru_cache(maxsize=4096)
-def shard_refs(db: firestore.Client, counter_path: str) -> tuple[firestore.DocumentReference, ...]:
-    """The counter's shard references; cached, since /sample needs 8 per candidate on every call."""
-    return tuple(db.document(f"{counter_path}/shards/{index}") for index in range(SHARDS))
+def _shard_refs(db: firestore.Client, counter_path: str, shards: int) -> tuple[firestore.DocumentReference, ...]:
+    return tuple(shard_ref(db, counter_path, index) for index in range(shards))
 
 
-def random_shard(db: firestore.Client, counter_path: str) -> firestore.DocumentReference:
-    return db.document(f"{counter_path}/shards/{random.randrange(SHARDS)}")
+def shard_refs(db: firestore.Client, counter_path: str, shards: int = MIN_SHARDS):
+    return _shard_refs(db, counter_path, shards)
 
 
-def add(writes, db: firestore.Client, counter_path: str, amounts: dict[str, float]) -> None:
+def pick_shard(shards: int, rng: random.Random | None = None) -> int:
+    return (rng or random).randrange(shards)
+
+
+def add(writes, db: firestore.Client, counter_path: str, amounts: dict[str, float], shards: int = MIN_SHARDS) -> None:
     """Within `writes` (a transaction or a batch: one atomic commit), add `amounts` (field ->
-    delta; dotted paths allowed) to a random shard."""
+    delta; dotted paths allowed) to a random one of the counter's `shards` (from its summary)."""
     increments = {field: firestore.Increment(delta) for field, delta in amounts.items() if delta}
     if increments:
-        writes.set(random_shard(db, counter_path), _nest(increments), merge=True)
+        increments[WRITES] = firestore.Increment(1)
+        writes.set(shard_ref(db, counter_path, pick_shard(shards)), {FIELD: _nest(increments)}, merge=True)
 
 
 def _nest(flat: dict) -> dict:
@@ -44,17 +102,27 @@ def _nest(flat: dict) -> dict:
     return nested
 
 
-def totals(
-    db: firestore.Client, counter_paths: Iterable[str], also: Iterable[firestore.DocumentReference] = ()
-) -> tuple[dict[str, dict], dict[str, firestore.DocumentSnapshot]]:
-    """Every counter's total in one get_all: ({counter path: summed fields}, {path: snapshot} of the
-    documents in `also`, read in the same round trip)."""
+def summary_of(snapshot: firestore.DocumentSnapshot) -> Summary:
+    if not snapshot.exists:
+        return Summary()
+    data = snapshot.to_dict()
+    as_of = data.get("as_of")
+    return Summary(
+        totals=data.get("totals") or {},
+        shards=int(data.get("shards", MIN_SHARDS)),
+        as_of=as_of.timestamp() if as_of is not None else None,
+        rate=float(data.get("rate", 0.0)),
+        update_time=snapshot.update_time,
+    )
+
+
+def read_summaries(db: firestore.Client, counter_paths: Iterable[str]) -> dict[str, Summary]:
+    """Every counter's summary document, in one get_all."""
     paths = list(dict.fromkeys(counter_paths))
-    extra = list(also)
-    refs = [*extra, *(ref for path in paths for ref in shard_refs(db, path))]
-    snapshots = {snapshot.reference.path: snapshot for snapshot in db.get_all(refs)} if refs else {}
-    summed = {path: sum_shards(snapshots[ref.path] for ref in shard_refs(db, path)) for path in paths}
-    return summed, {ref.path: snapshots[ref.path] for ref in extra}
+    if not paths:
+        return {}
+    snapshots = {s.reference.path: s for s in db.get_all([db.document(path) for path in paths])}
+    return {path: summary_of(snapshots[path]) for path in paths}
 
 
 def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
@@ -63,8 +131,21 @@ def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
     for snapshot in snapshots:
         if snapshot.exists:
             # Read in place: to_dict() deep-copies, about 7 us a shard. _add_into only reads it.
-            _add_into(total, sdk_private.snapshot_fields(snapshot))
+            _add_into(total, sdk_private.snapshot_fields(snapshot).get(FIELD) or {})
     return total
+
+
+def _read_shards(db: firestore.Client, counter_path: str, shards: int) -> dict:
+    refs = shard_refs(db, counter_path, shards)
+    total: dict = {}
+    for start in range(0, len(refs), GET_ALL_CHUNK):
+        _add_into(total, sum_shards(db.get_all(refs[start : start + GET_ALL_CHUNK])))
+    return total
+
+
+def exact_totals(db: firestore.Client, counter_paths: Iterable[str]) -> dict[str, dict]:
+    """Every counter's exact total now, summed from its shards (the summaries give the counts)."""
+    return {path: _read_shards(db, path, s.shards) for path, s in read_summaries(db, counter_paths).items()}
 
 
 _NUMBERS = (int, float)
@@ -76,3 +157,43 @@ def _add_into(total: dict, values: dict) -> None:
             total[key] = total.get(key, 0) + value
         elif isinstance(value, dict):
             _add_into(total.setdefault(key, {}), value)
+
+
+def lease_id(counter_path: str, slot: int) -> str:
+    """Spread ids: a hash prefix first, so leases of consecutive slots land far apart."""
+    natural = f"{counter_path.replace('/', ':')}@{slot}"
+    return f"{hashlib.sha256(natural.encode()).hexdigest()[:4]}-{natural}"
+
+
+def roll_up(db: firestore.Client, counter_path: str, previous: Summary, now: float, interval: float) -> Summary | None:
+    """Sum the counter's shards into its summary, at most once per `interval` seconds across every
+    instance. Returns the new summary, or None when another instance holds this slot's lease or
+    wrote the summary since `previous` was read."""
+    slot = int(now // interval)
+    expire_at = _EPOCH + datetime.timedelta(seconds=now) + LEASE_RETENTION
+    try:
+        db.collection(LEASES).document(lease_id(counter_path, slot)).create(
+            {"counter": counter_path, "slot": slot, "expire_at": expire_at}
+        )
+    except exceptions.AlreadyExists:
+        return None
+    totals = _read_shards(db, counter_path, previous.shards)
+    rate = previous.rate
+    if previous.as_of is not None and now > previous.as_of:
+        rate = max(0.0, totals.get(WRITES, 0) - previous.totals.get(WRITES, 0)) / (now - previous.as_of)
+    shards = max(previous.shards, shards_for(rate))
+    document = {
+        "shards": shards,
+        "totals": totals,
+        "as_of": _EPOCH + datetime.timedelta(seconds=now),
+        "rate": rate,
+    }
+    ref = db.document(counter_path)
+    try:
+        if previous.update_time is None:
+            result = ref.create(document)
+        else:
+            result = ref.update(document, option=db.write_option(last_update_time=previous.update_time))
+    except (exceptions.AlreadyExists, exceptions.FailedPrecondition, exceptions.NotFound):
+        return None
+    return Summary(totals=totals, shards=shards, as_of=now, rate=rate, update_time=result.update_time)

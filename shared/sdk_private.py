@@ -26,3 +26,55 @@ def commit_raw(db: firestore.Client, request) -> None:
     metadata (the emulator's credentials included). Building the protobuf directly costs a few us
     a document; the SDK's WriteBatch costs about 100 us (proto-plus wrapping of every field)."""
     db._firestore_api.commit(request=firestore_types.CommitRequest.wrap(request), metadata=db._rpc_metadata)
+
+
+def observe_documents(db: firestore.Client, on_read, on_write) -> None:
+    """Call on_read(document name) for every document a read RPC returns (found or missing; a
+    query with no result counts one, as billed) and on_write(document name) for every write a
+    commit or batch_write sends, whichever part of the SDK (or commit_raw) sends it. The capacity
+    benchmark counts Firestore operations this way; the service never calls it."""
+    api = db._firestore_api
+    batch_get, commit, batch_write, run_query = api.batch_get_documents, api.commit, api.batch_write, api.run_query
+
+    def counted_batch_get(*args, **kwargs):
+        for response in batch_get(*args, **kwargs):
+            pb = firestore_types.BatchGetDocumentsResponse.pb(response)
+            kind = pb.WhichOneof("result")
+            if kind:
+                on_read(pb.found.name if kind == "found" else pb.missing)
+            yield response
+
+    def counted_query(*args, **kwargs):
+        found = 0
+        for response in run_query(*args, **kwargs):
+            pb = firestore_types.RunQueryResponse.pb(response)
+            if pb.HasField("document"):
+                found += 1
+                on_read(pb.document.name)
+            yield response
+        if not found:
+            on_read("(empty query)")
+
+    def _names(request) -> list[str]:
+        writes = request.get("writes", []) if isinstance(request, dict) else request.writes
+        names = []
+        for write in writes:
+            pb = write if hasattr(write, "WhichOneof") else type(write).pb(write)
+            operation = pb.WhichOneof("operation")
+            names.append(pb.update.name if operation == "update" else pb.delete if operation == "delete" else "?")
+        return names
+
+    def counted_commit(*args, request=None, **kwargs):
+        for name in _names(request):
+            on_write(name)
+        return commit(*args, request=request, **kwargs)
+
+    def counted_batch_write(*args, request=None, **kwargs):
+        for name in _names(request):
+            on_write(name)
+        return batch_write(*args, request=request, **kwargs)
+
+    api.batch_get_documents = counted_batch_get
+    api.run_query = counted_query
+    api.commit = counted_commit
+    api.batch_write = counted_batch_write

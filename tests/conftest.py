@@ -14,13 +14,17 @@ from devstack.serve import start_in_background
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = "offer-bandits-test"
+# Decisions may use statistics this old (shared/stats_cache.py); short here so tests that wait
+# for the freshness bound wait little. Tests read it as os.environ["STATS_MAX_AGE_SECONDS"].
+STATS_MAX_AGE_SECONDS = "0.5"
 
 
 @pytest.fixture(scope="session")
 def firestore_emulator():
     emulator = emulators.start_firestore()
-    previous = {key: os.environ.get(key) for key in ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT")}
-    os.environ.update(emulator.env, GOOGLE_CLOUD_PROJECT=PROJECT)
+    keys = ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "STATS_MAX_AGE_SECONDS")
+    previous = {key: os.environ.get(key) for key in keys}
+    os.environ.update(emulator.env, GOOGLE_CLOUD_PROJECT=PROJECT, STATS_MAX_AGE_SECONDS=STATS_MAX_AGE_SECONDS)
     yield emulator
     emulator.stop()
     for key, value in previous.items():

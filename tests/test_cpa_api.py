@@ -2,7 +2,9 @@
 
 import concurrent.futures
 import math
+import os
 import random
+import time
 
 import numpy as np
 import pytest
@@ -145,9 +147,15 @@ def test_wrong_method_is_405_and_unknown_path_404(api):
     assert requests.get(f"{api}/nowhere", timeout=30).status_code == 404
 
 
+def wait_for_freshness():
+    """Decisions see every write older than STATS_MAX_AGE_SECONDS (shared/stats_cache.py)."""
+    time.sleep(float(os.environ["STATS_MAX_AGE_SECONDS"]) + 0.05)
+
+
 def test_greedy_exploits_the_best_offer_after_the_warm_up(api):
     for click in range(100):  # the warm-up: 100 random clicks
         sample(api, click_id=click, offer_ids="1,2", sampler="greedy")
+    wait_for_freshness()
     # offer 2 earns, offer 1 does not: greedy must now prefer 2 forever
     offer_2_clicks = [
         c
@@ -156,6 +164,7 @@ def test_greedy_exploits_the_best_offer_after_the_warm_up(api):
     ]
     for click in offer_2_clicks[:3]:
         feedback(api, click_id=click, reward=500)
+    wait_for_freshness()
     chosen = [sample(api, click_id=1000 + c, offer_ids="1,2", sampler="greedy").json()["offer_id"] for c in range(10)]
     assert chosen == [2] * 10
 

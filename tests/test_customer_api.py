@@ -77,8 +77,8 @@ def _segment_totals(api, field):
     db = get_db()
     total = 0
     for segment in db.collection("agent_segments").list_documents():
-        summed = counters.sum_shards(db.get_all(counters.shard_refs(db, segment.path)))
-        total += sum(offer.get(field, 0) for offer in summed.values())
+        summed = counters.exact_totals(db, [segment.path])[segment.path]
+        total += sum(offer.get(field, 0) for offer in summed.values() if isinstance(offer, dict))
     return total
 
 

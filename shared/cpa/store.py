@@ -1,26 +1,45 @@
 """CPA clicks in Firestore: one document per click, per-offer totals in sharded counters.
 
-- `cpa_clicks/{click_id}`: the offer chosen, how, and later the click's reward.
-- `cpa_offers/{offer_id}/shards/{n}`: clicks, conversions, reward, reward_sq of one offer.
-- `cpa_counters/clicks/shards/{n}`: every click the service has received (greedy's warm-up).
+- `cpa_clicks/{4 hex of sha256(click id)}-{click_id}`: the offer chosen, how, and later the
+  click's reward; `expire_at` for the TTL policy (CLICK_RETENTION_DAYS, default 90).
+- `cpa_offers/{offer_id}` (summary) and `.../shards/{n}`: clicks, conversions, reward, reward_sq
+  and their log-payout sums of one offer (shared/counters.py).
+- `cpa_counters/clicks` (summary) and `.../shards/{n}`: clicks received while greedy's warm-up
+  lasts; no longer written once its summary shows the warm-up is over.
 
-Exactly once: a click document is created with a must-not-exist precondition in the same atomic
-commit that adds to the counters, so a replayed or racing click counts nothing; feedback reads
-only its own click document inside its transaction.
+Decisions read the candidates' summaries from the instance's cache (shared/stats_cache.py), so a
+new click costs one commit. Exactly once: the click document is created with a must-not-exist
+precondition in the same atomic commit that adds to the counters, so a replayed or racing click
+counts nothing; feedback reads only its own click document inside its transaction.
 """
 
+import datetime
+import hashlib
 import math
+import os
 
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared import counters, errors
+from shared import counters, errors, stats_cache
 from shared.cpa.models import FeedbackRequest, SampleRequest
-from shared.cpa.policies import USES_TOTAL_CLICKS, Choice, OfferStats, choose
+from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats, choose
 
 CLICKS = "cpa_clicks"
 GLOBAL_CLICKS = "cpa_counters/clicks"
+DEFAULT_CLICK_RETENTION_DAYS = 90
+
+
+def click_doc_id(click_id: int) -> str:
+    """Ad platforms issue click ids in increasing order; a hash prefix spreads their documents
+    over the key space instead of appending to one hot key range."""
+    return f"{hashlib.sha256(str(click_id).encode()).hexdigest()[:4]}-{click_id}"
+
+
+def click_expire_at(now: datetime.datetime | None = None) -> datetime.datetime:
+    days = float(os.environ.get("CLICK_RETENTION_DAYS", DEFAULT_CLICK_RETENTION_DAYS))
+    return (now or datetime.datetime.now(datetime.UTC)) + datetime.timedelta(days=days)
 
 
 def offer_counter(offer_id: int) -> str:
@@ -64,45 +83,48 @@ def click_document(request: SampleRequest, choice: Choice) -> dict:
         "sampled_at": firestore.SERVER_TIMESTAMP,
         "reward": None,
         "is_conversion": None,
+        "expire_at": click_expire_at(),
     }
 
 
 class CpaStore:
-    def __init__(self, db: firestore.Client, rng: np.random.Generator):
+    def __init__(self, db: firestore.Client, rng: np.random.Generator, cache: stats_cache.StatsCache | None = None):
         self.db = db
         self.rng = rng
+        self.cache = cache or stats_cache.for_db(db)
+
+    def _click_ref(self, click_id: int) -> firestore.DocumentReference:
+        return self.db.collection(CLICKS).document(click_doc_id(click_id))
 
     def sample(self, request: SampleRequest) -> dict:
         """The click's document: new, or the first one when this click was sampled before."""
-        click_ref = self.db.collection(CLICKS).document(str(request.click_id))
         paths = [offer_counter(offer) for offer in request.offer_ids]
-        if request.sampler in USES_TOTAL_CLICKS:
-            paths.append(GLOBAL_CLICKS)
-        totals, also = counters.totals(self.db, paths, also=[click_ref])
-        if also[click_ref.path].exists:
-            return also[click_ref.path].to_dict()
-
-        stats = [_offer_stats(totals[offer_counter(offer)]) for offer in request.offer_ids]
-        total_clicks = int(totals.get(GLOBAL_CLICKS, {}).get("clicks", 0))
+        summaries = self.cache.get([*paths, GLOBAL_CLICKS])
+        stats = [_offer_stats(summaries[path].totals) for path in paths]
+        warmup = summaries[GLOBAL_CLICKS]
+        total_clicks = int(warmup.totals.get("clicks", 0))
         choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
         click = click_document(request, choice)
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
         # commit if the click exists, so counters never move without their click document.
+        click_ref = self._click_ref(request.click_id)
+        chosen = offer_counter(click["offer_id"])
         batch = self.db.batch()
         batch.create(click_ref, click)
-        counters.add(batch, self.db, offer_counter(click["offer_id"]), {"clicks": 1})
-        counters.add(batch, self.db, GLOBAL_CLICKS, {"clicks": 1})
+        counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
+        if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
+            counters.add(batch, self.db, GLOBAL_CLICKS, {"clicks": 1}, warmup.shards)
         try:
             batch.commit()
-        except exceptions.AlreadyExists:  # the same click raced us; its first answer stands
+        except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
             return click_ref.get().to_dict()
         return click
 
     def feedback(self, request: FeedbackRequest) -> dict:
         """The click's document with its reward; a replay of the same reward changes nothing."""
-        click_ref = self.db.collection(CLICKS).document(str(request.click_id))
+        click_ref = self._click_ref(request.click_id)
         reward = request.reward_value
 
         @firestore.transactional
@@ -120,11 +142,19 @@ class CpaStore:
             update = {"reward": reward, "is_conversion": reward > 0, "feedback_at": firestore.SERVER_TIMESTAMP}
             transaction.update(click_ref, update)
             if reward > 0:
-                counters.add(transaction, self.db, offer_counter(click["offer_id"]), conversion_amounts(reward))
+                path = offer_counter(click["offer_id"])
+                counters.add(transaction, self.db, path, conversion_amounts(reward), self._shards(path))
             return {**click, **update}
 
         return apply(self.db.transaction())
 
+    def _shards(self, path: str) -> int:
+        """The counter's shard count as this instance knows it, without I/O (fewer than the newest
+        count is always safe: shard counts only grow)."""
+        summary = self.cache.peek(path)
+        return summary.shards if summary else counters.MIN_SHARDS
+
     def offer_stats(self, offer_id: int) -> OfferStats:
+        """Exact: summed from every shard now, not from the cached summary."""
         path = offer_counter(offer_id)
-        return _offer_stats(counters.totals(self.db, [path])[0][path])
+        return _offer_stats(counters.exact_totals(self.db, [path])[path])

@@ -3,17 +3,21 @@
 - `agents/{version}` (TB_AGENTS): id, version, policy, last_update; seeded on first use.
 - `products/{id}` (TB_PRODUCTS): id, offer_id, product_name.
 - `episodes/{episode_id}` (TB_EPISODES): customer_id, states, predicted_offer_1..3, last_update,
-  up_to_date (true once rewarded), plus segment, eligible offers, policy and agent version.
+  up_to_date (true once rewarded), plus segment, eligible offers, policy and agent version, and
+  `expire_at` for the TTL policy (EPISODE_RETENTION_DAYS, default 365).
 - `rewards/{episode_id}` (TB_REWARDS): id, customer_id, accepted_offer, last_update, episode_id.
-- `agent_segments/{segment}/shards/{n}`: per offer `shown` and `accepted`, the learning agent's
-  evidence, as sharded counters.
+- `agent_segments/{segment}` (summary) and `.../shards/{n}`: per offer `shown` and `accepted`, the
+  learning agent's evidence, as sharded counters (shared/counters.py); decisions read the
+  summaries through the instance's cache (shared/stats_cache.py).
 
 A reward's transaction reads only its episode (written by that customer's requests alone), creates
 the reward and adds to the segment's counters: a replay finds the episode rewarded and counts nothing.
 """
 
 import contextlib
+import datetime
 import json
+import os
 import uuid
 from collections.abc import Iterable
 
@@ -22,7 +26,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import counters, errors
+from shared import counters, errors, stats_cache
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.firestore_client import MAX_COMMIT_WRITES
@@ -31,6 +35,15 @@ AGENTS = "agents"
 PRODUCTS = "products"
 EPISODES = "episodes"
 REWARDS = "rewards"
+DEFAULT_EPISODE_RETENTION_DAYS = 365
+
+
+def episode_expire_at(now) -> datetime.datetime:
+    """When the TTL policy may delete the episode: `now` (a client datetime, or the server
+    timestamp sentinel, then the client's clock) plus EPISODE_RETENTION_DAYS."""
+    start = now if isinstance(now, datetime.datetime) else datetime.datetime.now(datetime.UTC)
+    days = float(os.environ.get("EPISODE_RETENTION_DAYS", DEFAULT_EPISODE_RETENTION_DAYS))
+    return start + datetime.timedelta(days=days)
 
 
 def segment_counter(segment: str) -> str:
@@ -75,6 +88,7 @@ def new_episode(
         "created_at": now,
         "last_update": now,
         "up_to_date": False,
+        "expire_at": episode_expire_at(now),
     }
     for rank in range(agent.SLATE_SIZE):
         episode[f"predicted_offer_{rank + 1}"] = slate[rank] if rank < len(slate) else None
@@ -90,12 +104,19 @@ def slate_of(episode: dict) -> list[str]:
 
 
 class CustomerStore:
-    def __init__(self, db: firestore.Client, rng: np.random.Generator, policy: str = agent.DEFAULT_AGENT):
+    def __init__(
+        self,
+        db: firestore.Client,
+        rng: np.random.Generator,
+        policy: str = agent.DEFAULT_AGENT,
+        cache: stats_cache.StatsCache | None = None,
+    ):
         if policy not in agent.AGENT_VERSIONS:
             raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agent.AGENT_VERSIONS)}")
         self.db = db
         self.rng = rng
         self.policy = policy
+        self.cache = cache or stats_cache.for_db(db)
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
@@ -147,10 +168,10 @@ class CustomerStore:
         return self.many_segment_counts([segment])[segment]
 
     def many_segment_counts(self, segments: Iterable[str]) -> dict[str, dict[str, tuple[float, float]]]:
-        """Each segment's (shown, accepted) per offer, all read in one round trip."""
+        """Each segment's (shown, accepted) per offer, from the instance's cache of summaries."""
         segments = list(segments)
-        totals, _ = counters.totals(self.db, [segment_counter(segment) for segment in segments])
-        return {segment: segment_counts(totals[segment_counter(segment)]) for segment in segments}
+        summaries = self.cache.get([segment_counter(segment) for segment in segments])
+        return {segment: segment_counts(summaries[segment_counter(segment)].totals) for segment in segments}
 
     def predict(self, request: PredictRequest) -> tuple[str, dict]:
         """Choose the slate and record its episode; returns (episode id, episode)."""
@@ -233,7 +254,9 @@ class CustomerStore:
                 amounts.update(
                     {f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)}
                 )
-            counters.add(transaction, self.db, segment_counter(episode["segment"]), amounts)
+            path = segment_counter(episode["segment"])
+            summary = self.cache.peek(path)  # no I/O inside the transaction; fewer shards are safe
+            counters.add(transaction, self.db, path, amounts, summary.shards if summary else counters.MIN_SHARDS)
             return episode_ref.id, {**episode, **update}
 
         return apply(self.db.transaction())

@@ -1,0 +1,497 @@
+"""Capacity model: Firestore operations of the real request code under a declared traffic profile.
+
+    make bench-capacity        (or: python -m bench.capacity --seconds 3 --executed 0.02)
+
+Starts its own Firestore and Storage emulators. Every document read and written is counted at the
+RPC level (shared/sdk_private.observe_documents), per request, per document and per collection.
+
+The profile is replayed in VIRTUAL time (each simulated instance's stats cache runs on the
+replay's clock, its background work inline): PROFILE below. Every virtual click runs the real
+cache lookup of its instance (so refreshes and roll-ups happen exactly when the code asks for
+them); a random `--executed` fraction of clicks also runs the whole CpaStore.sample (and 5 % of
+those /feedback) against the emulator. Refresh and roll-up reads are divided by the virtual
+clicks; request-path reads and writes by the executed requests. Shards are pre-sized as for
+offers in service (counters.shards_for(rate)), since thinned traffic cannot measure the rate.
+
+Per-document write rates come from the code's own choices in virtual time: the hottest shard
+from counters.pick_shard over 60 s of the hot offer's clicks, the summaries and leases from the
+roll-ups the replay performed.
+"""
+
+import argparse
+import collections
+import contextvars
+import datetime
+import io
+import os
+import pathlib
+import random
+import re
+import time
+
+import numpy as np
+
+from devstack import emulators
+from shared import counters, sdk_private, stats_cache
+from shared.cpa import store as cpa
+from shared.cpa.models import FeedbackRequest, SampleRequest
+from shared.customer import agent
+from shared.customer import store as customer
+from shared.customer.models import PredictRequest, RewardRequest
+
+PROJECT = "offer-bandits-capacity"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+PROFILE = {
+    "clicks_per_s": 10_000,
+    "hot_offer_clicks_per_s": 2_000,  # offer 1; the rest spread evenly over the other offers
+    "offers": 200,
+    "instances": 25,  # 400 clicks/s each
+    "feedback_share": 0.05,
+    "conversion_share_of_feedback": 0.2,
+    "predict_per_s": 1_000,
+    "rewards_per_s": 1_000,
+    "batch_rows": 1_000_000,
+}
+PRICE_READ = 0.06 / 100_000
+PRICE_WRITE = 0.18 / 100_000
+# Fields that rise with time (a timestamp, a counter) and the collection groups holding them.
+# Such a field, if indexed, caps its collection at ~500 writes/s.
+SEQUENTIAL_FIELDS = {
+    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at"],
+    "episodes": ["created_at", "last_update", "expire_at"],
+    "rewards": ["last_update"],
+    "shards": ["c"],  # counter values rise in step on every shard of a counter
+    "cpa_offers": ["as_of", "totals"],
+    "agent_segments": ["as_of", "totals"],
+    "cpa_counters": ["as_of", "totals"],
+    "counter_rollups": ["slot", "expire_at"],
+}
+# Exemptions this design needs (checked against infra/firestore.tf when it declares them).
+NEEDED_EXEMPTIONS = {
+    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at"],
+    # the reward lookup's composite indexes (customer_id first) hold last_update; they need no
+    # single-field index on it
+    "episodes": ["created_at", "last_update", "expire_at"],
+    "rewards": ["last_update"],
+    "shards": ["c"],
+    "cpa_offers": ["as_of", "totals"],
+    "agent_segments": ["as_of", "totals"],
+    "cpa_counters": ["as_of", "totals"],
+    "counter_rollups": ["slot", "expire_at"],
+}
+
+label: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="setup")
+
+
+class Counter:
+    """Every read and write, tagged (label, phase, virtual time)."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.events: list[tuple[str, str, str, str, float]] = []  # (kind, label, phase, document, time)
+
+    def read(self, name: str) -> None:
+        self.events.append(("read", label.get(), stats_cache.phase.get(), _path(name), self.now))
+
+    def write(self, name: str) -> None:
+        self.events.append(("write", label.get(), stats_cache.phase.get(), _path(name), self.now))
+
+    def clear(self) -> None:
+        self.events.clear()
+
+
+def _path(name: str) -> str:
+    return name.split("/documents/", 1)[-1]
+
+
+def collection_of(path: str) -> str:
+    parts = path.split("/")
+    return parts[-2] if len(parts) >= 2 else path
+
+
+def virtual_clock(counter: Counter):
+    return lambda: counter.now
+
+
+def offer_rates(base: int = 0) -> dict[int, float]:
+    """Click rate per offer: offer base+1 is the hot one."""
+    p = PROFILE
+    rest = (p["clicks_per_s"] - p["hot_offer_clicks_per_s"]) / (p["offers"] - 1)
+    return {base + o: p["hot_offer_clicks_per_s"] if o == 1 else rest for o in range(1, p["offers"] + 1)}
+
+
+def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) -> None:
+    """Offers in service: summaries with shard counts sized for their rates, each rolled up at a
+    random moment of the last roll-up interval (as in steady state)."""
+    batch, pending = db.batch(), 0
+    for offer, rate in offer_rates(base).items():
+        as_of = now - rng.uniform(0, interval)
+        batch.set(
+            db.document(cpa.offer_counter(offer)),
+            {
+                "shards": counters.shards_for(rate),
+                "totals": {"clicks": 5000, "conversions": 100, "reward": 50000.0, "reward_sq": 3e7},
+                "as_of": datetime.datetime.fromtimestamp(as_of, datetime.UTC),
+                "rate": rate,
+            },
+        )
+        pending += 1
+        if pending == 400:
+            batch.commit()
+            batch, pending = db.batch(), 0
+    batch.set(counters.shard_ref(db, cpa.GLOBAL_CLICKS, 0), {counters.FIELD: {"clicks": 10**6}})
+    batch.set(
+        db.document(cpa.GLOBAL_CLICKS),
+        {"shards": 8, "totals": {"clicks": 10**6}, "as_of": datetime.datetime.fromtimestamp(now, datetime.UTC)},
+    )
+    batch.commit()
+
+
+def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float, max_age: float, rng) -> dict:
+    p = PROFILE
+    start = 1_000_000.0 + k * 1000
+    counter.now = start
+    base = k * 10_000  # each K its own offers: no clearing of the emulator between rows
+    seed_offers(db, base, start, max_age / 2, rng)
+    caches = [
+        stats_cache.StatsCache(db, max_age=max_age, clock=virtual_clock(counter), background=False)
+        for _ in range(p["instances"])
+    ]
+    stores = [cpa.CpaStore(db, np.random.default_rng(i), cache) for i, cache in enumerate(caches)]
+    hot, others = base + 1, list(range(base + 2, base + p["offers"] + 1))
+    total = int(p["clicks_per_s"] * seconds)
+    warm = total // 3  # the first third settles the caches; not counted
+    counter.clear()
+    executed_samples = executed_feedback = 0
+    click_id = k * 10**8
+    for n in range(total):
+        counter.now = start + n / p["clicks_per_s"]
+        counting = n >= warm
+        if n == warm:
+            counter.clear()
+        instance = n % p["instances"]
+        offers = [hot, *rng.sample(others, k - 1)]
+        paths = [cpa.offer_counter(o) for o in offers] + [cpa.GLOBAL_CLICKS]
+        token = label.set("sample-cache")
+        caches[instance].get(paths)
+        label.reset(token)
+        if rng.random() < executed:
+            click_id += 1
+            token = label.set("sample")
+            stores[instance].sample(SampleRequest(click_id=click_id, offer_ids=offers))
+            label.reset(token)
+            executed_samples += counting
+            if rng.random() < p["feedback_share"]:
+                reward = 500 if rng.random() < p["conversion_share_of_feedback"] else 0
+                token = label.set("feedback")
+                stores[instance].feedback(FeedbackRequest(click_id=click_id, reward=reward))
+                label.reset(token)
+                executed_feedback += counting
+    virtual_clicks = total - warm
+    return {
+        "events": list(counter.events),
+        "virtual_clicks": virtual_clicks,
+        "virtual_seconds": virtual_clicks / p["clicks_per_s"],
+        "samples": executed_samples,
+        "feedback": executed_feedback,
+    }
+
+
+def replay_customers(db, counter: Counter, seconds: float, executed: float, max_age: float, rng) -> dict:
+    """/predict and /rewards: 1,000/s each over the 24 segments, every episode rewarded once."""
+    p = PROFILE
+    start = 2_000_000.0
+    counter.now = start
+    caches = [
+        stats_cache.StatsCache(db, max_age=max_age, clock=virtual_clock(counter), background=False)
+        for _ in range(p["instances"])
+    ]
+    stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
+    stores[0].ensure_agent_registered()
+    total = int(p["predict_per_s"] * seconds)
+    warm = total // 3
+    counter.clear()
+    predicts = rewards = 0
+    for n in range(total):
+        counter.now = start + n / p["predict_per_s"]
+        if n == warm:
+            counter.clear()
+        instance = n % p["instances"]
+        states = {"age": rng.randint(18, 80), "gender": rng.choice("FM"), "region": rng.choice(agent.REGIONS)}
+        segment = agent.segment_of(states["age"], states["gender"], states["region"])
+        token = label.set("predict-cache")
+        caches[instance].get([customer.segment_counter(segment)])
+        label.reset(token)
+        if rng.random() < executed:
+            request = PredictRequest(
+                customer_id=f"c{n}",
+                timestamp="2024-01-01",
+                states=states,
+                offers={offer: True for offer in agent.OFFERS},
+            )
+            token = label.set("predict")
+            episode_id, _ = stores[instance].predict(request)
+            label.reset(token)
+            token = label.set("rewards")
+            stores[(instance + 1) % p["instances"]].reward(
+                RewardRequest(
+                    customer_id=f"c{n}", timestamp="2024-01-01", accepted=rng.random() < 0.2, episode_id=episode_id
+                )
+            )
+            label.reset(token)
+            predicts += n >= warm
+            rewards += n >= warm
+    return {
+        "events": list(counter.events),
+        "virtual": total - warm,
+        "predicts": predicts,
+        "rewards": rewards,
+    }
+
+
+def run_batch(db, counter: Counter, rows: int) -> dict:
+    """A `rows`-row client file through shared/batch/job.py, counted per row."""
+    from google.cloud import storage
+
+    from shared.batch import job as batch_job
+
+    gcs = storage.Client(project=PROJECT)
+    for name in ("cap-inbox", "cap-results"):
+        if not gcs.bucket(name).exists():
+            gcs.create_bucket(name)
+    rng = random.Random(3)
+    lines = ["customer_id,age,gender,region," + ",".join(agent.OFFERS)]
+    for n in range(rows):
+        flags = ",".join(rng.choice(["True", "False", "True"]) for _ in agent.OFFERS)
+        lines.append(f"{n},{rng.randint(18, 80)},{rng.choice('FM')},{rng.choice(agent.REGIONS)},{flags}")
+    blob = gcs.bucket("cap-inbox").blob("company_b/capacity.csv")
+    blob.upload_from_file(io.BytesIO(("\n".join(lines) + "\n").encode()), content_type="text/csv")
+    blob.reload()
+    counter.clear()
+    token = label.set("batch")
+    upload = batch_job.Upload("cap-inbox", blob.name, str(blob.generation), "capacity")
+    status = batch_job.Job(upload, db, gcs, "cap-results").run()
+    label.reset(token)
+    return {"events": list(counter.events), "rows": rows, "status": status}
+
+
+# -- reporting ---------------------------------------------------------------------------------
+def tally(events, kind=None, labels=None, phases=None):
+    return sum(
+        1
+        for e in events
+        if (kind is None or e[0] == kind) and (labels is None or e[1] in labels) and (phases is None or e[2] in phases)
+    )
+
+
+def hottest_shard_rate(rate: float, seconds: int = 60, seed: int = 1) -> tuple[int, float]:
+    """Shards for `rate` and the busiest shard's writes/s over `seconds`, from the code's choices."""
+    shards = counters.shards_for(rate)
+    rng = random.Random(seed)
+    hits = collections.Counter(counters.pick_shard(shards, rng) for _ in range(int(rate * seconds)))
+    return shards, max(hits.values()) / seconds
+
+
+def per_document_rates(events, seconds: float) -> dict[str, float]:
+    writes = collections.Counter(e[3] for e in events if e[0] == "write")
+    return {doc: n / seconds for doc, n in writes.items()}
+
+
+def terraform_exemptions() -> dict[str, set[str]] | None:
+    """Single-field exemptions declared in infra/*.tf (google_firestore_field with empty
+    index_config), or None when there are none."""
+    found: dict[str, set[str]] = collections.defaultdict(set)
+    for tf in (ROOT / "infra").glob("*.tf"):
+        text = tf.read_text()
+        for block in re.findall(r'resource\s+"google_firestore_field"\s+"[^"]+"\s*\{(.*?)\n\}', text, re.S):
+            collection = re.search(r'collection\s*=\s*"([^"]+)"', block)
+            field_name = re.search(r'field\s*=\s*"([^"]+)"', block)
+            if collection and field_name and re.search(r"index_config\s*\{\s*\}", block):
+                found[collection.group(1)].add(field_name.group(1))
+    return dict(found) or None
+
+
+def monotonic_ids(events, collection: str) -> bool:
+    """Whether the ids written to `collection`, in write order, only ever increase."""
+    ids = [e[3].rsplit("/", 1)[-1] for e in events if e[0] == "write" and collection_of(e[3]) == collection]
+    return len(ids) > 2 and all(a < b for a, b in zip(ids, ids[1:], strict=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0, help="virtual seconds per K (first third not counted)")
+    parser.add_argument("--executed", type=float, default=0.02, help="share of virtual clicks run end to end")
+    parser.add_argument("--candidates", type=int, nargs="+", default=[3, 10, 30, 100])
+    parser.add_argument("--max-age", type=float, default=stats_cache.DEFAULT_MAX_AGE, help="STATS_MAX_AGE_SECONDS")
+    parser.add_argument("--batch-rows", type=int, default=2000)
+    args = parser.parse_args()
+
+    firestore_emulator = emulators.start_firestore()
+    storage_emulator = emulators.start_storage()
+    os.environ.update(firestore_emulator.env, **storage_emulator.env, GOOGLE_CLOUD_PROJECT=PROJECT)
+    from google.cloud import firestore
+
+    started = time.monotonic()
+    try:
+        db = firestore.Client(project=PROJECT)
+        counter = Counter()
+        sdk_private.observe_documents(db, counter.read, counter.write)
+        rng = random.Random(11)
+        p = PROFILE
+        print(f"Capacity model, STATS_MAX_AGE_SECONDS={args.max_age:g}; profile: {p}")
+        print(
+            f"virtual time: {args.seconds:g} s per K (first third not counted), {args.executed:.0%} of clicks "
+            f"run end to end, every click's cache lookup run\n"
+        )
+        rows = []
+        all_events = []
+        for k in args.candidates:
+            r = replay_clicks(db, counter, k, args.seconds, args.executed, args.max_age, rng)
+            ev, clicks = r["events"], r["virtual_clicks"]
+            all_events.append((k, r))
+            req_reads = tally(ev, "read", {"sample"}, {"request"}) / max(1, r["samples"])
+            req_writes = tally(ev, "write", {"sample"}, {"request"}) / max(1, r["samples"])
+            cache_reads = tally(ev, "read", {"sample-cache"}, {"request"}) / clicks
+            refresh_reads = tally(ev, "read", None, {"refresh"}) / clicks
+            rollup_reads = tally(ev, "read", None, {"rollup"}) / clicks
+            rollup_writes = tally(ev, "write", None, {"rollup"}) / clicks
+            fb_reads = tally(ev, "read", {"feedback"}, {"request"}) / max(1, r["feedback"]) * p["feedback_share"]
+            fb_writes = tally(ev, "write", {"feedback"}, {"request"}) / max(1, r["feedback"]) * p["feedback_share"]
+            reads = req_reads + cache_reads + refresh_reads
+            all_reads = reads + rollup_reads + fb_reads
+            all_writes = req_writes + rollup_writes + fb_writes
+            cost = 1e6 * (all_reads * PRICE_READ + all_writes * PRICE_WRITE)
+            rows.append(
+                (
+                    k,
+                    req_reads,
+                    req_writes,
+                    cache_reads + refresh_reads,
+                    reads,
+                    rollup_reads,
+                    all_reads,
+                    all_writes,
+                    cost,
+                )
+            )
+        print("Per click (`make bench-capacity`); reads and writes are documents; cost at list price:\n")
+        print(
+            "| K | /sample reads on its path | /sample writes | cache refresh reads (amortized) "
+            "| **reads per /sample, amortized** | roll-up reads per click | all reads per click "
+            "| all writes per click | $ per million clicks |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
+        for k, rr, rw, cr, reads, ru, ar, aw, cost in rows:
+            print(
+                f"| {k} | {rr:.3f} | {rw:.3f} | {cr:.3f} | **{reads:.3f}** | {ru:.3f} | {ar:.3f} | {aw:.3f} "
+                f"| {cost:.2f} |"
+            )
+        print("\n('all' adds roll-ups and feedback on 5 % of clicks, each /feedback: 1 read, 1-2 writes.)")
+
+        # -- per-document write rates ------------------------------------------------------
+        k, r = next(((k, r) for k, r in all_events if k == 10), all_events[0])
+        rates = per_document_rates([e for e in r["events"] if e[2] in ("rollup", "refresh")], r["virtual_seconds"])
+        summary_max = max(
+            (v for d, v in rates.items() if "/shards/" not in d and "counter_rollups" not in d), default=0
+        )
+        lease_max = max((v for d, v in rates.items() if "counter_rollups" in d), default=0)
+        shards, hot_rate = hottest_shard_rate(p["hot_offer_clicks_per_s"])
+        cold_rate = offer_rates()[2]
+        cold_shards, cold_hot = hottest_shard_rate(cold_rate)
+        warmup_shards = f"{cpa.GLOBAL_CLICKS}/shards/"
+        warmup_writes = tally([e for e in r["events"] if e[3].startswith(warmup_shards)], "write")
+        print("\nHighest sustained write rate on one document (target <= 1/s):\n")
+        print("| document | writes/s | from |")
+        print("|---|---|---|")
+        print(
+            f"| busiest shard of the hot offer ({p['hot_offer_clicks_per_s']:,} clicks/s, {shards} shards) "
+            f"| {hot_rate:.2f} | counters.pick_shard, 60 virtual s |"
+        )
+        print(
+            f"| busiest shard of another offer ({cold_rate:.0f} clicks/s, {cold_shards} shards) "
+            f"| {cold_hot:.2f} | counters.pick_shard, 60 virtual s |"
+        )
+        print(f"| a counter summary (roll-ups that wrote it) | {summary_max:.2f} | replay at K={k} |")
+        print(f"| a roll-up lease | {lease_max:.2f} (each written once) | replay at K={k} |")
+        print(
+            f"| a shard of the service-wide click counter after warm-up | {warmup_writes / r['virtual_seconds']:.2f} "
+            f"| replay at K={k} |"
+        )
+        print("| a click / episode document | created once, updated once by its feedback / reward | the stores |")
+
+        # -- customers and batch --------------------------------------------------------------
+        c = replay_customers(db, counter, args.seconds, args.executed * 5, args.max_age, rng)
+        ev = c["events"]
+        pr = tally(ev, "read", {"predict"}, {"request"}) / max(1, c["predicts"])
+        pw = tally(ev, "write", {"predict"}, {"request"}) / max(1, c["predicts"])
+        pc = (tally(ev, "read", {"predict-cache"}) + tally(ev, "read", None, {"refresh", "rollup"})) / c["virtual"]
+        rwr = tally(ev, "read", {"rewards"}, {"request"}) / max(1, c["rewards"])
+        rww = tally(ev, "write", {"rewards"}, {"request"}) / max(1, c["rewards"])
+        seg_rate = p["rewards_per_s"] / len(agent.AGE_BANDS) / len(agent.REGIONS) / len(agent.GENDERS)
+        seg_shards, seg_hot = hottest_shard_rate(seg_rate)
+        b = run_batch(db, counter, args.batch_rows)
+        br = tally(b["events"], "read") / b["rows"]
+        bw = tally(b["events"], "write") / b["rows"]
+        print("\nCustomer offers and batch scoring (`make bench-capacity`):\n")
+        print("| request | reads | writes | note |")
+        print("|---|---|---|---|")
+        print(
+            f"| /predict | {pr:.3f} on its path + {pc:.3f} cache/roll-up amortized | {pw:.3f} "
+            f"| {p['predict_per_s']:,}/s over 24 segments |"
+        )
+        print(
+            f"| /rewards (with episode_id) | {rwr:.3f} | {rww:.3f} "
+            f"| segment shards: {seg_shards} per segment, busiest {seg_hot:.2f} writes/s |"
+        )
+        print(
+            f"| batch row ({b['rows']:,}-row file, scaled to {p['batch_rows']:,}) | {br:.4f} | {bw:.4f} | "
+            f"1M rows: {br * p['batch_rows']:,.0f} reads, {bw * p['batch_rows']:,.0f} writes, "
+            f"${p['batch_rows'] * (br * PRICE_READ + bw * PRICE_WRITE):.2f} |"
+        )
+
+        # -- indexes and ids --------------------------------------------------------------------
+        declared = terraform_exemptions()
+        exempt = declared if declared is not None else {c: set(f) for c, f in NEEDED_EXEMPTIONS.items()}
+        source = "infra/*.tf" if declared is not None else "this script's NEEDED_EXEMPTIONS (none in infra/*.tf yet)"
+        collection_rates = collections.Counter()
+        for kk, rr in all_events:
+            if kk == k:
+                for e in rr["events"]:
+                    if e[0] == "write":
+                        collection_rates[collection_of(e[3])] += 1
+        print(
+            f"\nCollections with a sequentially increasing field, indexed unless exempt (exemptions from {source}):\n"
+        )
+        print("| collection group | rising fields | still indexed | writes/s at the profile | within 500/s? |")
+        print("|---|---|---|---|---|")
+        full_rate = {
+            "cpa_clicks": p["clicks_per_s"] * (1 + p["feedback_share"]),
+            "shards": p["clicks_per_s"] * (1 + p["feedback_share"] * p["conversion_share_of_feedback"]),
+            "episodes": p["predict_per_s"] * 2 + p["rewards_per_s"] * 0,
+            "rewards": p["rewards_per_s"],
+        }
+        segment_writes = tally([e for e in ev if collection_of(e[3]) == "agent_segments"], "write")
+        collection_rates["agent_segments"] = segment_writes / (c["virtual"] / p["predict_per_s"]) * r["virtual_seconds"]
+        for coll, fields in SEQUENTIAL_FIELDS.items():
+            indexed = [f for f in fields if f not in exempt.get(coll, set())]
+            rate = full_rate[coll] if coll in full_rate else collection_rates.get(coll, 0) / r["virtual_seconds"]
+            ok = "yes" if not indexed or rate <= 500 else "**NO**"
+            print(f"| {coll} | {', '.join(fields)} | {', '.join(indexed) or '-'} | {rate:,.0f} | {ok} |")
+        print("\nDocument ids written in increasing order (a hot key range):")
+        for coll in ("cpa_clicks", "counter_rollups"):
+            print(f"- {coll}: {'MONOTONIC' if monotonic_ids(r['events'], coll) else 'spread'}")
+        print(f"- episodes (/predict): {'MONOTONIC' if monotonic_ids(ev, 'episodes') else 'spread'}")
+        print(f"- episodes (batch): {'MONOTONIC' if monotonic_ids(b['events'], 'episodes') else 'spread'}")
+        print(
+            "- click ids in the replay were consecutive integers, as ad platforms issue them; "
+            f"their documents: {sorted(e[3] for e in r['events'] if 'cpa_clicks/' in e[3])[:2]}"
+        )
+        print(f"\n({time.monotonic() - started:.0f} s)")
+    finally:
+        firestore_emulator.stop()
+        storage_emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""Production capacity against the emulator: spread ids, TTL fields, rolled-up counters that grow
+their shards and converge to the exact sums, even when a serving process is killed mid-traffic."""
+
+import concurrent.futures
+import datetime
+import os
+import random
+import signal
+import tempfile
+import time
+
+import numpy as np
+import requests
+
+from devstack import emulators
+from devstack.serve import start_in_background
+from shared import counters, sdk_private, stats_cache
+from shared.cpa import store as cpa
+from shared.cpa.models import FeedbackRequest, SampleRequest
+from shared.customer.models import PredictRequest
+from shared.customer.store import EPISODES, CustomerStore
+
+
+def max_age() -> float:
+    return float(os.environ["STATS_MAX_AGE_SECONDS"])
+
+
+def click_sums(db) -> dict[int, dict]:
+    """The truth: clicks, conversions and reward per offer, from the click documents."""
+    sums: dict[int, dict] = {}
+    for snapshot in db.collection(cpa.CLICKS).stream():
+        click = snapshot.to_dict()
+        total = sums.setdefault(click["offer_id"], {"clicks": 0, "conversions": 0, "reward": 0})
+        total["clicks"] += 1
+        if click.get("reward"):
+            total["conversions"] += 1
+            total["reward"] += click["reward"]
+    return sums
+
+
+def test_click_documents_have_spread_ids_the_click_id_and_an_expiry(db):
+    store = cpa.CpaStore(db, np.random.default_rng(0))
+    before = datetime.datetime.now(datetime.UTC)
+    for click in (1000, 1001, 1002):
+        store.sample(SampleRequest(click_id=click, offer_ids=[1, 2]))
+    ids = [cpa.click_doc_id(click) for click in (1000, 1001, 1002)]
+    assert ids != sorted(ids) or ids[0][:4] != ids[1][:4]  # consecutive clicks do not sit side by side
+    for click, doc_id in zip((1000, 1001, 1002), ids, strict=True):
+        stored = db.collection(cpa.CLICKS).document(doc_id).get().to_dict()
+        assert stored["click_id"] == click and doc_id.endswith(f"-{click}")
+        retention = stored["expire_at"] - before
+        assert datetime.timedelta(days=89.99) < retention < datetime.timedelta(days=90.01)
+
+
+def test_episodes_carry_their_expiry(db, monkeypatch):
+    monkeypatch.setenv("EPISODE_RETENTION_DAYS", "30")
+    store = CustomerStore(db, np.random.default_rng(0))
+    request = PredictRequest(
+        customer_id="1",
+        timestamp="2024-01-01",
+        states={"age": 30, "gender": "F", "region": "Asia"},
+        offers={"OFFER_1": True},
+    )
+    episode_id, _ = store.predict(request)
+    stored = db.collection(EPISODES).document(episode_id).get().to_dict()
+    retention = stored["expire_at"] - datetime.datetime.now(datetime.UTC)
+    assert datetime.timedelta(days=29.99) < retention <= datetime.timedelta(days=30)
+
+
+def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db):
+    reads, writes = [], []
+    sdk_private.observe_documents(db, reads.append, writes.append)
+    clock = [1000.0]
+    cache = stats_cache.StatsCache(db, max_age=2.0, clock=lambda: clock[0], background=False)
+    store = cpa.CpaStore(db, np.random.default_rng(0), cache)
+    offers = list(range(1, 101))
+    warm_up_over = {
+        "shards": 8,
+        "totals": {"clicks": 100},
+        "as_of": datetime.datetime.fromtimestamp(1000, datetime.UTC),
+    }
+    db.document(cpa.GLOBAL_CLICKS).set(warm_up_over)
+    store.sample(SampleRequest(click_id=1, offer_ids=offers))  # cold: the summaries are read (and rolled up)
+    reads.clear()
+    writes.clear()
+    clock[0] += 0.4  # within the summaries' refresh period (2 s / 4)
+    store.sample(SampleRequest(click_id=2, offer_ids=offers))
+    assert reads == []
+    assert len(writes) == 2  # the click and one shard of its offer: one commit
+    store.sample(SampleRequest(click_id=2, offer_ids=offers))  # a replay reads its click back
+    assert len(reads) == 1
+
+
+def test_racing_replays_count_once_and_cached_totals_converge_to_the_exact_sums(db):
+    offers = [11, 12, 13]
+    plan = [(click, random.Random(click).choice([0, 0, 0, 150, 400])) for click in range(200)]
+
+    def client(seed):
+        store = cpa.CpaStore(db, np.random.default_rng(seed))
+        # every client sends every click, each from its own place in the plan: 4 sends of each
+        # click, some racing (feedback on one click from 4 transactions at once only times out
+        # the emulator's locks)
+        for click, reward in plan[seed * 50 :] + plan[: seed * 50]:
+            store.sample(SampleRequest(click_id=click, offer_ids=offers))
+            store.feedback(FeedbackRequest(click_id=click, reward=reward))
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(client, range(4)))
+    truth = click_sums(db)
+    assert sum(t["clicks"] for t in truth.values()) == 200
+    time.sleep(max_age())
+    summaries = stats_cache.StatsCache(db).get([cpa.offer_counter(o) for o in offers])
+    for offer in offers:
+        totals = summaries[cpa.offer_counter(offer)].totals
+        expected = truth.get(offer, {"clicks": 0, "conversions": 0, "reward": 0})
+        assert {key: totals.get(key, 0) for key in expected} == expected
+        assert cpa.CpaStore(db, np.random.default_rng(0)).offer_stats(offer).clicks == expected["clicks"]
+
+
+def test_a_busy_counter_grows_its_shards_and_every_shard_is_summed(db):
+    clock = [1000.0]
+    cache = stats_cache.StatsCache(db, max_age=2.0, clock=lambda: clock[0], background=False)
+    store = cpa.CpaStore(db, np.random.default_rng(0), cache)
+    path = cpa.offer_counter(5)
+    click = 0
+    for second in range(3):  # 300 clicks a virtual second on one offer
+        for tick in range(300):
+            clock[0] = 1000.0 + second + tick / 300
+            click += 1
+            store.sample(SampleRequest(click_id=click, offer_ids=[5]))
+    clock[0] += 2.0
+    summary = cache.get([path])[path]
+    assert summary.shards >= counters.shards_for(290) == 584  # ~300/s at <= 0.5 writes/s a shard
+    for _ in range(300):
+        clock[0] += 1 / 300
+        click += 1
+        store.sample(SampleRequest(click_id=click, offer_ids=[5]))
+    used = {snapshot.id for snapshot in db.collection(f"{path}/shards").stream()}
+    assert max(map(int, used)) >= counters.MIN_SHARDS  # writers moved on to the new shards
+    assert store.offer_stats(5).clicks == click
+    clock[0] += 2.0
+    assert cache.get([path])[path].totals["clicks"] == click
+
+
+def test_only_one_instance_rolls_a_counter_up_per_interval(db):
+    path = cpa.offer_counter(9)
+    first = counters.roll_up(db, path, counters.Summary(), 100.0, 1.0)
+    assert first is not None
+    assert counters.roll_up(db, path, counters.Summary(), 100.5, 1.0) is None  # same slot: leased
+    assert counters.roll_up(db, path, counters.Summary(), 101.0, 1.0) is None  # older summary: refused
+    assert counters.roll_up(db, path, first, 102.0, 1.0) is not None
+
+
+def test_killing_a_serving_process_mid_traffic_loses_nothing_from_the_totals(firestore_emulator, db):
+    """SIGKILL the gateway while 8 clients send clicks and feedback; a new one takes over. The
+    rolled-up totals then equal the sums over the click documents that were committed, and every
+    click answered 200 is among them."""
+    env = {**os.environ, **firestore_emulator.env}
+    log = tempfile.NamedTemporaryFile(prefix="gateway-kill-", suffix=".log", delete=False)
+    process, url = start_in_background(emulators.free_port(), env, log)
+    offers = "31,32,33,34"
+    answered: set[int] = set()
+    restarted = [float("inf")]
+
+    def client(index):
+        session = requests.Session()
+        click = index * 100_000
+        while time.monotonic() < restarted[0] + 1.0:
+            click += 1
+            try:
+                chosen = session.get(f"{url}/sample/", params={"click_id": click, "offer_ids": offers}, timeout=30)
+                if chosen.status_code == 200:
+                    answered.add(click)
+                    session.put(f"{url}/feedback/", params={"click_id": click, "reward": click % 3 * 100}, timeout=30)
+            except requests.RequestException:
+                time.sleep(0.05)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(client, index) for index in range(8)]
+        deadline = time.monotonic() + 60
+        while len(answered) < 40 and time.monotonic() < deadline:  # mid-traffic
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        process, url = start_in_background(emulators.free_port(), env, log)
+        restarted[0] = time.monotonic()
+        for future in futures:
+            future.result()
+    try:
+        truth = click_sums(db)
+        stored = {snapshot.get("click_id") for snapshot in db.collection(cpa.CLICKS).stream()}
+        assert answered and answered <= stored
+        time.sleep(max_age())
+        summaries = stats_cache.StatsCache(db).get([cpa.offer_counter(int(o)) for o in offers.split(",")])
+        for offer, expected in truth.items():
+            totals = summaries[cpa.offer_counter(offer)].totals
+            assert {key: totals.get(key, 0) for key in expected} == expected
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
