@@ -21,6 +21,7 @@ How it stays fresh without reading per request:
 (the capacity benchmark replays traffic in virtual time that way).
 """
 
+import concurrent.futures
 import contextlib
 import contextvars
 import dataclasses
@@ -36,6 +37,7 @@ from shared import counters
 from shared.counters import Summary
 
 DEFAULT_MAX_AGE = 2.0
+ROLLUP_THREADS = 16  # roll-ups in flight at once per instance
 # Which part of the code is talking to Firestore: the capacity benchmark attributes reads by it.
 phase: contextvars.ContextVar[str] = contextvars.ContextVar("stats_phase", default="request")
 
@@ -146,16 +148,34 @@ class StatsCache:
             self._refresh(paths, self.clock(), strict=False)
 
     def _refresh(self, paths: list[str], now: float, strict: bool) -> None:
-        for path, summary in counters.read_summaries(self.db, paths).items():
-            if self._due(summary, now):
-                with _phase("rollup"):
-                    rolled = counters.roll_up(self.db, path, summary, now, self.rollup_every)
-                    if rolled is None and strict and not self._usable(summary, now):
-                        # another instance is rolling it up: sum the shards here, write nothing
-                        totals = counters.exact_totals(self.db, [path])[path]
-                        rolled = dataclasses.replace(summary, totals=totals, as_of=now)
-                summary = rolled or summary
-            self._store(path, now, summary)
+        summaries = counters.read_summaries(self.db, paths)
+        due = [path for path, summary in summaries.items() if self._due(summary, now)]
+        # Roll-ups are independent (each its own lease, shards and summary): run them side by side,
+        # or an instance serving 100 offers spends 100 sequential round trips a roll-up interval.
+        contexts = [contextvars.copy_context() for _ in due]
+        rolled = dict(
+            zip(
+                due,
+                _ROLLUPS.map(
+                    lambda ctx, path: ctx.run(self._roll_up, path, summaries[path], now, strict), contexts, due
+                ),
+                strict=True,
+            )
+        )
+        for path, summary in summaries.items():
+            self._store(path, now, rolled.get(path) or summary)
+
+    def _roll_up(self, path: str, summary: Summary, now: float, strict: bool) -> Summary | None:
+        with _phase("rollup"):
+            rolled = counters.roll_up(self.db, path, summary, now, self.rollup_every)
+            if rolled is None and strict and not self._usable(summary, now):
+                # another instance is rolling it up: sum the shards here, write nothing
+                totals = counters.exact_totals(self.db, [path])[path]
+                rolled = dataclasses.replace(summary, totals=totals, as_of=now)
+            return rolled
+
+
+_ROLLUPS = concurrent.futures.ThreadPoolExecutor(ROLLUP_THREADS, thread_name_prefix="rollup")
 
 
 @contextlib.contextmanager
