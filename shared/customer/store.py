@@ -178,7 +178,8 @@ class CustomerStore:
         latest = list(mine.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
         if latest and _is_replay(latest[0].to_dict(), request):
             return latest[0].reference
-        open_episodes = list(mine.where(filter=FieldFilter("up_to_date", "==", False)).limit(2).stream())
+        open_query = mine.where(filter=FieldFilter("up_to_date", "==", False))
+        open_episodes = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
         if not open_episodes:
             raise errors.NotFound(f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
         if len(open_episodes) > 1:
