@@ -20,7 +20,7 @@ from shared.cpa.store import CpaStore
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import CustomerStore, slate_of
-from shared.firestore_client import get_db
+from shared.firestore_client import get_request_db
 from shared.http import ApiError, endpoint, json_body, query_and_body
 
 _rng = np.random.default_rng()
@@ -28,7 +28,7 @@ _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
 
 
 def cpa_store() -> CpaStore:
-    return CpaStore(get_db(), _rng)
+    return CpaStore(get_request_db(), _rng)
 
 
 def sample_degraded(request):
@@ -88,7 +88,7 @@ _agent_registered = False
 
 def customer_store() -> CustomerStore:
     global _agent_registered
-    store = CustomerStore(get_db(), _rng, os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT))
+    store = CustomerStore(get_request_db(), _rng, os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT))
     if not _agent_registered:
         store.ensure_agent_registered()
         _agent_registered = True

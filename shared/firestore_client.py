@@ -1,13 +1,13 @@
-"""The process-wide Firestore client: the emulator when FIRESTORE_EMULATOR_HOST is set.
+"""The process-wide Firestore clients: the emulator when FIRESTORE_EMULATOR_HOST is set.
 
-Every call it makes is bounded. The SDK's own defaults allow 60 s (commits) to 300 s (reads,
-queries) of retrying, longer than the functions' timeouts (30 s; 10 s for is-alive), so an outage
-hung every request for minutes. Here a call that gets an answer may take up to CALL_TIMEOUT_S (a
-slow but working Firestore); a call that keeps failing (unreachable: refused connections) is
-retried for RETRY_BUDGET_S at most. Each method keeps the SDK's own choice of which errors it
-retries. The first call that fails ends the request with a 503 (shared/http.py), so a request
-never outlives a few seconds of outage, and after a few such failures in a row the breaker
-answers at once.
+Every call of the HTTP functions' client (get_request_db) is bounded. The SDK's own defaults
+allow 60 s (commits) to 300 s (reads, queries) of retrying, longer than the functions' timeouts
+(30 s; 10 s for is-alive), so an outage hung every request for minutes. Here a call that gets an
+answer may take up to CALL_TIMEOUT_S (a slow but working Firestore); a call that keeps failing
+(unreachable: refused connections) is retried for RETRY_BUDGET_S at most. Each method keeps the
+SDK's own choice of which errors it retries. The first call that fails ends the request with a
+503 (shared/http.py), so a request never outlives a few seconds of outage, and after a few such
+failures in a row the breaker answers at once. Batch jobs keep the SDK's deadlines (get_db).
 """
 
 import functools
@@ -85,10 +85,22 @@ class Breaker:
 breaker = Breaker()
 
 
-@functools.cache
-def get_db() -> firestore.Client:
+def _client() -> firestore.Client:
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT") or LOCAL_PROJECT
     database = os.environ.get("FIRESTORE_DATABASE", "(default)")
-    db = firestore.Client(project=project, database=database)
+    return firestore.Client(project=project, database=database)
+
+
+@functools.cache
+def get_db() -> firestore.Client:
+    """The client with the SDK's own deadlines: batch jobs (540 s) and tools, whose big commits may
+    take longer than a request could wait."""
+    return _client()
+
+
+@functools.cache
+def get_request_db() -> firestore.Client:
+    """The client of the HTTP functions: every call bounded (CALL_TIMEOUT_S, RETRY_BUDGET_S)."""
+    db = _client()
     sdk_private.bound_every_call(db, CALL_TIMEOUT_S, RETRY_BUDGET_S, ROLLBACK_TIMEOUT_S)
     return db
