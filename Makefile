@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic
+.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -35,6 +35,18 @@ test: prereqs lint
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
 	bash infra/scan.sh
 
+# schemathesis over infra/openapi.json against a fresh local stack (devstack/fuzz.py): bounded
+# examples, a fixed seed, at most 3 minutes; fails on any server error or answer off the spec.
+# schemathesis lives in its own virtualenv, .venv-fuzz: many packages nothing else needs.
+SCHEMATHESIS_VERSION := 4.32.5
+.venv-fuzz/.schemathesis-$(SCHEMATHESIS_VERSION):
+	$(PYTHON) -m venv .venv-fuzz
+	.venv-fuzz/bin/python -m pip install --quiet "schemathesis==$(SCHEMATHESIS_VERSION)"
+	@touch $@
+
+fuzz: prereqs .venv-fuzz/.schemathesis-$(SCHEMATHESIS_VERSION)
+	$(PY) -m devstack.fuzz
+
 # checkov over infra/, in its own virtualenv (.venv-checkov): no failed check, skips justified inline.
 scan:
 	bash infra/scan.sh
@@ -53,7 +65,7 @@ bench-capacity: prereqs
 	$(PY) -m bench.capacity
 
 clean:
-	rm -rf $(VENV) .pytest_cache local-results reports
+	rm -rf $(VENV) .venv-fuzz .pytest_cache local-results reports
 
 # The report page (reports/report.html, charts beside it) from the running `make run`, or from the
 # project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".

@@ -26,10 +26,48 @@ class Gateway:
     def __call__(self, environ, start_response):
         target, _ = resolve(self.routes, environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
         if target is None:
-            body = json.dumps({"error": f"no route for {environ.get('PATH_INFO')}"}).encode()
-            start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-            return [body]
-        return self.apps[target](environ, start_response)
+            return _json_error(start_response, "404 Not Found", f"no route for {_path(environ)}", "path")
+        return _errors_as_json(self.apps[target], environ, start_response)
+
+
+_FIELD_OF = {404: "path", 405: "method", 413: "body", 414: "path"}
+
+
+def _path(environ) -> str:
+    return environ.get("PATH_INFO", "")[:200].encode("unicode_escape").decode("ascii")
+
+
+def _json_error(start_response, status: str, message: str, field: str) -> list[bytes]:
+    body = json.dumps({"error": message, "field": field}).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def _errors_as_json(app, environ, start_response):
+    """The function's answer; an error page the framework itself wrote (Flask's HTML 404 for a path
+    its routes refuse, such as one with a newline in it) becomes a JSON error like the others."""
+    answer = {}
+
+    def capture(status, headers, exc_info=None):
+        answer["status"], answer["headers"] = status, headers
+        return lambda data: None  # write() is not used by Flask
+
+    body = app(environ, capture)
+    status, headers = answer["status"], answer["headers"]
+    code = int(status.split()[0])
+    content_type = next((value for name, value in headers if name.lower() == "content-type"), "")
+    if code < 400 or content_type.startswith("application/json"):
+        start_response(status, headers)
+        return body
+    if hasattr(body, "close"):
+        body.close()
+    reason = status.split(" ", 1)[1] if " " in status else status
+    return _json_error(
+        start_response,
+        f"{code} {reason.title()}",
+        f"{reason.lower()}: {environ['REQUEST_METHOD']} {_path(environ)}",
+        _FIELD_OF.get(code, "request"),
+    )
 
 
 app = Gateway()

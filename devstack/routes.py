@@ -31,7 +31,9 @@ def load_routes(spec_path: pathlib.Path = SPEC_PATH) -> list[Route]:
             if not match:
                 raise ValueError(f"{path} {method}: backend address {address!r} is not ${{backend_<entry point>}}")
             methods[method.upper()] = match.group(1)
-        regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"
+        # Each path is written once, without the trailing slash; both spellings route (the
+        # deployed gateway gets the slash variants generated in infra/gateway.tf).
+        regex = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path.rstrip("/"))) + "/?\\Z"
         routes.append(Route(path, re.compile(regex), methods))
     return routes
 

@@ -20,7 +20,7 @@ from shared.cpa.store import CpaStore
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import CustomerStore, slate_of
-from shared.firestore_client import get_db
+from shared.firestore_client import get_request_db
 from shared.http import ApiError, endpoint, json_body, query_and_body
 
 _rng = np.random.default_rng()
@@ -28,14 +28,28 @@ _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
 
 
 def cpa_store() -> CpaStore:
-    return CpaStore(get_db(), _rng)
+    return CpaStore(get_request_db(), _rng)
+
+
+def sample_degraded(request):
+    """Firestore unreachable and DEGRADED_MODE on: a uniformly random candidate, not recorded
+    (feedback for this click id is a 404: the click was never sampled)."""
+    sample_request = SampleRequest.model_validate(query_and_body(request))
+    offers = sample_request.offer_ids
+    return {
+        "click_id": sample_request.click_id,
+        "offer_id": offers[int(_rng.integers(len(offers)))],
+        "sampler": "random",
+        "probability": 1 / len(offers),
+        "recorded": False,
+    }, 200
 
 
 @functions_framework.http
-@endpoint("GET")
+@endpoint("GET", degraded=sample_degraded)
 def sample(request):
     click = cpa_store().sample(SampleRequest.model_validate(query_and_body(request)))
-    return {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}, 200
+    return {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")} | {"recorded": True}, 200
 
 
 @functions_framework.http
@@ -74,7 +88,7 @@ _agent_registered = False
 
 def customer_store() -> CustomerStore:
     global _agent_registered
-    store = CustomerStore(get_db(), _rng, os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT))
+    store = CustomerStore(get_request_db(), _rng, os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT))
     if not _agent_registered:
         store.ensure_agent_registered()
         _agent_registered = True
@@ -88,7 +102,7 @@ def _prediction(request) -> tuple[CustomerStore, PredictRequest, str, dict]:
     return store, predict_request, episode_id, episode
 
 
-def _prediction_answer(predict_request: PredictRequest, episode_id: str, episode: dict, offers) -> dict:
+def _prediction_answer(predict_request: PredictRequest, episode_id: str | None, episode: dict, offers) -> dict:
     return {
         "customer_id": predict_request.customer_id,
         "response-date": datetime.date.today().isoformat(),
@@ -96,7 +110,32 @@ def _prediction_answer(predict_request: PredictRequest, episode_id: str, episode
         "episode_id": episode_id,
         "policy": episode["policy"],
         "agent-version": episode["agent_version"],
+        "recorded": episode_id is not None,
     }
+
+
+def _static_prediction(request) -> tuple[PredictRequest, list[str]]:
+    """Firestore unreachable and DEGRADED_MODE on: the static agent's slate, no episode recorded
+    (so no episode id, and nothing to reward)."""
+    predict_request = PredictRequest.model_validate(json_body(request, required=True))
+    states = predict_request.states
+    segment = agent.segment_of(states.age, states.gender, states.region)
+    return predict_request, agent.slates(agent.STATIC, segment, predict_request.eligible, {}, _rng)[0]
+
+
+_STATIC_EPISODE = {"policy": agent.STATIC, "agent_version": agent.AGENT_VERSIONS[agent.STATIC]}
+
+
+def predict_degraded(request):
+    predict_request, slate = _static_prediction(request)
+    return _prediction_answer(predict_request, None, _STATIC_EPISODE, slate), 200
+
+
+def predict_v2_degraded(request):
+    predict_request, slate = _static_prediction(request)
+    answer = _prediction_answer(predict_request, None, _STATIC_EPISODE, dict.fromkeys(slate))
+    answer["missing-product-names"] = slate  # product names live in Firestore too
+    return answer, 200
 
 
 @functions_framework.http
@@ -111,14 +150,14 @@ def is_alive(request):
 
 
 @functions_framework.http
-@endpoint("POST")
+@endpoint("POST", degraded=predict_degraded)
 def predict(request):
     _, predict_request, episode_id, episode = _prediction(request)
     return _prediction_answer(predict_request, episode_id, episode, slate_of(episode)), 200
 
 
 @functions_framework.http
-@endpoint("POST")
+@endpoint("POST", degraded=predict_v2_degraded)
 def predict_v2(request):
     store, predict_request, episode_id, episode = _prediction(request)
     slate = slate_of(episode)

@@ -4,15 +4,20 @@ import functools
 import json
 import os
 import time
+import urllib.parse
 from collections.abc import Callable
 
 import flask
 import pydantic
 
-from shared import errors
+from shared import errors, nesting
+from shared.firestore_client import RETRY_AFTER_S, breaker, is_unavailable
 from shared.log import log
 
 MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_DEPTH = 8  # the deepest body, /predict with states as an object, nests 2
+_RAW_BODY = "offer_bandits.raw_body"
+SECRET_PARAMS = {"key", "api_key", "x-api-key"}  # never written to a log line
 
 
 STATUS_OF = {errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 400}
@@ -54,7 +59,10 @@ def json_body(request: flask.Request, required: bool) -> dict:
     """The request's JSON object body; {} when absent and not required."""
     if request.content_length and request.content_length > MAX_BODY_BYTES:
         raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes", "body")
-    raw = request.stream.read(MAX_BODY_BYTES + 1)  # bounded even when no Content-Length was sent
+    raw = request.environ.get(_RAW_BODY)
+    if raw is None:  # read once: a degraded answer parses the request again
+        raw = request.stream.read(MAX_BODY_BYTES + 1)  # bounded even when no Content-Length was sent
+        request.environ[_RAW_BODY] = raw
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes", "body")
     if not raw.strip():
@@ -62,8 +70,10 @@ def json_body(request: flask.Request, required: bool) -> dict:
             raise ApiError(400, "a JSON object body is required", "body")
         return {}
     try:
-        parsed = json.loads(raw)
-    except (ValueError, RecursionError):
+        parsed = nesting.loads(raw, MAX_BODY_DEPTH)
+    except nesting.TooDeep:
+        raise ApiError(400, f"body nests deeper than {MAX_BODY_DEPTH} levels", "body") from None
+    except ValueError:
         raise ApiError(400, "body is not valid JSON", "body") from None
     if not isinstance(parsed, dict):
         raise ApiError(400, "body must be a JSON object", "body")
@@ -86,39 +96,90 @@ def trace_fields(request: flask.Request) -> dict:
     return {"logging.googleapis.com/trace": f"projects/{project}/traces/{header.split('/')[0]}"}
 
 
-def endpoint(*methods: str) -> Callable:
-    """Wraps a handler `(request) -> (body, status)` as a Cloud Functions HTTP entry point."""
+def logged_url(request: flask.Request) -> str:
+    """The path and query as logged: without the API key, however the client spelled its name."""
+    pairs = [(k, v) for k, v in request.args.items(multi=True) if k.lower() not in SECRET_PARAMS]
+    return request.path + ("?" + urllib.parse.urlencode(pairs) if pairs else "")
+
+
+def degraded_mode() -> bool:
+    """DEGRADED_MODE=on: while Firestore is unreachable, endpoints that have a fallback answer
+    without it (nothing recorded) rather than 503."""
+    return os.environ.get("DEGRADED_MODE", "off").strip().lower() in ("on", "1", "true", "yes")
+
+
+def unavailable_error() -> ApiError:
+    return ApiError(503, "the datastore is unreachable; retry later")
+
+
+def _answer(handler: Callable, request: flask.Request, fallback: Callable | None) -> tuple[dict, int, dict]:
+    """(body, status, extra log fields) of one request, every error mapped to its status."""
+    try:
+        return _attempt(handler, request, fallback)
+    except ApiError as error:
+        return error.body(), error.status, {}
+    except errors.DomainError as error:
+        api_error = ApiError(STATUS_OF[type(error)], error.message, error.field)
+        return api_error.body(), api_error.status, {}
+    except pydantic.ValidationError as error:
+        api_error = validation_error(error)
+        return api_error.body(), api_error.status, {}
+    except Exception:  # a bug, never the client's input
+        log("ERROR", "unhandled error", function=handler.__name__, path=request.path, exc_info=True)
+        return {"error": "internal error"}, 500, {}
+
+
+def _attempt(handler: Callable, request: flask.Request, fallback: Callable | None) -> tuple[dict, int, dict]:
+    if not breaker.is_open():
+        try:
+            body, status = handler(request)
+        except errors.DomainError:
+            breaker.succeeded()  # Firestore answered
+            raise
+        except Exception as error:
+            if not is_unavailable(error):
+                raise
+            breaker.failed()
+            log("WARNING", "Firestore unreachable", function=handler.__name__, exception=repr(error)[:300])
+        else:
+            breaker.succeeded()
+            return body, status, {}
+    if fallback is not None and degraded_mode():
+        body, status = fallback(request)
+        return body, status, {"degraded": True}
+    raise unavailable_error()
+
+
+def endpoint(*methods: str, degraded: Callable | None = None) -> Callable:
+    """Wraps a handler `(request) -> (body, status)` as a Cloud Functions HTTP entry point.
+
+    Firestore unreachable (shared/firestore_client.py) is a 503 with Retry-After; with
+    DEGRADED_MODE on, `degraded(request) -> (body, status)` answers instead, when given.
+    """
 
     def wrap(handler: Callable) -> Callable:
         @functools.wraps(handler)
         def entry(request: flask.Request) -> flask.Response:
             started = time.perf_counter()
             headers = {}
+            extra = {}
             if request.method not in methods:
-                status, body = 405, {"error": f"method {request.method} not allowed; use {', '.join(methods)}"}
+                allowed = ", ".join(methods)
+                status, body = 405, {"error": f"method {request.method} not allowed; use {allowed}", "field": "method"}
                 headers["Allow"] = ", ".join(methods)
             else:
-                try:
-                    body, status = handler(request)
-                except ApiError as error:
-                    status, body = error.status, error.body()
-                except errors.DomainError as error:
-                    api_error = ApiError(STATUS_OF[type(error)], error.message, error.field)
-                    status, body = api_error.status, api_error.body()
-                except pydantic.ValidationError as error:
-                    api_error = validation_error(error)
-                    status, body = api_error.status, api_error.body()
-                except Exception:  # a bug or an outage, never the client's input
-                    log("ERROR", "unhandled error", function=handler.__name__, path=request.path, exc_info=True)
-                    status, body = 500, {"error": "internal error"}
+                body, status, extra = _answer(handler, request, degraded)
+            if status == 503:
+                headers["Retry-After"] = str(RETRY_AFTER_S)
             log(
                 "WARNING" if status >= 400 else "INFO",
                 f"{request.method} {request.path} {status}",
                 function=handler.__name__,
                 **trace_fields(request),
+                **extra,
                 httpRequest={
                     "requestMethod": request.method,
-                    "requestUrl": request.full_path.rstrip("?"),
+                    "requestUrl": logged_url(request),
                     "status": status,
                     "latency": f"{time.perf_counter() - started:.6f}s",
                 },

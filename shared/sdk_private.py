@@ -78,3 +78,32 @@ def observe_documents(db: firestore.Client, on_read, on_write) -> None:
     api.run_query = counted_query
     api.commit = counted_commit
     api.batch_write = counted_batch_write
+
+
+def bound_every_call(db: firestore.Client, timeout: float, retry_budget: float, rollback_timeout: float) -> None:
+    """Bound every RPC of the client: at most `timeout` seconds from its first attempt
+    (`rollback_timeout` for Rollback), and no new attempt after `retry_budget` seconds.
+
+    The SDK's defaults (60 s to 300 s per call) live on the GAPIC transport's wrapped methods and
+    the public API has no client-wide setting; transactions' begin and commit take no per-call
+    timeout at all. Each method keeps its own retry predicate and backoff.
+    """
+    transport = db._firestore_api._transport
+    long_lived = (transport.listen, transport.write)  # snapshot listeners' streams, unused here
+    for method, wrapped in transport._wrapped_methods.items():
+        if method in long_lived:
+            continue
+        rollback = method == transport.rollback
+        wrapped._timeout = rollback_timeout if rollback else timeout
+        if wrapped._retry is not None:
+            wrapped._retry = wrapped._retry.with_timeout(rollback_timeout if rollback else retry_budget)
+
+
+def call_bounds(db: firestore.Client, names: list[str]) -> dict[str, tuple[float | None, float | None]]:
+    """{RPC name: (timeout, retry budget)} of the named RPCs (`commit`, `rollback`, ...) of the client."""
+    transport = db._firestore_api._transport
+    bounds = {}
+    for name in names:
+        wrapped = transport._wrapped_methods[getattr(transport, name)]
+        bounds[name] = (wrapped._timeout, wrapped._retry.timeout if wrapped._retry is not None else None)
+    return bounds

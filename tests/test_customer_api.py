@@ -42,17 +42,22 @@ def test_every_company_a_request_gets_three_distinct_eligible_offers_and_each_re
     episodes = []
     for request in COMPANY_A:
         eligible = eligible_of(request)
+        answers = {}
         for path in ("/predict", "/predict-v2"):
             answer = requests.post(f"{api}{path}", json=request, timeout=30)
             assert answer.status_code == 200, answer.text
-            body = answer.json()
+            body = answers[path] = answer.json()
             offers = list(body["best-three-offers"])
             assert len(offers) == len(set(offers)) == min(3, len(eligible))
             assert set(offers) <= eligible
             assert body["customer_id"] == request["customer_id"] and body["response-date"] == today
+            assert body["recorded"] is True
             if path == "/predict-v2":
                 assert all(body["best-three-offers"][o] for o in offers)  # every offer has its product
-            episodes.append((request, body["episode_id"]))
+        # the same customer and timestamp is the same request, through either path: one episode
+        assert answers["/predict-v2"]["episode_id"] == answers["/predict"]["episode_id"]
+        assert list(answers["/predict-v2"]["best-three-offers"]) == answers["/predict"]["best-three-offers"]
+        episodes.append((request, answers["/predict"]["episode_id"]))
     for index, (request, episode_id) in enumerate(episodes):
         body = {
             "customer_id": request["customer_id"],
@@ -94,19 +99,45 @@ def test_predict_v2_says_when_an_offer_has_no_product(products):
     assert body["best-three-offers"]["OFFER_77"] is None and body["missing-product-names"] == ["OFFER_77"]
 
 
-def test_a_reward_without_episode_id_goes_to_the_latest_open_episode_and_a_retry_counts_once(api):
+def test_a_retried_predict_returns_the_same_episode_and_slate(api):
     request = dict(COMPANY_A[0])
-    older = requests.post(f"{api}/predict", json=request, timeout=30).json()["episode_id"]
-    newer = requests.post(f"{api}/predict", json=request, timeout=30).json()["episode_id"]
+    first = requests.post(f"{api}/predict", json=request, timeout=30).json()
+    for _ in range(3):
+        again = requests.post(f"{api}/predict", json=request, timeout=30).json()
+        assert (again["episode_id"], again["best-three-offers"]) == (first["episode_id"], first["best-three-offers"])
+    # a request id, when given, identifies the request instead of the timestamp
+    tagged = [requests.post(f"{api}/predict", json=request | {"request_id": f"r{n}"}, timeout=30) for n in (1, 2, 1)]
+    ids = [answer.json()["episode_id"] for answer in tagged]
+    assert ids[0] == ids[2] != ids[1] and first["episode_id"] not in ids
+
+
+def test_a_reward_without_episode_id_goes_to_the_one_open_episode_and_a_retry_counts_once(api):
+    request = dict(COMPANY_A[0])
+    episode = requests.post(f"{api}/predict", json=request, timeout=30).json()["episode_id"]
     body = {"customer_id": request["customer_id"], "timestamp": "2022-03-20", "accepted_one_of the_three_offers": True}
     first = reward(api, **body)
-    assert first.status_code == 200 and first.json()["episode_id"] == newer
+    assert first.status_code == 200 and first.json()["episode_id"] == episode
     retry = reward(api, **body)
-    assert retry.json() == first.json()  # not credited to the older episode
-    later = reward(api, **(body | {"timestamp": "2022-03-21"}))
-    assert later.json()["episode_id"] == older
+    assert retry.json() == first.json()
     nothing_left = reward(api, **(body | {"timestamp": "2022-03-22"}))
     assert nothing_left.status_code == 404 and nothing_left.json()["field"] == "customer_id"
+
+
+def test_a_reward_without_episode_id_when_two_episodes_are_open_is_409_naming_episode_id(api):
+    request = dict(COMPANY_A[0])
+    older = requests.post(f"{api}/predict", json=request | {"timestamp": "2022-03-12T10:00:00"}, timeout=30).json()
+    newer = requests.post(f"{api}/predict", json=request | {"timestamp": "2022-03-12T10:05:00"}, timeout=30).json()
+    assert older["episode_id"] != newer["episode_id"]
+    body = {"customer_id": request["customer_id"], "timestamp": "2022-03-20", "accepted_one_of_the_three_offers": False}
+    ambiguous = reward(api, **body)
+    assert ambiguous.status_code == 409 and ambiguous.json()["field"] == "episode_id"
+    assert "episode_id" in ambiguous.json()["error"]
+    named = reward(api, **body, episode_id=newer["episode_id"])
+    assert named.status_code == 200
+    # one open episode left: a reward without episode_id goes to it; its retry is recognised
+    last = reward(api, **(body | {"timestamp": "2022-03-21"}))
+    assert last.status_code == 200 and last.json()["episode_id"] == older["episode_id"]
+    assert reward(api, **(body | {"timestamp": "2022-03-21"})).json() == last.json()
 
 
 def test_reward_errors(api):

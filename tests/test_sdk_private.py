@@ -47,3 +47,14 @@ def test_nothing_outside_sdk_private_touches_private_attributes():
         if path.name != "sdk_private.py" and private.search(path.read_text())
     ]
     assert not offenders, f"private SDK attributes used outside shared/sdk_private.py: {offenders}"
+
+
+def test_every_call_of_the_request_client_is_bounded(db):
+    from shared.firestore_client import CALL_TIMEOUT_S, RETRY_BUDGET_S, ROLLBACK_TIMEOUT_S, get_request_db
+
+    get_request_db.cache_clear()
+    names = ["get_document", "batch_get_documents", "run_query", "begin_transaction", "commit", "rollback"]
+    bounds = sdk_private.call_bounds(get_request_db(), names)
+    get_request_db.cache_clear()
+    assert bounds.pop("rollback") == (ROLLBACK_TIMEOUT_S, ROLLBACK_TIMEOUT_S)
+    assert set(bounds.values()) == {(CALL_TIMEOUT_S, RETRY_BUDGET_S)}

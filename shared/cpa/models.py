@@ -10,6 +10,10 @@ from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, SamplerParams
 
 MAX_ID = 2**63 - 1
 MAX_OFFERS = 100
+# A conversion's payout in cents, at most $100,000: its square (1e14) adds to the offer's reward_sq,
+# an int64 in Firestore, and stays below 2^53, where floats are still exact integers.
+MAX_REWARD_CENTS = 10**7
+MAX_PARAM = 1e6  # epsilon_decay, ucb_c and the Thompson prior: far beyond any useful value
 _INTEGER = re.compile(r"^\s*\d+\s*$")
 
 
@@ -41,13 +45,18 @@ def _offer_ids(value):
 
 
 def _number(value):
-    """A finite number from JSON or a query string; never a bool, NaN or infinity."""
+    """A finite number from JSON or a query string; never a bool, NaN or infinity. An integer too
+    large for a float (a 400-digit one) is out of range, not an error."""
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError("must be a number")
+    if isinstance(value, str) and len(value) > 64:
+        raise ValueError("must be a number of at most 64 characters")
     try:
         number = float(value)
     except ValueError:
         raise ValueError("must be a number") from None
+    except OverflowError:
+        raise ValueError("is out of range") from None
     if not math.isfinite(number):
         raise ValueError("must be a finite number")
     return number
@@ -64,10 +73,10 @@ class SampleRequest(BaseModel):
     offer_ids: Annotated[list[int], BeforeValidator(_offer_ids)]
     sampler: Literal[tuple(SAMPLERS)] = DEFAULT_SAMPLER
     epsilon: Annotated[Number, Field(ge=0, le=1)] = 0.1
-    epsilon_decay: Annotated[Number, Field(ge=0)] = 0.0
-    ucb_c: Annotated[Number, Field(ge=0)] = 1.0
-    thompson_a: Annotated[Number, Field(gt=0)] | None = None
-    thompson_b: Annotated[Number, Field(gt=0)] | None = None
+    epsilon_decay: Annotated[Number, Field(ge=0, le=MAX_PARAM)] = 0.0
+    ucb_c: Annotated[Number, Field(ge=0, le=MAX_PARAM)] = 1.0
+    thompson_a: Annotated[Number, Field(gt=0, le=MAX_PARAM)] | None = None
+    thompson_b: Annotated[Number, Field(gt=0, le=MAX_PARAM)] | None = None
 
     def params(self) -> SamplerParams:
         prior_given = self.thompson_a is not None or self.thompson_b is not None
@@ -84,7 +93,7 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     click_id: Id
-    reward: Annotated[Number, Field(ge=0)]
+    reward: Annotated[Number, Field(ge=0, le=MAX_REWARD_CENTS)]
 
     @property
     def reward_value(self) -> int | float:

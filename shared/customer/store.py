@@ -18,7 +18,6 @@ import contextlib
 import datetime
 import json
 import os
-import uuid
 from collections.abc import Iterable
 
 import numpy as np
@@ -174,7 +173,8 @@ class CustomerStore:
         return {segment: segment_counts(summaries[segment_counter(segment)].totals) for segment in segments}
 
     def predict(self, request: PredictRequest) -> tuple[str, dict]:
-        """Choose the slate and record its episode; returns (episode id, episode)."""
+        """Choose the slate and record its episode; returns (episode id, episode). A retry of the
+        same request (its id derives from the request) returns the episode recorded first."""
         states = request.states
         segment = agent.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
@@ -183,9 +183,12 @@ class CustomerStore:
         episode = new_episode(
             request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api"
         )
-        episode_id = uuid.uuid4().hex
-        self.db.collection(EPISODES).document(episode_id).create(episode)
-        return episode_id, episode
+        episode_ref = self.db.collection(EPISODES).document(request.episode_id)
+        try:
+            episode_ref.create(episode)
+        except exceptions.AlreadyExists:
+            return episode_ref.id, episode_ref.get().to_dict()
+        return episode_ref.id, episode
 
     # -- rewards -----------------------------------------------------------------------------
     def _episode_for_reward(self, request: RewardRequest) -> firestore.DocumentReference:
@@ -196,13 +199,17 @@ class CustomerStore:
         latest = list(mine.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
         if latest and _is_replay(latest[0].to_dict(), request):
             return latest[0].reference
-        open_episodes = mine.where(filter=FieldFilter("up_to_date", "==", False))
-        newest_open = list(
-            open_episodes.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream()
-        )
-        if not newest_open:
+        open_query = mine.where(filter=FieldFilter("up_to_date", "==", False))
+        open_episodes = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
+        if not open_episodes:
             raise errors.NotFound(f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
-        return newest_open[0].reference
+        if len(open_episodes) > 1:
+            raise errors.Conflict(
+                f"customer {request.customer_id} has more than one episode awaiting a reward; "
+                "send episode_id to say which one this reward is for",
+                "episode_id",
+            )
+        return open_episodes[0].reference
 
     def reward(self, request: RewardRequest) -> tuple[str, dict]:
         """Record the reward on its episode; returns (episode id, rewarded episode)."""
