@@ -20,14 +20,17 @@ acceptance of the unseen segment's customers (from UNSEEN_FROM on).
 """
 
 import argparse
+import dataclasses
 import multiprocessing
+import os
 import pathlib
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from bench import rand
-from bench.slates import simulate as simulate_e7
+from bench import slates as slates_env
 from shared.customer import agent, linear
 
 ENV_NUMBER = 8
@@ -36,6 +39,7 @@ STATIC_WEIGHT = 0.3
 UNSEEN = ("65+", "Asia")  # age band and region of the segments that arrive late
 UNSEEN_FROM = 40_000
 LAST = 5_000
+BATCH = 100
 LINEAR_AGENTS = (agent.LINEAR_TS, agent.LINEAR_UCB)
 NAMES = ("oracle", *LINEAR_AGENTS, "learning", "static")
 LABELS = {"learning": "thompson-slate (segment agent)", "static": "static", "oracle": "oracle slate"}
@@ -59,13 +63,6 @@ def hidden(seed: int) -> dict[str, np.ndarray]:
     return {"fixed": fixed, "slope": slope, "curve": curve}
 
 
-def rates(world: dict, customer: linear.Customer) -> np.ndarray:
-    z = (customer.age - 50.0) / 20.0
-    segment = agent.segment_of(*customer)
-    logit = world["fixed"][segment] + world["slope"] * z + world["curve"] * (z * z - 0.6)
-    return np.clip(1.0 / (1.0 + np.exp(-logit)), 0.002, 0.6)
-
-
 def customers(seed: int, n: int):
     rng = np.random.default_rng([ENV_NUMBER, seed, 2])
     ages = rng.integers(18, 91, size=n)
@@ -85,42 +82,99 @@ def is_unseen(customer: linear.Customer) -> bool:
     return agent.age_band(customer.age) == UNSEEN[0] and customer.region == UNSEEN[1]
 
 
-def simulate_e8(seed: int, n: int = 50_000) -> dict[str, np.ndarray]:
-    """Per agent, 1 where the customer at that step accepted an offer of the slate; and `unseen`."""
+@dataclasses.dataclass
+class World:
+    """One seed of an environment, every customer drawn up front."""
+
+    env: int
+    seed: int
+    offers: tuple[str, ...]
+    customers: list[linear.Customer]
+    segment: np.ndarray  # index into linear.SEGMENTS, per customer
+    eligible: np.ndarray  # (n, offers) bool
+    rates: Callable[[np.ndarray], np.ndarray]  # customer indices -> (len, offers) acceptance rates
+
+
+def e7_world(seed: int, n: int) -> World:
+    """bench/slates.py's customers and hidden rates, unchanged."""
+    rates = slates_env.hidden_rates(seed)
+    drawn = list(slates_env.customers(seed, n))
+    table = np.array([rates[segment] for segment in linear.SEGMENTS])
+    segment = np.array([SEGMENT_INDEX[s] for _, s, _ in drawn])
+    eligible = np.array([[o in e for o in agent.OFFERS] for _, _, e in drawn])
+    return World(7, seed, agent.OFFERS, [c for c, _, _ in drawn], segment, eligible, lambda i: table[segment[i]])
+
+
+def e8_world(seed: int, n: int) -> World:
     world = hidden(seed)
-    index = {offer: j for j, offer in enumerate(OFFERS)}
-    counts: dict[str, dict[str, list[float]]] = {s: {} for s in linear.SEGMENTS}
-    rng = np.random.default_rng([ENV_NUMBER, seed, 3])
+    drawn = list(customers(seed, n))
+    people = [c for c, _ in drawn]
+    fixed = np.array([world["fixed"][s] for s in linear.SEGMENTS])
+    segment = np.array([SEGMENT_INDEX[agent.segment_of(*c)] for c in people])
+    z = (np.array([c.age for c in people], dtype=float) - 50.0) / 20.0
+    eligible = np.array([[o in e for o in OFFERS] for _, e in drawn])
+
+    def rates(i: np.ndarray) -> np.ndarray:
+        logit = fixed[segment[i]] + np.outer(z[i], world["slope"]) + np.outer(z[i] ** 2 - 0.6, world["curve"])
+        return np.clip(1.0 / (1.0 + np.exp(-logit)), 0.002, 0.6)
+
+    return World(ENV_NUMBER, seed, OFFERS, people, segment, eligible, rates)
+
+
+SEGMENT_INDEX = {segment: i for i, segment in enumerate(linear.SEGMENTS)}
+
+
+def _masked_top(scores: np.ndarray, eligible: np.ndarray, policy: str = "") -> np.ndarray:
+    return linear.top(np.where(eligible, scores, -np.inf), policy)
+
+
+def simulate(world: World) -> dict[str, np.ndarray]:
+    """Per agent, 1 where the customer accepted an offer of the slate; and `unseen` (E8).
+
+    Customers come in batches of BATCH: an agent decides a batch with the evidence of the
+    batches before (rewards arrive late in the service too), so every agent's arithmetic runs
+    once per batch: the linear agents through linear.Model, the segment agent as
+    agent.learning_slates does it (Beta(prior + counts) draws, per segment and offer)."""
+    n, k = world.eligible.shape
+    offers = list(world.offers)
+    static = np.array([[agent._score(agent.static_scores(s), o) for o in offers] for s in linear.SEGMENTS])
+    alpha, beta = np.array([[agent.prior(s, o) for o in offers] for s in linear.SEGMENTS]).transpose(2, 0, 1)
+    shown, taken = np.zeros((len(linear.SEGMENTS), k)), np.zeros((len(linear.SEGMENTS), k))
     models = {name: linear.Model() for name in LINEAR_AGENTS}
-    rngs = {name: np.random.default_rng([ENV_NUMBER, seed, 4 + i]) for i, name in enumerate(LINEAR_AGENTS)}
+    rngs = {name: np.random.default_rng([world.env, world.seed, 10 + i]) for i, name in enumerate(NAMES)}
     out = {name: np.zeros(n, dtype=np.int8) for name in NAMES}
-    out["unseen"] = np.zeros(n, dtype=bool)
-    for step, (customer, eligible) in enumerate(customers(seed, n)):
-        segment = agent.segment_of(*customer)
-        p = rates(world, customer)
-        coins = rand.uniform(ENV_NUMBER, seed, step, np.arange(len(OFFERS)), 0)
-        shown = {name: models[name].slates([customer], eligible, rngs[name], name)[0] for name in LINEAR_AGENTS}
-        segment_counts = {o: tuple(c) for o, c in counts[segment].items()}
-        shown["learning"] = agent.slates(agent.LEARNING, segment, eligible, segment_counts, rng)[0]
-        shown["static"] = agent.static_slate(segment, eligible)
-        shown["oracle"] = sorted(eligible, key=lambda o: -p[index[o]])[: agent.SLATE_SIZE]
-        for name, slate in shown.items():
-            out[name][step] = any(coins[index[o]] < p[index[o]] for o in slate)
-        for name in LINEAR_AGENTS:
-            models[name].observe(customer, shown[name], bool(out[name][step]))
-        for offer in shown["learning"]:  # the segment agent's slate credit, as the service does it
-            shown_accepted = counts[segment].setdefault(offer, [0.0, 0.0])
-            shown_accepted[0] += 1.0
-            shown_accepted[1] += float(out["learning"][step])
-        out["unseen"][step] = is_unseen(customer)
+    for first in range(0, n, BATCH):
+        i = np.arange(first, min(first + BATCH, n))
+        p, eligible, seg = world.rates(i), world.eligible[i], world.segment[i]
+        coins = rand.uniform(world.env, world.seed, i[:, None], np.arange(k)[None, :], 0)
+        batch = [world.customers[j] for j in i]
+        picked = {
+            "oracle": _masked_top(p, eligible),
+            "static": _masked_top(static[seg], eligible),
+            "learning": _masked_top(
+                rngs["learning"].beta(alpha[seg] + taken[seg], beta[seg] + shown[seg] - taken[seg]), eligible
+            ),
+        }
+        for name, model in models.items():
+            picked[name] = _masked_top(model.scores(batch, offers, rngs[name], name), eligible, name)
+        rows = np.arange(len(i))[:, None]
+        for name, order in picked.items():
+            out[name][i] = (coins[rows, order] < p[rows, order]).any(axis=1)
+        for name, model in models.items():
+            model.observe_batch(batch, [[offers[c] for c in row] for row in picked[name]], out[name][i])
+        # the segment agent's slate credit, as the service does it: shown and accepted to all three
+        np.add.at(shown, (seg[:, None], picked["learning"]), 1.0)
+        np.add.at(taken, (seg[:, None], picked["learning"]), out["learning"][i][:, None].astype(float))
+    if world.env == ENV_NUMBER:
+        out["unseen"] = np.array([is_unseen(c) for c in world.customers])
     return out
 
 
 def _task(args):
     env, seed, n = args
-    started = time.perf_counter()
-    result = simulate_e7(seed, n, linear_agents=LINEAR_AGENTS) if env == "E7" else simulate_e8(seed, n)
-    return env, seed, result, time.perf_counter() - started
+    started = time.process_time()
+    world = e7_world(seed, n) if env == "E7" else e8_world(seed, n)
+    return env, seed, simulate(world), time.process_time() - started
 
 
 def ci95(x: np.ndarray) -> float:
@@ -240,6 +294,9 @@ def main() -> None:
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     envs = args.envs.split(",")
+    # One BLAS thread per worker: the workers are the parallelism, and on a shared machine
+    # OpenBLAS threads spinning for a core cost more than the small matrices gain.
+    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
     tasks = [(env, seed, args.customers) for seed in range(args.seeds) for env in envs]
     runs: dict[str, list] = {env: [] for env in envs}
     started = time.perf_counter()

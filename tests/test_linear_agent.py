@@ -26,7 +26,7 @@ def test_with_no_data_the_slate_is_the_static_agents_for_every_segment(segment):
     band, region, gender = segment.split("|")
     rng = np.random.default_rng(0)
     eligibles = [list(agent.OFFERS)] + [
-        [o for o in agent.OFFERS if rng.random() < 0.5] or ["OFFER_1"] for _ in range(60)
+        [o for o in agent.OFFERS if rng.random() < 0.5] or ["OFFER_1"] for _ in range(20)
     ]
     for age, eligible in itertools.product(AGES[band], eligibles):
         expected = agent.static_slate(segment, eligible)
@@ -135,7 +135,10 @@ def test_update_amounts_are_additive_and_rebuild_the_same_posterior():
         node[leaf] = value
     offers = ["OFFER_1", "OFFER_2", "OFFER_5", "OFFER_11", "OFFER_7"]
     expected = linear.Model.from_stats(both).posterior(offers)
-    for model in (added, observed, linear.Model.from_stats(nested)):
+    batched = linear.Model()
+    batched.observe_batch([a], [["OFFER_1", "OFFER_2", "OFFER_3"]], [True])
+    batched.add(second)
+    for model in (added, observed, batched, linear.Model.from_stats(nested)):
         for got, want in zip(model.posterior(offers), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     # the posterior is the ridge solution: A = A0 + Σ x xᵀ, b = A0 θ0 + Σ r x

@@ -47,7 +47,7 @@ from shared.customer import agent
 
 AGE_CENTRE, AGE_SCALE, AGE_RANGE = 50.0, 20.0, (18.0, 90.0)
 PRIOR_CREDIT = 0.05  # an average offer's credit: the segment agent's 0.15 slate acceptance / 3
-PRIOR_SLOPE = 0.02  # prior credit per unit of log static weight
+PRIOR_SLOPE = 0.05  # prior credit per unit of log static weight: ~ the segment agent's prior / 3 at the average offer
 PRIOR_STRENGTH = 10.0
 NOISE_SD = 0.15  # sd of one offer's credit (0, 1/3 or 1) around its mean
 UCB_ALPHA = 1.0
@@ -267,14 +267,36 @@ class Model:
             return mean + UCB_ALPHA * sd
         return mean + sd * rng.standard_normal(mean.shape)
 
+    def observe_batch(self, customers: Sequence, slates: Sequence[Sequence[str]], accepted: Sequence[bool]) -> None:
+        """Add many rewards at once (slates' accepted offer not named): the same sums as `observe`
+        one by one; the affected offers' A⁻¹ is recomputed when next read."""
+        credited = [credit(slate, bool(yes), None) for slate, yes in zip(slates, accepted, strict=True)]
+        slots = self._slots([offer for c in credited for offer in c])
+        rows = [row for row, c in enumerate(credited) for _ in c]
+        x = np.array([customer_features(c) for c in customers])[rows]
+        rx = np.array([r for c in credited for r in c.values()])[:, None] * x
+        # which slot each (reward, offer) pair adds to, as a matrix: sums per slot are one product
+        pairs = np.zeros((len(slots), len(self._slot)))
+        pairs[np.arange(len(slots)), slots] = 1.0
+        touched = np.flatnonzero(pairs.any(axis=0))
+        pairs = pairs[:, touched]
+        self._xx[touched] += (pairs.T @ (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)).reshape(-1, DIM, DIM)
+        self._xr[touched] += pairs.T @ rx
+        self._b[touched] += pairs.T @ rx
+        self._stale[touched] = True
+
     def slates(self, customers: Sequence, eligible: Sequence[str], rng: np.random.Generator, policy: str) -> list:
-        scores = self.scores(customers, eligible, rng, policy)
-        if policy != agent.LINEAR_TS:
-            # Deterministic scores tie where the static products tie (float sums differ in the last
-            # bits): rounded, ties go to the earlier eligible offer, as in agent.static_slate.
-            scores = np.round(scores, 9)
-        order = np.argsort(-scores, axis=1, kind="stable")[:, : agent.SLATE_SIZE]
+        order = top(self.scores(customers, eligible, rng, policy), policy)
         return np.array(eligible, dtype=object)[order].tolist()
+
+
+def top(scores: np.ndarray, policy: str) -> np.ndarray:
+    """Column indices of each row's best SLATE_SIZE scores, best first."""
+    if policy != agent.LINEAR_TS:
+        # Deterministic scores tie where the static products tie (float sums differ in the last
+        # bits): rounded, ties go to the earlier eligible offer, as in agent.static_slate.
+        scores = np.round(scores, 9)
+    return np.argsort(-scores, axis=1, kind="stable")[:, : agent.SLATE_SIZE]
 
 
 MEAN = "mean"  # the posterior mean alone (greedy): for tests and the benchmark, not served
