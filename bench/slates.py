@@ -8,15 +8,19 @@ of the slate and accepts it with its rate, so accepts at most one: P(accept) = 1
 The client only says whether one was accepted, so the learning agent credits all three (slate
 credit, as the service does). Oracle: the three eligible offers with the highest hidden rates.
 Paired: the same customers and the same acceptance coins (bench.rand) for every agent.
+The contextual linear agents (`linear-ts`, `linear-ucb`; shared/customer/linear.py) run when asked
+(`agents=`), each with its own random stream, learning after every reward (`Model.observe`,
+the sums of `linear.update_amounts`) (slate credit 1/3 each).
 """
 
 import numpy as np
 
 from bench import rand
-from shared.customer import agent
+from shared.customer import agent, linear
 
 ENV_NUMBER = 7
 AGENTS = ("learning", "static", "oracle")
+LINEAR_AGENTS = (agent.LINEAR_TS, agent.LINEAR_UCB)
 
 
 def segments() -> list[str]:
@@ -51,20 +55,27 @@ def customers(seed: int, n: int):
     for i in range(n):
         size = int(rng.integers(3, len(agent.OFFERS) + 1))
         eligible = [agent.OFFERS[j] for j in sorted(rng.choice(len(agent.OFFERS), size=size, replace=False))]
-        yield agent.segment_of(int(ages[i]), str(genders[i]), str(regions[i])), eligible
+        customer = linear.Customer(int(ages[i]), str(genders[i]), str(regions[i]))
+        yield customer, agent.segment_of(*customer), eligible
 
 
-def simulate(seed: int, n: int = 50_000, static_weight: float = STATIC_WEIGHT) -> dict[str, np.ndarray]:
-    """Per agent, 1 where the customer at that step accepted an offer of the slate."""
+def simulate(
+    seed: int, n: int = 50_000, static_weight: float = STATIC_WEIGHT, linear_agents: tuple[str, ...] = ()
+) -> dict[str, np.ndarray]:
+    """Per agent (`AGENTS` and the `linear_agents` asked for), 1 where the customer at that step
+    accepted an offer of the slate."""
     rates = hidden_rates(seed, static_weight)
     counts: dict[str, dict[str, list[float]]] = {s: {} for s in segments()}
     rng = np.random.default_rng([ENV_NUMBER, seed, 3])
-    accepted = {name: np.zeros(n, dtype=np.int8) for name in AGENTS}
+    models = {name: linear.Model() for name in linear_agents}
+    rngs = {name: np.random.default_rng([ENV_NUMBER, seed, 4 + i]) for i, name in enumerate(LINEAR_AGENTS)}
+    accepted = {name: np.zeros(n, dtype=np.int8) for name in (*AGENTS, *linear_agents)}
     index = {offer: j for j, offer in enumerate(agent.OFFERS)}
-    for step, (segment, eligible) in enumerate(customers(seed, n)):
+    for step, (customer, segment, eligible) in enumerate(customers(seed, n)):
         p = rates[segment]
         coins = rand.uniform(ENV_NUMBER, seed, step, np.arange(len(agent.OFFERS)), 0)
-        slates = {
+        slates = {name: models[name].slates([customer], eligible, rngs[name], name)[0] for name in linear_agents}
+        slates |= {
             "learning": agent.slates(
                 agent.LEARNING, segment, eligible, {o: tuple(c) for o, c in counts[segment].items()}, rng
             )[0],
@@ -73,6 +84,8 @@ def simulate(seed: int, n: int = 50_000, static_weight: float = STATIC_WEIGHT) -
         }
         for name, slate in slates.items():
             accepted[name][step] = any(coins[index[o]] < p[index[o]] for o in slate)
+        for name in linear_agents:
+            models[name].observe(customer, slates[name], bool(accepted[name][step]))
         for offer in slates["learning"]:  # slate credit: the client only says yes or no
             shown_accepted = counts[segment].setdefault(offer, [0.0, 0.0])
             shown_accepted[0] += 1.0

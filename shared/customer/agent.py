@@ -13,8 +13,14 @@ The learning agent (`thompson-slate`, the default) keeps, per segment and offer,
 "a slate holding this offer is accepted", seeded from the static score, and draws one Thompson
 sample per eligible offer; the top three form the slate. A reward credits every offer of the slate
 (the client only says whether one of the three was accepted) unless it names the offer accepted.
+
+The contextual linear agents (`linear-ts`, `linear-ucb`, shared/customer/linear.py) score offers
+with one Bayesian linear model per offer over the customer's age, band, region, gender and segment,
+seeded so that they start from the static agent's ranking; their evidence is not the segment
+counters but the additive statistics that `linear.update_amounts` describes.
 """
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -49,8 +55,11 @@ PRIOR_STRENGTH = 10.0
 
 STATIC = "static"
 LEARNING = "thompson-slate"
+LINEAR_TS = "linear-ts"
+LINEAR_UCB = "linear-ucb"
+LINEAR = (LINEAR_TS, LINEAR_UCB)
 # Bump a version whenever that agent's behaviour changes: /is-alive reports it, episodes store it.
-AGENT_VERSIONS = {STATIC: "1.1.0", LEARNING: "2.0.0"}
+AGENT_VERSIONS = {STATIC: "1.1.0", LEARNING: "2.0.0", LINEAR_TS: "1.0.0", LINEAR_UCB: "1.0.0"}
 DEFAULT_AGENT = LEARNING
 
 
@@ -63,23 +72,30 @@ def segment_of(age: float, gender: str, region: str) -> str:
     return f"{age_band(age)}|{region}|{gender}"
 
 
-def static_scores(segment: str) -> dict[str, float]:
+@functools.lru_cache(maxsize=256)
+def _static_scores(segment: str) -> tuple[tuple[str, float], ...]:
     band, region, gender = segment.split("|")
     weights = zip(AGE_WEIGHTS[band], REGION_WEIGHTS[region], GENDER_WEIGHTS[gender], strict=True)
-    return {offer: float(a * r * g) for offer, (a, r, g) in zip(OFFERS, weights, strict=True)}
+    return tuple((offer, float(a * r * g)) for offer, (a, r, g) in zip(OFFERS, weights, strict=True))
+
+
+def static_scores(segment: str) -> dict[str, float]:
+    return dict(_static_scores(segment))
 
 
 def _score(scores: Mapping[str, float], offer: str) -> float:
     """An offer the case study never knew scores as the segment's average offer."""
-    return scores.get(offer, float(np.mean(list(scores.values()))))
+    return scores[offer] if offer in scores else float(np.mean(list(scores.values())))
 
 
 def static_slate(segment: str, eligible: Sequence[str]) -> list[str]:
     scores = static_scores(segment)
-    ranked = sorted(enumerate(eligible), key=lambda item: (-_score(scores, item[1]), item[0]))
+    average = float(np.mean(list(scores.values())))
+    ranked = sorted(enumerate(eligible), key=lambda item: (-scores.get(item[1], average), item[0]))
     return [offer for _, offer in ranked[:SLATE_SIZE]]
 
 
+@functools.lru_cache(maxsize=4096)
 def prior(segment: str, offer: str) -> tuple[float, float]:
     scores = static_scores(segment)
     mean = float(np.clip(PRIOR_MEAN * _score(scores, offer) / np.mean(list(scores.values())), 0.01, 0.9))
@@ -103,8 +119,14 @@ def learning_slates(
 
 
 def reads_counts(policy: str) -> bool:
-    """Whether `policy` learns, i.e. whether its callers must read the segment's counters."""
-    return policy != STATIC
+    """Whether callers must read the segment's counters (`counts`: offer -> (shown, accepted))."""
+    return policy == LEARNING
+
+
+def reads_linear_stats(policy: str) -> bool:
+    """Whether callers must read the linear statistics (`counts`: the fields of
+    `linear.update_amounts`, summed, for the eligible offers at least)."""
+    return policy in LINEAR
 
 
 def slates(
@@ -114,12 +136,16 @@ def slates(
     counts: Mapping[str, tuple[float, float]],
     rng: np.random.Generator,
     rows: int = 1,
+    customer=None,
 ) -> list[list[str]]:
     """`rows` slates for customers of one segment with the same eligible offers: the one interface
     of every agent, used by /predict (rows=1) and batch scoring (a group of rows at once).
 
-    `counts` is only read when `reads_counts(policy)`. For one group and one generator, a call with
-    rows=n gives exactly the slates of n calls with rows=1 (numpy fills a draw row by row).
+    `counts` is the segment's counters when `reads_counts(policy)`, the linear statistics when
+    `reads_linear_stats(policy)`, else unused. `customer` (anything with age, gender and region,
+    or a sequence of `rows` of them) is read by the linear agents only; without it they score the
+    middle of the segment's age band. For one group and one generator, a call with rows=n gives
+    exactly the slates of n calls with rows=1 (numpy fills a draw row by row).
     """
     if not eligible:
         raise ValueError("no eligible offer")
@@ -127,6 +153,12 @@ def slates(
         raise ValueError(f"unknown agent policy {policy!r}")
     if policy == STATIC:
         return [static_slate(segment, eligible) for _ in range(rows)]
+    if policy in LINEAR:
+        from shared.customer import linear  # linear builds on this module's weights, so it imports it
+
+        return linear.slates_from_stats(
+            counts, linear.representative(segment) if customer is None else customer, eligible, rng, rows, policy
+        )
     return learning_slates(segment, eligible, counts, rng, rows)
 
 
