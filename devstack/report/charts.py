@@ -117,13 +117,18 @@ def _offer_rows(offers: list[int], insights: Insights) -> tuple[np.ndarray, list
     return order, [f"offer {offers[i]}" for i in order]
 
 
+def _offer_chart(offers: list[int], insights: Insights):
+    """A figure with one row per offer, most likely best on top: (order, labels, rows, figure, axes)."""
+    order, labels = _offer_rows(offers, insights)
+    figure, axes = _figure(max(2.2, 0.42 * len(order) + 1.2))
+    return order, labels, np.arange(len(order))[::-1], figure, axes
+
+
 def revenue_per_click(path, offers: list[int], insights: Insights) -> pathlib.Path:
     """Each offer's observed revenue per click (dot) and its 95 % interval (bar), best on top."""
     if not offers:
         return empty(path, "No offers clicked in the window")
-    order, labels = _offer_rows(offers, insights)
-    rows = np.arange(len(order))[::-1]
-    figure, axes = _figure(max(2.2, 0.42 * len(order) + 1.2))
+    order, labels, rows, figure, axes = _offer_chart(offers, insights)
     low, high, observed = insights.low[order], insights.high[order], insights.observed[order]
     axes.hlines(rows, low, high, color="#1f77b4", linewidth=5, alpha=0.35, label=f"{insights.level:.0%} interval")
     axes.plot(observed, rows, "o", color="#1f77b4", label="observed (revenue / clicks)")
@@ -140,9 +145,7 @@ def revenue_per_click(path, offers: list[int], insights: Insights) -> pathlib.Pa
 def probability_best(path, offers: list[int], insights: Insights) -> pathlib.Path:
     if not offers:
         return empty(path, "No offers clicked in the window")
-    order, labels = _offer_rows(offers, insights)
-    rows = np.arange(len(order))[::-1]
-    figure, axes = _figure(max(2.2, 0.42 * len(order) + 1.2))
+    order, labels, rows, figure, axes = _offer_chart(offers, insights)
     p_best = insights.p_best[order] * 100
     axes.barh(rows, p_best, color="#2ca02c", height=0.6)
     for row, value in zip(rows, p_best, strict=True):
