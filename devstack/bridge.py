@@ -58,10 +58,17 @@ def _iso(moment: datetime.datetime | None) -> str:
     return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def deliver(target: str, headers: dict, data: dict, period: float = RETRY_PERIOD, max_delay: float = MAX_DELAY) -> bool:
+def deliver(
+    target: str,
+    headers: dict,
+    data: dict,
+    period: float = RETRY_PERIOD,
+    first_delay: float = FIRST_DELAY,
+    max_delay: float = MAX_DELAY,
+) -> bool:
     """POST the event until the function accepts it (2xx); False once `period` seconds have passed."""
     give_up = time.monotonic() + period
-    delay = FIRST_DELAY
+    delay = first_delay
     while True:
         try:
             answer = requests.post(target, headers=headers, json=data, timeout=period)
