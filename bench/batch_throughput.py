@@ -119,14 +119,54 @@ def ceiling(docs: int = 20_000, chunk: int = 5000) -> float:
     return docs / (time.perf_counter() - started)
 
 
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ramp_model(rows_list=(1_000_000, 3_000_000, 10_000_000), chunk: int = 5000) -> None:
+    """Arithmetic, not a measurement: how long the writes of a file take at production Firestore's
+    ramp (shared/batch/writer.py's Ramp, as deployed), in one run and resumed across deliveries
+    with the default time budget and the platform's retry backoff (10 s doubling to 600 s)."""
+    from shared.batch.job import DEFAULT_TIME_BUDGET_SECONDS
+    from shared.batch.writer import Ramp
+
+    def deliveries(rows: int, budget: float | None) -> list[tuple[float, int]]:
+        left, runs = rows, []
+        while left:
+            clock = Clock()
+            ramp, done = Ramp(clock=clock), 0
+            while left and (budget is None or clock.now < budget):
+                size = min(chunk, left)
+                clock.now += size / ramp.rate()
+                left, done = left - size, done + size
+            runs.append((clock.now, done))
+        return runs
+
+    print(f"{'rows':>11} {'one run':>8} {'deliveries':>10} {'resumed':>8}  rows per delivery")
+    for rows in rows_list:
+        one = deliveries(rows, None)[0][0]
+        runs = deliveries(rows, DEFAULT_TIME_BUDGET_SECONDS)
+        backoff = sum(min(10 * 2**n, 600) for n in range(len(runs) - 1))
+        total = sum(seconds for seconds, _ in runs) + backoff
+        shown = ", ".join(f"{done:,}" for _, done in runs[:4]) + (", ..." if len(runs) > 4 else "")
+        print(f"{rows:>11,} {one / 60:>6.0f} m {len(runs):>10} {total / 60:>6.0f} m  {shown}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="*", default=[10_000, 1_000_000], help="files run unthrottled")
     parser.add_argument("--production-rows", type=int, nargs="*", default=[10_000], help="files run at the ramp")
+    parser.add_argument("--ramp-model", action="store_true", help="print the production-ramp arithmetic only")
     parser.add_argument("--child", nargs=2, metavar=("NAME", "GENERATION"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
+        return 0
+    if args.ramp_model:
+        ramp_model()
         return 0
     firestore, storage = emulators.start_firestore(), emulators.start_storage()
     env = {

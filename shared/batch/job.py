@@ -159,13 +159,10 @@ class Job:
         results_bucket: str,
         policy: str = agent.DEFAULT_AGENT,
         rng: np.random.Generator | None = None,
-        time_budget: float | None = None,
         ramp: Ramp | None = None,
     ):
         self.started = time.monotonic()
         self.time_budget = _env_number("BATCH_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS, float)
-        if time_budget is not None:
-            self.time_budget = time_budget
         self.lease = datetime.timedelta(seconds=_env_number("BATCH_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, float))
         self.retention = datetime.timedelta(days=_env_number("EPISODE_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, int))
         self.ramp = ramp or Ramp.from_env()  # one per delivery: each delivery starts again at 500 writes/s
@@ -240,8 +237,8 @@ class Job:
                         pending.result()
                         if time.monotonic() >= deadline:  # at least one chunk per delivery, then stop in time
                             raise OutOfTime(
-                                f"time budget of {self.time_budget:.0f} s spent after chunk {chunk.index} "
-                                f"({chunk.index * status['chunk_rows']} rows); the next delivery resumes there"
+                                f"time budget of {self.time_budget:g} s spent with {chunk.index} chunks done "
+                                f"({chunk.index * status['chunk_rows']} records); the next delivery resumes there"
                             )
                     pending = writer.submit(self._write_chunk, chunk, names, status["response_date"])
                 if pending:
