@@ -70,7 +70,8 @@ DEFAULT_RETENTION_DAYS = 365
 # long is taken for dead and the next delivery takes the file over.
 DEFAULT_LEASE_SECONDS = 120
 READ_CHUNK_BYTES = 8 * 1024 * 1024
-COMPOSE_LIMIT = 32
+COMPOSE_LIMIT = 32  # sources per GCS compose request
+IN_FILTER_VALUES = 10  # values per Firestore `in` filter (the limit was 10; it is 30 since 2023)
 
 
 def handle(event_id: str, event_type: str, data: dict) -> dict | None:
@@ -332,8 +333,8 @@ class Job:
     # -- Firestore reads ---------------------------------------------------------------------
     def _product_names(self, offers: list[str]) -> dict[str, str | None]:
         names = {}
-        for start in range(0, len(offers), 10):  # the `in` filter takes a bounded list
-            names.update(self.store.product_names(offers[start : start + 10]))
+        for start in range(0, len(offers), IN_FILTER_VALUES):
+            names.update(self.store.product_names(offers[start : start + IN_FILTER_VALUES]))
         return names
 
     # -- outputs -----------------------------------------------------------------------------
