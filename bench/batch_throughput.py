@@ -21,6 +21,7 @@ import json
 import os
 import random
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,8 @@ def main() -> int:
     if args.ramp_model:
         ramp_model()
         return 0
+    # a SIGTERM (e.g. from `timeout`) unwinds through the finally below, so no emulator is left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     firestore, storage = emulators.start_firestore(), emulators.start_storage()
     env = {
         **os.environ,
