@@ -13,6 +13,7 @@ import sys
 import time
 
 import pytest
+import requests
 
 from devstack import emulators
 from devstack.serve import wait_for
@@ -22,6 +23,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 HEADER = "customer_id,age,gender,region," + ",".join(f"OFFER_{n}" for n in range(1, 11))
 ROWS, BAD_EVERY = 2400, 100  # every 100th row has an unreadable age
 FLAGS = ",".join(["True"] * 10)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_emulator(firestore_emulator):
+    """A freshly started emulator can take longer than the db fixture's 10 s to answer its first
+    request on a loaded machine; this module is often the first to use it."""
+    url = f"http://{firestore_emulator.host_port}/emulator/v1/projects/{os.environ['GOOGLE_CLOUD_PROJECT']}"
+    requests.delete(f"{url}/databases/(default)/documents", timeout=120).raise_for_status()
 
 
 def csv_file() -> bytes:
