@@ -3,15 +3,19 @@ becomes the CloudEvent the deployed trigger delivers to `score_upload`.
 
     python -m devstack.bridge --bucket local-inbox --target http://127.0.0.1:PORT/
 
-gcp-storage-emulator delivers no events, so the bridge polls the bucket. Like Eventarc it
-delivers at least once: a delivery the function fails (5xx, or no answer) is retried with the
-same event id, with backoff.
+gcp-storage-emulator delivers no events, so the bridge polls the bucket. Like Eventarc with the
+trigger's retry policy it delivers at least once: a delivery the function fails (an error status,
+or no answer because its process died) is retried with the same event id, with backoff capped at
+MAX_DELAY, until the function accepts it or RETRY_PERIOD has passed. The period outlives a dead
+run's lease (shared/batch/job.py), and a batch job that stops at its time budget is resumed by the
+next retry. Each event is delivered on its own thread, so one long file holds up no other.
 """
 
 import argparse
 import contextlib
 import datetime
 import sys
+import threading
 import time
 import uuid
 
@@ -19,6 +23,9 @@ import requests
 from google.cloud import storage
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
+FIRST_DELAY = 1.0  # seconds before the first retry; doubled each time ...
+MAX_DELAY = 30.0  # ... up to this
+RETRY_PERIOD = 30 * 60.0  # seconds of retrying before an event is given up (Eventarc: days)
 
 
 def storage_event(blob: storage.Blob, event_id: str | None = None) -> tuple[dict, dict]:
@@ -51,25 +58,38 @@ def _iso(moment: datetime.datetime | None) -> str:
     return moment.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def deliver(target: str, headers: dict, data: dict, attempts: int = 6, timeout: float = 3600) -> bool:
-    """POST the event until the function accepts it (2xx); False after `attempts` failures."""
-    for attempt in range(attempts):
+def deliver(
+    target: str,
+    headers: dict,
+    data: dict,
+    period: float = RETRY_PERIOD,
+    first_delay: float = FIRST_DELAY,
+    max_delay: float = MAX_DELAY,
+) -> bool:
+    """POST the event until the function accepts it (2xx); False once `period` seconds have passed."""
+    give_up = time.monotonic() + period
+    delay = first_delay
+    while True:
         try:
-            answer = requests.post(target, headers=headers, json=data, timeout=timeout)
+            answer = requests.post(target, headers=headers, json=data, timeout=period)
             if answer.ok:
                 return True
             problem = f"HTTP {answer.status_code}"
         except requests.RequestException as error:
-            problem = str(error)
-        delay = min(2**attempt, 30)
+            problem = type(error).__name__
+        if time.monotonic() + delay > give_up:
+            print(f"bridge: gave up delivering {data['name']} ({problem})", file=sys.stderr, flush=True)
+            return False
         print(
-            f"bridge: delivery of {data['name']} failed ({problem}); retrying in {delay}s", file=sys.stderr, flush=True
+            f"bridge: delivery of {data['name']} failed ({problem}); retrying in {delay:.0f}s",
+            file=sys.stderr,
+            flush=True,
         )
         time.sleep(delay)
-    return False
+        delay = min(delay * 2, max_delay)
 
 
-def run(bucket_name: str, target: str, interval: float = 0.5) -> None:
+def run(bucket_name: str, target: str, interval: float = 0.5, period: float = RETRY_PERIOD) -> None:
     client = storage.Client(project="offer-bandits-local")
     seen: set[tuple[str, int]] = set()
     while True:
@@ -86,7 +106,7 @@ def run(bucket_name: str, target: str, interval: float = 0.5) -> None:
                 print(
                     f"bridge: gs://{bucket_name}/{blob.name} generation {blob.generation} -> score_upload", flush=True
                 )
-                deliver(target, headers, data)
+                threading.Thread(target=deliver, args=(target, headers, data, period), daemon=True).start()
         time.sleep(interval)
 
 
@@ -95,9 +115,10 @@ def main() -> None:
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--target", required=True)
     parser.add_argument("--interval", type=float, default=0.5)
+    parser.add_argument("--retry-period", type=float, default=RETRY_PERIOD, help="seconds before an event is given up")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        run(args.bucket, args.target, args.interval)
+        run(args.bucket, args.target, args.interval, args.retry_period)
 
 
 if __name__ == "__main__":

@@ -77,9 +77,11 @@ def _wait(job, deadline: float) -> dict | None:
         status = snapshot.to_dict() if snapshot.exists else None
         if status and status["state"] in ("done", "failed"):
             return status
-        if status and status["rows_read"] != shown:
-            shown = status["rows_read"]
-            print(f"  {status['state']}: {shown} rows so far", flush=True)
+        if status and (status["state"], status["rows_read"]) != shown:
+            shown = (status["state"], status["rows_read"])
+            # `retrying`: a delivery stopped (its time budget, or an error); the bridge delivers again
+            why = f" ({status.get('last_error')})" if status["state"] == "retrying" else ""
+            print(f"  {status['state']}: {status['rows_read']} rows so far{why}", flush=True)
         time.sleep(0.5)
     return None
 

@@ -7,8 +7,6 @@ the attribute, when an SDK upgrade removes or changes one. Nowhere else may touc
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import firestore as firestore_types
 
-CommitRequest = firestore_types.CommitRequest.pb()
-
 
 def snapshot_fields(snapshot: firestore.DocumentSnapshot) -> dict:
     """The snapshot's fields without the deep copy of to_dict() (about 7 us a document).
@@ -16,22 +14,10 @@ def snapshot_fields(snapshot: firestore.DocumentSnapshot) -> dict:
     return snapshot._data
 
 
-def database_path(db: firestore.Client) -> str:
-    """projects/<p>/databases/<d>, as write protobufs name their documents."""
-    return db._database_string
-
-
-def commit_raw(db: firestore.Client, request) -> None:
-    """Send a CommitRequest protobuf built by hand through the client's own transport, with its
-    metadata (the emulator's credentials included). Building the protobuf directly costs a few us
-    a document; the SDK's WriteBatch costs about 100 us (proto-plus wrapping of every field)."""
-    db._firestore_api.commit(request=firestore_types.CommitRequest.wrap(request), metadata=db._rpc_metadata)
-
-
 def observe_documents(db: firestore.Client, on_read, on_write) -> None:
     """Call on_read(document name) for every document a read RPC returns (found or missing; a
     query with no result counts one, as billed) and on_write(document name) for every write a
-    commit or batch_write sends, whichever part of the SDK (or commit_raw) sends it. The capacity
+    commit or batch_write sends, whichever part of the SDK sends it. The capacity
     benchmark counts Firestore operations this way; the service never calls it."""
     api = db._firestore_api
     batch_get, commit, batch_write, run_query = api.batch_get_documents, api.commit, api.batch_write, api.run_query

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from shared.batch.csv_io import Customer, FileError, Rejected, csv_bytes, parse_row, read_layout, records, safe_cell
+from shared.batch.csv_io import Customer, FileError, Rejected, RowParser, csv_bytes, read_layout, records, safe_cell
 from shared.batch.job import client_and_stem, output_paths
 from shared.batch.rules import RulesError, load_rules, parse_rules
 from shared.customer import agent
@@ -23,8 +23,8 @@ def text_of(data: bytes):
 
 def parse_all(data: bytes, rules=COMPANY_B):
     lines = records(text_of(data))
-    layout = read_layout(next(lines)[1])
-    return [parse_row(layout, rules, line, cells) for line, cells in lines]
+    parser = RowParser(read_layout(next(lines)[1]), rules)
+    return [parser.parse(line, cells) for line, cells in lines]
 
 
 def test_bom_crlf_shuffled_and_case_insensitive_headers_blank_lines():
@@ -98,10 +98,34 @@ def test_invalid_utf8_rejects_its_row_only():
 
 
 def test_a_runaway_quoted_field_rejects_its_record_and_reading_goes_on():
-    data = b'customer_id,age,gender,region,OFFER_1\n"' + b"x" * 70000 + b'",40,M,Asia,1\nok,40,M,Asia,1\n'
+    field = (b"x" * 1000 + b"\n") * 70  # short lines, an unclosed quoted field that runs past 64 kB
+    data = b'customer_id,age,gender,region,OFFER_1\n"' + field + b"ok,40,M,Asia,1\n"
+    limit = csv.field_size_limit()
     rows = parse_all(data)
-    assert isinstance(rows[0], Rejected) and "malformed" in rows[0].reason
+    assert isinstance(rows[0], Rejected) and "malformed" in rows[0].reason and "65536" in rows[0].reason
     assert rows[-1].customer_id == "ok"
+    assert csv.field_size_limit() == limit  # the csv module's global limit is left as it was
+
+
+def test_an_over_long_line_rejects_its_row_with_that_reason_and_reading_goes_on():
+    data = b"customer_id,age,gender,region,OFFER_1\n" + b"y" * 70000 + b",40,M,Asia,1\r\nok,40,M,Asia,1\n"
+    rows = parse_all(data)
+    assert [(row.line, row.reason) for row in rows if isinstance(row, Rejected)] == [
+        (2, "line 2 is longer than 65536 characters")
+    ]
+    assert [row.customer_id for row in rows if isinstance(row, Customer)] == ["ok"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"z" * 1_000_000, "no header row: line 1 is longer than 65536 characters"),
+        (b"1,30,F,Asia,True\n2,40,M,Asia,False\n", "no header row: the first line must name the columns"),
+    ],
+)
+def test_a_file_without_a_header_row_says_so(data, message):
+    with pytest.raises(FileError, match=message):
+        read_layout(next(records(text_of(data)))[1])
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """score_upload end to end: the deployed CloudEvent app, real Firestore and storage emulators."""
 
 import csv
+import datetime
 import io
 import json
 import pathlib
@@ -18,6 +19,13 @@ HEADER = "customer_id,timestamp,age,gender,client-since,region,last_offer," + ",
 )
 EUROPA_BANNED = {"OFFER_4", "OFFER_5", "OFFER_6"}
 SENIOR_BANNED = {"OFFER_1", "OFFER_3", "OFFER_4"}
+
+
+@pytest.fixture(autouse=True)
+def unthrottled(monkeypatch):
+    """The emulator has no 500/50/5 ramp to respect (tests/test_batch_writer.py checks the pacing)."""
+    monkeypatch.setenv("BATCH_INITIAL_OPS_PER_SECOND", "100000")
+    monkeypatch.setenv("BATCH_MAX_OPS_PER_SECOND", "100000")
 
 
 def upload(buckets, name: str, data: bytes):
@@ -157,12 +165,14 @@ def test_the_same_event_or_generation_twice_gives_one_output(batch_buckets, db):
 def test_a_crash_mid_file_then_redelivery_completes_without_duplicates(batch_buckets, db, monkeypatch):
     monkeypatch.setenv("BATCH_CHUNK_ROWS", "7")
     blob = upload(batch_buckets, "company_b/crash.csv", generated(50))
+    record_chunk = batch_job.Job._record_chunk
 
-    def die_in_chunk_3(index):
-        if index == 3:
+    def die_in_chunk_3(job, chunk):  # after chunk 3's episodes are written, before it is recorded
+        if chunk.index == 3:
             raise RuntimeError("instance killed")
+        record_chunk(job, chunk)
 
-    monkeypatch.setattr(batch_job, "after_episodes", die_in_chunk_3)
+    monkeypatch.setattr(batch_job.Job, "_record_chunk", die_in_chunk_3)
     assert deliver(blob, "event-1").status_code == 500
     status = status_of(db, blob)
     assert (status["state"], status["chunks_done"], status["rows_read"]) == ("retrying", 3, 21)
@@ -172,7 +182,7 @@ def test_a_crash_mid_file_then_redelivery_completes_without_duplicates(batch_buc
     rewarded = sorted(before)[0]  # a reward lands between the crash and the redelivery
     db.collection("episodes").document(rewarded).update({"up_to_date": True, "accepted": True})
 
-    monkeypatch.setattr(batch_job, "after_episodes", None)
+    monkeypatch.setattr(batch_job.Job, "_record_chunk", record_chunk)
     assert deliver(blob, "event-1").status_code == 200
     status = status_of(db, blob)
     assert (status["state"], status["rows_read"], status["rows_scored"], status["attempts"]) == ("done", 50, 50, 2)
@@ -209,6 +219,8 @@ def test_a_client_without_rules_gets_a_failed_status_not_a_crash(batch_buckets, 
         (b"", "empty"),
         (b"customer_id,age,gender\n1,30,F\n", "missing columns: region"),
         (b"customer_id,age,gender,region\n1,30,F,Asia\n", "no offer columns"),
+        (b"x" * 1_000_000, "no header row: line 1 is longer than 65536 characters"),
+        (b"1,30,F,Asia,True\n", "no header row"),
     ],
 )
 def test_a_bad_file_gets_a_failed_status_with_the_reason(batch_buckets, db, data, reason):
@@ -246,3 +258,51 @@ def test_a_crash_after_the_output_is_composed_redelivers_to_the_same_output(batc
     assert status_of(db, blob)["state"] == "done"
     assert read_csv(batch_buckets["results"], "company_b/late.results.csv") == first and len(first) == 10
     assert len(episodes(db)) == 10
+
+
+def test_a_delivery_stops_at_its_time_budget_and_the_next_ones_finish_the_file(batch_buckets, db, monkeypatch):
+    monkeypatch.setenv("BATCH_CHUNK_ROWS", "6")
+    monkeypatch.setenv("BATCH_TIME_BUDGET_SECONDS", "0.001")  # spent as soon as one chunk is written
+    data = generated(20) + b"c-bad,forty,F,Asia,2015-01-01,Asia,OFFER_2," + b",".join([b"True"] * 10) + b"\n"
+    blob = upload(batch_buckets, "company_b/long.csv", data)
+    answers = []
+    for _ in range(10):
+        answers.append(deliver(blob, "event-1").status_code)
+        status = status_of(db, blob)
+        if answers[-1] == 200:
+            break
+        # each delivery wrote exactly one more chunk, then let the platform's retry carry on
+        assert (status["state"], status["chunks_done"]) == ("retrying", len(answers)), status
+        assert "OutOfTime" in status["last_error"]
+        assert len(episodes(db)) == min(6 * len(answers), 20)
+    assert answers == [500, 500, 500, 200]  # 21 rows in chunks of 6: the 4th delivery does the last
+    assert (status["state"], status["attempts"]) == ("done", 4)
+    assert (status["rows_read"], status["rows_scored"], status["rejected_rows"]) == (21, 20, 1)
+    results = read_csv(batch_buckets["results"], "company_b/long.results.csv")
+    errors = read_csv(batch_buckets["results"], "company_b/long.errors.csv")
+    assert [row["customer_id"] for row in results] == [str(100000 + i) for i in range(20)]
+    assert [(row["line"], row["customer_id"]) for row in errors] == [("22", "c-bad")]
+    assert set(episodes(db)) == {row["episode_id"] for row in results}
+
+
+def test_a_lapsed_lease_is_taken_over_and_the_old_run_can_no_longer_write(batch_buckets, db):
+    blob = upload(batch_buckets, "company_b/stale.csv", generated(5))
+    dead = batch_job.Job(
+        batch_job.Upload("test-inbox", blob.name, str(blob.generation), "e1"), db, batch_job.get_gcs(), "test-results"
+    )
+    dead._claim()  # a run that died with the lease
+    dead.status_ref.update({"lease_expires": datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=1)})
+    assert deliver(blob, "e2").status_code == 200
+    status = status_of(db, blob)
+    assert (status["state"], status["rows_scored"], status["attempts"]) == ("done", 5, 2)
+    with pytest.raises(batch_job.LeaseLost):
+        dead._update({"chunks_done": 0})
+    assert status_of(db, blob)["chunks_done"] == 1
+
+
+def test_episodes_carry_their_expiry(batch_buckets, db, monkeypatch):
+    monkeypatch.setenv("EPISODE_RETENTION_DAYS", "30")
+    blob = upload(batch_buckets, "company_b/ttl.csv", generated(3))
+    assert deliver(blob).status_code == 200
+    for episode in episodes(db).values():
+        assert episode["expire_at"] - episode["created_at"] == datetime.timedelta(days=30)

@@ -4,16 +4,7 @@
 import pathlib
 import re
 
-from google.cloud import firestore
-
 from shared import sdk_private
-
-
-def test_the_client_still_has_the_private_attributes_we_use(db):
-    for name in ("_database_string", "_firestore_api", "_rpc_metadata"):
-        assert hasattr(db, name), (
-            f"google-cloud-firestore {firestore.__version__} no longer has Client.{name}: update shared/sdk_private.py"
-        )
 
 
 def test_snapshot_fields_are_the_snapshots_own_data(db):
@@ -21,20 +12,6 @@ def test_snapshot_fields_are_the_snapshots_own_data(db):
     ref.set({"clicks": 3, "nested": {"shown": 2}})
     snapshot = ref.get()
     assert sdk_private.snapshot_fields(snapshot) == snapshot.to_dict() == {"clicks": 3, "nested": {"shown": 2}}
-
-
-def test_database_path_names_the_clients_database(db):
-    assert sdk_private.database_path(db) == f"projects/{db.project}/databases/(default)"
-
-
-def test_a_raw_commit_creates_documents_through_the_clients_transport(db):
-    database = sdk_private.database_path(db)
-    request = sdk_private.CommitRequest(database=database)
-    write = request.writes.add()
-    write.update.name = f"{database}/documents/sdk_private/raw"
-    write.update.fields["value"].integer_value = 7
-    sdk_private.commit_raw(db, request)
-    assert db.collection("sdk_private").document("raw").get().to_dict() == {"value": 7}
 
 
 def test_nothing_outside_sdk_private_touches_private_attributes():
@@ -58,3 +35,13 @@ def test_every_call_of_the_request_client_is_bounded(db):
     get_request_db.cache_clear()
     assert bounds.pop("rollback") == (ROLLBACK_TIMEOUT_S, ROLLBACK_TIMEOUT_S)
     assert set(bounds.values()) == {(CALL_TIMEOUT_S, RETRY_BUDGET_S)}
+
+
+def test_observe_documents_sees_the_clients_reads_and_writes(db):
+    reads, writes = [], []
+    sdk_private.observe_documents(db, reads.append, writes.append)
+    ref = db.collection("sdk_private").document("observed")
+    ref.set({"value": 1})
+    ref.get()
+    assert [name.rsplit("/", 2)[-2:] for name in writes] == [["sdk_private", "observed"]]
+    assert [name.rsplit("/", 2)[-2:] for name in reads] == [["sdk_private", "observed"]]

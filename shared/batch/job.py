@@ -3,9 +3,13 @@
 The input is read as a stream and handled in chunks of `chunk_rows` records. Per chunk: parse
 and apply the client's rules (shared/batch/csv_io.py), read each needed segment's counters once,
 draw the slates (shared/customer/agent.py, one call per group of alike rows), create the episodes
-in batched writes (≤ 500 per commit, a few commits in parallel), write the chunk's rows as part
+through BulkWriter at Firestore's ramp (shared/batch/writer.py), write the chunk's rows as part
 objects in the results bucket, then record the chunk in the job's status document. While chunk k
 is being written, chunk k+1 is parsed and scored; never more than one chunk waits, so memory stays bounded.
+
+A delivery has a time budget (BATCH_TIME_BUDGET_SECONDS, below the function's timeout): once it is
+spent, the delivery stops after its current chunk, marks the job `retrying` and raises, so the
+platform's retry redelivers the event and the next delivery carries on from the recorded chunk.
 
 Delivery is at least once, so everything is keyed by the object generation:
 - the status document `batch_jobs/{job id}` says done/failed (a redelivery then writes nothing),
@@ -14,7 +18,9 @@ Delivery is at least once, so everything is keyed by the object generation:
   when a create finds one already there (the chunk that was in flight when a run died, or a
   second run overlapping a stale lease), the stored episode is read back and its slate reused,
   so a redelivery neither duplicates an episode nor overwrites one that was rewarded since;
-- a lease in the status document keeps two deliveries of one file from running at once.
+- a lease in the status document keeps two deliveries of one file from running at once. It is
+  renewed with every chunk; a delivery whose lease has lapsed (its run died) is taken over by the
+  next, and every status write checks the lease, so a run that lost it stops instead of writing on.
 At the end the parts are composed into `<client>/<stem>.results.csv` (and `.errors.csv` when a
 row was rejected) — GCS has no append, and compose works on real GCS and gcp-storage-emulator.
 """
@@ -26,8 +32,9 @@ import functools
 import hashlib
 import itertools
 import os
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,15 +46,14 @@ from shared.batch.csv_io import (
     RESULT_HEADER,
     Customer,
     FileError,
-    Layout,
     Rejected,
+    RowParser,
     csv_bytes,
-    parse_row,
     read_layout,
     records,
 )
-from shared.batch.rules import ClientRules, RulesError, load_rules
-from shared.batch.writer import create_documents
+from shared.batch.rules import RulesError, load_rules
+from shared.batch.writer import Ramp, create_new
 from shared.customer import agent
 from shared.customer.store import EPISODES, CustomerStore, new_episode, slate_of
 from shared.firestore_client import LOCAL_PROJECT, get_db
@@ -56,13 +62,15 @@ from shared.log import log
 JOBS = "batch_jobs"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DEFAULT_CHUNK_ROWS = 5000
-BATCH_WRITES = 500
-COMMIT_THREADS = 8
-LEASE = datetime.timedelta(minutes=2)
+# Cloud Functions 2nd gen event functions time out at 540 s: stop in time to record the last chunk
+# (about 10 s at 500 writes/s) and compose the outputs.
+DEFAULT_TIME_BUDGET_SECONDS = 480
+# A run renews its lease with every chunk (seconds at production rates); one that has not for this
+# long is taken for dead and the next delivery takes the file over.
+DEFAULT_LEASE_SECONDS = 120
 READ_CHUNK_BYTES = 8 * 1024 * 1024
-COMPOSE_LIMIT = 32
-# Test hook: called with a chunk's index after its episodes are written, before it is recorded.
-after_episodes: Callable[[int], None] | None = None
+COMPOSE_LIMIT = 32  # sources per GCS compose request
+IN_FILTER_VALUES = 10  # values per Firestore `in` filter (the limit was 10; it is 30 since 2023)
 
 
 def handle(event_id: str, event_type: str, data: dict) -> dict | None:
@@ -86,6 +94,14 @@ def get_gcs() -> storage.Client:
 
 class JobBusy(RuntimeError):
     """Another delivery of this file holds a live lease; failing makes the platform retry later."""
+
+
+class LeaseLost(RuntimeError):
+    """Another delivery took this file over (this run's lease had lapsed): stop writing."""
+
+
+class OutOfTime(RuntimeError):
+    """This delivery spent its time budget; the platform's retry carries on from the last chunk."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +159,12 @@ class Job:
         results_bucket: str,
         policy: str = agent.DEFAULT_AGENT,
         rng: np.random.Generator | None = None,
+        ramp: Ramp | None = None,
     ):
+        self.started = time.monotonic()
+        self.time_budget = _env_number("BATCH_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS, float)
+        self.lease = datetime.timedelta(seconds=_env_number("BATCH_LEASE_SECONDS", DEFAULT_LEASE_SECONDS, float))
+        self.ramp = ramp or Ramp.from_env()  # one per delivery: each delivery starts again at 500 writes/s
         self.upload = upload
         self.db = db
         self.gcs = gcs
@@ -164,7 +185,12 @@ class Job:
             return self._score(status)
         except (FileError, RulesError) as error:
             return self._finish({"state": "failed", "reason": str(error)})
+        except LeaseLost:
+            log("WARNING", "another delivery took this batch file over; stopping", job=self.upload.job_id)
+            raise
         except Exception as error:
+            if isinstance(error, OutOfTime):
+                log("INFO", str(error), job=self.upload.job_id, name=self.upload.name)
             try:  # let the redelivery start at once instead of waiting for the lease to lapse
                 self._update(
                     {
@@ -194,22 +220,26 @@ class Job:
         with text:
             if header is None:
                 raise FileError("the file is empty")
-            layout = read_layout(header[1] or [])
+            layout = read_layout(header[1])
+            parser = RowParser(layout, rules)
             self.store.ensure_agent_registered()
             names = self._product_names([offer for offer, _ in layout.offers])
             self._put_part("results", 0, csv_bytes([], RESULT_HEADER))
             self._put_part("errors", 0, csv_bytes([], ERROR_HEADER))
             totals = {key: status.get(key, 0) for key in ("rows_read", "rows_scored", "rejected_rows")}
-            with (
-                concurrent.futures.ThreadPoolExecutor(1) as writer,
-                concurrent.futures.ThreadPoolExecutor(COMMIT_THREADS) as commits,
-            ):
+            deadline = self.started + self.time_budget
+            with concurrent.futures.ThreadPoolExecutor(1) as writer:
                 pending = None
-                for chunk in self._chunks(lines, layout, rules, status["chunks_done"], status["chunk_rows"], totals):
+                for chunk in self._chunks(lines, parser, status["chunks_done"], status["chunk_rows"], totals):
                     self._score_chunk(chunk)
                     if pending:
                         pending.result()
-                    pending = writer.submit(self._write_chunk, chunk, names, status["response_date"], commits)
+                        if time.monotonic() >= deadline:  # at least one chunk per delivery, then stop in time
+                            raise OutOfTime(
+                                f"time budget of {self.time_budget:g} s spent with {chunk.index} chunks done "
+                                f"({chunk.index * status['chunk_rows']} records); the next delivery resumes there"
+                            )
+                    pending = writer.submit(self._write_chunk, chunk, names, status["response_date"])
                 if pending:
                     pending.result()
         results = self._compose("results", results_path)
@@ -225,9 +255,7 @@ class Job:
         self._delete_parts()  # only once done: a redelivery before that composes the same parts again
         return status
 
-    def _chunks(
-        self, lines: Iterator, layout: Layout, rules: ClientRules, done: int, size: int, totals: dict
-    ) -> Iterator[Chunk]:
+    def _chunks(self, lines: Iterator, parser: RowParser, done: int, size: int, totals: dict) -> Iterator[Chunk]:
         for index in itertools.count():
             records_ = list(itertools.islice(lines, size))
             if not records_:
@@ -236,7 +264,7 @@ class Job:
                 continue
             chunk = Chunk(index)
             for line, cells in records_:
-                parsed = parse_row(layout, rules, line, cells)
+                parsed = parser.parse(line, cells)
                 (chunk.customers if isinstance(parsed, Customer) else chunk.rejected).append(parsed)
             totals["rows_read"] += len(records_)
             totals["rows_scored"] += len(chunk.customers)
@@ -256,7 +284,7 @@ class Job:
         }
         chunk.slates = [slates[key].pop() for key in keys]
 
-    def _write_chunk(self, chunk: Chunk, names: dict, response_date: str, commits) -> None:
+    def _write_chunk(self, chunk: Chunk, names: dict, response_date: str) -> None:
         episodes = {}
         now = _now()
         for customer, slate in zip(chunk.customers, chunk.slates, strict=True):
@@ -273,12 +301,7 @@ class Job:
                 now,
             )
         ids = list(episodes)
-        stored = {}
-        batches = [ids[start : start + BATCH_WRITES] for start in range(0, len(ids), BATCH_WRITES)]
-        for found in commits.map(self._create_episodes, batches, itertools.repeat(episodes)):
-            stored.update(found)
-        if after_episodes:
-            after_episodes(chunk.index)
+        stored = self._stored_slates(create_new(self.db, EPISODES, episodes, self.ramp))
         rows = []
         for customer, episode_id in zip(chunk.customers, ids, strict=True):
             slate = stored.get(episode_id) or slate_of(episodes[episode_id])
@@ -292,24 +315,23 @@ class Job:
             self._put_part(
                 "errors", chunk.index + 1, csv_bytes([r.line, r.customer_id, r.reason] for r in chunk.rejected)
             )
-        self._update({"chunks_done": chunk.index + 1, **chunk.totals, "lease_expires": _now() + LEASE})
+        self._record_chunk(chunk)
 
-    def _create_episodes(self, ids: list[str], episodes: dict) -> dict[str, list[str]]:
-        """Create these episodes; returns the slates of those that already existed, which are kept."""
-        try:
-            create_documents(self.db, EPISODES, {episode_id: episodes[episode_id] for episode_id in ids})
+    def _record_chunk(self, chunk: Chunk) -> None:
+        self._update({"chunks_done": chunk.index + 1, **chunk.totals, "lease_expires": _now() + self.lease})
+
+    def _stored_slates(self, episode_ids: set[str]) -> dict[str, list[str]]:
+        """The slates of episodes that were already there (written by an earlier run), which are kept."""
+        if not episode_ids:
             return {}
-        except exceptions.Conflict:  # the whole batch was refused: keep what is there, create the rest
-            refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in ids]
-            existing = {s.id: slate_of(s.to_dict()) for s in self.db.get_all(refs) if s.exists}
-            missing = [episode_id for episode_id in ids if episode_id not in existing]
-            return existing | (self._create_episodes(missing, episodes) if missing else {})
+        refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in sorted(episode_ids)]
+        return {snapshot.id: slate_of(snapshot.to_dict()) for snapshot in self.db.get_all(refs) if snapshot.exists}
 
     # -- Firestore reads ---------------------------------------------------------------------
     def _product_names(self, offers: list[str]) -> dict[str, str | None]:
         names = {}
-        for start in range(0, len(offers), 10):  # the `in` filter takes a bounded list
-            names.update(self.store.product_names(offers[start : start + 10]))
+        for start in range(0, len(offers), IN_FILTER_VALUES):
+            names.update(self.store.product_names(offers[start : start + IN_FILTER_VALUES]))
         return names
 
     # -- outputs -----------------------------------------------------------------------------
@@ -366,7 +388,7 @@ class Job:
                     "attempts": 1,
                     "event_ids": [upload.event_id],
                     "lease_owner": self.owner,
-                    "lease_expires": now + LEASE,
+                    "lease_expires": now + self.lease,
                     "results_path": None,
                     "errors_path": None,
                 }
@@ -381,7 +403,7 @@ class Job:
                 "state": "running",
                 "attempts": status.get("attempts", 0) + 1,
                 "lease_owner": self.owner,
-                "lease_expires": now + LEASE,
+                "lease_expires": now + self.lease,
                 "updated_at": now,
                 "event_ids": firestore.ArrayUnion([upload.event_id]),
             }
@@ -391,7 +413,16 @@ class Job:
         return claim(self.db.transaction())
 
     def _update(self, fields: dict) -> None:
-        self.status_ref.update({**fields, "updated_at": _now()})
+        """Write to the status document while this delivery holds the lease; LeaseLost otherwise."""
+
+        @firestore.transactional
+        def update(transaction) -> None:
+            owner = self.status_ref.get(["lease_owner"], transaction=transaction).get("lease_owner")
+            if owner != self.owner:
+                raise LeaseLost(f"batch job {self.status_ref.id} is now run by another delivery")
+            transaction.update(self.status_ref, {**fields, "updated_at": _now()})
+
+        update(self.db.transaction())
 
     def _finish(self, fields: dict) -> dict:
         self._update({**fields, "finished_at": _now(), "lease_expires": _now()})
@@ -410,7 +441,14 @@ class Job:
 
 
 def _chunk_rows() -> int:
-    return max(1, int(os.environ.get("BATCH_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)))
+    return max(1, _env_number("BATCH_CHUNK_ROWS", DEFAULT_CHUNK_ROWS, int))
+
+
+def _env_number(name: str, default, kind):
+    value = kind(os.environ.get(name) or default)
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, not {value}")
+    return value
 
 
 def _now() -> datetime.datetime:
