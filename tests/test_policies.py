@@ -458,3 +458,20 @@ def test_the_default_floor_is_on_and_never_logs_zero():
         assert min(probabilities) >= policies.DEFAULT_FLOOR / 10
     exact = policies.thompson_propensities(Stats.of(stats), PARAMS)[0]
     assert np.all(PARAMS.floor / 10 + (1 - PARAMS.floor) * exact[1:] > 0)
+
+
+def test_discounted_statistics_weigh_each_bucket_by_its_age_in_half_lives():
+    old, new = offer(1000, 50, 200.0), offer(400, 4, 8000.0)
+    merged = policies.discounted([old, new], ages=[20.0, 0.0], half_life=10.0)
+    assert merged.clicks == pytest.approx(1000 / 4 + 400)
+    assert merged.conversions == pytest.approx(50 / 4 + 4)
+    assert merged.reward == pytest.approx(50 * 200 / 4 + 4 * 8000)
+    assert merged.log_reward_sq == pytest.approx(old.log_reward_sq / 4 + new.log_reward_sq)
+    assert policies.discounted([], [], 10.0) == OfferStats()
+    # offer 0 converted well long ago and not at all lately; offer 1 converts now (3 c a click)
+    history = [[offer(20_000, 1000, 200.0), offer(2000, 0, 200.0)], [offer(0, 0), offer(2000, 30, 200.0)]]
+    cumulative = [policies.discounted(buckets, [50.0, 0.0], half_life=1e12) for buckets in history]
+    forgetting = [policies.discounted(buckets, [50.0, 0.0], half_life=5.0) for buckets in history]
+    for sampler in ("thompson", "klucb", "greedy"):
+        assert np.mean(picks(sampler, cumulative, params=EXACT, n=100) == 0) > 0.9
+        assert np.mean(picks(sampler, forgetting, params=EXACT, n=100) == 1) > 0.9

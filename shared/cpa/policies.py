@@ -91,6 +91,19 @@ class Stats(NamedTuple):
         return cls(*(np.zeros((batch, k)) for _ in cls._fields))
 
 
+def discounted(buckets: Sequence[OfferStats], ages: Sequence[float], half_life: float) -> OfferStats:
+    """Statistics that forget: the sum of time-bucketed counters (one OfferStats per bucket, e.g.
+    per minute), each weighted by 2^(-age / half_life); ages and half_life in the same unit.
+
+    A store keeping per-bucket counters (and dropping buckets older than ~10 half-lives) hands the
+    policies these discounted counts; every policy takes fractional counts as they are. The bandit
+    benchmark applies the same weighting per bucket of clicks (bench/harness.py, --half-life)."""
+    weights = np.exp2(-np.asarray(ages, dtype=float) / half_life)
+    fields = np.array([[getattr(b, f) for f in OfferStats.__dataclass_fields__] for b in buckets], dtype=float)
+    summed = weights @ fields if len(buckets) else np.zeros(len(OfferStats.__dataclass_fields__))
+    return OfferStats(*(float(x) for x in summed))
+
+
 class Decisions(NamedTuple):
     index: np.ndarray  # (B,) int: the chosen candidate of each request
     probability: np.ndarray  # (B,) float: the probability it had of being chosen
