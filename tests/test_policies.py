@@ -405,11 +405,13 @@ def _propensity_cases():
     }
 
 
+@pytest.mark.parametrize("optimistic", [False, True])
 @pytest.mark.parametrize("case", sorted(_propensity_cases()))
-def test_thompson_propensities_match_a_million_draws_of_the_policy(case):
+def test_thompson_propensities_match_a_million_draws_of_the_policy(case, optimistic):
     stats = Stats.of(_propensity_cases()[case])
-    exact = policies.thompson_propensities(stats, EXACT)[0]
-    draws = policies.thompson_draws(stats, EXACT, np.random.default_rng(1), 1_000_000)[:, 0, :]
+    params = SamplerParams(floor=0.0, optimistic=optimistic)
+    exact = policies.thompson_propensities(stats, params)[0]
+    draws = policies.thompson_draws(stats, params, np.random.default_rng(1), 1_000_000)[:, 0, :]
     reference = np.bincount(np.argmax(draws, axis=1), minlength=stats.clicks.shape[1]) / 1e6
     assert exact.sum() == pytest.approx(1.0)
     assert np.abs(exact - reference).max() < 0.01
@@ -475,3 +477,28 @@ def test_discounted_statistics_weigh_each_bucket_by_its_age_in_half_lives():
     for sampler in ("thompson", "klucb", "greedy"):
         assert np.mean(picks(sampler, cumulative, params=EXACT, n=100) == 0) > 0.9
         assert np.mean(picks(sampler, forgetting, params=EXACT, n=100) == 1) > 0.9
+
+
+# --- known payouts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", ["thompson", "klucb", "greedy", "epsilon", "ucb"])
+def test_known_payouts_replace_the_learned_ones(sampler):
+    # learned: both pay 100, offer 0 converts twice as often; contractually offer 1 pays 1,000
+    stats = [offer(5000, 100, 100.0), offer(5000, 50, 100.0)]
+    known = SamplerParams(floor=0.0, epsilon=0.0, ucb_c=0.0, payouts=(100.0, 1000.0))
+    assert np.mean(picks(sampler, stats, params=SamplerParams(floor=0.0, epsilon=0.0, ucb_c=0.0), n=200) == 0) > 0.9
+    assert np.mean(picks(sampler, stats, params=known, n=200) == 1) > 0.9
+
+
+def test_unknown_payouts_are_nan_and_a_known_payout_is_exact_in_the_posterior():
+    stats = Stats.of([offer(5000, 100, 100.0), offer(5000, 50, 100.0), offer(0, 0)])
+    m, s = policies.payout_normal(stats, SamplerParams(payouts=(float("nan"), 1000.0, 50.0)))
+    assert m[0, 1:] == pytest.approx(np.log([1000.0, 50.0]))
+    assert s[0, 1:] == pytest.approx([0.0, 0.0])
+    learned_m, learned_s = policies.payout_normal(stats, PARAMS)
+    assert m[0, 0] == pytest.approx(learned_m[0, 0]) and s[0, 0] == pytest.approx(learned_s[0, 0])
+    # known payouts before any conversion: the payout decides, not only the rate
+    fresh = [offer(100, 0), offer(100, 0)]
+    chosen = picks("thompson", fresh, params=SamplerParams(payouts=(10.0, 10_000.0)), n=300)
+    assert np.mean(chosen == 1) > 0.9

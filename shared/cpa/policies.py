@@ -53,6 +53,10 @@ class SamplerParams:
     # Each candidate's contractual payout in cents per conversion, NaN (or <= 0) where unknown;
     # shaped (K,) or (B, K). Where given, policies use it instead of the learned mean payout.
     payouts: tuple[float, ...] | np.ndarray | None = None
+    # Optimistic Thompson (after May et al. 2012): a draw below the candidate's posterior mean
+    # t = ln(mean rate) + m is reflected above it (t + |draw - t|), so an unlucky low draw cannot
+    # shut out an offer that looks good; the draw stays continuous (no ties), its propensity exact.
+    optimistic: bool = False
 
 
 @dataclass(frozen=True)
@@ -445,9 +449,16 @@ def thompson_draws(
     with np.errstate(divide="ignore"):
         log_rate = np.log(rng.beta(a, b, size=size))
     if not np.any(s > 0):
-        return log_rate + m
+        return _optimism(log_rate + m, a, b, m, params)
     node = np.minimum(np.searchsorted(_GH_CUMULATIVE, rng.random(size)), PAYOUT_NODES - 1)
-    return log_rate + m + s * _GH_NODES[node]
+    return _optimism(log_rate + m + s * _GH_NODES[node], a, b, m, params)
+
+
+def _optimism(draws: np.ndarray, a, b, m, params: SamplerParams) -> np.ndarray:
+    if not params.optimistic:
+        return draws
+    threshold = np.log(a / (a + b)) + m
+    return threshold + np.abs(draws - threshold)
 
 
 # The log-Beta table of thompson_propensities: BULK_POINTS evenly over the mode +- BULK_SDS
@@ -481,6 +492,11 @@ def _log_beta_cdf_tables(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]
     return u, cdf / cdf[:, -1:], sd[:, 0]
 
 
+def _mixture_cdf(x: np.ndarray, u: np.ndarray, f: np.ndarray, shifts, weights) -> np.ndarray:
+    """sum_q w_q G(x - shift_q), G the tabulated distribution function (u, f)."""
+    return sum(w * np.interp(x - shift, u, f, left=0.0, right=1.0) for w, shift in zip(weights, shifts, strict=True))
+
+
 def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -> np.ndarray:
     """P(candidate i has the largest draw of thompson_draws), shaped (B, K), by numerical integration.
 
@@ -507,6 +523,9 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
         first = np.minimum(np.add.reduce(table_f < 1e-7, axis=1), table_f.shape[1] - 1)
         low = table_u[np.arange(k), first] + shifts.min(axis=1)
         high = table_u[:, -1] + shifts.max(axis=1)
+        threshold = np.log(a_all[row] / (a_all[row] + b_all[row])) + m if params.optimistic else None
+        if threshold is not None:
+            low = np.maximum(low, threshold)  # no draw falls below the candidate's mean
         start = low.max()
         live = np.flatnonzero(high > start)
         if len(live) == 1:
@@ -515,17 +534,21 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
         points = np.concatenate(
             [(table_u[j, :, None] + shifts[j, None, : len(nodes) if spread[j] else 1]).ravel() for j in live]
         )
+        if threshold is not None:  # the kink of each distribution function at its threshold
+            points = np.concatenate([points, threshold[live]])
         points = np.unique(np.concatenate([[start], points[points >= start]]))
         cdf = np.empty((len(live), len(points)))
         for i, j in enumerate(live):
-            u, f = table_u[j], table_f[j]
-            if spread[j]:
-                cdf[i] = sum(
-                    w * np.interp(points - shift, u, f, left=0.0, right=1.0)
-                    for w, shift in zip(weights, shifts[j], strict=True)
-                )
-            else:
-                cdf[i] = np.interp(points - m[j], u, f, left=0.0, right=1.0)
+            mixture = (
+                (table_u[j], table_f[j], shifts[j], weights)
+                if spread[j]
+                else (table_u[j], table_f[j], m[j : j + 1], [1.0])
+            )
+            cdf[i] = _mixture_cdf(points, *mixture)
+            if threshold is not None:  # reflected above t: F(x) - F(2t - x) for x >= t, else 0
+                t = threshold[j]
+                reflected = _mixture_cdf(2 * t - points, *mixture)
+                cdf[i] = np.where(points < t, 0.0, np.maximum(cdf[i] - reflected, 0.0))
         # products over the other candidates, without dividing: prefix x suffix cumulative products
         ones = np.ones((1, len(points)))
         prefix = np.cumprod(np.vstack([ones, cdf[:-1]]), axis=0)
