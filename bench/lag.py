@@ -1,7 +1,10 @@
 """The default sampler with fresh statistics vs statistics that lag (a per-instance cache with a
 freshness bound): decisions read a snapshot refreshed every N clicks of the environment.
 
-    python -m bench.lag [--seeds 100] [--lags 4000] [--envs E1,E2,E3,E4,E5,E6]
+    python -m bench.lag [--seeds 100] [--lags 4000] [--envs E1,E2,E3,E4,E5,E6] [--fresh-json FILE]
+
+--fresh-json: take the fresh runs' per-seed shares from `make bench`'s reports/bench/results.json
+(same seeds, same policy random stream, so the same runs) instead of running them again.
 
 2 s freshness bound x 2,000 clicks/s on the hottest offer = 4,000 clicks between refreshes.
 Prints % of oracle revenue fresh and lagged per environment, with the paired difference in points
@@ -9,6 +12,7 @@ Prints % of oracle revenue fresh and lagged per environment, with the paired dif
 """
 
 import argparse
+import json
 import multiprocessing
 import os
 import time
@@ -37,14 +41,20 @@ def main() -> None:
     parser.add_argument("--lags", default="4000")
     parser.add_argument("--envs", default="E1,E2,E3,E4,E5,E6")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--fresh-json", default=None)
     args = parser.parse_args()
     from shared.cpa.policies import DEFAULT_SAMPLER
 
     started = time.perf_counter()
     lags = [0] + [int(x) for x in args.lags.split(",")]
     envs = args.envs.split(",")
-    tasks = [(e, args.seeds, lag) for e in envs for lag in lags]
     shares = {}
+    if args.fresh_json:
+        saved = json.loads(open(args.fresh_json).read())
+        assert saved["seeds"] == args.seeds and not saved.get("lag_clicks"), "fresh runs of another setting"
+        for e in envs:
+            shares[e, 0] = np.array(saved["oracle_share"][e][DEFAULT_SAMPLER])
+    tasks = [(e, args.seeds, lag) for e in envs for lag in lags if (e, lag) not in shares]
     with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
         for env_key, lag, share in pool.imap_unordered(_task, tasks):
             shares[env_key, lag] = share

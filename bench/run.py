@@ -280,7 +280,21 @@ def main() -> None:
     table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
     (REPORT / "results.md").write_text(table)
     (REPORT / "results.json").write_text(
-        json.dumps({"summary": summary, "slates": slates, "seconds": elapsed}, indent=1)
+        json.dumps(
+            {
+                "summary": summary,
+                "slates": slates,
+                "seconds": elapsed,
+                "seeds": args.seeds,
+                "lag_clicks": args.lag_clicks,
+                # per seed % of oracle revenue of project policies (bench/lag.py pairs with them)
+                "oracle_share": {
+                    e: {p: (100 * r.oracle_share).tolist() for p, r in by.items() if POLICIES[p][1] == "project"}
+                    for e, by in runs.items()
+                },
+            },
+            indent=1,
+        )
     )
     paths = plot(runs, summary, REPORT, DEFAULT_SAMPLER)
     if slates:
