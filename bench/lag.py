@@ -15,6 +15,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import pathlib
 import time
 
 import numpy as np
@@ -45,20 +46,23 @@ def main() -> None:
     args = parser.parse_args()
     from shared.cpa.policies import DEFAULT_SAMPLER
 
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     lags = [0] + [int(x) for x in args.lags.split(",")]
     envs = args.envs.split(",")
     shares = {}
-    if args.fresh_json:
-        saved = json.loads(open(args.fresh_json).read())
-        assert saved["seeds"] == args.seeds and not saved.get("lag_clicks"), "fresh runs of another setting"
-        for e in envs:
-            shares[e, 0] = np.array(saved["oracle_share"][e][DEFAULT_SAMPLER])
-    tasks = [(e, args.seeds, lag) for e in envs for lag in lags if (e, lag) not in shares]
+    tasks = [(e, args.seeds, lag) for e in envs for lag in lags if not (args.fresh_json and lag == 0)]
     with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
         for env_key, lag, share in pool.imap_unordered(_task, tasks):
             shares[env_key, lag] = share
             print(f"{env_key} lag {lag:>6}: {share.mean():.2f} % of oracle", flush=True)
+    if args.fresh_json:  # written by a `make bench` that may still be running: wait for it
+        path = pathlib.Path(args.fresh_json)
+        while not path.exists() or path.stat().st_mtime < started_at:
+            time.sleep(30)
+        saved = json.loads(path.read_text())
+        assert saved["seeds"] == args.seeds and not saved.get("lag_clicks"), "fresh runs of another setting"
+        for e in envs:
+            shares[e, 0] = np.array(saved["oracle_share"][e][DEFAULT_SAMPLER])
     print(
         f"\n`{DEFAULT_SAMPLER}` (default), {args.seeds} seeds, % of oracle revenue; "
         "lagged − fresh in points (95 % CI)\n"
