@@ -465,6 +465,7 @@ def _optimism(draws: np.ndarray, a, b, m, params: SamplerParams) -> np.ndarray:
 # standard deviations (Laplace approximation in ln(rate)), TAIL_POINTS geometrically spaced
 # down the left tail to where its mass is below 1e-9.
 BULK_POINTS, BULK_SDS, TAIL_POINTS = 64, 8.0, 16
+GRID_POINTS, SHARP_CELLS, SHARP_STRIDE = 192, 8.0, 2  # a sharp candidate adds every 2nd bulk point
 
 
 _BULK = np.linspace(-BULK_SDS, BULK_SDS, BULK_POINTS)
@@ -503,8 +504,9 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
     Candidate j's draw is ln(rate_j) + m_j + s_j z, z one of the PAYOUT_NODES Gauss-Hermite nodes,
     so its distribution function is F_j(x) = sum_q w_q G_j(x - m_j - s_j z_q), G_j that of
     ln(rate_j) (tabulated by _log_beta_cdf_table). Then P(i) = integral of prod_{j != i} F_j dF_i,
-    by the trapezoid rule on the union of every candidate's table points (so every candidate's
-    distribution is resolved), from the highest point below which some candidate has mass < 1e-7.
+    by the trapezoid rule on GRID_POINTS even points plus the table points of every candidate
+    narrower than SHARP_CELLS cells (so every candidate's distribution is resolved), from the
+    highest point below which some candidate has mass < 1e-7.
     Error: that of the tables (trapezoid and linear interpolation at 1/12 of a standard
     deviation), measured against 10^6 draws in tests/test_policies.py as below 0.003; the result
     is normalised to sum to 1.
@@ -515,8 +517,9 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
     for row in range(batch):
         m, s = m_all[row], s_all[row]
         table_u, table_f, table_sd = _log_beta_cdf_tables(a_all[row], b_all[row])
-        # a payout spread below 1/1000 of the log-rate spread moves nothing: one node (m) there
-        spread = s > 1e-3 * table_sd
+        # a payout spread below 2 % of the log-rate spread changes the spread of the sum by 0.02 %:
+        # one node (m) there
+        spread = s > 0.02 * table_sd
         nodes = _GH_NODES if spread.any() else np.zeros(1)
         weights = _GH_WEIGHTS if spread.any() else np.ones(1)
         shifts = m[:, None] + np.where(spread, s, 0.0)[:, None] * nodes  # (K, Q)
@@ -531,8 +534,19 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
         if len(live) == 1:
             out[row, live] = 1.0
             continue
+        # the grid: GRID_POINTS evenly from `start` to the highest candidate's top, plus the table
+        # points of every candidate narrower than SHARP_CELLS of its cells (so each is resolved)
+        top = high[live].max()
+        cell = (top - start) / GRID_POINTS
+        sharp = live[np.sqrt(table_sd[live] ** 2 + s[live] ** 2) < SHARP_CELLS * cell]
         points = np.concatenate(
-            [(table_u[j, :, None] + shifts[j, None, : len(nodes) if spread[j] else 1]).ravel() for j in live]
+            [np.linspace(start, top, GRID_POINTS + 1)]
+            + [
+                (
+                    table_u[j, TAIL_POINTS::SHARP_STRIDE, None] + shifts[j, None, : len(nodes) if spread[j] else 1]
+                ).ravel()
+                for j in sharp
+            ]
         )
         if threshold is not None:  # the kink of each distribution function at its threshold
             points = np.concatenate([points, threshold[live]])
