@@ -34,6 +34,9 @@ class Env:
     lognormal_sigma: float = 0.0  # payout = mean payout * exp(sigma Z - sigma^2 / 2)
     changes: int = 0  # the best offer changes this many times, at equal intervals
     delay_mean: float = 0.0  # conversions arrive after a geometric delay (in clicks) of this mean
+    shown: int = 0  # each click's candidates: this many of the K offers drawn at random (0: all)
+    joins: tuple = ()  # per offer (table order), the fraction of the horizon at which it joins
+    payouts_known: bool = False  # the policy is given each offer's mean payout (SamplerParams.payouts)
     detail: str = field(default="", compare=False)
 
     def epochs(self) -> int:
@@ -49,6 +52,10 @@ class Env:
             rates, payouts = CANONICAL_RATES.copy(), np.ones(self.k)
         elif self.key == "E3":
             rates, payouts = rng.beta(*MANY_PRIOR, size=self.k), np.ones(self.k)
+        elif self.k == 2 * len(CPA10_RATES):
+            # CPA-20: E1's offers twice, each rate scaled by a per-seed factor exp(0.3 Z)
+            rates = np.tile(CPA10_RATES, 2) * np.exp(0.3 * rng.standard_normal(self.k))
+            payouts = np.tile(CPA10_PAYOUTS, 2)
         else:
             rates, payouts = CPA10_RATES.copy(), CPA10_PAYOUTS.copy()
         rates_by_epoch, payouts_by_epoch = [rates], [payouts]
@@ -118,6 +125,36 @@ ENVS = {
             10,
             delay_mean=2_000.0,
             detail="E1 with conversions reported after a geometric delay, mean 2,000 clicks",
+        ),
+        Env(
+            "E8",
+            8,
+            "rotating candidates",
+            100_000,
+            20,
+            shown=5,
+            detail="CPA-20 (E1's offers twice, rates x exp(0.3 Z) per seed); each click offers 5 of the 20 "
+            "at random; regret against the best of those 5",
+        ),
+        Env(
+            "E9",
+            9,
+            "offers join mid-stream",
+            100_000,
+            10,
+            joins=(0, 0, 0, 0, 0.25, 0.25, 0.25, 0.5, 0.5, 0.5),
+            detail="E1's offers: 4 at the start, 3 join at T/4, 3 (the best among them) at T/2; "
+            "regret against the best offer present",
+        ),
+        Env(
+            "E10",
+            10,
+            "payouts known in advance",
+            100_000,
+            10,
+            lognormal_sigma=1.5,
+            payouts_known=True,
+            detail="E4 (lognormal payouts) with each offer's mean payout given to the policy",
         ),
     )
 }

@@ -6,7 +6,7 @@ own public API (bench/peers.py). Both draw every outcome from bench.rand, keyed 
 (environment, seed, step, offer): paired seeds.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from shared.cpa.policies import SamplerParams, Stats, choose_batch
 CHECKPOINTS = 200  # cumulative regret is recorded at this many evenly spaced steps
 DELAY_WINDOW = 1 << 15  # conversions later than this many clicks (p < 1e-7 at mean 2,000) arrive at its end
 
-STREAM_CONVERSION, STREAM_DELAY, STREAM_PAYOUT = 0, 1, 2
+STREAM_CONVERSION, STREAM_DELAY, STREAM_PAYOUT, STREAM_SHOWN = 0, 1, 2, 4
+DISCOUNT_BUCKET = 100  # discounting is applied per bucket of this many clicks (time-bucketed windows)
 
 
 @dataclass
@@ -52,8 +53,34 @@ class World:
         self.steps = np.linspace(0, env.horizon, CHECKPOINTS + 1).astype(int)[1:]
         epoch_lengths = np.diff([0, *(e * env.horizon // env.epochs() for e in range(1, env.epochs())), env.horizon])
         self.oracle = self.best @ epoch_lengths
+        if env.joins:
+            # positions in the order their offers join (stable), and how many have joined by a step
+            join_of_position = np.asarray(env.joins)[self.order]
+            self.join_order = np.argsort(join_of_position, axis=1, kind="stable")
+        if env.shown or env.joins:
+            self.oracle = self._oracle_of_shown()
 
-    def outcome(self, step: int, rows: np.ndarray, offers: np.ndarray):
+    def shown(self, step: int) -> np.ndarray | None:
+        """(B, k) positions of the candidates of this click, or None when every offer is a candidate."""
+        env = self.env
+        if env.joins:
+            joined = int(np.sum(np.asarray(env.joins) * env.horizon <= step))
+            return self.join_order[:, :joined]
+        if env.shown:
+            u = rand.uniform(env.number, self.seeds[:, None], step, np.arange(env.k)[None, :], STREAM_SHOWN)
+            return np.argsort(u, axis=1)[:, : env.shown]
+        return None
+
+    def _oracle_of_shown(self) -> np.ndarray:
+        """(B,) expected revenue of always taking the best of each click's candidates."""
+        rows = np.arange(len(self.seeds))[:, None]
+        total = np.zeros(len(self.seeds))
+        for step in range(self.env.horizon):
+            offers = self.order[rows, self.shown(step)]
+            total += self.values[rows, self.env.epoch_of(step), offers].max(axis=1)
+        return total
+
+    def outcome(self, step: int, rows: np.ndarray, offers: np.ndarray, best_shown: np.ndarray | None = None):
         """Conversion (bool), payout (cents) and delay (clicks) of showing `offers` at `step`,
         and the expected value lost against the best offer (pseudo-regret)."""
         env, seeds = self.env, self.seeds[rows]
@@ -70,11 +97,26 @@ class World:
         else:
             delay = np.zeros(len(rows), dtype=int)
         lost = self.best[rows, epoch] - self.values[rows, epoch, offers]
+        if best_shown is not None:
+            lost = best_shown - self.values[rows, epoch, offers]
         return converted, payout * converted, np.clip(delay, 0, DELAY_WINDOW - 1), lost
 
 
-def run_project_policy(world: World, sampler: str, params: SamplerParams, policy_seed: int = 0) -> Run:
-    """All seeds in lockstep through the project's batched policy core."""
+def run_project_policy(
+    world: World,
+    sampler: str,
+    params: SamplerParams,
+    policy_seed: int = 0,
+    half_life: float | None = None,
+    lag_clicks: int = 0,
+) -> Run:
+    """All seeds in lockstep through the project's batched policy core.
+
+    half_life: statistics forget (policies.discounted, applied per DISCOUNT_BUCKET clicks with the
+    factor 2^(-bucket / half_life)), as a store would with time-bucketed windows of counts.
+    lag_clicks: decisions read a snapshot of the statistics refreshed every lag_clicks clicks, as a
+    per-instance cache with a freshness bound would serve them (counts still exact underneath).
+    """
     import time
 
     started = time.perf_counter()
@@ -82,12 +124,14 @@ def run_project_policy(world: World, sampler: str, params: SamplerParams, policy
     rng = np.random.default_rng([policy_seed, env.number, 99])
     stats = Stats.zeros(batch, env.k)
     clicks, conversions, reward, reward_sq, log_conversions, log_reward, log_reward_sq = stats
+    seen = stats
     total_clicks = np.zeros(batch)
     rows = np.arange(batch)
     regret = np.zeros(batch)
     curve = np.zeros((batch, len(world.steps)))
     # pending conversions, reward, reward_sq, log_reward, log_reward_sq, by arrival slot
     pending = np.zeros((DELAY_WINDOW, 5, batch, env.k)) if env.delay_mean else None
+    factor = 2.0 ** (-DISCOUNT_BUCKET / half_life) if half_life else None
     checkpoint = 0
     for step in range(env.horizon):
         if pending is not None:
@@ -99,8 +143,30 @@ def run_project_policy(world: World, sampler: str, params: SamplerParams, policy
             log_reward += slot[3]
             log_reward_sq += slot[4]
             slot[:] = 0.0
-        position = choose_batch(sampler, stats, total_clicks, params, rng, propensity=False).index
-        converted, payout, delay, lost = world.outcome(step, rows, world.order[rows, position])
+        if factor is not None and step % DISCOUNT_BUCKET == 0 and step:
+            for counts in stats:
+                counts *= factor
+        if lag_clicks and step % lag_clicks == 0:
+            seen = Stats(*(counts.copy() for counts in stats))
+        elif not lag_clicks:
+            seen = stats
+        epoch = env.epoch_of(step)
+        step_params = params
+        if env.payouts_known:
+            known = world.payouts[rows[:, None], epoch, world.order]  # (B, K) by position
+            step_params = replace(params, payouts=known)
+        shown = world.shown(step)
+        if shown is None:
+            position = choose_batch(sampler, seen, total_clicks, step_params, rng, propensity=False).index
+            best_shown = None
+        else:
+            sub = Stats(*(counts[rows[:, None], shown] for counts in seen))
+            if env.payouts_known:
+                step_params = replace(step_params, payouts=step_params.payouts[rows[:, None], shown])
+            pick = choose_batch(sampler, sub, total_clicks, step_params, rng, propensity=False).index
+            position = shown[rows, pick]
+            best_shown = world.values[rows[:, None], epoch, world.order[rows[:, None], shown]].max(axis=1)
+        converted, payout, delay, lost = world.outcome(step, rows, world.order[rows, position], best_shown)
         regret += lost
         # what the store adds per conversion: ln(payout in cents) and its square (0 without one)
         log_payout = np.log(np.where(converted, payout, 1.0))

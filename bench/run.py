@@ -1,6 +1,11 @@
 """`make bench`: every policy over E1-E7, a markdown table and cumulative-regret plots in reports/bench/.
 
     python -m bench.run [--seeds 100] [--mab-seeds 30] [--slate-seeds 20] [--envs E1,E2] [--publish]
+                        [--half-life CLICKS] [--lag-clicks N]
+
+Project policies run as the service runs them by default (SamplerParams(), exploration floor
+included); the default sampler's statistics forget with BENCH_HALF_LIFE (see bench/README.md).
+MABWiser peers run on E1-E6 only (E8-E10 need candidate sets per click or given payouts).
 
 --publish also copies the table and the E1 plot into bench/results/ (committed, shown by the README).
 """
@@ -19,6 +24,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "bench"
 PUBLISHED = ROOT / "bench" / "results"
 
+# Discounting (policies.discounted) the benchmark applies per policy, half-life in clicks: the
+# configuration the default is proposed with (None: cumulative counters, as the store keeps today).
+HALF_LIVES: dict[str, float | None] = {}
+
 # name -> (label, kind); kind "project" runs shared.cpa.policies' batched core, "mabwiser" bench.peers
 POLICIES = {
     "thompson": ("thompson (project)", "project"),
@@ -33,7 +42,7 @@ POLICIES = {
 
 
 def _task(args):
-    env_key, policy, seeds, mab_seeds = args
+    env_key, policy, seeds, mab_seeds, half_life, lag_clicks = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from bench.envs import ENVS
     from bench.harness import World, run_project_policy
@@ -42,7 +51,7 @@ def _task(args):
 
     world = World(ENVS[env_key], np.arange(seeds))
     if POLICIES[policy][1] == "project":
-        run = run_project_policy(world, policy, SamplerParams())
+        run = run_project_policy(world, policy, SamplerParams(), half_life=half_life, lag_clicks=lag_clicks)
     else:
         run = run_peer(world, policy, seeds=mab_seeds)
     return env_key, policy, run
@@ -201,7 +210,9 @@ def main() -> None:
     parser.add_argument("--mab-seeds", type=int, default=30)
     parser.add_argument("--slate-seeds", type=int, default=20)
     parser.add_argument("--slate-customers", type=int, default=50_000)
-    parser.add_argument("--envs", default="E1,E2,E3,E4,E5,E6,E7")
+    parser.add_argument("--envs", default="E1,E2,E3,E4,E5,E6,E8,E9,E10,E7")
+    parser.add_argument("--half-life", type=float, default=None, help="clicks; default: per policy (HALF_LIVES)")
+    parser.add_argument("--lag-clicks", type=int, default=0, help="statistics refreshed every N clicks")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--publish", action="store_true")
@@ -211,9 +222,20 @@ def main() -> None:
     REPORT.mkdir(parents=True, exist_ok=True)
     envs = [e for e in args.envs.split(",") if e != "E7"]
     policies = args.policies.split(",")
-    tasks = [(e, p, args.seeds, args.mab_seeds) for e in envs for p in policies]
+    from bench.envs import ENVS
+
+    def runs_on(env_key, policy):
+        env = ENVS[env_key]
+        return POLICIES[policy][1] == "project" or not (env.shown or env.joins or env.payouts_known)
+
+    tasks = [
+        (e, p, args.seeds, args.mab_seeds, args.half_life or HALF_LIVES.get(p), args.lag_clicks)
+        for e in envs
+        for p in policies
+        if runs_on(e, p)
+    ]
     # longest first, so the two workers finish together
-    weight = {"E3": 4, "E6": 1.5, "E2": 0.2}
+    weight = {"E3": 4, "E6": 1.5, "E2": 0.2, "E8": 1.5, "E9": 1.2}
     cost = {"klucb": 3, "thompson": 2, "mabwiser-ts": 1.5}
     tasks.sort(key=lambda t: -weight.get(t[0], 1) * cost.get(t[1], 1))
     slate_tasks = [(seed, args.slate_customers) for seed in range(args.slate_seeds)] if "E7" in args.envs else []
@@ -258,7 +280,21 @@ def main() -> None:
     table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
     (REPORT / "results.md").write_text(table)
     (REPORT / "results.json").write_text(
-        json.dumps({"summary": summary, "slates": slates, "seconds": elapsed}, indent=1)
+        json.dumps(
+            {
+                "summary": summary,
+                "slates": slates,
+                "seconds": elapsed,
+                "seeds": args.seeds,
+                "lag_clicks": args.lag_clicks,
+                # per seed % of oracle revenue of project policies (bench/lag.py pairs with them)
+                "oracle_share": {
+                    e: {p: (100 * r.oracle_share).tolist() for p, r in by.items() if POLICIES[p][1] == "project"}
+                    for e, by in runs.items()
+                },
+            },
+            indent=1,
+        )
     )
     paths = plot(runs, summary, REPORT, DEFAULT_SAMPLER)
     if slates:

@@ -19,6 +19,7 @@ from shared.cpa.policies import (
 )
 
 PARAMS = SamplerParams()
+EXACT = SamplerParams(floor=0.0)  # no exploration floor: the base policies' own choices
 
 
 def offer(clicks, conversions, payout=100.0):
@@ -48,8 +49,9 @@ def offer_of(clicks, payouts, log_sums=True):
 
 
 def mean_payout_draws(stats, n=20_000, seed=0):
-    """Draws of each offer's mean payout from thompson's posterior (the rate pinned at 1)."""
-    return policies._lognormal_payout_draws(Stats.of(stats), np.random.default_rng(seed), (n, 1, len(stats)))[:, 0]
+    """Draws of each offer's mean payout from thompson's payout posterior (payout_normal)."""
+    m, s = policies.payout_normal(Stats.of(stats), PARAMS)
+    return np.exp(m + s * np.random.default_rng(seed).standard_normal((n, len(stats))))
 
 
 def picks(sampler, stats, total_clicks=10_000, params=PARAMS, n=4000, seed=1):
@@ -91,8 +93,8 @@ def test_greedy_is_uniformly_random_during_the_first_100_clicks():
 
 def test_greedy_exploits_from_the_100th_click_on():
     stats = [offer(40, 1), offer(40, 8), offer(40, 2), offer(40, 0)]
-    assert set(picks("greedy", stats, total_clicks=100, n=200)) == {1}
-    assert choose("greedy", stats, 100, PARAMS, np.random.default_rng(0)).probability == 1.0
+    assert set(picks("greedy", stats, total_clicks=100, params=EXACT, n=200)) == {1}
+    assert choose("greedy", stats, 100, EXACT, np.random.default_rng(0)).probability == 1.0
 
 
 def test_greedy_warmup_length_is_a_parameter():
@@ -119,7 +121,7 @@ def test_greedy_ties_go_to_the_first_of_them():
 
 def test_epsilon_explores_at_rate_epsilon_and_reports_its_probability():
     stats = [offer(100, 1), offer(100, 9), offer(100, 3), offer(100, 2)]
-    params = SamplerParams(epsilon=0.2)
+    params = SamplerParams(epsilon=0.2, floor=0.0)
     chosen = picks("epsilon", stats, params=params, n=20_000)
     # best taken with probability 1 - eps + eps / k, each other with eps / k
     assert np.mean(chosen == 1) == pytest.approx(0.8 + 0.05, abs=0.01)
@@ -137,7 +139,7 @@ def test_epsilon_default_is_one_tenth():
 
 def test_epsilon_zero_is_greedy_and_decay_shrinks_exploration():
     stats = [offer(1000, 90), offer(1000, 10), offer(1000, 10), offer(1000, 10)]
-    assert set(picks("epsilon", stats, params=SamplerParams(epsilon=0.0), n=500)) == {0}
+    assert set(picks("epsilon", stats, params=SamplerParams(epsilon=0.0, floor=0.0), n=500)) == {0}
     decayed = SamplerParams(epsilon=0.4, epsilon_decay=0.001)  # 0.4 / (1 + 4) = 0.08
     explored = np.mean(picks("epsilon", stats, params=decayed, n=20_000) != 0)
     assert explored == pytest.approx(0.08 * 3 / 4, abs=0.01)
@@ -148,7 +150,7 @@ def test_epsilon_zero_is_greedy_and_decay_shrinks_exploration():
 
 def test_ucb_tries_unseen_candidates_first_in_the_order_given():
     stats = [offer(500, 50), offer(0, 0), offer(30, 1), offer(0, 0)]
-    assert choose("ucb", stats, 1000, PARAMS, np.random.default_rng(0)) == policies.Choice(1, 1.0)
+    assert choose("ucb", stats, 1000, EXACT, np.random.default_rng(0)) == policies.Choice(1, 1.0)
     stats[1] = offer(1, 0)
     assert choose("ucb", stats, 1000, PARAMS, np.random.default_rng(0)).index == 3
 
@@ -333,20 +335,14 @@ def test_offer_without_conversion_gets_a_payout_prior_whose_mean_is_the_best_mea
 
 
 def test_counters_without_log_sums_fall_back_to_the_gamma_posterior():
-    # Same history with and without the log sums: the fallback draws from payout_posterior's Gamma.
+    # An offer with conversions but no log sums: ln payout ~ Normal matched to payout_posterior's Gamma.
     legacy = [legacy_offer(100, 5, 400.0), legacy_offer(100, 2, 8000.0), legacy_offer(100, 0)]
     stats = Stats.of(legacy)
     assert not stats.log_conversions.any()
     shape, scale = payout_posterior(stats)
-    a, b = fitted_beta_prior(stats.clicks, stats.conversions)
-    rng = np.random.default_rng(7)
-    rate = rng.beta(a + stats.conversions, b + stats.clicks - stats.conversions, size=(50, 1, 3))
-    policies._lognormal_payout_draws(stats, rng, (50, 1, 3))
-    unseen = rng.gamma  # the legacy offers' payouts are drawn after the lognormal ones
-    gamma = unseen(shape, scale, size=(50, 1, 3))
-    expected = rate * np.where(stats.conversions > 0, gamma, 0.0)
-    drawn = policies.thompson_draws(stats, PARAMS, np.random.default_rng(7), 50)
-    assert drawn[..., :2] == pytest.approx(expected[..., :2])
+    m, s = policies.payout_normal(stats, PARAMS)
+    assert m[0, :2] == pytest.approx(np.log(shape * scale)[0, :2] - 0.5 / shape[0, :2])
+    assert s[0, :2] ** 2 == pytest.approx(1 / shape[0, :2] + 0.5 / shape[0, :2] ** 2)
     # an offer that lacks the log sums is ranked as before: 2 % x 8,000 beats 5 % x 400
     assert np.mean(picks("thompson", legacy, n=500) == 0) < 0.02
 
@@ -383,3 +379,126 @@ def test_harness_feeds_the_log_sums_the_store_adds_per_conversion():
         < np.log(stats.reward[converted] / stats.conversions[converted])
     )
     assert np.all(stats.log_reward_sq[converted] > 0)
+
+
+# --- true propensities and the exploration floor -------------------------------------------------
+
+
+def _propensity_cases():
+    rng = np.random.default_rng(0)
+    heavy = [offer_of(2000, 800 * np.exp(1.5 * rng.standard_normal(40) - 1.125)), offer_of(500, [900.0, 1500.0])]
+    cpa = [
+        offer(int(c), int(v), p)
+        for c, v, p in zip(rng.integers(20, 3000, 10), rng.integers(0, 30, 10), rng.uniform(200, 8000, 10), strict=True)
+    ]
+    return {
+        "K=2 no data": [OfferStats()] * 2,
+        "K=3 no data": [OfferStats()] * 3,
+        "K=10 no data": [OfferStats()] * 10,
+        "K=2 some data": [offer(60, 3), offer(60, 4)],
+        "K=3 some data": [offer(50, 2), offer(10, 0), offer(80, 5, 300.0)],
+        "K=10 some data": cpa,
+        "K=3 lopsided": [offer(5000, 150, 100.0), offer(80, 0), offer(5000, 100, 120.0)],
+        "K=10 lopsided": [offer(100_000, 8000)] + [offer(100, 1)] * 9,
+        "K=3 lognormal payouts": [*heavy, offer(3000, 60, 700.0)],
+        "K=2 near tie, 10^6 clicks": [offer(10**6, 20_000), offer(10**6, 20_100)],
+    }
+
+
+@pytest.mark.parametrize("optimistic", [False, True])
+@pytest.mark.parametrize("case", sorted(_propensity_cases()))
+def test_thompson_propensities_match_a_million_draws_of_the_policy(case, optimistic):
+    stats = Stats.of(_propensity_cases()[case])
+    params = SamplerParams(floor=0.0, optimistic=optimistic)
+    exact = policies.thompson_propensities(stats, params)[0]
+    draws = policies.thompson_draws(stats, params, np.random.default_rng(1), 1_000_000)[:, 0, :]
+    reference = np.bincount(np.argmax(draws, axis=1), minlength=stats.clicks.shape[1]) / 1e6
+    assert exact.sum() == pytest.approx(1.0)
+    assert np.abs(exact - reference).max() < 0.01
+
+
+@pytest.mark.parametrize("case", ["K=3 some data", "K=10 lopsided", "K=2 near tie, 10^6 clicks"])
+def test_logged_probability_is_how_often_the_service_makes_that_choice_floor_included(case):
+    # 200,000 independent requests in one batch (no propensity work) against choose()'s logged value
+    stats = _propensity_cases()[case]
+    params = SamplerParams(floor=0.05)
+    k = len(stats)
+    rows = Stats(*(np.repeat(x, 200_000, axis=0) for x in Stats.of(stats)))
+    chosen = choose_batch("thompson", rows, np.zeros(200_000), params, np.random.default_rng(2), propensity=False)
+    share = np.bincount(chosen.index, minlength=k) / 200_000
+    rng = np.random.default_rng(3)
+    logged = {}
+    for _ in range(60):
+        choice = choose("thompson", stats, 0, params, rng)
+        logged.setdefault(choice.index, choice.probability)
+        assert choice.probability == pytest.approx(logged[choice.index])  # a function of the data only
+    for index, probability in logged.items():
+        assert probability == pytest.approx(share[index], abs=0.01)
+        assert probability >= 0.05 / k
+
+
+@pytest.mark.parametrize("sampler", ["ucb", "klucb", "greedy", "epsilon", "thompson"])
+def test_with_the_floor_every_candidate_keeps_floor_over_k_and_deterministic_samplers_log_their_truth(sampler):
+    stats = [offer(5000, 500), offer(5000, 10), offer(5000, 20, 150.0), offer(4000, 5)]  # 0 is far ahead
+    floor = 0.2
+    params = SamplerParams(floor=floor, epsilon=0.0)
+    chosen = picks(sampler, stats, total_clicks=10_000, params=params, n=20_000)
+    shares = np.bincount(chosen, minlength=4) / len(chosen)
+    assert shares[1:] == pytest.approx([floor / 4] * 3, abs=0.01)
+    rng = np.random.default_rng(9)
+    for _ in range(100):
+        choice = choose(sampler, stats, 10_000, params, rng)
+        expected = 1 - floor + floor / 4 if choice.index == 0 else floor / 4
+        assert choice.probability == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_default_floor_is_on_and_never_logs_zero():
+    assert SamplerParams().floor == policies.DEFAULT_FLOOR > 0
+    stats = [offer(100_000, 8000)] + [offer(100, 0)] * 9  # the other nine: Thompson alone gives ~1e-9
+    for sampler in ("thompson", "klucb", "ucb", "greedy"):
+        probabilities = [choose(sampler, stats, 10_000, PARAMS, np.random.default_rng(s)).probability for s in range(5)]
+        assert min(probabilities) >= policies.DEFAULT_FLOOR / 10
+    exact = policies.thompson_propensities(Stats.of(stats), PARAMS)[0]
+    assert np.all(PARAMS.floor / 10 + (1 - PARAMS.floor) * exact[1:] > 0)
+
+
+def test_discounted_statistics_weigh_each_bucket_by_its_age_in_half_lives():
+    old, new = offer(1000, 50, 200.0), offer(400, 4, 8000.0)
+    merged = policies.discounted([old, new], ages=[20.0, 0.0], half_life=10.0)
+    assert merged.clicks == pytest.approx(1000 / 4 + 400)
+    assert merged.conversions == pytest.approx(50 / 4 + 4)
+    assert merged.reward == pytest.approx(50 * 200 / 4 + 4 * 8000)
+    assert merged.log_reward_sq == pytest.approx(old.log_reward_sq / 4 + new.log_reward_sq)
+    assert policies.discounted([], [], 10.0) == OfferStats()
+    # offer 0 converted well long ago and not at all lately; offer 1 converts now (3 c a click)
+    history = [[offer(20_000, 1000, 200.0), offer(2000, 0, 200.0)], [offer(0, 0), offer(2000, 30, 200.0)]]
+    cumulative = [policies.discounted(buckets, [50.0, 0.0], half_life=1e12) for buckets in history]
+    forgetting = [policies.discounted(buckets, [50.0, 0.0], half_life=5.0) for buckets in history]
+    for sampler in ("thompson", "klucb", "greedy"):
+        assert np.mean(picks(sampler, cumulative, params=EXACT, n=100) == 0) > 0.9
+        assert np.mean(picks(sampler, forgetting, params=EXACT, n=100) == 1) > 0.9
+
+
+# --- known payouts -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sampler", ["thompson", "klucb", "greedy", "epsilon", "ucb"])
+def test_known_payouts_replace_the_learned_ones(sampler):
+    # learned: both pay 100, offer 0 converts twice as often; contractually offer 1 pays 1,000
+    stats = [offer(5000, 100, 100.0), offer(5000, 50, 100.0)]
+    known = SamplerParams(floor=0.0, epsilon=0.0, ucb_c=0.0, payouts=(100.0, 1000.0))
+    assert np.mean(picks(sampler, stats, params=SamplerParams(floor=0.0, epsilon=0.0, ucb_c=0.0), n=200) == 0) > 0.9
+    assert np.mean(picks(sampler, stats, params=known, n=200) == 1) > 0.9
+
+
+def test_unknown_payouts_are_nan_and_a_known_payout_is_exact_in_the_posterior():
+    stats = Stats.of([offer(5000, 100, 100.0), offer(5000, 50, 100.0), offer(0, 0)])
+    m, s = policies.payout_normal(stats, SamplerParams(payouts=(float("nan"), 1000.0, 50.0)))
+    assert m[0, 1:] == pytest.approx(np.log([1000.0, 50.0]))
+    assert s[0, 1:] == pytest.approx([0.0, 0.0])
+    learned_m, learned_s = policies.payout_normal(stats, PARAMS)
+    assert m[0, 0] == pytest.approx(learned_m[0, 0]) and s[0, 0] == pytest.approx(learned_s[0, 0])
+    # known payouts before any conversion: the payout decides, not only the rate
+    fresh = [offer(100, 0), offer(100, 0)]
+    chosen = picks("thompson", fresh, params=SamplerParams(payouts=(10.0, 10_000.0)), n=300)
+    assert np.mean(chosen == 1) > 0.9
