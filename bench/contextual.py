@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from bench import rand
+from bench import plots, rand
 from bench import slates as slates_env
 from shared.customer import agent, linear
 
@@ -270,16 +270,9 @@ def plot(summaries: dict, out: pathlib.Path) -> list[pathlib.Path]:
             ax.plot((np.arange(len(curve)) + 1) * 1000, 100 * curve, label=LABELS.get(name, name))
         if env == "E8":
             ax.axvline(UNSEEN_FROM, color="grey", linestyle=":", label="unseen segment arrives")
-        ax.set_title(f"{env}: acceptance rate per 1,000 customers (mean over seeds)")
-        ax.set_xlabel("customers")
-        ax.set_ylabel("accepted (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+        title = f"{env}: acceptance rate per 1,000 customers (mean over seeds)"
         path = out / f"contextual_{env}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(plots.save(fig, ax, path, title, "customers", "accepted (%)", fontsize=8))
     return paths
 
 

@@ -172,6 +172,7 @@ def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from bench import plots
     from bench.envs import ENVS
 
     paths = []
@@ -189,16 +190,11 @@ def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[
                 label=f"{POLICIES[policy][0]} ({summary[env_key][policy]['oracle_share']:.1f} % of oracle)",
             )
             ax.fill_between(run.steps, mean - half, mean + half, color=line.get_color(), alpha=0.15)
-        ax.set_title(f"{env_key} {env.title}: cumulative regret, mean ± 95 % CI")
-        ax.set_xlabel("clicks")
-        ax.set_ylabel(f"pseudo-regret ({env.unit})")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
-        fig.tight_layout()
+        title = f"{env_key} {env.title}: cumulative regret, mean ± 95 % CI"
         path = folder / f"regret_{env_key}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(
+            plots.save(fig, ax, path, title, "clicks", f"pseudo-regret ({env.unit})", fontsize=7, loc="upper left")
+        )
     return paths
 
 
