@@ -127,6 +127,16 @@ def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
     return _started(launch_storage(port or free_port()), timeout)
 
 
-def clear_firestore(host_port: str, project: str) -> None:
+def clear_firestore(host_port: str, project: str, patience: float = 90) -> None:
+    """Delete every document. The emulator refuses (409) while a transaction holds locks, e.g. one
+    left open by a process that was killed mid-request, until its lock times out: keep asking."""
     url = f"http://{host_port}/emulator/v1/projects/{project}/databases/(default)/documents"
-    urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).read()
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            urllib.request.urlopen(urllib.request.Request(url, method="DELETE"), timeout=10).read()
+            return
+        except urllib.error.HTTPError as error:
+            if error.code != 409 or time.monotonic() > deadline:
+                raise
+            time.sleep(1)
