@@ -26,7 +26,6 @@ import io
 import os
 import pathlib
 import random
-import re
 import time
 
 import numpy as np
@@ -299,17 +298,15 @@ def per_document_rates(events, seconds: float) -> dict[str, float]:
 
 
 def terraform_exemptions() -> dict[str, set[str]] | None:
-    """Single-field exemptions declared in infra/*.tf (google_firestore_field with empty
-    index_config), or None when there are none."""
-    found: dict[str, set[str]] = collections.defaultdict(set)
-    for tf in (ROOT / "infra").glob("*.tf"):
-        text = tf.read_text()
-        for block in re.findall(r'resource\s+"google_firestore_field"\s+"[^"]+"\s*\{(.*?)\n\}', text, re.S):
-            collection = re.search(r'collection\s*=\s*"([^"]+)"', block)
-            field_name = re.search(r'field\s*=\s*"([^"]+)"', block)
-            if collection and field_name and re.search(r"index_config\s*\{\s*\}", block):
-                found[collection.group(1)].add(field_name.group(1))
-    return dict(found) or None
+    """Single-field exemptions declared in infra/firestore.tf (its `unindexed_fields` local, which
+    the google_firestore_field resources are made from), or None when there are none."""
+    import hcl2
+
+    declared: dict[str, set[str]] = {}
+    for block in hcl2.loads((ROOT / "infra" / "firestore.tf").read_text()).get("locals", []):
+        for collection, fields in (block.get("unindexed_fields") or {}).items():
+            declared[collection] = {field.strip('"') for field in fields}
+    return declared or None
 
 
 def monotonic_ids(events, collection: str) -> bool:

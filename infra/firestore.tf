@@ -34,11 +34,19 @@ locals {
     cpa_clicks = ["click_id", "sampled_at", "feedback_at", "expire_at", "candidates"]
     episodes   = ["created_at", "last_update", "timestamp", "reward_timestamp", "expire_at", "states", "eligible_offers"]
     rewards    = ["last_update", "timestamp"]
+    # Sharded counters (shared/counters.py): a counter's values rise in step under one map `c`, and
+    # its summary's totals and roll-up time rise on every roll-up; the roll-up leases carry a
+    # rising slot number. No query reads any of them by value.
+    shards          = ["c"]
+    cpa_offers      = ["as_of", "totals"]
+    agent_segments  = ["as_of", "totals"]
+    cpa_counters    = ["as_of", "totals"]
+    counter_rollups = ["slot", "expire_at"]
   }
 
   # Documents deleted by Firestore once their `expire_at` has passed (the code writes it as
   # now + CLICK_RETENTION_DAYS / EPISODE_RETENTION_DAYS).
-  ttl_fields = { cpa_clicks = "expire_at", episodes = "expire_at" }
+  ttl_fields = { cpa_clicks = "expire_at", episodes = "expire_at", counter_rollups = "expire_at" }
 
   field_overrides = merge([
     for collection, fields in local.unindexed_fields : {

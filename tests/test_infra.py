@@ -316,16 +316,23 @@ UNINDEXED = {
     "cpa_clicks": "click_id sampled_at feedback_at expire_at candidates",
     "episodes": "created_at last_update timestamp reward_timestamp expire_at states eligible_offers",
     "rewards": "last_update timestamp",
+    # shared/counters.py: shard values, summaries' totals and roll-up times, leases' slots
+    "shards": "c",
+    "cpa_offers": "as_of totals",
+    "agent_segments": "as_of totals",
+    "cpa_counters": "as_of totals",
+    "counter_rollups": "slot expire_at",
 }
 
 
-def test_sequential_fields_are_unindexed_and_clicks_and_episodes_expire():
+def test_sequential_fields_are_unindexed_and_clicks_episodes_and_leases_expire():
     overrides = evaluated()["field_overrides"].values()
     exempt = {(o["collection"], o["field"]) for o in overrides}
     assert exempt >= {(c, f) for c, fields in UNINDEXED.items() for f in fields.split()}
     assert {(o["collection"], o["field"]) for o in overrides if o["ttl"]} == {
         ("cpa_clicks", "expire_at"),
         ("episodes", "expire_at"),
+        ("counter_rollups", "expire_at"),
     }
     field = RESOURCES[("google_firestore_field", "override")]
     assert field["index_config"] == [{}], "an empty index_config is what removes the indexes"
