@@ -95,6 +95,9 @@ def test_the_largest_reward_is_counted_exactly(api):
         ({"click_id": 1, "offer_ids": "1", "ucb_c": BIG}, "ucb_c"),
         ({"click_id": 1, "offer_ids": "1", "epsilon_decay": "1e400"}, "epsilon_decay"),
         ({"click_id": 1, "offer_ids": "1", "thompson_a": "1e7"}, "thompson_a"),
+        # found by `make fuzz`: a denormal prior made the exact propensity NaN or crash
+        ({"click_id": 0, "offer_ids": "0", "thompson_b": "5e-324"}, "thompson_b"),
+        ({"click_id": 1, "offer_ids": "1,2", "thompson_a": "1.1e-308", "thompson_b": "7e5"}, "thompson_a"),
     ],
 )
 def test_sample_numbers_are_range_checked(api, params, field):

@@ -1,5 +1,7 @@
 """The CPA policies' contract, pure: seeded generators, no emulator."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -502,3 +504,23 @@ def test_unknown_payouts_are_nan_and_a_known_payout_is_exact_in_the_posterior():
     fresh = [offer(100, 0), offer(100, 0)]
     chosen = picks("thompson", fresh, params=SamplerParams(payouts=(10.0, 10_000.0)), n=300)
     assert np.mean(chosen == 1) > 0.9
+
+
+@pytest.mark.parametrize("prior", [(1e-3, 1e-3), (1e-3, 1e6), (1e6, 1e-3), (1e-2, 1.0), (1e6, 1e6)])
+@pytest.mark.parametrize("k", [1, 2, 10])
+def test_thompson_logs_a_probability_at_the_edges_of_the_allowed_prior(prior, k):
+    """The API accepts thompson_a / thompson_b in [1e-3, 1e6] (shared/cpa/models.py); at the extremes
+    every candidate's distribution can collapse onto one point, and the propensity must still be one."""
+    seen = policies.OfferStats(
+        clicks=100,
+        conversions=3,
+        reward=600,
+        reward_sq=120_000,
+        log_conversions=3,
+        log_reward=3 * math.log(200),
+        log_reward_sq=3 * math.log(200) ** 2,
+    )
+    for stats in ([policies.OfferStats()] * k, [seen] + [policies.OfferStats(clicks=50)] * (k - 1)):
+        params = policies.SamplerParams(thompson_a=prior[0], thompson_b=prior[1])
+        choice = policies.choose("thompson", stats, 0, params, np.random.default_rng(3))
+        assert 0 < choice.probability <= 1

@@ -14,6 +14,9 @@ MAX_OFFERS = 100
 # an int64 in Firestore, and stays below 2^53, where floats are still exact integers.
 MAX_REWARD_CENTS = 10**7
 MAX_PARAM = 1e6  # epsilon_decay, ucb_c and the Thompson prior: far beyond any useful value
+# The Thompson prior's least weight: below it a Beta's mass sits within a denormal of 0 or 1, and
+# its exact propensity (policies.thompson_propensities) is no longer a number.
+MIN_PRIOR = 1e-3
 _INTEGER = re.compile(r"^\s*\d+\s*$")
 
 
@@ -75,8 +78,8 @@ class SampleRequest(BaseModel):
     epsilon: Annotated[Number, Field(ge=0, le=1)] = 0.1
     epsilon_decay: Annotated[Number, Field(ge=0, le=MAX_PARAM)] = 0.0
     ucb_c: Annotated[Number, Field(ge=0, le=MAX_PARAM)] = 1.0
-    thompson_a: Annotated[Number, Field(gt=0, le=MAX_PARAM)] | None = None
-    thompson_b: Annotated[Number, Field(gt=0, le=MAX_PARAM)] | None = None
+    thompson_a: Annotated[Number, Field(ge=MIN_PRIOR, le=MAX_PARAM)] | None = None
+    thompson_b: Annotated[Number, Field(ge=MIN_PRIOR, le=MAX_PARAM)] | None = None
 
     def params(self) -> SamplerParams:
         prior_given = self.thompson_a is not None or self.thompson_b is not None

@@ -531,6 +531,9 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
             low = np.maximum(low, threshold)  # no draw falls below the candidate's mean
         start = low.max()
         live = np.flatnonzero(high > start)
+        if len(live) == 0:  # every distribution collapsed onto the same point: a tie
+            out[row] = 1.0 / k
+            continue
         if len(live) == 1:
             out[row, live] = 1.0
             continue
