@@ -99,9 +99,13 @@ class CpaStore:
     def sample(self, request: SampleRequest) -> dict:
         """The click's document: new, or the first one when this click was sampled before."""
         paths = [offer_counter(offer) for offer in request.offer_ids]
-        summaries = self.cache.get([*paths, GLOBAL_CLICKS])
+        # Once a copy shows the warm-up over it stays true (the counter only grows, and stops being
+        # written): no need to keep it fresh, nor to have it rolled up every second for nothing.
+        warmup = self.cache.peek(GLOBAL_CLICKS)
+        warm = warmup is not None and warmup.totals.get("clicks", 0) >= WARMUP_CLICKS
+        summaries = self.cache.get(paths if warm else [*paths, GLOBAL_CLICKS])
         stats = [_offer_stats(summaries[path].totals) for path in paths]
-        warmup = summaries[GLOBAL_CLICKS]
+        warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
         choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
         click = click_document(request, choice)
