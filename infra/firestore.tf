@@ -40,6 +40,7 @@ locals {
     shards          = ["c"]
     cpa_offers      = ["as_of", "totals"]
     agent_segments  = ["as_of", "totals"]
+    agent_linear    = ["as_of", "totals"]
     cpa_counters    = ["as_of", "totals"]
     counter_rollups = ["slot", "expire_at"]
   }

@@ -320,6 +320,7 @@ UNINDEXED = {
     "shards": "c",
     "cpa_offers": "as_of totals",
     "agent_segments": "as_of totals",
+    "agent_linear": "as_of totals",  # shared/customer/linear_store.py
     "cpa_counters": "as_of totals",
     "counter_rollups": "slot expire_at",
 }

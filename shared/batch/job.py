@@ -54,7 +54,7 @@ from shared.batch.csv_io import (
 )
 from shared.batch.rules import RulesError, load_rules
 from shared.batch.writer import Ramp, create_new
-from shared.customer import agent
+from shared.customer import agent, linear_store
 from shared.customer.store import EPISODES, CustomerStore, new_episode, slate_of
 from shared.firestore_client import LOCAL_PROJECT, get_db
 from shared.log import log
@@ -278,11 +278,24 @@ class Job:
         keys = [(agent.segment_of(c.age, c.gender, c.region), tuple(c.eligible)) for c in chunk.customers]
         policy = self.store.policy
         counts = self.store.many_segment_counts({segment for segment, _ in keys}) if agent.reads_counts(policy) else {}
-        slates = {
-            key: agent.slates(policy, key[0], key[1], counts.get(key[0], {}), self.store.rng, rows)
-            for key, rows in collections.Counter(keys).items()
-        }
-        chunk.slates = [slates[key].pop() for key in keys]
+        if not agent.reads_linear_stats(policy):
+            slates = {
+                key: agent.slates(policy, key[0], key[1], counts.get(key[0], {}), self.store.rng, rows)
+                for key, rows in collections.Counter(keys).items()
+            }
+            chunk.slates = [slates[key].pop() for key in keys]
+            return
+        # The linear agents score each row's own customer (its age within the segment).
+        model = linear_store.model(self.store.cache, {offer for _, eligible in keys for offer in eligible})
+        groups: dict[tuple, list[int]] = collections.defaultdict(list)
+        for row, key in enumerate(keys):
+            groups[key].append(row)
+        chunk.slates = [[] for _ in keys]
+        for key, rows in groups.items():
+            customers = [chunk.customers[row] for row in rows]
+            drawn = agent.slates(policy, *key, model, self.store.rng, len(rows), customers)
+            for row, slate in zip(rows, drawn, strict=True):
+                chunk.slates[row] = slate
 
     def _write_chunk(self, chunk: Chunk, names: dict, response_date: str) -> None:
         episodes = {}

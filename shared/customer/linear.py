@@ -51,6 +51,7 @@ PRIOR_SLOPE = 0.05  # prior credit per unit of log static weight: ~ the segment 
 PRIOR_STRENGTH = 10.0
 NOISE_SD = 0.15  # sd of one offer's credit (0, 1/3 or 1) around its mean
 UCB_ALPHA = 1.0
+SHARE_FLOOR = 0.005  # an offer estimated at or below 0 still gets a little of an unnamed acceptance
 
 
 class Customer(NamedTuple):
@@ -116,21 +117,29 @@ def features(customer, offer: str) -> np.ndarray:
     return customer_features(customer)
 
 
-def credit(slate: Sequence[str], accepted: bool, accepted_offer: str | None) -> dict[str, float]:
-    """Each shown offer's reward (slate credit): see the module docstring."""
+def credit(
+    slate: Sequence[str], accepted: bool, accepted_offer: str | None, shares: Sequence[float] | None = None
+) -> dict[str, float]:
+    """Each shown offer's reward (slate credit): see the module docstring. `shares`: the model's
+    estimate of each slate offer's acceptance for this customer, when known."""
     if not accepted:
         return {offer: 0.0 for offer in slate}
     if accepted_offer in slate:
         return {offer: float(offer == accepted_offer) for offer in slate}
-    return {offer: 1.0 / len(slate) for offer in slate}
+    if shares is None:
+        return {offer: 1.0 / len(slate) for offer in slate}
+    weights = np.maximum(np.asarray(shares, dtype=float), SHARE_FLOOR)
+    return {offer: float(w) for offer, w in zip(slate, weights / weights.sum(), strict=True)}
 
 
-def update_amounts(customer, slate: Sequence[str], accepted: bool, accepted_offer: str | None = None) -> dict:
+def update_amounts(
+    customer, slate: Sequence[str], accepted: bool, accepted_offer: str | None = None, shares=None
+) -> dict:
     """What one reward adds to the statistics: {field path: delta}, non-zero deltas only."""
     x = customer_features(customer)
     active = np.flatnonzero(x)
     amounts: dict[str, float] = {}
-    for offer, reward in credit(slate, accepted, accepted_offer).items():
+    for offer, reward in credit(slate, accepted, accepted_offer, shares).items():
         amounts[f"{offer}.n"] = 1.0
         for a, i in enumerate(active):
             for j in active[a:]:
@@ -182,6 +191,21 @@ def _parse(field: str) -> tuple[str, str, int, int]:
     return offer, "", 0, 0
 
 
+class OfferSums(NamedTuple):
+    """One offer's Σ x xᵀ (DIM × DIM) and Σ r x (DIM), as parsed from its statistics."""
+
+    xx: np.ndarray
+    xr: np.ndarray
+
+
+def offer_sums(totals: Mapping) -> OfferSums:
+    """One offer's statistics (`n`, `xx.f.g`, `xr.f`, without the offer prefix; nested or flat)."""
+    model = Model.from_stats({"offer": totals}) if totals else Model()
+    if not model._slot:
+        return OfferSums(np.zeros((DIM, DIM)), np.zeros(DIM))
+    return OfferSums(model._xx[0].copy(), model._xr[0].copy())
+
+
 class Model:
     """The posterior of every offer's model. Built from statistics (`from_stats`, `add`), or kept
     up to date reward by reward (`observe`: the same sums as adding `update_amounts`, with A⁻¹
@@ -199,6 +223,16 @@ class Model:
     def from_stats(cls, stats: Mapping) -> "Model":
         model = cls()
         model.add(stats)
+        return model
+
+    @classmethod
+    def from_sums(cls, sums: Mapping[str, OfferSums]) -> "Model":
+        model = cls()
+        slots = model._slots(list(sums))
+        for k, one in zip(slots, sums.values(), strict=True):
+            model._xx[k] = one.xx
+            model._xr[k] = one.xr
+            model._b[k] += one.xr
         return model
 
     def _slots(self, offers: Sequence[str]) -> np.ndarray:
@@ -267,10 +301,16 @@ class Model:
             return mean + UCB_ALPHA * sd
         return mean + sd * rng.standard_normal(mean.shape)
 
-    def observe_batch(self, customers: Sequence, slates: Sequence[Sequence[str]], accepted: Sequence[bool]) -> None:
+    def observe_batch(
+        self, customers: Sequence, slates: Sequence[Sequence[str]], accepted: Sequence[bool], shares=None
+    ) -> None:
         """Add many rewards at once (slates' accepted offer not named): the same sums as `observe`
-        one by one; the affected offers' A⁻¹ is recomputed when next read."""
-        credited = [credit(slate, bool(yes), None) for slate, yes in zip(slates, accepted, strict=True)]
+        one by one; the affected offers' A⁻¹ is recomputed when next read. `shares`: per row, the
+        slate offers' estimated acceptance (see `credit`)."""
+        shares = shares if shares is not None else [None] * len(slates)
+        credited = [
+            credit(slate, bool(yes), None, share) for slate, yes, share in zip(slates, accepted, shares, strict=True)
+        ]
         slots = self._slots([offer for c in credited for offer in c])
         rows = [row for row, c in enumerate(credited) for _ in c]
         x = np.array([customer_features(c) for c in customers])[rows]
@@ -305,10 +345,12 @@ MEAN = "mean"  # the posterior mean alone (greedy): for tests and the benchmark,
 def slates_from_stats(
     stats: Mapping, customer, eligible: Sequence[str], rng: np.random.Generator, rows: int = 1, policy: str = ""
 ) -> list[list[str]]:
-    """`rows` slates; `customer` is one customer for every row or a sequence of `rows` customers."""
+    """`rows` slates; `customer` is one customer for every row or a sequence of `rows` customers;
+    `stats` is the statistics (flat or nested) or a `Model` already built from them."""
     customers = list(customer) if isinstance(customer, Sequence) and not isinstance(customer, Customer) else None
     if customers is None:
         customers = [customer] * rows
     if len(customers) != rows:
         raise ValueError(f"{len(customers)} customers for {rows} rows")
-    return Model.from_stats(stats).slates(customers, list(eligible), rng, policy or agent.LINEAR_TS)
+    model = stats if isinstance(stats, Model) else Model.from_stats(stats)
+    return model.slates(customers, list(eligible), rng, policy or agent.LINEAR_TS)

@@ -9,9 +9,12 @@
 - `agent_segments/{segment}` (summary) and `.../shards/{n}`: per offer `shown` and `accepted`, the
   learning agent's evidence, as sharded counters (shared/counters.py); decisions read the
   summaries through the instance's cache (shared/stats_cache.py).
+- `agent_linear/{offer}` (summary) and `.../shards/{n}`: the linear agents' statistics per offer,
+  as sharded counters too (shared/customer/linear_store.py).
 
 A reward's transaction reads only its episode (written by that customer's requests alone), creates
-the reward and adds to the segment's counters: a replay finds the episode rewarded and counts nothing.
+the reward and adds to the segment's counters and to the slate's linear statistics: a replay finds
+the episode rewarded and counts nothing.
 """
 
 import contextlib
@@ -26,7 +29,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared import counters, errors, stats_cache
-from shared.customer import agent
+from shared.customer import agent, linear_store
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.firestore_client import MAX_COMMIT_WRITES
 
@@ -179,7 +182,9 @@ class CustomerStore:
         segment = agent.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
         counts = self.segment_counts(segment) if agent.reads_counts(self.policy) else {}
-        slate = agent.slates(self.policy, segment, eligible, counts, self.rng)[0]
+        if agent.reads_linear_stats(self.policy):
+            counts = linear_store.model(self.cache, eligible)
+        slate = agent.slates(self.policy, segment, eligible, counts, self.rng, customer=states)[0]
         episode = new_episode(
             request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api"
         )
@@ -264,6 +269,9 @@ class CustomerStore:
             path = segment_counter(episode["segment"])
             summary = self.cache.peek(path)  # no I/O inside the transaction; fewer shards are safe
             counters.add(transaction, self.db, path, amounts, summary.shards if summary else counters.MIN_SHARDS)
+            linear_store.add_reward(
+                transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer
+            )
             return episode_ref.id, {**episode, **update}
 
         return apply(self.db.transaction())
