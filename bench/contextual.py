@@ -40,7 +40,7 @@ UNSEEN = ("65+", "Asia")  # age band and region of the segments that arrive late
 UNSEEN_FROM = 40_000
 LAST = 5_000
 BATCH = 100
-SHARED_CREDIT = os.environ.get("SHARED_CREDIT", "1") == "1"
+SHARED_CREDIT = os.environ.get("SHARED_CREDIT", "0") == "1"
 LINEAR_AGENTS = (agent.LINEAR_TS, agent.LINEAR_UCB)
 NAMES = ("oracle", *LINEAR_AGENTS, "learning", "static")
 LABELS = {"learning": "thompson-slate (segment agent)", "static": "static", "oracle": "oracle slate"}

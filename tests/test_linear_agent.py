@@ -194,3 +194,35 @@ def test_without_a_customer_the_middle_of_the_segments_age_band_is_scored():
     assert agent.slates(UCB, segment, agent.OFFERS, {}, np.random.default_rng(0)) == [
         agent.static_slate(segment, agent.OFFERS)
     ]
+
+
+def test_the_store_keeps_each_offers_sums_apart_and_rebuilds_the_same_posterior():
+    from shared.customer import linear_store
+
+    a, b = Customer(33, "F", "Americas"), Customer(68, "M", "Europa")
+    both = sum_amounts(
+        linear.update_amounts(a, ["OFFER_1", "OFFER_2", "OFFER_3"], True),
+        linear.update_amounts(b, ["OFFER_2", "OFFER_5", "OFFER_11"], True, "OFFER_5"),
+    )
+    grouped = linear_store.per_offer(both)
+    assert set(grouped) == {"OFFER_1", "OFFER_2", "OFFER_3", "OFFER_5", "OFFER_11"}
+    assert grouped["OFFER_2"]["n"] == 2 and grouped["OFFER_5"]["xr.bias"] == 1
+    assert linear_store.counter_path("OFFER_11") == "agent_linear/OFFER_11"
+    offers = ["OFFER_1", "OFFER_2", "OFFER_5", "OFFER_11", "OFFER_7"]
+    # an offer with no statistics yet (OFFER_7) reads as empty totals
+    sums = {offer: linear.offer_sums(grouped.get(offer, {})) for offer in offers}
+    expected = linear.Model.from_stats(both).posterior(offers)
+    for got, want in zip(linear.Model.from_sums(sums).posterior(offers), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_the_customer_of_an_episode_is_read_from_its_stored_states():
+    from shared.customer import linear_store
+
+    stored = {"states": '{"age": 70.0, "gender": "F", "region": "Europa", "extra": "y"}'}
+    assert linear_store.customer_of(stored) == Customer(70.0, "F", "Europa")
+    assert linear_store.customer_of({"states": {"age": 30, "gender": "M", "region": "Asia"}}) == Customer(
+        30.0, "M", "Asia"
+    )
+    for broken in ({}, {"states": "not json"}, {"states": '{"age": 30}'}, {"states": None}):
+        assert linear_store.customer_of(broken) is None
