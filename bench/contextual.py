@@ -40,7 +40,6 @@ UNSEEN = ("65+", "Asia")  # age band and region of the segments that arrive late
 UNSEEN_FROM = 40_000
 LAST = 5_000
 BATCH = 100
-SHARED_CREDIT = os.environ.get("SHARED_CREDIT", "0") == "1"
 LINEAR_AGENTS = (agent.LINEAR_TS, agent.LINEAR_UCB)
 NAMES = ("oracle", *LINEAR_AGENTS, "learning", "static")
 LABELS = {"learning": "thompson-slate (segment agent)", "static": "static", "oracle": "oracle slate"}
@@ -162,11 +161,7 @@ def simulate(world: World) -> dict[str, np.ndarray]:
         for name, order in picked.items():
             out[name][i] = (coins[rows, order] < p[rows, order]).any(axis=1)
         for name, model in models.items():
-            shares = None
-            if SHARED_CREDIT:
-                means = model.scores(batch, offers, rngs[name], linear.MEAN)
-                shares = np.take_along_axis(means, picked[name], axis=1)
-            model.observe_batch(batch, [[offers[c] for c in row] for row in picked[name]], out[name][i], shares)
+            model.observe_batch(batch, [[offers[c] for c in row] for row in picked[name]], out[name][i])
         # the segment agent's slate credit, as the service does it: shown and accepted to all three
         np.add.at(shown, (seg[:, None], picked["learning"]), 1.0)
         np.add.at(taken, (seg[:, None], picked["learning"]), out["learning"][i][:, None].astype(float))

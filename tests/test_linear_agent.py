@@ -147,13 +147,44 @@ def test_update_amounts_are_additive_and_rebuild_the_same_posterior():
     for model in (added, observed, batched, linear.Model.from_stats(nested)):
         for got, want in zip(model.posterior(offers), expected, strict=True):
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-    # the posterior is the ridge solution: A = A0 + Σ x xᵀ, b = A0 θ0 + Σ r x
+    # the posterior is the ridge solution: A = A0 + Σ x xᵀ, b = A0 θ0 + Σ r x, where A0 holds the
+    # segment precision that EM estimated from OFFER_5's own statistics
     x = linear.customer_features(b)
-    a_matrix = linear.PRIOR_A + np.outer(x, x)
-    mu, _ = expected
+    mu, a_inv = expected
+    a0 = np.linalg.inv(a_inv[2]) - np.outer(x, x)
+    np.testing.assert_allclose(a0, np.diag(np.diagonal(a0)), atol=1e-8)
+    precision = np.diagonal(a0)
+    assert np.allclose(precision[~linear.SEGMENT], linear.PRIOR_PRECISION[~linear.SEGMENT])
+    assert len(set(np.round(precision[linear.SEGMENT], 8))) == 1  # one precision for every segment
     np.testing.assert_allclose(
-        mu[2], np.linalg.solve(a_matrix, linear.PRIOR_PRECISION * linear.prior_mean("OFFER_5") + x), rtol=1e-10
+        mu[2],
+        np.linalg.solve(np.diag(precision) + np.outer(x, x), precision * linear.prior_mean("OFFER_5") + x),
+        rtol=1e-8,
     )
+
+
+def test_the_segment_precision_follows_how_far_segments_stray_from_the_shared_effects():
+    """EM on each offer's own data: segments that disagree (each its own world) loosen the prior on
+    segment effects; segments that agree tighten it; no data leaves it at PRIOR_PRECISION."""
+
+    def segment_precision(stats: dict, offer="OFFER_1") -> float:
+        a_inv = linear.Model.from_stats(stats).posterior([offer])[1][0]
+        xx = linear.Model.from_stats(stats)._xx[0] if stats else 0
+        return float(np.diagonal(np.linalg.inv(a_inv) - xx)[linear.SEGMENT][0])
+
+    rng = np.random.default_rng(5)
+    agree, disagree = [], []
+    for segment in linear.SEGMENTS:
+        band, region, gender = segment.split("|")
+        customer = Customer(np.mean(AGES[band]), gender, region)
+        odd = rng.random() < 0.5
+        for k in range(60):
+            slate = ["OFFER_1", "OFFER_2", "OFFER_3"]
+            agree.append(linear.update_amounts(customer, slate, k % 4 == 0, "OFFER_1"))
+            disagree.append(linear.update_amounts(customer, slate, (k % 10 < 8) if odd else False, "OFFER_1"))
+    assert segment_precision({}) == pytest.approx(linear.PRIOR_PRECISION[linear.SEGMENT][0])
+    loose, tight = segment_precision(sum_amounts(*disagree)), segment_precision(sum_amounts(*agree))
+    assert loose < linear.PRIOR_PRECISION[0] / 5 and tight > linear.PRIOR_PRECISION[0]
 
 
 def test_slate_credit_is_one_third_each_unless_the_offer_is_named():

@@ -59,7 +59,7 @@ LINEAR_TS = "linear-ts"
 LINEAR_UCB = "linear-ucb"
 LINEAR = (LINEAR_TS, LINEAR_UCB)
 # Bump a version whenever that agent's behaviour changes: /is-alive reports it, episodes store it.
-AGENT_VERSIONS = {STATIC: "1.1.0", LEARNING: "2.0.0", LINEAR_TS: "1.0.0", LINEAR_UCB: "1.0.0"}
+AGENT_VERSIONS = {STATIC: "1.1.0", LEARNING: "2.0.0", LINEAR_TS: "1.1.0", LINEAR_UCB: "1.1.0"}
 DEFAULT_AGENT = LEARNING
 
 

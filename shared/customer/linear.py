@@ -51,7 +51,6 @@ PRIOR_SLOPE = 0.05  # prior credit per unit of log static weight: ~ the segment 
 PRIOR_STRENGTH = 10.0
 NOISE_SD = 0.15  # sd of one offer's credit (0, 1/3 or 1) around its mean
 UCB_ALPHA = 1.0
-SHARE_FLOOR = 0.005  # an offer estimated at or below 0 still gets a little of an unnamed acceptance
 
 
 class Customer(NamedTuple):
@@ -117,29 +116,21 @@ def features(customer, offer: str) -> np.ndarray:
     return customer_features(customer)
 
 
-def credit(
-    slate: Sequence[str], accepted: bool, accepted_offer: str | None, shares: Sequence[float] | None = None
-) -> dict[str, float]:
-    """Each shown offer's reward (slate credit): see the module docstring. `shares`: the model's
-    estimate of each slate offer's acceptance for this customer, when known."""
+def credit(slate: Sequence[str], accepted: bool, accepted_offer: str | None) -> dict[str, float]:
+    """Each shown offer's reward (slate credit): see the module docstring."""
     if not accepted:
         return {offer: 0.0 for offer in slate}
     if accepted_offer in slate:
         return {offer: float(offer == accepted_offer) for offer in slate}
-    if shares is None:
-        return {offer: 1.0 / len(slate) for offer in slate}
-    weights = np.maximum(np.asarray(shares, dtype=float), SHARE_FLOOR)
-    return {offer: float(w) for offer, w in zip(slate, weights / weights.sum(), strict=True)}
+    return {offer: 1.0 / len(slate) for offer in slate}
 
 
-def update_amounts(
-    customer, slate: Sequence[str], accepted: bool, accepted_offer: str | None = None, shares=None
-) -> dict:
+def update_amounts(customer, slate: Sequence[str], accepted: bool, accepted_offer: str | None = None) -> dict:
     """What one reward adds to the statistics: {field path: delta}, non-zero deltas only."""
     x = customer_features(customer)
     active = np.flatnonzero(x)
     amounts: dict[str, float] = {}
-    for offer, reward in credit(slate, accepted, accepted_offer, shares).items():
+    for offer, reward in credit(slate, accepted, accepted_offer).items():
         amounts[f"{offer}.n"] = 1.0
         for a, i in enumerate(active):
             for j in active[a:]:
@@ -177,6 +168,11 @@ def prior_mean(offer: str) -> np.ndarray:
 
 PRIOR_PRECISION = np.full(DIM, PRIOR_STRENGTH * ACTIVE)
 PRIOR_A = np.diag(PRIOR_PRECISION)
+SEGMENT = np.array([name.startswith("seg_") for name in FEATURES])
+# The segment effects' prior precision is estimated from each offer's own statistics (below):
+# EM_STEPS steps of EM from PRIOR_PRECISION, kept within SEGMENT_PRECISION_RANGE.
+EM_STEPS = 5
+SEGMENT_PRECISION_RANGE = (2.0, 1000.0)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -207,16 +203,17 @@ def offer_sums(totals: Mapping) -> OfferSums:
 
 
 class Model:
-    """The posterior of every offer's model. Built from statistics (`from_stats`, `add`), or kept
-    up to date reward by reward (`observe`: the same sums as adding `update_amounts`, with A⁻¹
-    updated in place by Sherman-Morrison, for the benchmark's 50,000 rewards per run)."""
+    """The posterior of every offer's model. Built from statistics (`from_stats`, `from_sums`,
+    `add`), or kept up to date reward by reward (`observe`, `observe_batch`: the same sums as
+    adding `update_amounts`); an offer's posterior is recomputed when next read."""
 
     def __init__(self) -> None:
         self._slot: dict[str, int] = {}
         self._xx = np.zeros((0, DIM, DIM))
         self._xr = np.zeros((0, DIM))
         self._a_inv = np.zeros((0, DIM, DIM))
-        self._b = np.zeros((0, DIM))
+        self._mu = np.zeros((0, DIM))
+        self._theta0 = np.zeros((0, DIM))
         self._stale = np.zeros(0, dtype=bool)
 
     @classmethod
@@ -232,7 +229,6 @@ class Model:
         for k, one in zip(slots, sums.values(), strict=True):
             model._xx[k] = one.xx
             model._xr[k] = one.xr
-            model._b[k] += one.xr
         return model
 
     def _slots(self, offers: Sequence[str]) -> np.ndarray:
@@ -244,7 +240,8 @@ class Model:
             self._xx = np.concatenate([self._xx, np.zeros((grow, DIM, DIM))])
             self._xr = np.concatenate([self._xr, np.zeros((grow, DIM))])
             self._a_inv = np.concatenate([self._a_inv, np.zeros((grow, DIM, DIM))])
-            self._b = np.concatenate([self._b, [PRIOR_PRECISION * prior_mean(offer) for offer in new]])
+            self._mu = np.concatenate([self._mu, np.zeros((grow, DIM))])
+            self._theta0 = np.concatenate([self._theta0, [prior_mean(offer) for offer in new]])
             self._stale = np.concatenate([self._stale, np.ones(grow, dtype=bool)])
         return np.array([self._slot[offer] for offer in offers], dtype=int)
 
@@ -261,7 +258,6 @@ class Model:
                     self._xx[k, j, i] += delta
             else:
                 self._xr[k, i] += delta
-                self._b[k, i] += delta
             self._stale[k] = True
 
     def observe(self, customer, slate: Sequence[str], accepted: bool, accepted_offer: str | None = None) -> None:
@@ -272,22 +268,16 @@ class Model:
         r = np.fromiter(rewards.values(), dtype=float)[:, None]
         self._xx[slots] += np.outer(x, x)
         self._xr[slots] += r * x
-        self._b[slots] += r * x
-        fresh = slots[~self._stale[slots]]
-        if len(fresh):
-            a_inv_x = self._a_inv[fresh] @ x
-            denominator = 1.0 + a_inv_x @ x
-            self._a_inv[fresh] -= a_inv_x[:, :, None] * a_inv_x[:, None, :] / denominator[:, None, None]
+        self._stale[slots] = True
 
     def posterior(self, offers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(μ, A⁻¹) of each offer's model, shapes (K, DIM) and (K, DIM, DIM); cov(θ) = NOISE_SD² A⁻¹."""
         slots = self._slots(offers)
         stale = slots[self._stale[slots]]
         if len(stale):
-            self._a_inv[stale] = np.linalg.inv(PRIOR_A + self._xx[stale])
+            self._a_inv[stale], self._mu[stale] = _solve(self._xx[stale], self._xr[stale], self._theta0[stale])
             self._stale[stale] = False
-        a_inv = self._a_inv[slots]
-        return np.matmul(a_inv, self._b[slots][:, :, None])[:, :, 0], a_inv
+        return self._mu[slots], self._a_inv[slots]
 
     def scores(self, customers: Sequence, eligible: Sequence[str], rng: np.random.Generator, policy: str) -> np.ndarray:
         """(rows, len(eligible)) scores: a Thompson draw, an upper confidence bound or the mean."""
@@ -301,16 +291,10 @@ class Model:
             return mean + UCB_ALPHA * sd
         return mean + sd * rng.standard_normal(mean.shape)
 
-    def observe_batch(
-        self, customers: Sequence, slates: Sequence[Sequence[str]], accepted: Sequence[bool], shares=None
-    ) -> None:
+    def observe_batch(self, customers: Sequence, slates: Sequence[Sequence[str]], accepted: Sequence[bool]) -> None:
         """Add many rewards at once (slates' accepted offer not named): the same sums as `observe`
-        one by one; the affected offers' A⁻¹ is recomputed when next read. `shares`: per row, the
-        slate offers' estimated acceptance (see `credit`)."""
-        shares = shares if shares is not None else [None] * len(slates)
-        credited = [
-            credit(slate, bool(yes), None, share) for slate, yes, share in zip(slates, accepted, shares, strict=True)
-        ]
+        one by one; the affected offers' A⁻¹ is recomputed when next read."""
+        credited = [credit(slate, bool(yes), None) for slate, yes in zip(slates, accepted, strict=True)]
         slots = self._slots([offer for c in credited for offer in c])
         rows = [row for row, c in enumerate(credited) for _ in c]
         x = np.array([customer_features(c) for c in customers])[rows]
@@ -322,12 +306,32 @@ class Model:
         pairs = pairs[:, touched]
         self._xx[touched] += (pairs.T @ (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)).reshape(-1, DIM, DIM)
         self._xr[touched] += pairs.T @ rx
-        self._b[touched] += pairs.T @ rx
         self._stale[touched] = True
 
     def slates(self, customers: Sequence, eligible: Sequence[str], rng: np.random.Generator, policy: str) -> list:
         order = top(self.scores(customers, eligible, rng, policy), policy)
         return np.array(eligible, dtype=object)[order].tolist()
+
+
+def _solve(xx: np.ndarray, xr: np.ndarray, theta0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(A⁻¹, μ) per offer, its segment effects' prior precision estimated from its own data.
+
+    The segment coefficients are a random effect: θ_seg ~ N(0, NOISE_SD² / λ). One EM step sets
+    λ = S / Σ_seg (μ_j² / NOISE_SD² + (A⁻¹)_jj) over the S segments (their posterior second
+    moment); with no data that is λ again, so the prior is unchanged until rewards say how far
+    segments stray from the shared effects: far (each its own world, E7) → λ falls and segments
+    are fit on their own; little (E8) → λ rises and the shared effects carry them."""
+    precision = np.broadcast_to(PRIOR_PRECISION, xr.shape).copy()
+    for step in range(EM_STEPS + 1):
+        a_inv = np.linalg.inv(precision[:, :, None] * np.eye(DIM) + xx)
+        mu = np.matmul(a_inv, (precision * theta0 + xr)[:, :, None])[:, :, 0]
+        if step == EM_STEPS:
+            return a_inv, mu
+        second = (mu[:, SEGMENT] - theta0[:, SEGMENT]) ** 2 / NOISE_SD**2 + np.diagonal(a_inv, axis1=1, axis2=2)[
+            :, SEGMENT
+        ]
+        precision[:, SEGMENT] = np.clip(SEGMENT.sum() / second.sum(axis=1), *SEGMENT_PRECISION_RANGE)[:, None]
+    raise AssertionError("unreachable")
 
 
 def top(scores: np.ndarray, policy: str) -> np.ndarray:
