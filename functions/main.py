@@ -56,7 +56,7 @@ def sample(request):
 @endpoint("PUT")
 def feedback(request):
     click = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
-    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward")}, 200
+    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward", "event_id", "late")}, 200
 
 
 @functions_framework.http
@@ -179,6 +179,7 @@ def rewards(request):
         "accepted_one_of_the_three_offers": episode["accepted"],
         "accepted_offer": episode.get("accepted_offer"),
         "offers": slate_of(episode),
+        "late": episode["late"],
         "status": "recorded",
     }, 200
 

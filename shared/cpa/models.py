@@ -4,9 +4,10 @@ import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, SamplerParams
+from shared.settlement import EVENT_ID_PATTERN
 
 MAX_ID = 2**63 - 1
 MAX_OFFERS = 100
@@ -66,6 +67,11 @@ def _number(value):
 
 
 Id = Annotated[int, BeforeValidator(parse_id)]
+EventId = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    StringConstraints(pattern=EVENT_ID_PATTERN),
+]
 Number = Annotated[float, BeforeValidator(_number)]
 
 
@@ -97,6 +103,8 @@ class FeedbackRequest(BaseModel):
 
     click_id: Id
     reward: Annotated[Number, Field(ge=0, le=MAX_REWARD_CENTS)]
+    # One of several rewards of the click (a registration, then a deposit): summed per click.
+    event_id: EventId | None = None
 
     @property
     def reward_value(self) -> int | float:

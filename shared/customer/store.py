@@ -10,8 +10,12 @@
   learning agent's evidence, as sharded counters (shared/counters.py); decisions read the
   summaries through the instance's cache (shared/stats_cache.py).
 
-A reward's transaction reads only its episode (written by that customer's requests alone), creates
-the reward and adds to the segment's counters: a replay finds the episode rewarded and counts nothing.
+`/predict` creates the episode and adds its slate's `shown` in one batched write (`shown_counted`);
+an episode without a reward is a "not accepted" once EPISODE_REWARD_WINDOW_SECONDS have passed
+(shared/settlement.py), with no write. A reward's transaction reads only its episode (written by
+that customer's requests alone), creates the reward and adds `accepted` (and `shown`, for batch
+episodes and those created before `shown_counted`) to the segment's counters: a replay finds the
+episode rewarded and counts nothing; a reward after the window is recorded `late`.
 """
 
 import contextlib
@@ -25,7 +29,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import counters, errors, stats_cache
+from shared import counters, errors, settlement, stats_cache
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.firestore_client import MAX_COMMIT_WRITES
@@ -109,6 +113,7 @@ class CustomerStore:
         rng: np.random.Generator,
         policy: str = agent.DEFAULT_AGENT,
         cache: stats_cache.StatsCache | None = None,
+        reward_window: float | None = None,
     ):
         if policy not in agent.AGENT_VERSIONS:
             raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agent.AGENT_VERSIONS)}")
@@ -116,6 +121,10 @@ class CustomerStore:
         self.rng = rng
         self.policy = policy
         self.cache = cache or stats_cache.for_db(db)
+        # Seconds after /predict when an episode without a reward stands settled as not accepted.
+        self.reward_window = reward_window or settlement.window_seconds(
+            settlement.EPISODE_WINDOW_ENV, settlement.DEFAULT_EPISODE_WINDOW_SECONDS
+        )
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
@@ -183,9 +192,16 @@ class CustomerStore:
         episode = new_episode(
             request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api"
         )
+        # The slate counts as shown in the episode's own commit (as a click counts at /sample), so
+        # an episode never rewarded is a "not accepted" once its window passes, with no write.
+        episode["shown_counted"] = True
         episode_ref = self.db.collection(EPISODES).document(request.episode_id)
+        path = segment_counter(segment)
+        batch = self.db.batch()
+        batch.create(episode_ref, episode)
+        counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, self._shards(path))
         try:
-            episode_ref.create(episode)
+            batch.commit()
         except exceptions.AlreadyExists:
             return episode_ref.id, episode_ref.get().to_dict()
         return episode_ref.id, episode
@@ -200,9 +216,16 @@ class CustomerStore:
         if latest and _is_replay(latest[0].to_dict(), request):
             return latest[0].reference
         open_query = mine.where(filter=FieldFilter("up_to_date", "==", False))
-        open_episodes = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
+        unrewarded = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
+        # Newest first, and an unrewarded episode's last_update is its creation: once one is
+        # settled, every older one is too. A settled episode takes only a reward naming it.
+        now = datetime.datetime.now(datetime.UTC)
+        open_episodes = [snap for snap in unrewarded if not self._settled(snap.to_dict(), now)]
         if not open_episodes:
-            raise errors.NotFound(f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
+            settled = " (its latest ended its reward window: a late reward must name episode_id)" if unrewarded else ""
+            raise errors.NotFound(
+                f"customer {request.customer_id} has no episode awaiting a reward{settled}", "customer_id"
+            )
         if len(open_episodes) > 1:
             raise errors.Conflict(
                 f"customer {request.customer_id} has more than one episode awaiting a reward; "
@@ -229,18 +252,20 @@ class CustomerStore:
                 )
             if episode.get("up_to_date"):
                 if _same_reward(episode, request):
-                    return episode_ref.id, episode
+                    return episode_ref.id, {**episode, "late": episode.get("late", False)}
                 raise errors.Conflict(
                     f"episode {episode_ref.id} was already rewarded with accepted={episode['accepted']}",
                     "accepted_one_of_the_three_offers",
                 )
             accepted_offer = request.accepted_offer if request.accepted else None
+            late = self._settled(episode, datetime.datetime.now(datetime.UTC))
             now = firestore.SERVER_TIMESTAMP
             update = {
                 "up_to_date": True,
                 "accepted": request.accepted,
                 "accepted_offer": accepted_offer,
                 "reward_timestamp": request.timestamp,
+                "late": late,  # after the window: a correction of the settled "not accepted"
                 "last_update": now,
             }
             transaction.update(episode_ref, update)
@@ -253,20 +278,30 @@ class CustomerStore:
                     "accepted": request.accepted,
                     "accepted_offer": accepted_offer or (", ".join(slate) if request.accepted else None),
                     "timestamp": request.timestamp,
+                    "late": late,
                     "last_update": now,
                 },
             )
-            amounts = {f"{offer}.shown": 1 for offer in slate}
+            # Episodes of /predict counted `shown` when created; batch ones, and those recorded
+            # before that, count it with their reward, as they always did.
+            amounts = {} if episode.get("shown_counted") else {f"{offer}.shown": 1 for offer in slate}
             if request.accepted:
                 amounts.update(
                     {f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)}
                 )
             path = segment_counter(episode["segment"])
-            summary = self.cache.peek(path)  # no I/O inside the transaction; fewer shards are safe
-            counters.add(transaction, self.db, path, amounts, summary.shards if summary else counters.MIN_SHARDS)
+            counters.add(transaction, self.db, path, amounts, self._shards(path))
             return episode_ref.id, {**episode, **update}
 
         return apply(self.db.transaction())
+
+    def _settled(self, episode: dict, now: datetime.datetime) -> bool:
+        return settlement.is_settled(episode.get("created_at"), now, self.reward_window)
+
+    def _shards(self, path: str) -> int:
+        """The counter's shard count as this instance knows it, without I/O (fewer is always safe)."""
+        summary = self.cache.peek(path)
+        return summary.shards if summary else counters.MIN_SHARDS
 
 
 def _same_reward(episode: dict, request: RewardRequest) -> bool:
