@@ -35,7 +35,14 @@ def test_sample_feedback_stats_round_trip(api):
 
     answer = feedback(api, click_id=1, reward=250)
     assert answer.status_code == 200
-    assert answer.json() == {"click_id": 1, "offer_id": body["offer_id"], "is_conversion": True, "reward": 250}
+    assert answer.json() == {
+        "click_id": 1,
+        "offer_id": body["offer_id"],
+        "is_conversion": True,
+        "reward": 250,
+        "event_id": None,
+        "late": False,
+    }
     assert stats(api, body["offer_id"]) == {
         "offer_id": body["offer_id"],
         "clicks": 1,
