@@ -49,6 +49,11 @@ def window_seconds(env_name: str, default: float) -> float:
     return seconds
 
 
+def utc_now() -> datetime.datetime:
+    """The stores' clock (tests pass their own, to step past a window without waiting)."""
+    return datetime.datetime.now(datetime.UTC)
+
+
 def is_settled(decided_at: datetime.datetime | None, now: datetime.datetime, window: float) -> bool:
     """Whether the decision's window has passed, so that it stands at its default reward and a
     reward arriving now is late. A decision with no time (none in this service) never settles."""

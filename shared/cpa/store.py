@@ -17,6 +17,7 @@ counts nothing; feedback reads only its own click document inside its transactio
 import datetime
 import hashlib
 import os
+from collections.abc import Callable
 
 import numpy as np
 from google.api_core import exceptions
@@ -80,6 +81,7 @@ class CpaStore:
         rng: np.random.Generator,
         cache: stats_cache.StatsCache | None = None,
         reward_window: float | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
     ):
         self.db = db
         self.rng = rng
@@ -88,6 +90,7 @@ class CpaStore:
         self.reward_window = reward_window or settlement.window_seconds(
             settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
         )
+        self.clock = clock or settlement.utc_now
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(CLICKS).document(click_doc_id(click_id))
@@ -133,7 +136,7 @@ class CpaStore:
             if not snapshot.exists:
                 raise errors.NotFound(f"click {request.click_id} was never sampled", "click_id")
             click = snapshot.to_dict()
-            now = datetime.datetime.now(datetime.UTC)
+            now = self.clock()
             outcome = settlement.add_event(
                 click, request.event_id, request.reward_value, now, self.reward_window, MAX_REWARD_CENTS
             )

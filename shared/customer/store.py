@@ -22,7 +22,7 @@ import contextlib
 import datetime
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from google.api_core import exceptions
@@ -114,6 +114,7 @@ class CustomerStore:
         policy: str = agent.DEFAULT_AGENT,
         cache: stats_cache.StatsCache | None = None,
         reward_window: float | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
     ):
         if policy not in agent.AGENT_VERSIONS:
             raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agent.AGENT_VERSIONS)}")
@@ -125,6 +126,7 @@ class CustomerStore:
         self.reward_window = reward_window or settlement.window_seconds(
             settlement.EPISODE_WINDOW_ENV, settlement.DEFAULT_EPISODE_WINDOW_SECONDS
         )
+        self.clock = clock or settlement.utc_now
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
@@ -219,7 +221,7 @@ class CustomerStore:
         unrewarded = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
         # Newest first, and an unrewarded episode's last_update is its creation: once one is
         # settled, every older one is too. A settled episode takes only a reward naming it.
-        now = datetime.datetime.now(datetime.UTC)
+        now = self.clock()
         open_episodes = [snap for snap in unrewarded if not self._settled(snap.to_dict(), now)]
         if not open_episodes:
             settled = " (its latest ended its reward window: a late reward must name episode_id)" if unrewarded else ""
@@ -258,7 +260,7 @@ class CustomerStore:
                     "accepted_one_of_the_three_offers",
                 )
             accepted_offer = request.accepted_offer if request.accepted else None
-            late = self._settled(episode, datetime.datetime.now(datetime.UTC))
+            late = self._settled(episode, self.clock())
             now = firestore.SERVER_TIMESTAMP
             update = {
                 "up_to_date": True,
