@@ -31,7 +31,8 @@ locals {
   # sequential click id) takes at most about 500 writes/s; large arrays and maps only cost index
   # entries. These get no single-field index (composite indexes above are not affected).
   unindexed_fields = {
-    cpa_clicks = ["click_id", "sampled_at", "feedback_at", "expire_at", "candidates"]
+    # `events`: a click's reward events (shared/settlement.py), each with its arrival time.
+    cpa_clicks = ["click_id", "sampled_at", "feedback_at", "expire_at", "candidates", "events"]
     episodes   = ["created_at", "last_update", "timestamp", "reward_timestamp", "expire_at", "states", "eligible_offers"]
     rewards    = ["last_update", "timestamp"]
     # Sharded counters (shared/counters.py): a counter's values rise in step under one map `c`, and

@@ -25,6 +25,9 @@ locals {
     AGENT_POLICY           = var.agent_policy
     CLICK_RETENTION_DAYS   = tostring(var.click_retention_days)
     EPISODE_RETENTION_DAYS = tostring(var.episode_retention_days)
+    # shared/settlement.py: when a decision without a reward stands settled at its default.
+    CLICK_REWARD_WINDOW_SECONDS   = tostring(var.click_reward_window_seconds)
+    EPISODE_REWARD_WINDOW_SECONDS = tostring(var.episode_reward_window_seconds)
   }
 
   # runs_as: the runtime service account (iam.tf). invoker: the only account allowed to call it.

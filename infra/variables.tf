@@ -100,6 +100,28 @@ variable "episode_retention_days" {
   }
 }
 
+variable "click_reward_window_seconds" {
+  description = "CLICK_REWARD_WINDOW_SECONDS: a click without feedback this long after /sample stands settled at reward 0; later feedback is recorded as late and applied as a correction (README, Reward windows). Keep it below click_retention_days: a late reward needs its click document."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.click_reward_window_seconds > 0 && var.click_reward_window_seconds <= 31622400
+    error_message = "click_reward_window_seconds must be above 0 and at most 366 days (31622400)."
+  }
+}
+
+variable "episode_reward_window_seconds" {
+  description = "EPISODE_REWARD_WINDOW_SECONDS: an episode without a reward this long after /predict stands settled as not accepted and no longer takes a reward by customer id; a later reward naming it is recorded as late and applied as a correction (README, Reward windows). Keep it below episode_retention_days."
+  type        = number
+  default     = 604800
+
+  validation {
+    condition     = var.episode_reward_window_seconds > 0 && var.episode_reward_window_seconds <= 31622400
+    error_message = "episode_reward_window_seconds must be above 0 and at most 366 days (31622400)."
+  }
+}
+
 variable "degraded_mode" {
   description = "DEGRADED_MODE of the HTTP functions: \"off\", or the degraded answer to give when Firestore is unavailable (see the README's degraded mode section)."
   type        = string

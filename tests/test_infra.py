@@ -313,7 +313,7 @@ def test_score_upload_alone_is_triggered_by_new_objects_in_the_inbox():
 
 
 UNINDEXED = {
-    "cpa_clicks": "click_id sampled_at feedback_at expire_at candidates",
+    "cpa_clicks": "click_id sampled_at feedback_at expire_at candidates events",
     "episodes": "created_at last_update timestamp reward_timestamp expire_at states eligible_offers",
     "rewards": "last_update timestamp",
     # shared/counters.py: shard values, summaries' totals and roll-up times, leases' slots
@@ -350,6 +350,8 @@ def test_environment_of_every_function():
     for name, fn in functions().items():
         env = fn["env"]
         assert env["CLICK_RETENTION_DAYS"] == "90" and env["EPISODE_RETENTION_DAYS"] == "365", name
+        assert env["CLICK_REWARD_WINDOW_SECONDS"] == "86400", name
+        assert env["EPISODE_REWARD_WINDOW_SECONDS"] == "604800", name
         assert env["GOOGLE_CLOUD_PROJECT"] == "test-project" and env["FIRESTORE_DATABASE"] == "(default)", name
         if fn["inbox_trigger"]:
             assert env["INBOX_BUCKET"] == values["bucket_names"]["inbox"], name

@@ -68,6 +68,8 @@ def test_answers_of_the_running_stack_match_the_spec(api):
     call("POST", "/sample")
     call("PUT", "/feedback", params={"click_id": 1, "reward": 250})
     call("PUT", "/feedback", params={"click_id": 1, "reward": 300})  # 409
+    call("PUT", "/feedback", params={"click_id": 1, "reward": 50, "event_id": "deposit"})
+    call("PUT", "/feedback", params={"click_id": 1, "reward": 50, "event_id": "no spaces"})  # 400
     call("PUT", "/feedback", params={"click_id": 999, "reward": 0})  # 404
     call("PUT", "/feedback", params={"click_id": 1, "reward": 1e10})  # 400
     call("PUT", "/feedback", data=b"x" * 70_000)  # 413
