@@ -199,9 +199,12 @@ class CustomerStore:
         episode["shown_counted"] = True
         episode_ref = self.db.collection(EPISODES).document(request.episode_id)
         path = segment_counter(segment)
+        # Through the cache even when the policy reads no counts: it keeps the counter rolled up,
+        # so its shard count grows with /predict's rate (no I/O when the policy already read it).
+        shards = self.cache.get([path])[path].shards
         batch = self.db.batch()
         batch.create(episode_ref, episode)
-        counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, self._shards(path))
+        counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, shards)
         try:
             batch.commit()
         except exceptions.AlreadyExists:
