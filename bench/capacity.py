@@ -57,7 +57,7 @@ PRICE_WRITE = 0.18 / 100_000
 # Fields that rise with time (a timestamp, a counter) and the collection groups holding them.
 # Such a field, if indexed, caps its collection at ~500 writes/s.
 SEQUENTIAL_FIELDS = {
-    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at"],
+    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at", "events"],  # events: each with its time
     "episodes": ["created_at", "last_update", "expire_at"],
     "rewards": ["last_update"],
     "shards": ["c"],  # counter values rise in step on every shard of a counter
@@ -68,7 +68,7 @@ SEQUENTIAL_FIELDS = {
 }
 # Exemptions this design needs (checked against infra/firestore.tf when it declares them).
 NEEDED_EXEMPTIONS = {
-    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at"],
+    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at", "events"],  # events: each with its time
     # the reward lookup's composite indexes (customer_id first) hold last_update; they need no
     # single-field index on it
     "episodes": ["created_at", "last_update", "expire_at"],
