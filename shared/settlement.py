@@ -15,7 +15,6 @@ by `amounts(new total) - amounts(old total)`.
 import datetime
 import math
 import os
-import re
 from dataclasses import dataclass
 
 from shared import errors
@@ -28,7 +27,6 @@ MAX_WINDOW_SECONDS = 366 * 86_400  # beyond every retention default: a late rewa
 
 # Event ids become keys of a map on the click document: a bounded, plain charset.
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-EVENT_ID = re.compile(EVENT_ID_PATTERN)
 DEFAULT_EVENT = "_"  # feedback without event_id; the pattern above cannot produce it
 MAX_EVENTS_PER_CLICK = 32
 CLICK_FIELDS = ("conversions", "reward", "reward_sq", "log_conversions", "log_reward", "log_reward_sq")
