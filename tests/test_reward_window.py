@@ -7,6 +7,7 @@ the tests wait it out for real. Counter totals are read exactly (every shard sum
 a cached summary.
 """
 
+import concurrent.futures
 import datetime
 import math
 import pathlib
@@ -17,6 +18,7 @@ import numpy as np
 import pydantic
 import pytest
 import requests
+from google.api_core import exceptions
 
 from shared import counters, errors, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
@@ -378,3 +380,27 @@ def test_the_gateway_sums_events_on_time_and_refuses_the_33rd(api):
     assert refused.status_code == 409 and refused.json()["field"] == "event_id"
     stats = requests.get(f"{api}/offer_ids/2/stats", timeout=30).json()
     assert (stats["clicks"], stats["conversions"], stats["reward"]) == (1, 1, settlement.MAX_EVENTS_PER_CLICK)
+
+
+def test_events_racing_on_one_click_sum_exactly(db, clock):
+    """Four reward events of one click sent at once, each also replayed: each counts once."""
+    store = CpaStore(db, np.random.default_rng(0), reward_window=WINDOW, clock=clock)
+    store.sample(SampleRequest(click_id=50, offer_ids=[3]))
+    amounts = {"a": 100, "b": 250, "c": 400, "d": 1250}
+
+    def send(event_id: str):
+        for _ in range(2):  # the event and its replay
+            for attempt in range(50):  # a client retries what the service could not commit (a 503)
+                try:
+                    store.feedback(FeedbackRequest(click_id=50, reward=amounts[event_id], event_id=event_id))
+                    break
+                except (ValueError, exceptions.Aborted):  # still contended after the SDK's 5 attempts
+                    if attempt == 49:
+                        raise
+                    time.sleep(0.1)
+
+    with concurrent.futures.ThreadPoolExecutor(len(amounts)) as pool:
+        list(pool.map(send, amounts))
+    assert payout_of(offer_totals(db, 3)) == payout(sum(amounts.values()))
+    stored = db.document(f"cpa_clicks/{click_doc_id(50)}").get().to_dict()
+    assert stored["reward"] == 2000 and {k: v["amount"] for k, v in stored["events"].items()} == amounts
