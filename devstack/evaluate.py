@@ -121,7 +121,8 @@ def read_firestore(db, since: datetime.datetime, max_clicks: int, max_episodes: 
 
 
 def read_export(path: pathlib.Path) -> tuple[list, list]:
-    """JSON lines, each {"collection": "cpa_clicks" | "episodes", ...the row's fields}."""
+    """JSON lines, each {"collection": "cpa_clicks" | "episodes", ...}: the row as --save writes it,
+    or the Firestore document's fields (times as seconds since the epoch or ISO 8601)."""
     clicks, episodes = [], []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -130,8 +131,10 @@ def read_export(path: pathlib.Path) -> tuple[list, list]:
         collection = row.pop("collection", None)
         if collection == CLICKS:
             clicks.append(click_row(row))
-        elif collection == EPISODES:
-            episodes.append(row | {"created_at": _seconds(row.get("created_at"))})
+        elif collection == EPISODES:  # as --save writes it, or the episode document itself
+            episodes.append(
+                row | {"created_at": _seconds(row.get("created_at"))} if "slate" in row else episode_row(row)
+            )
         else:
             raise SystemExit(f"{path}:{number}: collection must be {CLICKS} or {EPISODES}, not {collection!r}")
     clicks.sort(key=lambda row: row["sampled_at"] or 0.0)

@@ -130,3 +130,35 @@ def test_shadows_and_slate_propensities_are_evaluated_when_the_documents_carry_t
     assert set(offers) == {"OFFER_1", "OFFER_2", "OFFER_3"}, text
     assert "Logged policy's acceptance rate: 0.335" in text, text  # 67 of 200 accepted
     assert "Shadow agent static on 200 episodes: same slate 50.0%" in text, text
+
+
+def test_an_export_of_raw_documents_reads_like_the_store_writes_them(tmp_path):
+    click = {"offer_id": 7, "candidates": "7,8", "sampler": "random", "probability": 0.5, "reward": 300}
+    lines = [
+        {"collection": "cpa_clicks", **click, "sampled_at": "2024-01-02T10:00:00+00:00", "feedback_at": None},
+        {
+            "collection": "cpa_clicks",
+            **click,
+            "offer_id": 9,
+            "sampled_at": "2024-01-02T10:00:01+00:00",
+        },  # not a candidate
+        {"collection": "cpa_clicks", **click, "probability": None, "sampled_at": "2024-01-02T10:00:02+00:00"},
+        {
+            "collection": "episodes",
+            "created_at": "2024-01-02T10:00:00+00:00",
+            "up_to_date": True,
+            "accepted": True,
+            "accepted_offer": "OFFER_2",
+            "predicted_offer_1": "OFFER_1",
+            "predicted_offer_2": "OFFER_2",
+            "inclusion": {"OFFER_1": 1.0, "OFFER_2": 0.5},
+        },
+    ]
+    export = tmp_path / "raw.jsonl"
+    export.write_text("\n".join(json.dumps(line) for line in lines))
+    out = []
+    evaluate.main(["--export", str(export), "--samplers", "random"], out=out.append)
+    text = "\n".join(out)
+    assert "3 read, 1 with a usable logged probability (1 without, 1 malformed)" in text, text
+    assert "Customer episodes: 1 read, 1 rewarded, 1 of them with `inclusion`." in text, text
+    assert "Logged policy's acceptance rate: 1.000" in text, text
