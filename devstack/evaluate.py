@@ -226,7 +226,23 @@ def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generato
             f"  {estimate.sampler:<10}  {_fmt(estimate.ips):<26}  {_fmt(estimate.snips):<26}"
             f"  {_fmt(estimate.dr):<26}  {estimate.ess:>8,.0f}"
         )
+    report_replay_check(replayed, [kept[i]["sampler"] for i in replayed.index], out)
     report_click_shadows(log, kept, out)
+
+
+def report_replay_check(replayed: replay.Replayed, logged_by: list[str], out=print) -> None:
+    """How well the replay reproduces the logging sampler's own probabilities: a check of the
+    rebuilt decision-time counters (the logged probability is what the service computed)."""
+    logged_by = np.array(logged_by, dtype=object)
+    for sampler in sorted(set(logged_by) & set(replayed.targets)):
+        mask = logged_by == sampler
+        target = replayed.targets[sampler][mask]
+        gap = np.abs(target[np.arange(int(mask.sum())), replayed.action[mask]] - replayed.probability[mask])
+        out(
+            f"Replay check: on the {int(mask.sum()):,} clicks logged by {sampler}, the replayed {sampler} gives"
+            f" the logged offer the logged probability within 0.05 for {np.mean(gap <= 0.05):.1%}"
+            f" (median difference {np.median(gap):.4f})"
+        )
 
 
 def report_click_shadows(log: replay.Log, kept: list[dict], out=print) -> None:

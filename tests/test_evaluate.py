@@ -72,6 +72,9 @@ def test_make_evaluate_prints_finite_estimates_for_every_sampler_from_the_local_
             assert low <= value <= high, text
         assert rows[sampler][0] >= 0 and rows[sampler][3] >= 0, text  # IPS and SNIPS of rewards >= 0
     assert "Customer episodes: 6 read, 6 rewarded" in text, text
+    # the replay reproduces what a sampler that reads no counters logged, exactly
+    assert "on the 100 clicks logged by random, the replayed random gives the logged offer the logged" in text
+    assert "within 0.05 for 100.0% (median difference 0.0000)" in text, text
 
     # the export written by --save evaluates to the same figures
     again = []
