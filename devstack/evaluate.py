@@ -11,11 +11,12 @@ and the customer slates' per-offer acceptance (shared/customer/evaluation.py).
 
 The approximation: a sampler's probabilities need the candidates' counters at decision time,
 which are not logged; they are rebuilt from the log itself, replaying its clicks and rewards in
-time order up to each click (shared/cpa/replay.py says what that leaves out).
+time order up to each click, less `--lag` seconds (default STATS_MAX_AGE_SECONDS / 2, the cached
+statistics' typical age); shared/cpa/replay.py says what that leaves out.
 
     python -m devstack.evaluate [--since 30d] [--max-clicks 100000] [--max-episodes 50000]
                                 [--samplers thompson,klucb] [--project ID] [--export FILE]
-                                [--save FILE] [--seed 0]
+                                [--save FILE] [--seed 0] [--lag SECONDS]
 """
 
 import argparse
@@ -30,6 +31,7 @@ import numpy as np
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from shared import stats_cache
 from shared.cpa import replay
 from shared.cpa.evaluation import Estimate
 from shared.cpa.policies import SAMPLERS
@@ -198,7 +200,7 @@ def _fmt(estimate: Estimate, scale: float = 1.0, digits: int = 2) -> str:
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generator, out=print) -> None:
+def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generator, lag: float, out=print) -> None:
     log, kept, skipped = to_log(rows)
     usable = log.usable()
     logged_by = {}
@@ -214,10 +216,13 @@ def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generato
         out("  Nothing to evaluate: no click with a logged probability.")
         return
     started = time.perf_counter()
-    replayed = replay.replay(log, samplers, rng)
+    replayed = replay.replay(log, samplers, rng, lag)
     found = replay.estimates(replayed)
     took = time.perf_counter() - started
-    out(f"Revenue per click, cents, 95 % intervals ({len(replayed.index):,} clicks replayed in {took:.1f} s):")
+    out(
+        f"Revenue per click, cents, 95 % intervals ({len(replayed.index):,} clicks replayed with counters"
+        f" {lag:g} s old, in {took:.1f} s):"
+    )
     out(f"  {'policy':<10}  {'IPS':<26}  {'SNIPS':<26}  {'DR':<26}  {'ESS':>8}")
     logged = replay.logged_value(replayed)
     out(f"  {'(logged)':<10}  {_fmt(logged):<26}  {_fmt(logged):<26}  {'—':<26}  {len(replayed.index):>8,}")
@@ -324,6 +329,12 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--export", type=pathlib.Path, help="read this JSON-lines export instead of Firestore")
     parser.add_argument("--save", type=pathlib.Path, help="also write what was read to this JSON-lines file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samplers' replayed draws")
+    parser.add_argument(
+        "--lag",
+        type=float,
+        default=None,
+        help="seconds: the age of the counters a replayed decision reads (default STATS_MAX_AGE_SECONDS / 2)",
+    )
     args = parser.parse_args(argv)
     unknown = [name for name in args.samplers.split(",") if name not in SAMPLERS]
     if unknown:
@@ -331,6 +342,10 @@ def arguments(argv=None) -> argparse.Namespace:
     for name in ("max_clicks", "max_episodes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lag is None:
+        args.lag = stats_cache.max_age_from_env() / 2
+    if not (math.isfinite(args.lag) and args.lag >= 0):
+        parser.error("--lag must be a number of seconds, 0 or more")
     return args
 
 
@@ -353,7 +368,7 @@ def main(argv=None, out=print) -> int:
     for what, hit in cut.items():
         if hit:
             out(f"  (the read bound cut the oldest {what} off: raise --max-{what})")
-    report_clicks(clicks, args.samplers.split(","), np.random.default_rng(args.seed), out)
+    report_clicks(clicks, args.samplers.split(","), np.random.default_rng(args.seed), args.lag, out)
     report_episodes(episodes, out)
     return 0
 

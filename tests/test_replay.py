@@ -41,6 +41,10 @@ def test_decision_stats_count_only_what_happened_before_each_click():
     assert per_click[3][0, 0] == 2  # offer 2: the clicks at t=1 and t=2
     # offer 1's conversion arrived at t=2.5: after click 2 (t=2), so click 2 does not see it
     assert per_click[2][1, 1] == 0 and per_click[2][1, 2] == 0
+    # counters 1.5 s old: click 3 (t=3) sees what happened before t=1.5 (offer 2 clicked at t=1),
+    # click 2 (t=2, candidates 2, 1, 5) what happened before t=0.5 (offer 1 clicked at t=0)
+    lagged, _ = replay.decision_stats(log, lag=1.5)
+    assert lagged[3][0, 0] == 1 and lagged[2][:, 0].tolist() == [0, 1, 0]
 
 
 def test_a_conversion_counts_from_its_feedback_time_with_its_payout_sums():

@@ -3,12 +3,14 @@
 `/sample` logs the offer chosen, its candidates, the logging policy's probability of that choice,
 the payouts and floor the request gave, and later the reward. What it does not log is what a policy
 reads: the candidates' counters at decision time. They are reconstructed from the log itself:
-before click i, each candidate has the clicks logged before i's `sampled_at` and the conversions
-whose reward arrived (`feedback_at`; `sampled_at` when absent) before it. Approximations:
+before click i, each candidate has the clicks logged more than `lag` seconds before i's
+`sampled_at` and the conversions whose reward arrived (`feedback_at`; `sampled_at` when absent)
+by then. Approximations:
 - the log starts from zero: clicks older than the window read (or deleted by the TTL) are missing,
   and so is greedy's global click count before the window;
-- the service decides on cached summaries up to STATS_MAX_AGE_SECONDS old; the replay counts every
-  event up to the click itself;
+- the service decides on cached summaries up to STATS_MAX_AGE_SECONDS (M) old, their age varying
+  from decision to decision; the replay uses one `lag` for all (`make evaluate`: M / 2, which
+  reproduced the logged Thompson probabilities best on a local run, see README);
 - a click without a reward counts as a non-conversion (as the service's counters do);
 - sampler parameters other than payouts and floor (epsilon, ucb_c, a Thompson prior) are not logged:
   each evaluated sampler runs with its defaults, the click's payouts and its floor (the service's
@@ -64,9 +66,11 @@ class Log:
         return np.isfinite(p) & (p > 0) & (p <= 1)
 
 
-def decision_stats(log: Log) -> tuple[list[np.ndarray], np.ndarray]:
+def decision_stats(log: Log, lag: float = 0.0) -> tuple[list[np.ndarray], np.ndarray]:
     """Per click, its candidates' counters before it ((K_i, 7) arrays, OfferStats' fields in
-    order), and the number of clicks logged before it (greedy's warm-up)."""
+    order): the events more than `lag` seconds before it (the service's statistics are a cached
+    summary, up to STATS_MAX_AGE_SECONDS old); and the number of clicks logged before it (greedy's
+    warm-up)."""
     n = len(log)
     offers_of = np.array([c[a] for c, a in zip(log.candidates, log.action, strict=True)], dtype=np.int64)
     converted = log.reward > 0
@@ -83,7 +87,7 @@ def decision_stats(log: Log) -> tuple[list[np.ndarray], np.ndarray]:
     # queries: every (click, candidate) pair
     sizes = np.array([len(c) for c in log.candidates])
     pair_offer = np.fromiter((o for c in log.candidates for o in c), dtype=np.int64, count=int(sizes.sum()))
-    pair_time = np.repeat(log.sampled_at, sizes)
+    pair_time = np.repeat(log.sampled_at - lag, sizes)
     pair_stats = np.zeros((len(pair_offer), len(_FIELDS)))
     event_order = np.lexsort((event_time, event_offer))
     event_offer, event_time, amounts = event_offer[event_order], event_time[event_order], amounts[event_order]
@@ -138,9 +142,9 @@ class Replayed:
     model: np.ndarray  # (n, K_max): the reward model of the doubly robust estimate
 
 
-def replay(log: Log, samplers, rng: np.random.Generator) -> Replayed:
+def replay(log: Log, samplers, rng: np.random.Generator, lag: float = 0.0) -> Replayed:
     """Every sampler's probabilities and the reward model on every usable click of the log."""
-    per_click, clicks_before = decision_stats(log)
+    per_click, clicks_before = decision_stats(log, lag)
     index = np.flatnonzero(log.usable())
     widest = max((len(log.candidates[i]) for i in index), default=1)
     targets = {name: np.zeros((len(index), widest)) for name in samplers}
