@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz
+.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -71,6 +71,12 @@ clean:
 # project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".
 report: install
 	$(PY) -m devstack.report $(ARGS)
+
+# Off-policy evaluation of every CPA sampler (IPS, SNIPS, doubly robust, 95 % intervals) on the clicks and
+# episodes logged by the running `make run` (or FIRESTORE_EMULATOR_HOST / GOOGLE_CLOUD_PROJECT);
+# options: make evaluate ARGS="--since 24h --max-clicks 20000", ARGS="--export log.jsonl", ARGS="--project ID".
+evaluate: install
+	$(PY) -m devstack.evaluate $(ARGS)
 
 # Simulated clicks and customers sent to the running `make run` (seeded), so the report has something to show.
 traffic: install

@@ -15,7 +15,9 @@ import functions_framework
 import numpy as np
 
 from shared.batch import job as batch_job
-from shared.cpa.models import FeedbackRequest, SampleRequest, parse_id
+from shared.cpa import insights
+from shared.cpa.models import CompareRequest, FeedbackRequest, SampleRequest, parse_id
+from shared.cpa.policies import OfferStats
 from shared.cpa.store import CpaStore
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
@@ -25,6 +27,10 @@ from shared.http import ApiError, endpoint, json_body, query_and_body
 
 _rng = np.random.default_rng()
 _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
+_COMPARE_PATH = re.compile(r"^/offers/compare/?$")
+# Intervals and P(best) are Monte Carlo (shared/cpa/insights.py): a fixed seed gives the same
+# counters the same answer, call after call.
+_INSIGHTS_SEED = 0
 
 
 def cpa_store() -> CpaStore:
@@ -62,6 +68,9 @@ def feedback(request):
 @functions_framework.http
 @endpoint("GET")
 def stats(request):
+    """/offer_ids/{id}/stats (one offer's totals) and /offers/compare (which offer is winning)."""
+    if _COMPARE_PATH.match(request.path):
+        return compare(request)
     match = _STATS_PATH.match(request.path)
     raw_id = match.group(1) if match else request.args.get("offer_id")
     if raw_id is None:
@@ -71,7 +80,31 @@ def stats(request):
     except ValueError as error:
         raise ApiError(400, f"offer_id: {error}", "offer_id") from None
     totals = cpa_store().offer_stats(offer_id)
+    found = insights.revenue_per_click([totals], np.random.default_rng(_INSIGHTS_SEED))
+    return _offer_answer(offer_id, totals, found, 0), 200
+
+
+def compare(request):
+    offer_ids = CompareRequest.model_validate(query_and_body(request)).offer_ids
+    totals = cpa_store().offers_stats(offer_ids)
+    found = insights.revenue_per_click(totals, np.random.default_rng(_INSIGHTS_SEED))
+    offers = [
+        _offer_answer(offer, stats, found, i) | {"p_best": round(float(found.p_best[i]), 4)}
+        for i, (offer, stats) in enumerate(zip(offer_ids, totals, strict=True))
+    ]
+    return {
+        "offers": offers,
+        "best": offer_ids[int(np.argmax(found.p_best))],
+        "payout_known": found.payout_known,
+        "level": found.level,
+    }, 200
+
+
+def _offer_answer(offer_id: int, totals: OfferStats, found: insights.Insights, index: int) -> dict:
+    """An offer's exact totals, with the 95 % interval on its revenue per click (cents); the
+    interval is null while the payout is unknown (no conversion among the offers looked at)."""
     clicks = totals.clicks
+    known = found.payout_known
     return {
         "offer_id": offer_id,
         "clicks": clicks,
@@ -79,7 +112,9 @@ def stats(request):
         "reward": totals.reward,
         "cr": totals.conversions / clicks if clicks else 0.0,
         "rpc": totals.reward / clicks if clicks else 0.0,
-    }, 200
+        "rpc_low": round(float(found.low[index]), 4) if known else None,
+        "rpc_high": round(float(found.high[index]), 4) if known else None,
+    }
 
 
 # -- Customer offers (Company A) -----------------------------------------------------------------

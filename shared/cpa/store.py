@@ -60,7 +60,8 @@ def _offer_stats(total: dict) -> OfferStats:
 
 
 def click_document(request: SampleRequest, choice: Choice) -> dict:
-    """A new click: the offer chosen, how, and with what probability among which candidates."""
+    """A new click: the offer chosen, how (with the payouts and floor given), and with what
+    probability among which candidates."""
     return {
         "click_id": request.click_id,
         "offer_id": request.offer_ids[choice.index],
@@ -71,6 +72,7 @@ def click_document(request: SampleRequest, choice: Choice) -> dict:
         "reward": None,
         "is_conversion": None,
         "expire_at": click_expire_at(),
+        **request.logged(),  # payouts and floor, when the request gave them
     }
 
 
@@ -164,5 +166,10 @@ class CpaStore:
 
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary."""
-        path = offer_counter(offer_id)
-        return _offer_stats(counters.exact_totals(self.db, [path])[path])
+        return self.offers_stats([offer_id])[0]
+
+    def offers_stats(self, offer_ids: list[int]) -> list[OfferStats]:
+        """offer_stats of several offers, in their order (their summaries in one get_all)."""
+        paths = [offer_counter(offer) for offer in offer_ids]
+        totals = counters.exact_totals(self.db, paths)
+        return [_offer_stats(totals[path]) for path in paths]
