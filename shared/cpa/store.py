@@ -22,9 +22,9 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared import counters, errors, stats_cache
+from shared import counters, errors, serving_config, shadow, stats_cache
 from shared.cpa.models import FeedbackRequest, SampleRequest
-from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats, choose
+from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats
 
 CLICKS = "cpa_clicks"
 GLOBAL_CLICKS = "cpa_counters/clicks"
@@ -92,6 +92,7 @@ class CpaStore:
         self.db = db
         self.rng = rng
         self.cache = cache or stats_cache.for_db(db)
+        self.serving = serving_config.for_db(db)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(CLICKS).document(click_doc_id(click_id))
@@ -107,8 +108,11 @@ class CpaStore:
         stats = [_offer_stats(summaries[path].totals) for path in paths]
         warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
-        click = click_document(request, choice)
+        # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
+        choice, how = shadow.cpa_decision(
+            self.serving.get(), request.sampler, request.offer_ids, stats, total_clicks, request.params(), self.rng
+        )
+        click = click_document(request, choice) | how
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
