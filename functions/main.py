@@ -14,13 +14,14 @@ import re
 import functions_framework
 import numpy as np
 
+from shared import reset
 from shared.batch import job as batch_job
 from shared.cpa.models import FeedbackRequest, SampleRequest, parse_id
 from shared.cpa.store import CpaStore
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import CustomerStore, slate_of
-from shared.firestore_client import get_request_db
+from shared.firestore_client import get_db, get_request_db
 from shared.http import ApiError, endpoint, json_body, log_fields, query_and_body
 
 _rng = np.random.default_rng()
@@ -203,3 +204,47 @@ def rewards(request):
 def score_upload(cloud_event):
     """A file finalized in the inbox bucket: score it into the results bucket (shared/batch/job.py)."""
     batch_job.handle(cloud_event["id"], cloud_event["type"], cloud_event.data)
+
+
+# -- Admin (never routed by the gateway) ---------------------------------------------------------
+def admin_identity(request) -> str:
+    """Who called: the `email` claim of the Google ID token in `Authorization: Bearer`. Cloud Run
+    verifies that token's signature and audience, and the caller's run.invoker role (granted to
+    var.admin_members only, infra/admin.tf), before the request reaches this code; a request
+    without one never gets here when deployed. Locally `make reset` passes --who instead."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "an identity token is required (Authorization: Bearer)", "Authorization")
+    try:
+        claims = reset.token_claims(header.removeprefix("Bearer ").strip())
+    except ValueError as error:
+        raise ApiError(401, f"Authorization: {error}", "Authorization") from None
+    return claims.get("email") or claims.get("sub") or "unknown"
+
+
+@functions_framework.http
+@endpoint("POST")
+def admin_reset(request):
+    """Archive then zero one offer's or one segment's statistics (shared/reset.py):
+    POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "reason"."""
+    fields = query_and_body(request)
+    targets = [name for name in ("offer", "segment") if fields.get(name) not in (None, "")]
+    if len(targets) != 1:
+        raise ApiError(400, "name exactly one of offer or segment", "offer")
+    kind = targets[0]
+    try:
+        path = reset.counter_of(kind, str(fields[kind]))
+    except ValueError as error:
+        raise ApiError(400, f"{kind}: {error}", kind) from None
+    reason = str(fields.get("reason") or "")[:500]
+    who = admin_identity(request)
+    archive = reset.reset(get_db(), kind, str(fields[kind]), who, reason)
+    log_fields(request, reset_counter=path, reset_by=who, archive=archive["id"])
+    return {
+        "archive_id": archive["id"],
+        "counter": path,
+        "who": who,
+        "archived": archive["totals"],
+        "shards_moved": archive["shards_moved"],
+        "status": archive["status"],
+    }, 200
