@@ -442,7 +442,7 @@ def _request_line(capsys, monkeypatch, degraded: bool) -> dict:
     def probe(request):
         if degraded:
             raise exceptions.ServiceUnavailable("probe")
-        log_fields(request, sampler="thompson", offer_id=7, served_by="thompson", api_key=None)
+        log_fields(request, sampler="thompson", offer_id=7, served_by="thompson")
         return {}, 200
 
     def fallback(request):
