@@ -203,13 +203,20 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
 
     assert served(1)["served_by"] == "thompson"
     db.document(serving_config.DOCUMENT).set({"cpa": {"offer_id": 5}, "customer": {"policy": agent.STATIC}})
-    changed = time.monotonic()
+    changed = time.monotonic()  # the write has committed
     click = itertools.count(2)
-    while (answer := served(next(click)))["served_by"] != "config:offer":
-        assert time.monotonic() - changed < TTL + 0.5, "the config was not applied within its cache time"
-    switched = time.monotonic() - changed
+    # Every copy read before the write expires within TTL of it: a request that starts later than
+    # that must be served by the new config (however long requests take on a loaded machine).
+    while True:
+        started = time.monotonic()
+        answer = served(next(click))
+        if answer["served_by"] == "config:offer":
+            break
+        assert started - changed < TTL + 0.05, f"old config served {started - changed:.2f} s after the change"
+        assert time.monotonic() - changed < 30
+    switched = started - changed
     assert answer["offer_id"] == 5 and answer["probability"] == 1.0
-    print(f"switched after {switched:.2f} s (SERVING_CONFIG_TTL_SECONDS={TTL})")
+    print(f"switched: first request served by the new config started {switched:.2f} s after the write (TTL {TTL} s)")
     assert served(next(click))["served_by"] == "config:offer"
     # an offer that is not a candidate: served as usual
     assert (
@@ -225,3 +232,35 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
     assert served(500)["served_by"] == "thompson"
     answer = requests.post(f"{api}/predict", json=PREDICT | {"customer_id": "c-2"}, timeout=30)
     assert answer.status_code == 200 and answer.json()["served_by"] == agent.LEARNING
+
+
+def test_the_config_is_read_once_per_period_whatever_the_requests(db):
+    now = [1000.0]
+    cache = serving_config.ConfigCache(db, ttl=5.0, clock=lambda: now[0])
+    assert cache.get() == ServingConfig() and cache.reads == 1  # no document: the defaults
+    db.document(serving_config.DOCUMENT).set({"customer": {"policy": agent.STATIC}})
+    for _ in range(100):
+        assert cache.get().agent_policy is None  # the copy held until it is 5 s old
+    assert cache.reads == 1
+    now[0] += 5.0
+    assert cache.get().agent_policy == agent.STATIC and cache.reads == 2
+    for _ in range(100):
+        cache.get()
+    assert cache.reads == 2
+
+
+def test_a_malformed_document_is_ignored_field_by_field(monkeypatch):
+    config, problems = serving_config.parse(
+        {"cpa": {"sampler": "nope", "offer_id": True, "shadow": "ucb"}, "customer": ["static"]}
+    )
+    assert config == ServingConfig(cpa_shadow="ucb")
+    assert len(problems) == 3 and any(p.startswith("cpa.sampler") for p in problems)
+    assert serving_config.parse("not an object") == (ServingConfig(), ["the document is not an object"])
+    monkeypatch.setenv("AGENT_SHADOW_POLICY", agent.STATIC)
+    assert serving_config.parse(None)[0].agent_shadow == agent.STATIC  # the environment's default
+    assert serving_config.parse({"customer": {"shadow": "off"}})[0].agent_shadow is None  # turned off
+    assert serving_config.parse({"cpa": {"offer_id": 42, "sampler": "greedy"}})[0].cpa_plan("thompson", [1, 2]) == (
+        "greedy",
+        None,
+        "config:greedy",
+    )
