@@ -71,6 +71,24 @@ locals {
         })
       }
     },
+    {
+      # Statistics reset (admin.tf): never in openapi.json, so the gateway cannot reach it; only
+      # var.admin_members may invoke it, with their own identity token.
+      "admin-reset" = {
+        entry_point   = "admin_reset"
+        memory        = "512Mi"
+        cpu           = "1"
+        timeout       = 300
+        concurrency   = 1
+        runs_as       = "admin"
+        invoker       = "admins"
+        inbox_trigger = false
+        min_instances = 0
+        max_instances = 1
+        ingress       = "ALLOW_ALL"
+        env           = local.common_env
+      }
+    },
   )
 }
 
@@ -135,9 +153,9 @@ resource "google_cloudfunctions2_function" "function" {
 }
 
 # Each function may be invoked by its one caller: the gateway for HTTP, Eventarc's account for
-# score-upload.
+# score-upload; admin-reset by the listed admins (admin.tf).
 resource "google_cloud_run_v2_service_iam_member" "invoker" {
-  for_each = google_cloudfunctions2_function.function
+  for_each = { for name, fn in google_cloudfunctions2_function.function : name => fn if local.functions[name].invoker != "admins" }
 
   project  = var.project_id
   location = each.value.location

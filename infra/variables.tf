@@ -176,3 +176,14 @@ variable "alert_latency_p99_seconds" {
   type        = number
   default     = 1
 }
+
+variable "admin_members" {
+  description = "Who may invoke the admin-reset function (statistics reset), e.g. [\"group:offer-admins@example.com\"]. Empty: nobody. Never public."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.admin_members : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", member))])
+    error_message = "admin_members: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
+  }
+}

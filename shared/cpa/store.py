@@ -23,9 +23,9 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared import counters, errors, settlement, stats_cache
+from shared import counters, errors, serving_config, settlement, shadow, stats_cache
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
-from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats, choose
+from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats
 
 CLICKS = "cpa_clicks"
 GLOBAL_CLICKS = "cpa_counters/clicks"
@@ -93,6 +93,7 @@ class CpaStore:
             settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
         )
         self.clock = clock or settlement.utc_now
+        self.serving = serving_config.for_db(db)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(CLICKS).document(click_doc_id(click_id))
@@ -108,8 +109,11 @@ class CpaStore:
         stats = [_offer_stats(summaries[path].totals) for path in paths]
         warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
-        click = click_document(request, choice)
+        # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
+        choice, how = shadow.cpa_decision(
+            self.serving.get(), request.sampler, request.offer_ids, stats, total_clicks, request.params(), self.rng
+        )
+        click = click_document(request, choice) | how
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole

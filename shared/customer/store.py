@@ -29,7 +29,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import counters, errors, settlement, stats_cache
+from shared import counters, errors, serving_config, settlement, shadow, stats_cache
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.firestore_client import MAX_COMMIT_WRITES
@@ -127,6 +127,7 @@ class CustomerStore:
             settlement.EPISODE_WINDOW_ENV, settlement.DEFAULT_EPISODE_WINDOW_SECONDS
         )
         self.clock = clock or settlement.utc_now
+        self.serving = serving_config.for_db(db)
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
@@ -183,16 +184,25 @@ class CustomerStore:
         summaries = self.cache.get([segment_counter(segment) for segment in segments])
         return {segment: segment_counts(summaries[segment_counter(segment)].totals) for segment in segments}
 
+    def _counts(self, policy: str, segment: str) -> dict:
+        """The evidence `policy` reads for this segment (agent.slates' `counts`)."""
+        return self.segment_counts(segment) if agent.reads_counts(policy) else {}
+
     def predict(self, request: PredictRequest) -> tuple[str, dict]:
         """Choose the slate and record its episode; returns (episode id, episode). A retry of the
         same request (its id derives from the request) returns the episode recorded first."""
         states = request.states
         segment = agent.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
-        counts = self.segment_counts(segment) if agent.reads_counts(self.policy) else {}
-        slate = agent.slates(self.policy, segment, eligible, counts, self.rng)[0]
+        config = self.serving.get()  # the kill switch may force an agent; a shadow is logged beside it
+        policy, served_by = config.agent_plan(self.policy)
+        counts = self._counts(policy, segment)
+        slate = agent.slates(policy, segment, eligible, counts, self.rng)[0]
         episode = new_episode(
-            request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api"
+            request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, policy, "api"
+        )
+        episode |= shadow.slate_fields(
+            config, served_by, policy, segment, eligible, slate, lambda p: self._counts(p, segment)
         )
         # The slate counts as shown in the episode's own commit (as a click counts at /sample), so
         # an episode never rewarded is a "not accepted" once its window passes, with no write.
