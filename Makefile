@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz
+.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -72,9 +72,20 @@ clean:
 report: install
 	$(PY) -m devstack.report $(ARGS)
 
+# Off-policy evaluation of every CPA sampler (IPS, SNIPS, doubly robust, 95 % intervals) on the clicks and
+# episodes logged by the running `make run` (or FIRESTORE_EMULATOR_HOST / GOOGLE_CLOUD_PROJECT);
+# options: make evaluate ARGS="--since 24h --max-clicks 20000", ARGS="--export log.jsonl", ARGS="--project ID".
+evaluate: install
+	$(PY) -m devstack.evaluate $(ARGS)
+
 # Simulated clicks and customers sent to the running `make run` (seeded), so the report has something to show.
 traffic: install
 	$(PY) -m devstack.report.traffic $(ARGS)
+
+# Archive then zero one offer's or segment's statistics in the running `make run` (or --project):
+# make reset ARGS="offer=42"; make reset ARGS='"segment=30-44|Europa|M" --reason "new creative"'.
+reset: install
+	$(PY) -m devstack.reset $(ARGS)
 
 load-products: install
 	$(PY) -m devstack.load_products $(FILE)

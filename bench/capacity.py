@@ -52,12 +52,13 @@ PROFILE = {
     "rewards_per_s": 1_000,
     "batch_rows": 1_000_000,
 }
+ACCEPTED_SHARE = 0.2  # of the replay's rewards
 PRICE_READ = 0.06 / 100_000
 PRICE_WRITE = 0.18 / 100_000
 # Fields that rise with time (a timestamp, a counter) and the collection groups holding them.
 # Such a field, if indexed, caps its collection at ~500 writes/s.
 SEQUENTIAL_FIELDS = {
-    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at"],
+    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at", "events"],  # events: each with its time
     "episodes": ["created_at", "last_update", "expire_at"],
     "rewards": ["last_update"],
     "shards": ["c"],  # counter values rise in step on every shard of a counter
@@ -68,7 +69,7 @@ SEQUENTIAL_FIELDS = {
 }
 # Exemptions this design needs (checked against infra/firestore.tf when it declares them).
 NEEDED_EXEMPTIONS = {
-    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at"],
+    "cpa_clicks": ["sampled_at", "feedback_at", "expire_at", "events"],  # events: each with its time
     # the reward lookup's composite indexes (customer_id first) hold last_update; they need no
     # single-field index on it
     "episodes": ["created_at", "last_update", "expire_at"],
@@ -235,7 +236,10 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
             token = label.set("rewards")
             stores[(instance + 1) % p["instances"]].reward(
                 RewardRequest(
-                    customer_id=f"c{n}", timestamp="2024-01-01", accepted=rng.random() < 0.2, episode_id=episode_id
+                    customer_id=f"c{n}",
+                    timestamp="2024-01-01",
+                    accepted=rng.random() < ACCEPTED_SHARE,
+                    episode_id=episode_id,
                 )
             )
             label.reset(token)
@@ -425,7 +429,9 @@ def main() -> None:
         pc = (tally(ev, "read", {"predict-cache"}) + tally(ev, "read", None, {"refresh", "rollup"})) / c["virtual"]
         rwr = tally(ev, "read", {"rewards"}, {"request"}) / max(1, c["rewards"])
         rww = tally(ev, "write", {"rewards"}, {"request"}) / max(1, c["rewards"])
-        seg_rate = p["rewards_per_s"] / len(agent.AGE_BANDS) / len(agent.REGIONS) / len(agent.GENDERS)
+        # Each /predict adds its slate's `shown`, each accepted reward its `accepted`, to one shard.
+        segment_rate = p["predict_per_s"] + p["rewards_per_s"] * ACCEPTED_SHARE
+        seg_rate = segment_rate / len(agent.AGE_BANDS) / len(agent.REGIONS) / len(agent.GENDERS)
         seg_shards, seg_hot = hottest_shard_rate(seg_rate)
         b = run_batch(db, counter, args.batch_rows)
         br = tally(b["events"], "read") / b["rows"]
@@ -464,7 +470,9 @@ def main() -> None:
         print("|---|---|---|---|---|")
         full_rate = {
             "cpa_clicks": p["clicks_per_s"] * (1 + p["feedback_share"]),
-            "shards": p["clicks_per_s"] * (1 + p["feedback_share"] * p["conversion_share_of_feedback"]),
+            "shards": p["clicks_per_s"] * (1 + p["feedback_share"] * p["conversion_share_of_feedback"])
+            + p["predict_per_s"]
+            + p["rewards_per_s"] * ACCEPTED_SHARE,
             "episodes": p["predict_per_s"] * 2 + p["rewards_per_s"] * 0,
             "rewards": p["rewards_per_s"],
         }

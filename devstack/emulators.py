@@ -129,7 +129,8 @@ def start_storage(port: int | None = None, timeout: float = 60) -> Emulator:
 
 def clear_firestore(host_port: str, project: str, patience: float = 90) -> None:
     """Delete every document. The emulator refuses (409) while a transaction holds locks, e.g. one
-    left open by a process that was killed mid-request, until its lock times out: keep asking."""
+    left open by a process that was killed mid-request, until its lock times out, and a freshly
+    started one on a busy machine may take longer than a request's timeout to answer: keep asking."""
     url = f"http://{host_port}/emulator/v1/projects/{project}/databases/(default)/documents"
     deadline = time.monotonic() + patience
     while True:
@@ -140,3 +141,6 @@ def clear_firestore(host_port: str, project: str, patience: float = 90) -> None:
             if error.code != 409 or time.monotonic() > deadline:
                 raise
             time.sleep(1)
+        except TimeoutError:
+            if time.monotonic() > deadline:
+                raise

@@ -14,17 +14,24 @@ import re
 import functions_framework
 import numpy as np
 
+from shared import reset
 from shared.batch import job as batch_job
-from shared.cpa.models import FeedbackRequest, SampleRequest, parse_id
+from shared.cpa import insights
+from shared.cpa.models import CompareRequest, FeedbackRequest, SampleRequest, parse_id
+from shared.cpa.policies import OfferStats
 from shared.cpa.store import CpaStore
 from shared.customer import agent
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import CustomerStore, slate_of
-from shared.firestore_client import get_request_db
-from shared.http import ApiError, endpoint, json_body, query_and_body
+from shared.firestore_client import get_db, get_request_db
+from shared.http import ApiError, endpoint, json_body, log_fields, query_and_body
 
 _rng = np.random.default_rng()
 _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
+_COMPARE_PATH = re.compile(r"^/offers/compare/?$")
+# Intervals and P(best) are Monte Carlo (shared/cpa/insights.py): a fixed seed gives the same
+# counters the same answer, call after call.
+_INSIGHTS_SEED = 0
 
 
 def cpa_store() -> CpaStore:
@@ -36,32 +43,42 @@ def sample_degraded(request):
     (feedback for this click id is a 404: the click was never sampled)."""
     sample_request = SampleRequest.model_validate(query_and_body(request))
     offers = sample_request.offer_ids
-    return {
+    answer = {
         "click_id": sample_request.click_id,
         "offer_id": offers[int(_rng.integers(len(offers)))],
         "sampler": "random",
         "probability": 1 / len(offers),
         "recorded": False,
-    }, 200
+        "served_by": "degraded:random",
+    }
+    log_fields(request, sampler="random", offer_id=answer["offer_id"], served_by=answer["served_by"])
+    return answer, 200
 
 
 @functions_framework.http
 @endpoint("GET", degraded=sample_degraded)
 def sample(request):
     click = cpa_store().sample(SampleRequest.model_validate(query_and_body(request)))
-    return {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")} | {"recorded": True}, 200
+    served_by = click.get("served_by", click["sampler"])  # clicks recorded before served_by existed
+    log_fields(request, sampler=click["sampler"], offer_id=click["offer_id"], served_by=served_by)
+    answer = {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}
+    return answer | {"recorded": True, "served_by": served_by}, 200
 
 
 @functions_framework.http
 @endpoint("PUT")
 def feedback(request):
     click = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
-    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward")}, 200
+    log_fields(request, offer_id=click["offer_id"], reward=click["reward"], is_conversion=click["is_conversion"])
+    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward", "event_id", "late")}, 200
 
 
 @functions_framework.http
 @endpoint("GET")
 def stats(request):
+    """/offer_ids/{id}/stats (one offer's totals) and /offers/compare (which offer is winning)."""
+    if _COMPARE_PATH.match(request.path):
+        return compare(request)
     match = _STATS_PATH.match(request.path)
     raw_id = match.group(1) if match else request.args.get("offer_id")
     if raw_id is None:
@@ -71,7 +88,31 @@ def stats(request):
     except ValueError as error:
         raise ApiError(400, f"offer_id: {error}", "offer_id") from None
     totals = cpa_store().offer_stats(offer_id)
+    found = insights.revenue_per_click([totals], np.random.default_rng(_INSIGHTS_SEED))
+    return _offer_answer(offer_id, totals, found, 0), 200
+
+
+def compare(request):
+    offer_ids = CompareRequest.model_validate(query_and_body(request)).offer_ids
+    totals = cpa_store().offers_stats(offer_ids)
+    found = insights.revenue_per_click(totals, np.random.default_rng(_INSIGHTS_SEED))
+    offers = [
+        _offer_answer(offer, stats, found, i) | {"p_best": round(float(found.p_best[i]), 4)}
+        for i, (offer, stats) in enumerate(zip(offer_ids, totals, strict=True))
+    ]
+    return {
+        "offers": offers,
+        "best": offer_ids[int(np.argmax(found.p_best))],
+        "payout_known": found.payout_known,
+        "level": found.level,
+    }, 200
+
+
+def _offer_answer(offer_id: int, totals: OfferStats, found: insights.Insights, index: int) -> dict:
+    """An offer's exact totals, with the 95 % interval on its revenue per click (cents); the
+    interval is null while the payout is unknown (no conversion among the offers looked at)."""
     clicks = totals.clicks
+    known = found.payout_known
     return {
         "offer_id": offer_id,
         "clicks": clicks,
@@ -79,7 +120,9 @@ def stats(request):
         "reward": totals.reward,
         "cr": totals.conversions / clicks if clicks else 0.0,
         "rpc": totals.reward / clicks if clicks else 0.0,
-    }, 200
+        "rpc_low": round(float(found.low[index]), 4) if known else None,
+        "rpc_high": round(float(found.high[index]), 4) if known else None,
+    }
 
 
 # -- Customer offers (Company A) -----------------------------------------------------------------
@@ -99,6 +142,7 @@ def _prediction(request) -> tuple[CustomerStore, PredictRequest, str, dict]:
     store = customer_store()
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     episode_id, episode = store.predict(predict_request)
+    log_fields(request, policy=episode["policy"], served_by=episode.get("served_by", episode["policy"]))
     return store, predict_request, episode_id, episode
 
 
@@ -111,6 +155,7 @@ def _prediction_answer(predict_request: PredictRequest, episode_id: str | None, 
         "policy": episode["policy"],
         "agent-version": episode["agent_version"],
         "recorded": episode_id is not None,
+        "served_by": episode.get("served_by", episode["policy"]),  # episodes from before served_by
     }
 
 
@@ -120,10 +165,15 @@ def _static_prediction(request) -> tuple[PredictRequest, list[str]]:
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     states = predict_request.states
     segment = agent.segment_of(states.age, states.gender, states.region)
+    log_fields(request, policy=agent.STATIC, served_by=_STATIC_EPISODE["served_by"])
     return predict_request, agent.slates(agent.STATIC, segment, predict_request.eligible, {}, _rng)[0]
 
 
-_STATIC_EPISODE = {"policy": agent.STATIC, "agent_version": agent.AGENT_VERSIONS[agent.STATIC]}
+_STATIC_EPISODE = {
+    "policy": agent.STATIC,
+    "agent_version": agent.AGENT_VERSIONS[agent.STATIC],
+    "served_by": f"degraded:{agent.STATIC}",
+}
 
 
 def predict_degraded(request):
@@ -173,12 +223,14 @@ def predict_v2(request):
 @endpoint("PUT")
 def rewards(request):
     episode_id, episode = customer_store().reward(RewardRequest.model_validate(json_body(request, required=True)))
+    log_fields(request, policy=episode["policy"], accepted=episode["accepted"])
     return {
         "customer_id": episode["customer_id"],
         "episode_id": episode_id,
         "accepted_one_of_the_three_offers": episode["accepted"],
         "accepted_offer": episode.get("accepted_offer"),
         "offers": slate_of(episode),
+        "late": episode["late"],
         "status": "recorded",
     }, 200
 
@@ -188,3 +240,47 @@ def rewards(request):
 def score_upload(cloud_event):
     """A file finalized in the inbox bucket: score it into the results bucket (shared/batch/job.py)."""
     batch_job.handle(cloud_event["id"], cloud_event["type"], cloud_event.data)
+
+
+# -- Admin (never routed by the gateway) ---------------------------------------------------------
+def admin_identity(request) -> str:
+    """Who called: the `email` claim of the Google ID token in `Authorization: Bearer`. Cloud Run
+    verifies that token's signature and audience, and the caller's run.invoker role (granted to
+    var.admin_members only, infra/admin.tf), before the request reaches this code; a request
+    without one never gets here when deployed. Locally `make reset` passes --who instead."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise ApiError(401, "an identity token is required (Authorization: Bearer)", "Authorization")
+    try:
+        claims = reset.token_claims(header.removeprefix("Bearer ").strip())
+    except ValueError as error:
+        raise ApiError(401, f"Authorization: {error}", "Authorization") from None
+    return claims.get("email") or claims.get("sub") or "unknown"
+
+
+@functions_framework.http
+@endpoint("POST")
+def admin_reset(request):
+    """Archive then zero one offer's or one segment's statistics (shared/reset.py):
+    POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "reason"."""
+    fields = query_and_body(request)
+    targets = [name for name in ("offer", "segment") if fields.get(name) not in (None, "")]
+    if len(targets) != 1:
+        raise ApiError(400, "name exactly one of offer or segment", "offer")
+    kind = targets[0]
+    try:
+        path = reset.counter_of(kind, str(fields[kind]))
+    except ValueError as error:
+        raise ApiError(400, f"{kind}: {error}", kind) from None
+    reason = str(fields.get("reason") or "")[:500]
+    who = admin_identity(request)
+    archive = reset.reset(get_db(), kind, str(fields[kind]), who, reason)
+    log_fields(request, reset_counter=path, reset_by=who, archive=archive["id"])
+    return {
+        "archive_id": archive["id"],
+        "counter": path,
+        "who": who,
+        "archived": archive["totals"],
+        "shards_moved": archive["shards_moved"],
+        "status": archive["status"],
+    }, 200

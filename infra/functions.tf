@@ -25,6 +25,9 @@ locals {
     AGENT_POLICY           = var.agent_policy
     CLICK_RETENTION_DAYS   = tostring(var.click_retention_days)
     EPISODE_RETENTION_DAYS = tostring(var.episode_retention_days)
+    # shared/settlement.py: when a decision without a reward stands settled at its default.
+    CLICK_REWARD_WINDOW_SECONDS   = tostring(var.click_reward_window_seconds)
+    EPISODE_REWARD_WINDOW_SECONDS = tostring(var.episode_reward_window_seconds)
   }
 
   # runs_as: the runtime service account (iam.tf). invoker: the only account allowed to call it.
@@ -66,6 +69,24 @@ locals {
           RESULTS_BUCKET = local.bucket_names.results
           INBOX_BUCKET   = local.bucket_names.inbox
         })
+      }
+    },
+    {
+      # Statistics reset (admin.tf): never in openapi.json, so the gateway cannot reach it; only
+      # var.admin_members may invoke it, with their own identity token.
+      "admin-reset" = {
+        entry_point   = "admin_reset"
+        memory        = "512Mi"
+        cpu           = "1"
+        timeout       = 300
+        concurrency   = 1
+        runs_as       = "admin"
+        invoker       = "admins"
+        inbox_trigger = false
+        min_instances = 0
+        max_instances = 1
+        ingress       = "ALLOW_ALL"
+        env           = local.common_env
       }
     },
   )
@@ -132,9 +153,9 @@ resource "google_cloudfunctions2_function" "function" {
 }
 
 # Each function may be invoked by its one caller: the gateway for HTTP, Eventarc's account for
-# score-upload.
+# score-upload; admin-reset by the listed admins (admin.tf).
 resource "google_cloud_run_v2_service_iam_member" "invoker" {
-  for_each = google_cloudfunctions2_function.function
+  for_each = { for name, fn in google_cloudfunctions2_function.function : name => fn if local.functions[name].invoker != "admins" }
 
   project  = var.project_id
   location = each.value.location

@@ -4,6 +4,7 @@
 #   build    - what Cloud Build runs as when it turns the source archive into a function image
 #   trigger  - what Eventarc uses to deliver storage events to score-upload
 #   gateway  - what API Gateway uses to call the HTTP functions
+#   admin    - what admin-reset runs as: Firestore, nothing else
 locals {
   service_accounts = {
     http    = "offer-bandits HTTP functions runtime"
@@ -11,6 +12,7 @@ locals {
     build   = "offer-bandits function builds"
     trigger = "offer-bandits storage trigger"
     gateway = "offer-bandits API Gateway backend calls"
+    admin   = "offer-bandits admin-reset runtime"
   }
 
   # Project-wide roles. No roles/logging.logWriter for the runtimes: the code logs JSON lines to
@@ -20,6 +22,7 @@ locals {
   project_grants = [
     { account = "http", role = "roles/datastore.user" },
     { account = "batch", role = "roles/datastore.user" },
+    { account = "admin", role = "roles/datastore.user" },
     { account = "build", role = "roles/logging.logWriter" },       # build logs
     { account = "build", role = "roles/artifactregistry.writer" }, # push to gcf-artifacts
     { account = "trigger", role = "roles/eventarc.eventReceiver" },

@@ -25,6 +25,6 @@ output "function_urls" {
 }
 
 output "service_accounts" {
-  description = "Email of each of the service's identities (http, batch, build, trigger, gateway)."
+  description = "Email of each of the service's identities (http, batch, build, trigger, gateway, admin)."
   value       = { for key, account in google_service_account.account : key => account.email }
 }

@@ -100,6 +100,28 @@ variable "episode_retention_days" {
   }
 }
 
+variable "click_reward_window_seconds" {
+  description = "CLICK_REWARD_WINDOW_SECONDS: a click without feedback this long after /sample stands settled at reward 0; later feedback is recorded as late and applied as a correction (README, Reward windows). Keep it below click_retention_days: a late reward needs its click document."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.click_reward_window_seconds > 0 && var.click_reward_window_seconds <= 31622400
+    error_message = "click_reward_window_seconds must be above 0 and at most 366 days (31622400)."
+  }
+}
+
+variable "episode_reward_window_seconds" {
+  description = "EPISODE_REWARD_WINDOW_SECONDS: an episode without a reward this long after /predict stands settled as not accepted and no longer takes a reward by customer id; a later reward naming it is recorded as late and applied as a correction (README, Reward windows). Keep it below episode_retention_days."
+  type        = number
+  default     = 604800
+
+  validation {
+    condition     = var.episode_reward_window_seconds > 0 && var.episode_reward_window_seconds <= 31622400
+    error_message = "episode_reward_window_seconds must be above 0 and at most 366 days (31622400)."
+  }
+}
+
 variable "degraded_mode" {
   description = "DEGRADED_MODE of the HTTP functions: \"off\", or the degraded answer to give when Firestore is unavailable (see the README's degraded mode section)."
   type        = string
@@ -153,4 +175,15 @@ variable "alert_latency_p99_seconds" {
   description = "Alert when a function's p99 latency stays above this many seconds for 5 minutes."
   type        = number
   default     = 1
+}
+
+variable "admin_members" {
+  description = "Who may invoke the admin-reset function (statistics reset), e.g. [\"group:offer-admins@example.com\"]. Empty: nobody. Never public."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.admin_members : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", member))])
+    error_message = "admin_members: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
+  }
 }

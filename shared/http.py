@@ -17,6 +17,7 @@ from shared.log import log
 MAX_BODY_BYTES = 64 * 1024
 MAX_BODY_DEPTH = 8  # the deepest body, /predict with states as an object, nests 2
 _RAW_BODY = "offer_bandits.raw_body"
+_LOG_FIELDS = "offer_bandits.log_fields"
 SECRET_PARAMS = {"key", "api_key", "x-api-key"}  # never written to a log line
 
 
@@ -102,6 +103,12 @@ def logged_url(request: flask.Request) -> str:
     return request.path + ("?" + urllib.parse.urlencode(pairs) if pairs else "")
 
 
+def log_fields(request: flask.Request, **fields) -> None:
+    """Fields for this request's log line (the decision made, the reward recorded): the log-based
+    metrics of infra/monitoring.tf read them. Plain values only, never a secret."""
+    request.environ.setdefault(_LOG_FIELDS, {}).update(fields)
+
+
 def degraded_mode() -> bool:
     """DEGRADED_MODE=on: while Firestore is unreachable, endpoints that have a fallback answer
     without it (nothing recorded) rather than 503."""
@@ -177,6 +184,7 @@ def endpoint(*methods: str, degraded: Callable | None = None) -> Callable:
                 function=handler.__name__,
                 **trace_fields(request),
                 **extra,
+                **(request.environ.get(_LOG_FIELDS, {}) if status < 400 else {}),
                 httpRequest={
                     "requestMethod": request.method,
                     "requestUrl": logged_url(request),

@@ -17,14 +17,22 @@ PROJECT = "offer-bandits-test"
 # Decisions may use statistics this old (shared/stats_cache.py); short here so tests that wait
 # for the freshness bound wait little. Tests read it as os.environ["STATS_MAX_AGE_SECONDS"].
 STATS_MAX_AGE_SECONDS = "0.5"
+# How long an instance keeps its copy of config/serving (shared/serving_config.py); short here so a
+# test that changes the document waits little for every server to see it.
+SERVING_CONFIG_TTL_SECONDS = "0.5"
 
 
 @pytest.fixture(scope="session")
 def firestore_emulator():
     emulator = emulators.start_firestore()
-    keys = ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "STATS_MAX_AGE_SECONDS")
+    keys = ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "STATS_MAX_AGE_SECONDS", "SERVING_CONFIG_TTL_SECONDS")
     previous = {key: os.environ.get(key) for key in keys}
-    os.environ.update(emulator.env, GOOGLE_CLOUD_PROJECT=PROJECT, STATS_MAX_AGE_SECONDS=STATS_MAX_AGE_SECONDS)
+    os.environ.update(
+        emulator.env,
+        GOOGLE_CLOUD_PROJECT=PROJECT,
+        STATS_MAX_AGE_SECONDS=STATS_MAX_AGE_SECONDS,
+        SERVING_CONFIG_TTL_SECONDS=SERVING_CONFIG_TTL_SECONDS,
+    )
     yield emulator
     emulator.stop()
     for key, value in previous.items():

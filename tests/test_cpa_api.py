@@ -35,8 +35,17 @@ def test_sample_feedback_stats_round_trip(api):
 
     answer = feedback(api, click_id=1, reward=250)
     assert answer.status_code == 200
-    assert answer.json() == {"click_id": 1, "offer_id": body["offer_id"], "is_conversion": True, "reward": 250}
-    assert stats(api, body["offer_id"]) == {
+    assert answer.json() == {
+        "click_id": 1,
+        "offer_id": body["offer_id"],
+        "is_conversion": True,
+        "reward": 250,
+        "event_id": None,
+        "late": False,
+    }
+    found = stats(api, body["offer_id"])
+    low, high = found.pop("rpc_low"), found.pop("rpc_high")
+    assert found == {
         "offer_id": body["offer_id"],
         "clicks": 1,
         "conversions": 1,
@@ -44,6 +53,7 @@ def test_sample_feedback_stats_round_trip(api):
         "cr": 1.0,
         "rpc": 250.0,
     }
+    assert 0 < low < 250 < high  # one click: a wide interval around what it earned
 
 
 def test_every_path_works_with_and_without_trailing_slash(api):
@@ -62,7 +72,16 @@ def test_fields_may_come_as_a_json_body(api):
 
 
 def test_stats_of_an_unseen_offer_are_zeros(api):
-    assert stats(api, 424242) == {"offer_id": 424242, "clicks": 0, "conversions": 0, "reward": 0, "cr": 0.0, "rpc": 0.0}
+    assert stats(api, 424242) == {
+        "offer_id": 424242,
+        "clicks": 0,
+        "conversions": 0,
+        "reward": 0,
+        "cr": 0.0,
+        "rpc": 0.0,
+        "rpc_low": None,  # no conversion: the payout, so revenue per click, is unknown
+        "rpc_high": None,
+    }
 
 
 def test_a_replayed_click_returns_its_first_offer_and_counts_nothing(api):
@@ -107,6 +126,16 @@ def test_feedback_for_an_unknown_click_is_404(api):
         ({"click_id": 1, "offer_ids": "1,2", "epsilon": "nan"}, "epsilon"),
         ({"click_id": 1, "offer_ids": "1,2", "ucb_c": "inf"}, "ucb_c"),
         ({"click_id": 1, "offer_ids": "1,2", "thompson_a": "0"}, "thompson_a"),
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "250"}, "payouts"),  # one per offer
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "250,,400"}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "250,-1"}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "250,0"}, "payouts"),  # unknown is empty, not 0
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "nan,250"}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "1e8,250"}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "x,250"}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1,2", "floor": "-0.1"}, "floor"),
+        ({"click_id": 1, "offer_ids": "1,2", "floor": "1.5"}, "floor"),
+        ({"click_id": 1, "offer_ids": "1,2", "floor": "nan"}, "floor"),
     ],
 )
 def test_bad_sample_input_is_400_naming_the_field(api, params, field):
@@ -130,6 +159,29 @@ def test_bad_feedback_input_is_400_naming_the_field(api, params, field):
     answer = feedback(api, **params)
     assert answer.status_code == 400
     assert answer.json()["field"] == field
+
+
+def test_known_payouts_and_floor_steer_the_policy_and_are_recorded_on_the_click(api, db):
+    # offers 1 and 3: 10 clicks, one conversion of 100 cents each; offer 2 unseen
+    for offer in (1, 3):
+        for n in range(10):
+            sample(api, click_id=offer * 100 + n, offer_ids=str(offer))
+        feedback(api, click_id=offer * 100, reward=100)
+    wait_for_freshness()
+    greedy = {"offer_ids": "1,2,3", "sampler": "epsilon", "epsilon": 0, "floor": 0}
+    assert sample(api, click_id=1, **greedy).json()["offer_id"] == 1  # a tie: the first given
+    chosen = sample(api, click_id=2, payouts="100,,5000", **greedy)  # 3 is known to pay 50 times more
+    assert chosen.status_code == 200 and chosen.json()["offer_id"] == 3 and chosen.json()["probability"] == 1.0
+    floored = sample(api, click_id=3, payouts="100,,5000", **greedy | {"floor": 0.3}).json()
+    assert floored["probability"] == pytest.approx(0.1 if floored["offer_id"] != 3 else 0.1 + 0.7)
+    as_json = requests.get(
+        f"{api}/sample/", json={"click_id": 4, "offer_ids": [1, 2, 3], "payouts": [100, None, 5000]}, timeout=30
+    )
+    assert as_json.status_code == 200
+    documents = {doc.get("click_id"): doc.to_dict() for doc in db.collection("cpa_clicks").stream()}
+    assert "payouts" not in documents[1] and documents[1]["floor"] == 0.0
+    assert documents[2]["payouts"] == [100.0, None, 5000.0] and documents[3]["floor"] == 0.3
+    assert documents[4]["payouts"] == [100.0, None, 5000.0] and "floor" not in documents[4]
 
 
 def test_malformed_json_body_is_400(api):

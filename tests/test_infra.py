@@ -174,6 +174,11 @@ def http_entry_points() -> set[str]:
     return {fn["entry_point"] for fn in functions().values() if not fn["inbox_trigger"]}
 
 
+def public_entry_points() -> set[str]:
+    """The HTTP functions behind the gateway: every one but those only admins invoke."""
+    return {fn["entry_point"] for fn in functions().values() if fn["invoker"] == "gateway"}
+
+
 def test_the_function_map_is_the_one_resource_and_names_every_entry_point_once():
     assert list(resources("google_cloudfunctions2_function")) == ["function"]
     assert RESOURCES[("google_cloudfunctions2_function", "function")]["for_each"] == "${local.functions}"
@@ -183,12 +188,34 @@ def test_the_function_map_is_the_one_resource_and_names_every_entry_point_once()
     assert kinds == source_entry_points()
 
 
-def test_spec_and_local_routes_reach_exactly_the_http_functions():
-    backends = {f"backend_{ep}": f"https://{ep}.example" for ep in http_entry_points()}
+def test_spec_and_local_routes_reach_exactly_the_public_http_functions():
+    backends = {f"backend_{ep}": f"https://{ep}.example" for ep in public_entry_points()}
     spec = render_spec(SPEC, backends)  # templatefile() fails on any variable it is not given
     used = {op["x-google-backend"]["address"] for item in spec["paths"].values() for op in item.values()}
     assert used == set(backends.values())
-    assert entry_points(load_routes()) == http_entry_points()
+    assert entry_points(load_routes()) == public_entry_points()
+
+
+def test_the_admin_function_is_deployed_but_never_routed_and_only_admins_invoke_it():
+    admin = functions()["admin-reset"]
+    assert (admin["entry_point"], admin["invoker"], admin["runs_as"]) == ("admin_reset", "admins", "admin")
+    assert "admin_reset" in http_entry_points() - public_entry_points()
+    assert "admin_reset" not in entry_points(load_routes()) and "admin" not in SPEC.read_text().lower()
+    # the gateway's backends are the gateway-invoked functions only
+    assert 'if local.functions[name].invoker == "gateway"' in (INFRA / "gateway.tf").read_text()
+    invoker = RESOURCES[("google_cloud_run_v2_service_iam_member", "invoker")]
+    assert 'if local.functions[name].invoker != "admins"' in str(invoker["for_each"])
+    admins = RESOURCES[("google_cloud_run_v2_service_iam_member", "admin_invoker")]
+    assert admins["for_each"] == "${toset(var.admin_members)}" and admins["member"] == "${each.value}"
+    assert admins["name"] == '${google_cloudfunctions2_function.function["admin-reset"].name}'
+    assert admins["role"] == "roles/run.invoker"
+    assert HCL["variable"]["admin_members"]["default"] == []
+    assert grants_of("admin") == {("project", "roles/datastore.user")}
+    # plan refuses a public or malformed member (the variable's validation, its regex applied here)
+    (validation,) = HCL["variable"]["admin_members"]["validation"]
+    pattern = re.search(r'regex\("([^"]+)", member\)', validation["condition"])[1]
+    assert [m for m in ("allUsers", "allAuthenticatedUsers", "alice@example.com") if re.search(pattern, m)] == []
+    assert re.search(pattern, "group:offer-admins@example.com")
 
 
 def test_gateway_doubles_every_path_with_a_trailing_slash(tmp_path):
@@ -239,6 +266,8 @@ def test_http_and_batch_runtimes_hold_disjoint_grants_and_each_function_runs_as_
     assert grants_of("http") & grants_of("batch") == {("project", "roles/datastore.user")}
     for name, fn in functions().items():
         expected = ("batch", "trigger") if fn["inbox_trigger"] else ("http", "gateway")
+        if name == "admin-reset":
+            expected = ("admin", "admins")
         assert (fn["runs_as"], fn["invoker"]) == expected, name
     service = RESOURCES[("google_cloudfunctions2_function", "function")]["service_config"][0]
     assert service["service_account_email"] == "${google_service_account.account[each.value.runs_as].email}"
@@ -252,11 +281,13 @@ def test_every_iam_member_is_ours_or_a_listed_client_and_nothing_is_public():
     accounts = set(values["service_accounts"])
     used = {g["account"] for g in values["project_grants"] + values["bucket_grants"]}
     used |= {fn[key] for fn in functions().values() for key in ("runs_as", "invoker")}
-    assert used <= accounts
+    assert used - {"admins"} <= accounts  # "admins": var.admin_members, checked below
     own = re.compile(r"\$\{google_service_account\.account\[.+\]\.member\}")
     gcs_agent = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
     for (rtype, name), body in RESOURCES.items():
-        if rtype.endswith("_iam_member"):
+        if (rtype, name) == ("google_cloud_run_v2_service_iam_member", "admin_invoker"):
+            assert body["member"] == "${each.value}" and body["for_each"] == "${toset(var.admin_members)}"
+        elif rtype.endswith("_iam_member"):
             assert own.fullmatch(body["member"]) or body["member"] == gcs_agent, (rtype, name)
         elif rtype.endswith("_iam_binding"):
             assert (rtype, name) == ("google_storage_bucket_iam_binding", "client")
@@ -313,7 +344,7 @@ def test_score_upload_alone_is_triggered_by_new_objects_in_the_inbox():
 
 
 UNINDEXED = {
-    "cpa_clicks": "click_id sampled_at feedback_at expire_at candidates",
+    "cpa_clicks": "click_id sampled_at feedback_at expire_at candidates events",
     "episodes": "created_at last_update timestamp reward_timestamp expire_at states eligible_offers",
     "rewards": "last_update timestamp",
     # shared/counters.py: shard values, summaries' totals and roll-up times, leases' slots
@@ -351,11 +382,13 @@ def test_environment_of_every_function():
     for name, fn in functions().items():
         env = fn["env"]
         assert env["CLICK_RETENTION_DAYS"] == "90" and env["EPISODE_RETENTION_DAYS"] == "365", name
+        assert env["CLICK_REWARD_WINDOW_SECONDS"] == "86400", name
+        assert env["EPISODE_REWARD_WINDOW_SECONDS"] == "604800", name
         assert env["GOOGLE_CLOUD_PROJECT"] == "test-project" and env["FIRESTORE_DATABASE"] == "(default)", name
         if fn["inbox_trigger"]:
             assert env["INBOX_BUCKET"] == values["bucket_names"]["inbox"], name
             assert env["RESULTS_BUCKET"] == values["bucket_names"]["results"], name
-        else:
+        elif fn["invoker"] == "gateway":
             assert env["DEGRADED_MODE"] == "off" and env["STATS_MAX_AGE_SECONDS"] == "2", name
             assert env["THREADS"] == str(fn["concurrency"]), name
     body = RESOURCES[("google_cloudfunctions2_function", "function")]
@@ -392,36 +425,118 @@ def test_archive_has_main_py_at_its_root_and_imports_from_it(tmp_path):
 # --- monitoring ----------------------------------------------------------------------------------------
 
 
-def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys):
-    metrics = evaluated()["logged_metrics"]
-    assert metrics.keys() == {"requests", "latency", "decisions", "firestore_errors", "batch_failures"}
+def _logged_field_names() -> set[str]:
+    """Every field name the code passes to log() or log_fields() (shared/, functions/main.py)."""
+    names = set()
+    for path in [MAIN, *(ROOT / "shared").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("log", "log_fields"):
+                names |= {keyword.arg for keyword in node.keywords if keyword.arg}
+    return names
 
-    # The fields read are the ones the code writes: one request through the real decorator.
+
+def _request_line(capsys, monkeypatch, degraded: bool) -> dict:
+    """The log line of one request through the real decorator, with fields from log_fields."""
+    from google.api_core import exceptions
+
+    from shared.firestore_client import breaker
+    from shared.http import log_fields
+
     def probe(request):
+        if degraded:
+            raise exceptions.ServiceUnavailable("probe")
+        log_fields(request, sampler="thompson", offer_id=7, served_by="thompson")
         return {}, 200
 
-    answer = endpoint("GET")(probe)
-    with flask.Flask(__name__).test_request_context("/probe?x=1"):
+    def fallback(request):
+        log_fields(request, sampler="random", offer_id=7, served_by="degraded:random")
+        return {}, 200
+
+    monkeypatch.setenv("DEGRADED_MODE", "on")
+    answer = endpoint("GET", degraded=fallback)(probe)
+    with flask.Flask(__name__).test_request_context("/probe?x=1&key=secret"):
         answer(flask.request)
+    breaker.succeeded()
     line = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert "secret" not in json.dumps(line)
+    return line
+
+
+def _payload_fields(text: str) -> set[str]:
+    return set(re.findall(r"jsonPayload\.([A-Za-z_]+)", text))
+
+
+def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys, monkeypatch):
+    metrics = evaluated()["logged_metrics"]
+    assert metrics.keys() == {
+        "requests",
+        "errors",
+        "latency",
+        "decisions",
+        "agent_decisions",
+        "conversions",
+        "reward",
+        "acceptances",
+        "degraded",
+        "firestore_errors",
+        "batch_failures",
+        "resets",
+    }
+
+    # The fields read are the ones the code writes: requests through the real decorator ...
+    line = _request_line(capsys, monkeypatch, degraded=False)
     assert line["logger"] == "offer_bandits" and line["function"] == "probe" and line["httpRequest"]["status"] == 200
     assert re.fullmatch(r"[0-9.]+s", line["httpRequest"]["latency"])
+    assert (line["sampler"], line["offer_id"], line["served_by"]) == ("thompson", 7, "thompson")
+    degraded = _request_line(capsys, monkeypatch, degraded=True)
+    assert degraded["degraded"] is True and degraded["served_by"] == "degraded:random"
+    # ... and every jsonPayload field a metric reads is a name the code logs (log() / log_fields()).
+    written = set(line) | set(degraded) | _logged_field_names()
+    for name, metric in metrics.items():
+        read = _payload_fields(metric["filter"] + json.dumps(metric["labels"]) + (metric["value"] or ""))
+        assert read and read <= written, (name, read - written)
+    main = MAIN.read_text()
+    for field in ("sampler", "offer_id", "served_by", "reward", "is_conversion", "policy", "accepted", "reset_counter"):
+        assert re.search(rf"log_fields\(request,[^)]*\b{field}=", main), field
+    for function in ("sample", "feedback", "predict", "predict_v2", "rewards"):
+        assert f"def {function}(request)" in main, function
+
     job = (ROOT / "shared" / "batch" / "job.py").read_text()
     assert "f\"batch file {status['state']}\"" in job and '"state": "failed"' in job
     assert 'jsonPayload.message="batch file failed"' in metrics["batch_failures"]["filter"]
     assert metrics["latency"]["value"].startswith("REGEXP_EXTRACT(httpRequest.latency")
-    assert set(metrics["decisions"]["labels"]) == {"sampler", "offer_id", "degraded"}
-    charted = {chart[0] for chart in evaluated()["charts"].values()}
-    assert charted == metrics.keys(), "every metric has a chart on the dashboard"
+    assert metrics["latency"]["unit"] == "s" and metrics["latency"]["buckets"]["scale"] == 0.001
+    assert metrics["reward"]["value"] == "EXTRACT(jsonPayload.reward)" and metrics["reward"]["buckets"]
+    assert 2 ** metrics["reward"]["buckets"]["count"] > 10**7  # the largest payout accepted, in cents
+    assert set(metrics["decisions"]["labels"]) == {"sampler", "offer_id", "served_by", "degraded"}
+    assert set(metrics["agent_decisions"]["labels"]) == {"policy", "served_by", "degraded"}
+    assert "httpRequest.status>=400" in metrics["errors"]["filter"]
+    assert "jsonPayload.is_conversion=true" in metrics["conversions"]["filter"]
+    assert "jsonPayload.degraded=true" in metrics["degraded"]["filter"]
+    assert {m for m, body in metrics.items() if body["value"]} == {"latency", "reward"}
+
+    charts = evaluated()["charts"]
+    assert {chart[0] for chart in charts.values()} == metrics.keys(), "every metric has a chart on the dashboard"
+    for title, (metric, _, reducer, group_by) in charts.items():
+        labels = {field.removeprefix("metric.label.") for field in group_by}
+        assert labels <= set(metrics[metric]["labels"]), title
+        if "PERCENTILE" in reducer:
+            assert metrics[metric]["value"], title  # percentiles of distributions only
+    dashboard = RESOURCES[("google_monitoring_dashboard", "service")]
+    assert "local.charts" in dashboard["dashboard_json"] and "local.metric_type" in dashboard["dashboard_json"]
+
     alerts = evaluated()["alerts"]
     assert set(alerts) == {"server-errors", "latency-p99", "firestore-errors", "batch-failures"}
     for name, alert in alerts.items():
         metric = re.match(r'metric.type="logging.googleapis.com/user/offer-bandits/([a-z_]+)"', alert["filter"])
         assert metric and metric[1] in metrics, name
+    assert 'metric.label.status=monitoring.regex.full_match("5..")' in alerts["server-errors"]["filter"]
     assert alerts["latency-p99"]["reducer"] == "REDUCE_PERCENTILE_99"
     policy = RESOURCES[("google_monitoring_alert_policy", "alert")]
     assert policy["for_each"] == "${local.alerts}"
     assert policy["notification_channels"] == "${var.notification_channels}"
+    logged = RESOURCES[("google_logging_metric", "logged")]
+    assert logged["for_each"] == "${local.logged_metrics}" and logged["label_extractors"] == "${each.value.labels}"
 
 
 # --- providers, variables, format ----------------------------------------------------------------------

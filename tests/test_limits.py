@@ -93,6 +93,9 @@ def test_the_largest_reward_is_counted_exactly(api):
         ({"click_id": BIG, "offer_ids": "1"}, "click_id"),
         ({"click_id": 1, "offer_ids": BIG}, "offer_ids"),
         ({"click_id": 1, "offer_ids": "1", "ucb_c": BIG}, "ucb_c"),
+        ({"click_id": 1, "offer_ids": "1", "payouts": BIG}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1,2", "payouts": "1e400,"}, "payouts"),
+        ({"click_id": 1, "offer_ids": "1", "floor": BIG}, "floor"),
         ({"click_id": 1, "offer_ids": "1", "epsilon_decay": "1e400"}, "epsilon_decay"),
         ({"click_id": 1, "offer_ids": "1", "thompson_a": "1e7"}, "thompson_a"),
         # found by `make fuzz`: a denormal prior made the exact propensity NaN or crash

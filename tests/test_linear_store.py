@@ -64,6 +64,10 @@ def test_rewards_move_the_linear_statistics_once_and_a_later_prediction_uses_the
     assert (first["policy"], first["agent-version"]) == (agent.LINEAR_TS, agent.AGENT_VERSIONS[agent.LINEAR_TS])
     slate = first["best-three-offers"]
     assert len(set(slate)) == 3 and set(slate) <= set(OFFERS)
+    # the decision adds the slate's shown part (n, xx); nothing is credited before a reward
+    shown = linear_totals(db, OFFERS)
+    assert {offer for offer, t in shown.items() if t} == set(slate)
+    assert all(shown[offer]["n"] == 1 and "xr" not in shown[offer] for offer in slate)
     body = {
         "customer_id": "c1",
         "timestamp": "2026-11-24T01:00:05",
@@ -71,7 +75,7 @@ def test_rewards_move_the_linear_statistics_once_and_a_later_prediction_uses_the
         "accepted_offer": slate[1],
         "episode_id": first["episode_id"],
     }
-    for _ in range(2):  # a replay counts nothing
+    for _ in range(2):  # a replay counts nothing; the shown part is not counted again
         answer = requests.put(f"{linear_api}/rewards", json=body, timeout=30)
         assert answer.status_code == 200, answer.text
     totals = linear_totals(db, OFFERS)

@@ -47,7 +47,7 @@ def test_the_spec_declares_each_path_once_with_parameters_bodies_responses_and_t
             assert {"200", "405", "503"} <= set(responses), f"{method} {path}"
             assert all("schema" in response for response in responses.values()), f"{method} {path}"
             assert "Retry-After" in responses["503"]["headers"]
-            if method in ("post", "put") or "{" in path or path in ("/sample",):
+            if method in ("post", "put") or "{" in path or path in ("/sample", "/offers/compare"):
                 assert operation["parameters"], f"{method} {path} declares no parameters"
 
 
@@ -68,12 +68,20 @@ def test_answers_of_the_running_stack_match_the_spec(api):
     call("POST", "/sample")
     call("PUT", "/feedback", params={"click_id": 1, "reward": 250})
     call("PUT", "/feedback", params={"click_id": 1, "reward": 300})  # 409
+    call("PUT", "/feedback", params={"click_id": 1, "reward": 50, "event_id": "deposit"})
+    call("PUT", "/feedback", params={"click_id": 1, "reward": 50, "event_id": "no spaces"})  # 400
     call("PUT", "/feedback", params={"click_id": 999, "reward": 0})  # 404
     call("PUT", "/feedback", params={"click_id": 1, "reward": 1e10})  # 400
     call("PUT", "/feedback", data=b"x" * 70_000)  # 413
     call("GET", f"/offer_ids/{first['offer_id']}/stats")
     call("GET", "/offer_ids/8/stats/")
     call("GET", "/offer_ids/abc/stats")
+    call("GET", "/sample", params={"click_id": 3, "offer_ids": "3,5", "payouts": "250,", "floor": 0.05})
+    call("GET", "/sample", params={"click_id": 4, "offer_ids": "3,5", "payouts": "250"})  # 400
+    call("GET", "/offers/compare", params={"offer_ids": f"{first['offer_id']},8,9"})
+    call("GET", "/offers/compare/", params={"offer_ids": "9"})  # no conversion: null intervals
+    call("GET", "/offers/compare", params={"offer_ids": ",".join(map(str, range(21)))})  # 400
+    call("POST", "/offers/compare")
     call("GET", "/is-alive")
     call("POST", "/is-alive")
     episode = call("POST", "/predict", json=PREDICT).json()["episode_id"]

@@ -31,6 +31,11 @@ def _mean_interval(terms: np.ndarray, z: float) -> Estimate:
     return Estimate(mean, mean - half, mean + half)
 
 
+def mean_interval(terms, z: float = Z95) -> Estimate:
+    """The mean of per-decision terms with its normal-approximation interval."""
+    return _mean_interval(np.asarray(terms, dtype=float), z)
+
+
 def _weights(actions, propensities, target) -> np.ndarray:
     target = np.asarray(target, dtype=float)
     chosen = target[np.arange(len(actions)), np.asarray(actions)]

@@ -4,9 +4,10 @@ import math
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, SamplerParams
+from shared.settlement import EVENT_ID_PATTERN
 
 MAX_ID = 2**63 - 1
 MAX_OFFERS = 100
@@ -17,6 +18,7 @@ MAX_PARAM = 1e6  # epsilon_decay, ucb_c and the Thompson prior: far beyond any u
 # The Thompson prior's least weight: below it a Beta's mass sits within a denormal of 0 or 1, and
 # its exact propensity (policies.thompson_propensities) is no longer a number.
 MIN_PRIOR = 1e-3
+MAX_COMPARED = 20  # offers in one /offers/compare: each is 1 + its shards' reads, exact
 _INTEGER = re.compile(r"^\s*\d+\s*$")
 
 
@@ -65,7 +67,33 @@ def _number(value):
     return number
 
 
+def _payouts(value):
+    """Contractual payouts in cents per conversion, one per candidate: "250,,400" in a query or
+    [250, null, 400] in JSON, an empty item or null where the payout is unknown (learned then)."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list):
+        raise ValueError("must be a comma-separated list of payouts in cents")
+    if len(value) > MAX_OFFERS:
+        raise ValueError(f"must give at most {MAX_OFFERS} payouts")
+    payouts = []
+    for item in value:
+        if item is None or (isinstance(item, str) and not item.strip()):
+            payouts.append(None)
+            continue
+        payout = _number(item)
+        if not 0 < payout <= MAX_REWARD_CENTS:
+            raise ValueError(f"a payout must be above 0 and at most {MAX_REWARD_CENTS} cents (empty: unknown)")
+        payouts.append(payout)
+    return payouts
+
+
 Id = Annotated[int, BeforeValidator(parse_id)]
+EventId = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    StringConstraints(pattern=EVENT_ID_PATTERN),
+]
 Number = Annotated[float, BeforeValidator(_number)]
 
 
@@ -80,16 +108,53 @@ class SampleRequest(BaseModel):
     ucb_c: Annotated[Number, Field(ge=0, le=MAX_PARAM)] = 1.0
     thompson_a: Annotated[Number, Field(ge=MIN_PRIOR, le=MAX_PARAM)] | None = None
     thompson_b: Annotated[Number, Field(ge=MIN_PRIOR, le=MAX_PARAM)] | None = None
+    # Known payouts (cents per conversion) aligned with offer_ids, None where unknown; the policy
+    # uses them instead of the learned mean payout.
+    payouts: Annotated[list[float | None], BeforeValidator(_payouts)] | None = None
+    # The exploration floor (policies.SamplerParams.floor); None: the service's default.
+    floor: Annotated[Number, Field(ge=0, le=1)] | None = None
+
+    @field_validator("payouts")
+    @classmethod
+    def _one_payout_per_offer(cls, payouts, info: ValidationInfo):
+        offers = info.data.get("offer_ids")
+        if payouts is not None and offers is not None and len(payouts) != len(offers):
+            raise ValueError(f"must give {len(offers)} payouts, one per offer in offer_ids (empty: unknown)")
+        return payouts
 
     def params(self) -> SamplerParams:
         prior_given = self.thompson_a is not None or self.thompson_b is not None
+        given = {}
+        if self.payouts is not None:
+            given["payouts"] = tuple(math.nan if payout is None else payout for payout in self.payouts)
+        if self.floor is not None:
+            given["floor"] = self.floor
         return SamplerParams(
             epsilon=self.epsilon,
             epsilon_decay=self.epsilon_decay,
             ucb_c=self.ucb_c,
             thompson_a=(self.thompson_a or 1.0) if prior_given else None,
             thompson_b=(self.thompson_b or 1.0) if prior_given else None,
+            **given,
         )
+
+    def logged(self) -> dict:
+        """What the click document records of the request's policy inputs beyond the sampler
+        (offline evaluation replays the policy with them): payouts and floor, when given."""
+        return {name: getattr(self, name) for name in ("payouts", "floor") if getattr(self, name) is not None}
+
+
+class CompareRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    offer_ids: Annotated[list[int], BeforeValidator(_offer_ids)]
+
+    @field_validator("offer_ids")
+    @classmethod
+    def _at_most_compared(cls, offers):
+        if len(offers) > MAX_COMPARED:
+            raise ValueError(f"must name at most {MAX_COMPARED} offers to compare")
+        return offers
 
 
 class FeedbackRequest(BaseModel):
@@ -97,6 +162,8 @@ class FeedbackRequest(BaseModel):
 
     click_id: Id
     reward: Annotated[Number, Field(ge=0, le=MAX_REWARD_CENTS)]
+    # One of several rewards of the click (a registration, then a deposit): summed per click.
+    event_id: EventId | None = None
 
     @property
     def reward_value(self) -> int | float:

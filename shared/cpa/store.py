@@ -1,7 +1,8 @@
 """CPA clicks in Firestore: one document per click, per-offer totals in sharded counters.
 
 - `cpa_clicks/{4 hex of sha256(click id)}-{click_id}`: the offer chosen, how, and later the
-  click's reward; `expire_at` for the TTL policy (CLICK_RETENTION_DAYS, default 90).
+  click's reward: the sum of its reward `events` (event id -> amount, total after it, late, time;
+  shared/settlement.py); `expire_at` for the TTL policy (CLICK_RETENTION_DAYS, default 90).
 - `cpa_offers/{offer_id}` (summary) and `.../shards/{n}`: clicks, conversions, reward, reward_sq
   and their log-payout sums of one offer (shared/counters.py).
 - `cpa_counters/clicks` (summary) and `.../shards/{n}`: clicks received while greedy's warm-up
@@ -15,16 +16,16 @@ counts nothing; feedback reads only its own click document inside its transactio
 
 import datetime
 import hashlib
-import math
 import os
+from collections.abc import Callable
 
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared import counters, errors, stats_cache
-from shared.cpa.models import FeedbackRequest, SampleRequest
-from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats, choose
+from shared import counters, errors, serving_config, settlement, shadow, stats_cache
+from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
+from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats
 
 CLICKS = "cpa_clicks"
 GLOBAL_CLICKS = "cpa_counters/clicks"
@@ -58,22 +59,9 @@ def _offer_stats(total: dict) -> OfferStats:
     )
 
 
-def conversion_amounts(reward: float) -> dict[str, float]:
-    """What one conversion adds to its offer's counters: the payout's sums, plain and in logs
-    (the lognormal payout posterior of `thompson`)."""
-    log_reward = math.log(reward)
-    return {
-        "conversions": 1,
-        "reward": reward,
-        "reward_sq": reward * reward,
-        "log_conversions": 1,
-        "log_reward": log_reward,
-        "log_reward_sq": log_reward * log_reward,
-    }
-
-
 def click_document(request: SampleRequest, choice: Choice) -> dict:
-    """A new click: the offer chosen, how, and with what probability among which candidates."""
+    """A new click: the offer chosen, how (with the payouts and floor given), and with what
+    probability among which candidates."""
     return {
         "click_id": request.click_id,
         "offer_id": request.offer_ids[choice.index],
@@ -84,14 +72,28 @@ def click_document(request: SampleRequest, choice: Choice) -> dict:
         "reward": None,
         "is_conversion": None,
         "expire_at": click_expire_at(),
+        **request.logged(),  # payouts and floor, when the request gave them
     }
 
 
 class CpaStore:
-    def __init__(self, db: firestore.Client, rng: np.random.Generator, cache: stats_cache.StatsCache | None = None):
+    def __init__(
+        self,
+        db: firestore.Client,
+        rng: np.random.Generator,
+        cache: stats_cache.StatsCache | None = None,
+        reward_window: float | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
+    ):
         self.db = db
         self.rng = rng
         self.cache = cache or stats_cache.for_db(db)
+        # Seconds after /sample when a click without feedback stands settled at reward 0.
+        self.reward_window = reward_window or settlement.window_seconds(
+            settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
+        )
+        self.clock = clock or settlement.utc_now
+        self.serving = serving_config.for_db(db)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(CLICKS).document(click_doc_id(click_id))
@@ -107,8 +109,11 @@ class CpaStore:
         stats = [_offer_stats(summaries[path].totals) for path in paths]
         warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        choice = choose(request.sampler, stats, total_clicks, request.params(), self.rng)
-        click = click_document(request, choice)
+        # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
+        choice, how = shadow.cpa_decision(
+            self.serving.get(), request.sampler, request.offer_ids, stats, total_clicks, request.params(), self.rng
+        )
+        click = click_document(request, choice) | how
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
@@ -127,9 +132,9 @@ class CpaStore:
         return click
 
     def feedback(self, request: FeedbackRequest) -> dict:
-        """The click's document with its reward; a replay of the same reward changes nothing."""
+        """The click's document with this reward event added (shared/settlement.py), plus the
+        event's `event_id` and `late`; a replay of an event changes nothing and answers as first."""
         click_ref = self._click_ref(request.click_id)
-        reward = request.reward_value
 
         @firestore.transactional
         def apply(transaction):
@@ -137,18 +142,23 @@ class CpaStore:
             if not snapshot.exists:
                 raise errors.NotFound(f"click {request.click_id} was never sampled", "click_id")
             click = snapshot.to_dict()
-            if click.get("reward") is not None:
-                if click["reward"] == reward:
-                    return click
-                raise errors.Conflict(
-                    f"click {request.click_id} already has reward {click['reward']}, not {reward}", "reward"
-                )
-            update = {"reward": reward, "is_conversion": reward > 0, "feedback_at": firestore.SERVER_TIMESTAMP}
+            now = self.clock()
+            outcome = settlement.add_event(
+                click, request.event_id, request.reward_value, now, self.reward_window, MAX_REWARD_CENTS
+            )
+            answer = {"event_id": request.event_id, "late": outcome.event["late"]}
+            if outcome.replay:
+                return {**click, "reward": outcome.total, "is_conversion": outcome.total > 0, **answer}
+            update = {
+                "reward": outcome.total,
+                "is_conversion": outcome.total > 0,
+                "events": outcome.events,
+                "feedback_at": firestore.SERVER_TIMESTAMP,
+            }
             transaction.update(click_ref, update)
-            if reward > 0:
-                path = offer_counter(click["offer_id"])
-                counters.add(transaction, self.db, path, conversion_amounts(reward), self._shards(path))
-            return {**click, **update}
+            path = offer_counter(click["offer_id"])
+            counters.add(transaction, self.db, path, outcome.deltas, self._shards(path))
+            return {**click, **update, **answer}
 
         return apply(self.db.transaction())
 
@@ -160,5 +170,10 @@ class CpaStore:
 
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary."""
-        path = offer_counter(offer_id)
-        return _offer_stats(counters.exact_totals(self.db, [path])[path])
+        return self.offers_stats([offer_id])[0]
+
+    def offers_stats(self, offer_ids: list[int]) -> list[OfferStats]:
+        """offer_stats of several offers, in their order (their summaries in one get_all)."""
+        paths = [offer_counter(offer) for offer in offer_ids]
+        totals = counters.exact_totals(self.db, paths)
+        return [_offer_stats(totals[path]) for path in paths]

@@ -13,10 +13,16 @@ offer's `n`, `xx.{f}.{g}` and `xr.{f}` sums, the ones `linear.update_amounts` em
 The counted values sit under the shards' map `c` and the summary's `totals`, both exempt from
 indexing (infra/firestore.tf), so ~700 rising numbers cost no index entries.
 
-Every reward adds to them, whatever agent served its episode, inside the reward's transaction
-(the one that marks the episode rewarded, so a replay adds nothing): switching `AGENT_POLICY` to
-a linear agent starts from all the evidence gathered so far. An episode whose states cannot be read
-back as a customer (age, gender, region) adds nothing here; its segment counts are still kept.
+Every decision and reward adds to them, whatever agent served the episode, so switching
+`AGENT_POLICY` to a linear agent starts from all the evidence gathered so far:
+- `/predict` adds the slate's shown part (`n` and `xx` of its three offers: what a refusal adds) in
+  the batch that creates the episode (which records `linear_counted`), as the segment's `shown`
+  is added there: an episode never rewarded is a refusal once its reward window passes, no write;
+- `/rewards` adds the credited `xr` in the transaction that marks the episode rewarded (so a
+  replay adds nothing), plus `n` and `xx` for episodes created without them (batch scoring, or
+  before this change), as the segment counts do with `shown`.
+An episode whose states cannot be read back as a customer (age, gender, region) adds nothing
+here; its segment counts are still kept.
 """
 
 import json
@@ -56,6 +62,25 @@ def per_offer(amounts: Mapping[str, float]) -> dict[str, dict[str, float]]:
     return grouped
 
 
+def _add(writes, db: firestore.Client, cache: stats_cache.StatsCache, amounts: Mapping, read: bool) -> None:
+    grouped = per_offer(amounts)
+    paths = {offer: counter_path(offer) for offer in grouped}
+    if read:  # outside a transaction: through the cache, which keeps the counters rolled up
+        summaries = cache.get(list(paths.values()))
+        shards = {offer: summaries[path].shards for offer, path in paths.items()}
+    else:  # no I/O inside a transaction; fewer shards than the summary says is safe
+        shards = {offer: getattr(cache.peek(path), "shards", counters.MIN_SHARDS) for offer, path in paths.items()}
+    for offer, fields in grouped.items():
+        counters.add(writes, db, paths[offer], fields, shards[offer])
+
+
+def add_shown(writes, db: firestore.Client, cache: stats_cache.StatsCache, customer, slate: Sequence[str]) -> None:
+    """Within `writes` (the batch that creates a /predict episode), add the slate's shown part:
+    `n` and `xx` of each offer (a refusal's amounts). The episode records `linear_counted`."""
+    if slate:
+        _add(writes, db, cache, linear.update_amounts(customer, slate, False), read=True)
+
+
 def add_reward(
     writes,
     db: firestore.Client,
@@ -65,15 +90,15 @@ def add_reward(
     accepted: bool,
     accepted_offer: str | None,
 ) -> None:
-    """Within `writes` (the reward's transaction), add one reward to the slate's offers' counters.
-    No I/O: the shard counts come from the cache (`peek`; fewer shards than the summary says is safe)."""
+    """Within `writes` (the reward's transaction), add the reward: `xr` of the credited offers, plus
+    `n` and `xx` when the episode's creation did not add them (batch episodes, older episodes)."""
     customer = customer_of(episode)
     if customer is None or not slate:
         return
-    for offer, amounts in per_offer(linear.update_amounts(customer, slate, accepted, accepted_offer)).items():
-        path = counter_path(offer)
-        summary = cache.peek(path)
-        counters.add(writes, db, path, amounts, summary.shards if summary else counters.MIN_SHARDS)
+    amounts = linear.update_amounts(customer, slate, accepted, accepted_offer)
+    if episode.get("linear_counted"):
+        amounts = {field: delta for field, delta in amounts.items() if ".xr." in field}
+    _add(writes, db, cache, amounts, read=False)
 
 
 _parsed: dict[str, tuple[object, linear.OfferSums]] = {}

@@ -12,23 +12,27 @@
 - `agent_linear/{offer}` (summary) and `.../shards/{n}`: the linear agents' statistics per offer,
   as sharded counters too (shared/customer/linear_store.py).
 
-A reward's transaction reads only its episode (written by that customer's requests alone), creates
-the reward and adds to the segment's counters and to the slate's linear statistics: a replay finds
-the episode rewarded and counts nothing.
+`/predict` creates the episode and adds its slate's `shown` in one batched write (`shown_counted`);
+an episode without a reward is a "not accepted" once EPISODE_REWARD_WINDOW_SECONDS have passed
+(shared/settlement.py), with no write. A reward's transaction reads only its episode (written by
+that customer's requests alone), creates the reward and adds `accepted` (and `shown`, for batch
+episodes and those created before `shown_counted`) to the segment's counters, and the reward to
+the slate's linear statistics (shared/customer/linear_store.py): a replay finds the
+episode rewarded and counts nothing; a reward after the window is recorded `late`.
 """
 
 import contextlib
 import datetime
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import counters, errors, stats_cache
+from shared import counters, errors, serving_config, settlement, shadow, stats_cache
 from shared.customer import agent, linear_store
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.firestore_client import MAX_COMMIT_WRITES
@@ -112,6 +116,8 @@ class CustomerStore:
         rng: np.random.Generator,
         policy: str = agent.DEFAULT_AGENT,
         cache: stats_cache.StatsCache | None = None,
+        reward_window: float | None = None,
+        clock: Callable[[], datetime.datetime] | None = None,
     ):
         if policy not in agent.AGENT_VERSIONS:
             raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agent.AGENT_VERSIONS)}")
@@ -119,6 +125,12 @@ class CustomerStore:
         self.rng = rng
         self.policy = policy
         self.cache = cache or stats_cache.for_db(db)
+        # Seconds after /predict when an episode without a reward stands settled as not accepted.
+        self.reward_window = reward_window or settlement.window_seconds(
+            settlement.EPISODE_WINDOW_ENV, settlement.DEFAULT_EPISODE_WINDOW_SECONDS
+        )
+        self.clock = clock or settlement.utc_now
+        self.serving = serving_config.for_db(db)
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
@@ -175,22 +187,43 @@ class CustomerStore:
         summaries = self.cache.get([segment_counter(segment) for segment in segments])
         return {segment: segment_counts(summaries[segment_counter(segment)].totals) for segment in segments}
 
+    def _counts(self, policy: str, segment: str, eligible: list[str]):
+        """The evidence `policy` reads for this segment and these offers (agent.slates' `counts`)."""
+        if agent.reads_linear_stats(policy):
+            return linear_store.model(self.cache, eligible)
+        return self.segment_counts(segment) if agent.reads_counts(policy) else {}
+
     def predict(self, request: PredictRequest) -> tuple[str, dict]:
         """Choose the slate and record its episode; returns (episode id, episode). A retry of the
         same request (its id derives from the request) returns the episode recorded first."""
         states = request.states
         segment = agent.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
-        counts = self.segment_counts(segment) if agent.reads_counts(self.policy) else {}
-        if agent.reads_linear_stats(self.policy):
-            counts = linear_store.model(self.cache, eligible)
-        slate = agent.slates(self.policy, segment, eligible, counts, self.rng, customer=states)[0]
+        config = self.serving.get()  # the kill switch may force an agent; a shadow is logged beside it
+        policy, served_by = config.agent_plan(self.policy)
+        counts = self._counts(policy, segment, eligible)
+        slate = agent.slates(policy, segment, eligible, counts, self.rng, customer=states)[0]
         episode = new_episode(
-            request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, self.policy, "api"
+            request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, policy, "api"
         )
+        episode |= shadow.slate_fields(
+            config, served_by, policy, segment, eligible, slate, lambda p: self._counts(p, segment, eligible), states
+        )
+        # The slate counts as shown in the episode's own commit (as a click counts at /sample), so
+        # an episode never rewarded is a "not accepted" once its window passes, with no write.
+        episode["shown_counted"] = True
+        episode["linear_counted"] = True  # and the shown part of its linear statistics (linear_store)
         episode_ref = self.db.collection(EPISODES).document(request.episode_id)
+        path = segment_counter(segment)
+        # Through the cache even when the policy reads no counts: it keeps the counter rolled up,
+        # so its shard count grows with /predict's rate (no I/O when the policy already read it).
+        shards = self.cache.get([path])[path].shards
+        batch = self.db.batch()
+        batch.create(episode_ref, episode)
+        counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, shards)
+        linear_store.add_shown(batch, self.db, self.cache, states, slate)
         try:
-            episode_ref.create(episode)
+            batch.commit()
         except exceptions.AlreadyExists:
             return episode_ref.id, episode_ref.get().to_dict()
         return episode_ref.id, episode
@@ -205,9 +238,16 @@ class CustomerStore:
         if latest and _is_replay(latest[0].to_dict(), request):
             return latest[0].reference
         open_query = mine.where(filter=FieldFilter("up_to_date", "==", False))
-        open_episodes = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
+        unrewarded = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(2).stream())
+        # Newest first, and an unrewarded episode's last_update is its creation: once one is
+        # settled, every older one is too. A settled episode takes only a reward naming it.
+        now = self.clock()
+        open_episodes = [snap for snap in unrewarded if not self._settled(snap.to_dict(), now)]
         if not open_episodes:
-            raise errors.NotFound(f"customer {request.customer_id} has no episode awaiting a reward", "customer_id")
+            settled = " (its latest ended its reward window: a late reward must name episode_id)" if unrewarded else ""
+            raise errors.NotFound(
+                f"customer {request.customer_id} has no episode awaiting a reward{settled}", "customer_id"
+            )
         if len(open_episodes) > 1:
             raise errors.Conflict(
                 f"customer {request.customer_id} has more than one episode awaiting a reward; "
@@ -234,18 +274,20 @@ class CustomerStore:
                 )
             if episode.get("up_to_date"):
                 if _same_reward(episode, request):
-                    return episode_ref.id, episode
+                    return episode_ref.id, {**episode, "late": episode.get("late", False)}
                 raise errors.Conflict(
                     f"episode {episode_ref.id} was already rewarded with accepted={episode['accepted']}",
                     "accepted_one_of_the_three_offers",
                 )
             accepted_offer = request.accepted_offer if request.accepted else None
+            late = self._settled(episode, self.clock())
             now = firestore.SERVER_TIMESTAMP
             update = {
                 "up_to_date": True,
                 "accepted": request.accepted,
                 "accepted_offer": accepted_offer,
                 "reward_timestamp": request.timestamp,
+                "late": late,  # after the window: a correction of the settled "not accepted"
                 "last_update": now,
             }
             transaction.update(episode_ref, update)
@@ -258,23 +300,33 @@ class CustomerStore:
                     "accepted": request.accepted,
                     "accepted_offer": accepted_offer or (", ".join(slate) if request.accepted else None),
                     "timestamp": request.timestamp,
+                    "late": late,
                     "last_update": now,
                 },
             )
-            amounts = {f"{offer}.shown": 1 for offer in slate}
+            # Episodes of /predict counted `shown` when created; batch ones, and those recorded
+            # before that, count it with their reward, as they always did.
+            amounts = {} if episode.get("shown_counted") else {f"{offer}.shown": 1 for offer in slate}
             if request.accepted:
                 amounts.update(
                     {f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)}
                 )
             path = segment_counter(episode["segment"])
-            summary = self.cache.peek(path)  # no I/O inside the transaction; fewer shards are safe
-            counters.add(transaction, self.db, path, amounts, summary.shards if summary else counters.MIN_SHARDS)
+            counters.add(transaction, self.db, path, amounts, self._shards(path))
             linear_store.add_reward(
                 transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer
             )
             return episode_ref.id, {**episode, **update}
 
         return apply(self.db.transaction())
+
+    def _settled(self, episode: dict, now: datetime.datetime) -> bool:
+        return settlement.is_settled(episode.get("created_at"), now, self.reward_window)
+
+    def _shards(self, path: str) -> int:
+        """The counter's shard count as this instance knows it, without I/O (fewer is always safe)."""
+        summary = self.cache.peek(path)
+        return summary.shards if summary else counters.MIN_SHARDS
 
 
 def _same_reward(episode: dict, request: RewardRequest) -> bool:
