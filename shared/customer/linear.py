@@ -22,16 +22,20 @@ Posterior: A = A₀ + Σ x xᵀ, b = A₀ θ₀ + Σ r x, mean μ = A⁻¹ b, co
   does. An offer the static agent never knew gets `bias` only: the segment's geometric-mean offer.
 - Prior precision A₀ = diagonal, `PRIOR_STRENGTH` × (number of active features): the prior
   prediction for a customer is worth about PRIOR_STRENGTH (10) rewards, as the segment agent's.
+  The segment features' precision λ is then estimated per offer from its own statistics (EM,
+  `_solve`): segment effects are offsets from the shared model, loosened where segments
+  disagree with it and tightened where it carries them.
 - `linear-ts` draws xᵀθ̃ ~ N(xᵀμ, NOISE_SD² xᵀA⁻¹x) per offer and customer (the models are
   independent across offers, so this is one Thompson draw of θ); `linear-ucb` scores
   xᵀμ + UCB_ALPHA × NOISE_SD × sqrt(xᵀA⁻¹x). The slate is the top three.
 
-Sufficient statistics (what the store keeps, additive, in sharded counters with Increment), per
-offer o, as dotted field paths (Firestore nests them as maps; `counters.add` takes them as is):
-- `{o}.n`: rewards counted for o;
+Sufficient statistics (what the store keeps, additive, in sharded counters with Increment:
+shared/customer/linear_store.py), per offer o, as dotted field paths (Firestore nests them as
+maps; `counters.add` takes them as is):
+- `{o}.n`: decisions counted for o;
 - `{o}.xx.{f}.{g}`: Σ x_f x_g for features f ≤ g in `FEATURES` order (upper triangle of Σ x xᵀ);
 - `{o}.xr.{f}`: Σ r x_f.
-The prior is not stored: A and b are rebuilt from these sums at read time, so a prior change
+The prior is not stored: A, b and λ are rebuilt from these sums at read time, so a prior change
 needs no migration. Only non-zero amounts are emitted: one reward touches at most
 3 × (1 + 28 + 7) = 108 fields (7 active features), below Firestore's 500 transforms per document
 per commit. Stats may come flat ({"OFFER_1.xx.bias.age": 3.0}) or nested as read back.
