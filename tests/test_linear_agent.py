@@ -257,3 +257,19 @@ def test_the_customer_of_an_episode_is_read_from_its_stored_states():
     )
     for broken in ({}, {"states": "not json"}, {"states": '{"age": 30}'}, {"states": None}):
         assert linear_store.customer_of(broken) is None
+
+
+def test_models_solved_one_offer_at_a_time_combine_into_the_same_posterior():
+    stats = sum_amounts(
+        linear.update_amounts(Customer(33, "F", "Americas"), ["OFFER_1", "OFFER_2", "OFFER_3"], True),
+        linear.update_amounts(Customer(68, "M", "Europa"), ["OFFER_2", "OFFER_5", "OFFER_3"], True, "OFFER_5"),
+    )
+    offers = ["OFFER_3", "OFFER_1", "OFFER_2", "OFFER_5", "OFFER_9"]
+    parts = {}
+    for offer in offers:
+        part = linear.Model.from_stats({k: v for k, v in stats.items() if k.startswith(offer + ".")})
+        part.posterior([offer])
+        parts[offer] = part
+    expected = linear.Model.from_stats(stats).posterior(offers)
+    for got, want in zip(linear.Model.combine(parts).posterior(offers), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)

@@ -235,6 +235,17 @@ class Model:
             model._xr[k] = one.xr
         return model
 
+    @classmethod
+    def combine(cls, parts: Mapping[str, "Model"]) -> "Model":
+        """One model of every offer of `parts` (offer -> a model holding it), posteriors kept."""
+        model = cls()
+        slots = model._slots(list(parts))
+        for k, (offer, part) in zip(slots, parts.items(), strict=True):
+            j = part._slot[offer]
+            model._xx[k], model._xr[k] = part._xx[j], part._xr[j]
+            model._a_inv[k], model._mu[k], model._stale[k] = part._a_inv[j], part._mu[j], part._stale[j]
+        return model
+
     def _slots(self, offers: Sequence[str]) -> np.ndarray:
         new = [offer for offer in dict.fromkeys(offers) if offer not in self._slot]
         if new:

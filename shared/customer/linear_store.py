@@ -101,23 +101,26 @@ def add_reward(
     _add(writes, db, cache, amounts, read=False)
 
 
-_parsed: dict[str, tuple[object, linear.OfferSums]] = {}
-_parsed_lock = threading.Lock()
+_solved: dict[str, tuple[object, linear.Model]] = {}
+_solved_lock = threading.Lock()
 
 
 def model(cache: stats_cache.StatsCache, offers: Iterable[str]) -> linear.Model:
-    """The posterior of the offers' models from their cached summaries. Each summary is parsed once
-    (a roll-up gives a new summary object), so a decision costs a small matrix inverse per offer."""
+    """The posterior of the offers' models from their cached summaries. Each offer's summary is
+    parsed and solved once (a roll-up gives a new summary object), so a decision costs no more
+    than the draws."""
     offers = list(dict.fromkeys(offers))
     summaries = cache.get([counter_path(offer) for offer in offers])
-    sums = {}
+    parts = {}
     for offer in offers:
         summary = summaries[counter_path(offer)]
-        with _parsed_lock:
-            entry = _parsed.get(offer)
+        with _solved_lock:
+            entry = _solved.get(offer)
         if entry is None or entry[0] is not summary:
-            entry = (summary, linear.offer_sums(summary.totals))
-            with _parsed_lock:
-                _parsed[offer] = entry
-        sums[offer] = entry[1]
-    return linear.Model.from_sums(sums)
+            solved = linear.Model.from_sums({offer: linear.offer_sums(summary.totals)})
+            solved.posterior([offer])  # solved once, here
+            entry = (summary, solved)
+            with _solved_lock:
+                _solved[offer] = entry
+        parts[offer] = entry[1]
+    return linear.Model.combine(parts)
