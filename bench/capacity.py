@@ -23,6 +23,7 @@ import collections
 import contextvars
 import datetime
 import io
+import math
 import os
 import pathlib
 import random
@@ -130,7 +131,14 @@ def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) 
             db.document(cpa.offer_counter(offer)),
             {
                 "shards": counters.shards_for(rate),
-                "totals": {"clicks": 5000, "conversions": 100, "reward": 50000.0, "reward_sq": 3e7},
+                # in service for an hour: no longer young (stats_cache.age_limit)
+                "totals": {
+                    "clicks": 5000,
+                    "conversions": 100,
+                    "reward": 50000.0,
+                    "reward_sq": 3e7,
+                    counters.WRITES: rate * 3600,
+                },
                 "as_of": datetime.datetime.fromtimestamp(as_of, datetime.UTC),
                 "rate": rate,
             },
@@ -309,6 +317,29 @@ def terraform_exemptions() -> dict[str, set[str]] | None:
     return declared or None
 
 
+def launch_reads(rate: float, instances: int, max_age: float, seconds: float) -> float:
+    """Reads spent keeping a NEW offer's copies young enough (stats_cache.age_limit) over its first
+    `seconds`, beyond the summary reads of steady state, by every instance: each uses the offer at
+    rate / instances requests/s, and a request whose copy is past the limit re-reads the summary
+    (rolled up every M/2) and, when even that is past the limit, every shard (a shard sum). The
+    second roll-up, M/2 after the first, measures its rate and grows its shards."""
+    cache = stats_cache.StatsCache(None, max_age=max_age)
+    gap, every = instances / rate, max_age / 2
+    reads, t, copied_at = 0, 0.0, -math.inf
+    while t < seconds:
+        measured = t >= every
+        summary = counters.Summary(totals={counters.WRITES: rate * t}, rate=rate if measured else None)
+        limit = cache.age_limit(summary)
+        if t - copied_at > limit:
+            if t % every > limit:
+                reads += counters.shards_for(rate) if measured else counters.MIN_SHARDS
+                copied_at = t
+            else:
+                copied_at = t - t % every
+        t += gap
+    return reads * instances
+
+
 def monotonic_ids(events, collection: str) -> bool:
     """Whether the ids written to `collection`, in write order, only ever increase."""
     ids = [e[3].rsplit("/", 1)[-1] for e in events if e[0] == "write" and collection_of(e[3]) == collection]
@@ -416,6 +447,20 @@ def main() -> None:
             f"| replay at K={k} |"
         )
         print("| a click / episode document | created once, updated once by its feedback / reward | the stores |")
+
+        # -- a launch: young counters are read fresh -------------------------------------------
+        hot, n = p["hot_offer_clicks_per_s"], p["instances"]
+        young_for = args.max_age / stats_cache.DEFAULT_LAG_FRACTION
+        print(
+            f"\nA new offer at {hot:,} clicks/s: its copies are kept within 10 % of its life for its first "
+            f"{young_for:g} s (stats_cache.age_limit), which costs reads on the request path "
+            f"(model over {n} instances, `launch_reads`):\n"
+        )
+        print("| first seconds of the offer | its clicks | shard-sum reads | per click |")
+        print("|---|---|---|---|")
+        for seconds in (young_for, 60, 600):
+            launch = launch_reads(hot, n, args.max_age, seconds)
+            print(f"| {seconds:g} | {hot * seconds:,.0f} | {launch:,.0f} | {launch / (hot * seconds):.3f} |")
 
         # -- customers and batch --------------------------------------------------------------
         c = replay_customers(db, counter, args.seconds, args.executed * 5, args.max_age, rng)

@@ -109,6 +109,8 @@ def run_project_policy(
     policy_seed: int = 0,
     half_life: float | None = None,
     lag_clicks: int = 0,
+    lag_fraction: float = 0.0,
+    lag_min: int = 0,
 ) -> Run:
     """All seeds in lockstep through the project's batched policy core.
 
@@ -133,6 +135,7 @@ def run_project_policy(
     pending = np.zeros((DELAY_WINDOW, 5, batch, env.k)) if env.delay_mean else None
     factor = 2.0 ** (-DISCOUNT_BUCKET / half_life) if half_life else None
     checkpoint = 0
+    refreshed = -(10**9)
     for step in range(env.horizon):
         if pending is not None:
             slot = pending[step % DELAY_WINDOW]
@@ -146,8 +149,11 @@ def run_project_policy(
         if factor is not None and step % DISCOUNT_BUCKET == 0 and step:
             for counts in stats:
                 counts *= factor
-        if lag_clicks and step % lag_clicks == 0:
+        if lag_clicks and step - refreshed >= (
+            min(lag_clicks, max(lag_min, lag_fraction * refreshed)) if lag_fraction else lag_clicks
+        ):
             seen = Stats(*(counts.copy() for counts in stats))
+            refreshed = step
         elif not lag_clicks:
             seen = stats
         epoch = env.epoch_of(step)
