@@ -117,7 +117,9 @@ def run_project_policy(
     half_life: statistics forget (policies.discounted, applied per DISCOUNT_BUCKET clicks with the
     factor 2^(-bucket / half_life)), as a store would with time-bucketed windows of counts.
     lag_clicks: decisions read a snapshot of the statistics refreshed every lag_clicks clicks, as a
-    per-instance cache with a freshness bound would serve them (counts still exact underneath).
+    per-instance cache with a freshness bound would serve them (counts still exact underneath);
+    with lag_fraction, every min(lag_clicks, max(lag_min, lag_fraction x clicks so far)) clicks:
+    the cache's rule for young counters (shared/stats_cache.py age_limit).
     """
     import time
 
