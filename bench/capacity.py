@@ -179,7 +179,8 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
             counter.clear()
         instance = n % p["instances"]
         offers = [hot, *rng.sample(others, k - 1)]
-        paths = [cpa.offer_counter(o) for o in offers] + [cpa.GLOBAL_CLICKS]
+        # what CpaStore.sample looks up once the warm-up is over: the candidates alone
+        paths = [cpa.offer_counter(o) for o in offers]
         token = label.set("sample-cache")
         caches[instance].get(paths)
         label.reset(token)
