@@ -127,24 +127,21 @@ def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) 
     batch, pending = db.batch(), 0
     for offer, rate in offer_rates(base).items():
         as_of = now - rng.uniform(0, interval)
+        # in service for an hour: no longer young (stats_cache.age_limit); the totals sit in a
+        # shard too, so that roll-ups find them
+        totals = {"clicks": 5000, "conversions": 100, "reward": 50000.0, "reward_sq": 3e7, counters.WRITES: rate * 3600}
+        batch.set(counters.shard_ref(db, cpa.offer_counter(offer), 0), {counters.FIELD: totals})
         batch.set(
             db.document(cpa.offer_counter(offer)),
             {
                 "shards": counters.shards_for(rate),
-                # in service for an hour: no longer young (stats_cache.age_limit)
-                "totals": {
-                    "clicks": 5000,
-                    "conversions": 100,
-                    "reward": 50000.0,
-                    "reward_sq": 3e7,
-                    counters.WRITES: rate * 3600,
-                },
+                "totals": totals,
                 "as_of": datetime.datetime.fromtimestamp(as_of, datetime.UTC),
                 "rate": rate,
             },
         )
-        pending += 1
-        if pending == 400:
+        pending += 2
+        if pending >= 400:
             batch.commit()
             batch, pending = db.batch(), 0
     batch.set(counters.shard_ref(db, cpa.GLOBAL_CLICKS, 0), {counters.FIELD: {"clicks": 10**6}})
