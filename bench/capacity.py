@@ -214,6 +214,24 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
     ]
     stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
     stores[0].ensure_agent_registered()
+    segments = [
+        agent.segment_of(age, gender, region)
+        for age in (20, 40, 50, 70)  # one age in each band
+        for gender in agent.GENDERS
+        for region in agent.REGIONS
+    ]
+    # segments in service for an hour (not young), each taking a 24th of /predict and /rewards
+    rate = (p["predict_per_s"] + p["rewards_per_s"]) / len(set(segments))
+    batch = db.batch()
+    for segment in set(segments):
+        path = customer.segment_counter(segment)
+        totals = {counters.WRITES: rate * 3600}
+        batch.set(counters.shard_ref(db, path, 0), {counters.FIELD: totals})
+        as_of = datetime.datetime.fromtimestamp(start - rng.uniform(0, max_age / 2), datetime.UTC)
+        batch.set(
+            db.document(path), {"shards": counters.shards_for(rate), "totals": totals, "as_of": as_of, "rate": rate}
+        )
+    batch.commit()
     total = int(p["predict_per_s"] * seconds)
     warm = total // 3
     counter.clear()
