@@ -23,6 +23,7 @@ import collections
 import contextvars
 import datetime
 import io
+import math
 import os
 import pathlib
 import random
@@ -127,17 +128,21 @@ def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) 
     batch, pending = db.batch(), 0
     for offer, rate in offer_rates(base).items():
         as_of = now - rng.uniform(0, interval)
+        # in service for an hour: no longer young (stats_cache.age_limit); the totals sit in a
+        # shard too, so that roll-ups find them
+        totals = {"clicks": 5000, "conversions": 100, "reward": 50000.0, "reward_sq": 3e7, counters.WRITES: rate * 3600}
+        batch.set(counters.shard_ref(db, cpa.offer_counter(offer), 0), {counters.FIELD: totals})
         batch.set(
             db.document(cpa.offer_counter(offer)),
             {
                 "shards": counters.shards_for(rate),
-                "totals": {"clicks": 5000, "conversions": 100, "reward": 50000.0, "reward_sq": 3e7},
+                "totals": totals,
                 "as_of": datetime.datetime.fromtimestamp(as_of, datetime.UTC),
                 "rate": rate,
             },
         )
-        pending += 1
-        if pending == 400:
+        pending += 2
+        if pending >= 400:
             batch.commit()
             batch, pending = db.batch(), 0
     batch.set(counters.shard_ref(db, cpa.GLOBAL_CLICKS, 0), {counters.FIELD: {"clicks": 10**6}})
@@ -172,7 +177,8 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
             counter.clear()
         instance = n % p["instances"]
         offers = [hot, *rng.sample(others, k - 1)]
-        paths = [cpa.offer_counter(o) for o in offers] + [cpa.GLOBAL_CLICKS]
+        # what CpaStore.sample looks up once the warm-up is over: the candidates alone
+        paths = [cpa.offer_counter(o) for o in offers]
         token = label.set("sample-cache")
         caches[instance].get(paths)
         label.reset(token)
@@ -209,6 +215,24 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
     ]
     stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
     stores[0].ensure_agent_registered()
+    segments = [
+        agent.segment_of(age, gender, region)
+        for age in (20, 40, 50, 70)  # one age in each band
+        for gender in agent.GENDERS
+        for region in agent.REGIONS
+    ]
+    # segments in service for an hour (not young), each taking a 24th of /predict and /rewards
+    rate = p["predict_per_s"] * 1.2 / len(set(segments))  # shown at /predict, accepted (1 in 5) at /rewards
+    batch = db.batch()
+    for segment in set(segments):
+        path = customer.segment_counter(segment)
+        totals = {counters.WRITES: rate * 3600}
+        batch.set(counters.shard_ref(db, path, 0), {counters.FIELD: totals})
+        as_of = datetime.datetime.fromtimestamp(start - rng.uniform(0, max_age / 2), datetime.UTC)
+        batch.set(
+            db.document(path), {"shards": counters.shards_for(rate), "totals": totals, "as_of": as_of, "rate": rate}
+        )
+    batch.commit()
     total = int(p["predict_per_s"] * seconds)
     warm = total // 3
     counter.clear()
@@ -311,6 +335,29 @@ def terraform_exemptions() -> dict[str, set[str]] | None:
         for collection, fields in (block.get("unindexed_fields") or {}).items():
             declared[collection] = {field.strip('"') for field in fields}
     return declared or None
+
+
+def launch_reads(rate: float, instances: int, max_age: float, seconds: float) -> float:
+    """Reads spent keeping a NEW offer's copies young enough (stats_cache.age_limit) over its first
+    `seconds`, beyond the summary reads of steady state, by every instance: each uses the offer at
+    rate / instances requests/s, and a request whose copy is past the limit re-reads the summary
+    (rolled up every M/2) and, when even that is past the limit, every shard (a shard sum). The
+    second roll-up, M/2 after the first, measures its rate and grows its shards."""
+    cache = stats_cache.StatsCache(None, max_age=max_age)
+    gap, every = instances / rate, max_age / 2
+    reads, t, copied_at = 0, 0.0, -math.inf
+    while t < seconds:
+        measured = t >= every
+        summary = counters.Summary(totals={counters.WRITES: rate * t}, rate=rate if measured else None)
+        limit = cache.age_limit(summary)
+        if t - copied_at > limit:
+            if t % every > limit:
+                reads += counters.shards_for(rate) if measured else counters.MIN_SHARDS
+                copied_at = t
+            else:
+                copied_at = t - t % every
+        t += gap
+    return reads * instances
 
 
 def monotonic_ids(events, collection: str) -> bool:
@@ -420,6 +467,20 @@ def main() -> None:
             f"| replay at K={k} |"
         )
         print("| a click / episode document | created once, updated once by its feedback / reward | the stores |")
+
+        # -- a launch: young counters are read fresh -------------------------------------------
+        hot, n = p["hot_offer_clicks_per_s"], p["instances"]
+        young_for = args.max_age / stats_cache.DEFAULT_LAG_FRACTION
+        print(
+            f"\nA new offer at {hot:,} clicks/s: its copies are kept within 10 % of its life for its first "
+            f"{young_for:g} s (stats_cache.age_limit), which costs reads on the request path "
+            f"(model over {n} instances, `launch_reads`):\n"
+        )
+        print("| first seconds of the offer | its clicks | shard-sum reads | per click |")
+        print("|---|---|---|---|")
+        for seconds in (young_for, 60, 600):
+            launch = launch_reads(hot, n, args.max_age, seconds)
+            print(f"| {seconds:g} | {hot * seconds:,.0f} | {launch:,.0f} | {launch / (hot * seconds):.3f} |")
 
         # -- customers and batch --------------------------------------------------------------
         c = replay_customers(db, counter, args.seconds, args.executed * 5, args.max_age, rng)

@@ -109,13 +109,17 @@ def run_project_policy(
     policy_seed: int = 0,
     half_life: float | None = None,
     lag_clicks: int = 0,
+    lag_fraction: float = 0.0,
+    lag_min: int = 0,
 ) -> Run:
     """All seeds in lockstep through the project's batched policy core.
 
     half_life: statistics forget (policies.discounted, applied per DISCOUNT_BUCKET clicks with the
     factor 2^(-bucket / half_life)), as a store would with time-bucketed windows of counts.
     lag_clicks: decisions read a snapshot of the statistics refreshed every lag_clicks clicks, as a
-    per-instance cache with a freshness bound would serve them (counts still exact underneath).
+    per-instance cache with a freshness bound would serve them (counts still exact underneath);
+    with lag_fraction, every min(lag_clicks, max(lag_min, lag_fraction x clicks so far)) clicks:
+    the cache's rule for young counters (shared/stats_cache.py age_limit).
     """
     import time
 
@@ -133,6 +137,7 @@ def run_project_policy(
     pending = np.zeros((DELAY_WINDOW, 5, batch, env.k)) if env.delay_mean else None
     factor = 2.0 ** (-DISCOUNT_BUCKET / half_life) if half_life else None
     checkpoint = 0
+    refreshed = -(10**9)
     for step in range(env.horizon):
         if pending is not None:
             slot = pending[step % DELAY_WINDOW]
@@ -146,8 +151,11 @@ def run_project_policy(
         if factor is not None and step % DISCOUNT_BUCKET == 0 and step:
             for counts in stats:
                 counts *= factor
-        if lag_clicks and step % lag_clicks == 0:
+        if lag_clicks and step - refreshed >= (
+            min(lag_clicks, max(lag_min, lag_fraction * refreshed)) if lag_fraction else lag_clicks
+        ):
             seen = Stats(*(counts.copy() for counts in stats))
+            refreshed = step
         elif not lag_clicks:
             seen = stats
         epoch = env.epoch_of(step)

@@ -22,6 +22,7 @@ reads the shards. The summary write itself carries a last-update-time preconditi
 roller holding an older summary cannot overwrite a newer one.
 """
 
+import dataclasses
 import datetime
 import functools
 import hashlib
@@ -34,6 +35,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 
 from shared import sdk_private
+from shared.firestore_client import MAX_COMMIT_WRITES
 
 MIN_SHARDS = 8
 MAX_SHARDS = 1 << 16
@@ -53,7 +55,7 @@ class Summary:
     totals: dict = field(default_factory=dict)
     shards: int = MIN_SHARDS
     as_of: float | None = None  # seconds since the epoch
-    rate: float = 0.0  # writes/s measured between the last two roll-ups
+    rate: float | None = None  # writes/s measured between the last two roll-ups; None before two
     update_time: object = None  # the summary document's update time (the roll-up's precondition)
 
 
@@ -111,7 +113,7 @@ def summary_of(snapshot: firestore.DocumentSnapshot) -> Summary:
         totals=data.get("totals") or {},
         shards=int(data.get("shards", MIN_SHARDS)),
         as_of=as_of.timestamp() if as_of is not None else None,
-        rate=float(data.get("rate", 0.0)),
+        rate=None if data.get("rate") is None else float(data["rate"]),
         update_time=snapshot.update_time,
     )
 
@@ -125,27 +127,22 @@ def read_summaries(db: firestore.Client, counter_paths: Iterable[str]) -> dict[s
     return {path: summary_of(snapshots[path]) for path in paths}
 
 
-def sum_shards(snapshots: Iterable[firestore.DocumentSnapshot]) -> dict:
-    """Field-wise sum of shard documents (nested maps summed leaf by leaf); missing shards add nothing."""
-    total: dict = {}
-    for snapshot in snapshots:
-        if snapshot.exists:
-            # Read in place: to_dict() deep-copies, about 7 us a shard. _add_into only reads it.
-            _add_into(total, sdk_private.snapshot_fields(snapshot).get(FIELD) or {})
-    return total
-
-
-def _read_shards(db: firestore.Client, counter_path: str, shards: int) -> dict:
-    refs = shard_refs(db, counter_path, shards)
-    total: dict = {}
+def read_shards(db: firestore.Client, shard_counts: dict[str, int]) -> dict[str, dict]:
+    """Each counter's shards summed, read together in get_alls of up to GET_ALL_CHUNK documents."""
+    refs = [ref for path, shards in shard_counts.items() for ref in shard_refs(db, path, shards)]
+    totals: dict[str, dict] = {path: {} for path in shard_counts}
     for start in range(0, len(refs), GET_ALL_CHUNK):
-        _add_into(total, sum_shards(db.get_all(refs[start : start + GET_ALL_CHUNK])))
-    return total
+        for snapshot in db.get_all(refs[start : start + GET_ALL_CHUNK]):
+            if snapshot.exists:
+                counter_path = snapshot.reference.path.rsplit("/shards/", 1)[0]
+                # Read in place: to_dict() deep-copies, about 7 us a shard. _add_into only reads it.
+                _add_into(totals[counter_path], sdk_private.snapshot_fields(snapshot).get(FIELD) or {})
+    return totals
 
 
 def exact_totals(db: firestore.Client, counter_paths: Iterable[str]) -> dict[str, dict]:
     """Every counter's exact total now, summed from its shards (the summaries give the counts)."""
-    return {path: _read_shards(db, path, s.shards) for path, s in read_summaries(db, counter_paths).items()}
+    return read_shards(db, {path: s.shards for path, s in read_summaries(db, counter_paths).items()})
 
 
 _NUMBERS = (int, float)
@@ -169,31 +166,78 @@ def roll_up(db: firestore.Client, counter_path: str, previous: Summary, now: flo
     """Sum the counter's shards into its summary, at most once per `interval` seconds across every
     instance. Returns the new summary, or None when another instance holds this slot's lease or
     wrote the summary since `previous` was read."""
+    return roll_up_many(db, {counter_path: previous}, now, interval)[counter_path]
+
+
+def roll_up_many(
+    db: firestore.Client, previous: dict[str, Summary], now: float, interval: float
+) -> dict[str, Summary | None]:
+    """roll_up of many counters in three round trips, not three per counter: the leases in one
+    commit, every won counter's shards in one get_all, the summaries in one commit. Each commit is
+    atomic, so when any of its writes is refused (a lease another instance won, a summary another
+    wrote), the counters of that commit are retried one by one to find out which."""
     slot = int(now // interval)
     expire_at = _EPOCH + datetime.timedelta(seconds=now) + LEASE_RETENTION
-    try:
-        db.collection(LEASES).document(lease_id(counter_path, slot)).create(
-            {"counter": counter_path, "slot": slot, "expire_at": expire_at}
+    leases = {
+        path: (
+            db.collection(LEASES).document(lease_id(path, slot)),
+            {"counter": path, "slot": slot, "expire_at": expire_at},
         )
-    except exceptions.AlreadyExists:
-        return None
-    totals = _read_shards(db, counter_path, previous.shards)
-    rate = previous.rate
-    if previous.as_of is not None and now > previous.as_of:
-        rate = max(0.0, totals.get(WRITES, 0) - previous.totals.get(WRITES, 0)) / (now - previous.as_of)
-    shards = max(previous.shards, shards_for(rate))
-    document = {
-        "shards": shards,
-        "totals": totals,
-        "as_of": _EPOCH + datetime.timedelta(seconds=now),
-        "rate": rate,
+        for path in previous
     }
-    ref = db.document(counter_path)
-    try:
-        if previous.update_time is None:
-            result = ref.create(document)
+    won = [path for path, ok in _commit_each_or_all(db, leases, "create").items() if ok]
+    totals = read_shards(db, {path: previous[path].shards for path in won})
+    as_of = _EPOCH + datetime.timedelta(seconds=now)
+    documents, rolled = {}, {}
+    for path in won:
+        before = previous[path]
+        rate = before.rate
+        if before.as_of is not None and now > before.as_of:
+            rate = max(0.0, totals[path].get(WRITES, 0) - before.totals.get(WRITES, 0)) / (now - before.as_of)
+        shards = max(before.shards, shards_for(rate or 0.0))
+        document = {"shards": shards, "totals": totals[path], "as_of": as_of, "rate": rate}
+        documents[path] = (db.document(path), document)
+        rolled[path] = Summary(totals=totals[path], shards=shards, as_of=now, rate=rate)
+    written = _commit_each_or_all(db, documents, "summary", {p: previous[p].update_time for p in won})
+    return {
+        path: dataclasses.replace(rolled[path], update_time=written[path]) if written.get(path) else None
+        for path in previous
+    }
+
+
+_REFUSED = (exceptions.AlreadyExists, exceptions.FailedPrecondition, exceptions.NotFound)
+
+
+def _commit_each_or_all(db: firestore.Client, writes: dict, kind: str, update_times: dict | None = None) -> dict:
+    """Commit `writes` (path -> (ref, document)) all at once when possible; returns path -> the
+    write's update time, or None where the write was refused. kind "create": must not exist;
+    "summary": create when never written, else update only if unchanged since update_times[path]."""
+
+    def add(batch, path):
+        ref, document = writes[path]
+        update_time = (update_times or {}).get(path)
+        if kind == "create" or update_time is None:
+            batch.create(ref, document)
         else:
-            result = ref.update(document, option=db.write_option(last_update_time=previous.update_time))
-    except (exceptions.AlreadyExists, exceptions.FailedPrecondition, exceptions.NotFound):
-        return None
-    return Summary(totals=totals, shards=shards, as_of=now, rate=rate, update_time=result.update_time)
+            batch.update(ref, document, option=db.write_option(last_update_time=update_time))
+
+    paths = list(writes)
+    results: dict = {}
+    for start in range(0, len(paths), MAX_COMMIT_WRITES):
+        chunk = paths[start : start + MAX_COMMIT_WRITES]
+        batch = db.batch()
+        for path in chunk:
+            add(batch, path)
+        try:
+            results.update(zip(chunk, (r.update_time for r in batch.commit()), strict=True))
+            continue
+        except _REFUSED:
+            pass
+        for path in chunk:  # one of them was refused: which?
+            batch = db.batch()
+            add(batch, path)
+            try:
+                results[path] = batch.commit()[0].update_time
+            except _REFUSED:
+                results[path] = None
+    return results

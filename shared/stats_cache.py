@@ -13,6 +13,14 @@ How it stays fresh without reading per request:
   per counter per M/2 across all instances), the others read its result. So each instance reads
   each summary about once per M/2, `as_of` stays within about 3M/4 of now, and requests read
   nothing;
+- a young counter is read fresher. While the writes a copy misses would be a large share of all
+  the counter has seen, they matter to a decision: the first clicks of a new offer are all there
+  is to learn from. So a copy is usable for at most STATS_LAG_FRACTION (default 0.1) of the
+  counter's life at its current rate, `writes / rate`, and at least STATS_MIN_AGE_SECONDS
+  (default 0.1): for its first M / 0.1 = 20 s of traffic (and until a second roll-up has measured
+  its rate) a counter's copy is younger than 10 % of its life. Those copies come from a shard sum
+  or a roll-up on the request path: more reads while a counter is young, none once it is not
+  (bench/capacity.py prints the cost of a launch);
 - a request that finds a copy too old to use (the instance just started, or the offer was idle)
   refreshes it synchronously, rolling it up when due; when another instance holds the roll-up
   lease, it sums the shards itself without writing.
@@ -21,7 +29,6 @@ How it stays fresh without reading per request:
 (the capacity benchmark replays traffic in virtual time that way).
 """
 
-import concurrent.futures
 import contextlib
 import contextvars
 import dataclasses
@@ -37,16 +44,21 @@ from shared import counters
 from shared.counters import Summary
 
 DEFAULT_MAX_AGE = 2.0
-ROLLUP_THREADS = 16  # roll-ups in flight at once per instance
+DEFAULT_LAG_FRACTION = 0.1
+DEFAULT_MIN_AGE = 0.1
 # Which part of the code is talking to Firestore: the capacity benchmark attributes reads by it.
 phase: contextvars.ContextVar[str] = contextvars.ContextVar("stats_phase", default="request")
 
 
-def max_age_from_env() -> float:
-    value = float(os.environ.get("STATS_MAX_AGE_SECONDS", DEFAULT_MAX_AGE))
+def _positive_from_env(name: str, default: float) -> float:
+    value = float(os.environ.get(name, default))
     if not value > 0:
-        raise ValueError("STATS_MAX_AGE_SECONDS must be a positive number of seconds")
+        raise ValueError(f"{name} must be a positive number")
     return value
+
+
+def max_age_from_env() -> float:
+    return _positive_from_env("STATS_MAX_AGE_SECONDS", DEFAULT_MAX_AGE)
 
 
 class StatsCache:
@@ -59,6 +71,8 @@ class StatsCache:
     ):
         self.db = db
         self.max_age = max_age if max_age is not None else max_age_from_env()
+        self.lag_fraction = _positive_from_env("STATS_LAG_FRACTION", DEFAULT_LAG_FRACTION)
+        self.min_age = min(self.max_age, _positive_from_env("STATS_MIN_AGE_SECONDS", DEFAULT_MIN_AGE))
         self.rollup_every = self.max_age / 2
         self.delay = random.uniform(0, self.max_age / 4)  # this instance's turn after a roll-up is due
         self.clock = clock
@@ -102,8 +116,17 @@ class StatsCache:
             self._ask([path])
         return entry[1] if entry else None
 
+    def age_limit(self, summary: Summary) -> float:
+        """How old a copy of this counter may be when a decision uses it (see the module's doc)."""
+        if summary.rate is None:
+            return self.min_age
+        if summary.rate <= 0:
+            return self.max_age
+        life = summary.totals.get(counters.WRITES, 0) / summary.rate
+        return min(self.max_age, max(self.min_age, self.lag_fraction * life))
+
     def _usable(self, summary: Summary, now: float) -> bool:
-        return summary.as_of is not None and now - summary.as_of <= self.max_age
+        return summary.as_of is not None and now - summary.as_of <= self.age_limit(summary)
 
     def _due(self, summary: Summary, now: float) -> bool:
         return summary.as_of is None or now - summary.as_of >= self.rollup_every
@@ -149,33 +172,20 @@ class StatsCache:
 
     def _refresh(self, paths: list[str], now: float, strict: bool) -> None:
         summaries = counters.read_summaries(self.db, paths)
-        due = [path for path, summary in summaries.items() if self._due(summary, now)]
-        # Roll-ups are independent (each its own lease, shards and summary): run them side by side,
-        # or an instance serving 100 offers spends 100 sequential round trips a roll-up interval.
-        contexts = [contextvars.copy_context() for _ in due]
-        rolled = dict(
-            zip(
-                due,
-                _ROLLUPS.map(
-                    lambda ctx, path: ctx.run(self._roll_up, path, summaries[path], now, strict), contexts, due
-                ),
-                strict=True,
-            )
-        )
+        due = {path: summary for path, summary in summaries.items() if self._due(summary, now)}
+        with _phase("rollup"):
+            rolled = counters.roll_up_many(self.db, due, now, self.rollup_every) if due else {}
+            # Another instance is rolling these up: a request that cannot use the old copy sums
+            # their shards here, writing nothing.
+            behind = {
+                path: summary.shards
+                for path, summary in summaries.items()
+                if rolled.get(path) is None and strict and not self._usable(summary, now)
+            }
+            for path, totals in (counters.read_shards(self.db, behind) if behind else {}).items():
+                rolled[path] = dataclasses.replace(summaries[path], totals=totals, as_of=now)
         for path, summary in summaries.items():
             self._store(path, now, rolled.get(path) or summary)
-
-    def _roll_up(self, path: str, summary: Summary, now: float, strict: bool) -> Summary | None:
-        with _phase("rollup"):
-            rolled = counters.roll_up(self.db, path, summary, now, self.rollup_every)
-            if rolled is None and strict and not self._usable(summary, now):
-                # another instance is rolling it up: sum the shards here, write nothing
-                totals = counters.exact_totals(self.db, [path])[path]
-                rolled = dataclasses.replace(summary, totals=totals, as_of=now)
-            return rolled
-
-
-_ROLLUPS = concurrent.futures.ThreadPoolExecutor(ROLLUP_THREADS, thread_name_prefix="rollup")
 
 
 @contextlib.contextmanager

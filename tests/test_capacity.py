@@ -10,6 +10,7 @@ import tempfile
 import time
 
 import numpy as np
+import pytest
 import requests
 
 from devstack import emulators
@@ -74,6 +75,8 @@ def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db):
     cache = stats_cache.StatsCache(db, max_age=2.0, clock=lambda: clock[0], background=False)
     store = cpa.CpaStore(db, np.random.default_rng(0), cache)
     offers = list(range(1, 101))
+    for offer in offers:  # offers in service for a while: no longer young (stats_cache.age_limit)
+        establish(db, cpa.offer_counter(offer), 1000.0)
     warm_up_over = {
         "shards": 8,
         "totals": {"clicks": 100},
@@ -89,6 +92,47 @@ def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db):
     assert len(writes) == 2  # the click and one shard of its offer: one commit
     store.sample(SampleRequest(click_id=2, offer_ids=offers))  # a replay reads its click back
     assert len(reads) == 1
+
+
+def establish(db, path: str, as_of: float, rate: float = 1.0, life: float = 1000.0) -> None:
+    """A counter that has taken `rate` clicks/s for `life` seconds, rolled up at `as_of`."""
+    totals = {"clicks": rate * life, counters.WRITES: rate * life}
+    counters.shard_ref(db, path, 0).set({counters.FIELD: totals})
+    db.document(path).set(
+        {"shards": 8, "totals": totals, "as_of": datetime.datetime.fromtimestamp(as_of, datetime.UTC), "rate": rate}
+    )
+
+
+def test_how_old_a_copy_may_be_grows_with_the_counters_life():
+    cache = stats_cache.StatsCache(None, max_age=2.0)  # age_limit does no I/O
+    young = counters.Summary(totals={counters.WRITES: 50}, rate=100.0)  # 0.5 s of life
+    assert cache.age_limit(counters.Summary(rate=None)) == cache.min_age == 0.1  # rate not yet measured
+    assert cache.age_limit(young) == 0.1
+    assert cache.age_limit(counters.Summary(totals={counters.WRITES: 500}, rate=100.0)) == pytest.approx(0.5)
+    assert cache.age_limit(counters.Summary(totals={counters.WRITES: 10**6}, rate=100.0)) == 2.0
+    assert cache.age_limit(counters.Summary(totals={counters.WRITES: 3}, rate=0.0)) == 2.0  # idle
+
+
+def test_a_young_counter_is_read_fresh_and_an_established_one_from_the_cache(db):
+    clock = [5000.0]
+    writer, reader = (
+        stats_cache.StatsCache(db, max_age=2.0, clock=lambda: clock[0], background=False) for _ in range(2)
+    )
+    store = cpa.CpaStore(db, np.random.default_rng(0), writer)
+    establish(db, cpa.GLOBAL_CLICKS, 5000.0, life=10**6)
+    young, old = cpa.offer_counter(77), cpa.offer_counter(78)
+    establish(db, old, 5000.0)
+    assert reader.get([young, old])[young].totals.get("clicks", 0) == 0
+    for click in range(1, 11):  # another instance's clicks, 50 ms apart
+        clock[0] += 0.05
+        store.sample(SampleRequest(click_id=770_000 + click, offer_ids=[77]))
+        store.sample(SampleRequest(click_id=780_000 + click, offer_ids=[78]))
+    clock[0] += 0.15
+    seen = reader.get([young, old])
+    assert seen[young].totals["clicks"] == 10  # young: a copy over 0.1 s old is not used
+    assert seen[old].totals["clicks"] == 1000  # established: the 0.65 s old copy serves
+    clock[0] += 2.0
+    assert reader.get([old])[old].totals["clicks"] == 1010  # ...until M has passed
 
 
 def test_racing_replays_count_once_and_cached_totals_converge_to_the_exact_sums(db):

@@ -1,0 +1,42 @@
+"""thompson's logged probability is remembered by posterior: the same as computed afresh, and new
+as soon as the statistics change."""
+
+import numpy as np
+
+from shared.cpa import policies
+from shared.cpa.policies import OfferStats, SamplerParams, Stats, choose, thompson_propensities
+
+
+def exact(stats: list[OfferStats], params: SamplerParams) -> np.ndarray:
+    return thompson_propensities(Stats.of(stats), params)[0]
+
+
+def logged(stats: list[OfferStats], params: SamplerParams, seed: int) -> tuple[int, float]:
+    choice = choose("thompson", stats, 0, params, np.random.default_rng(seed))
+    return choice.index, choice.probability
+
+
+def test_the_remembered_probability_is_the_computed_one_and_follows_the_statistics():
+    params = SamplerParams(floor=0.0)
+    before = [OfferStats(100, 3, 300.0, 30_000.0), OfferStats(100, 5, 500.0, 50_000.0), OfferStats(10, 0, 0, 0)]
+    after = [before[0], OfferStats(400, 5, 500.0, 50_000.0), before[2]]  # offer 2 lost its shine
+    policies._one_request_propensities.cache_clear()
+    for stats in (before, before, after, before):
+        truth = exact(stats, params)
+        for seed in range(5):
+            index, probability = logged(stats, params, seed)
+            assert probability == truth[index]
+    assert policies._one_request_propensities.cache_info().hits > 0
+    assert not np.allclose(exact(before, params), exact(after, params))
+
+
+def test_a_remembered_vector_cannot_be_changed_by_a_caller():
+    stats = Stats.of([OfferStats(50, 2, 200.0, 20_000.0), OfferStats(60, 1, 100.0, 10_000.0)])
+    first = policies.choose_batch("thompson", stats, np.zeros(1), SamplerParams(), np.random.default_rng(0))
+    again = policies.choose_batch("thompson", stats, np.zeros(1), SamplerParams(), np.random.default_rng(0))
+    assert first.probability[0] == again.probability[0]
+    key = tuple(
+        np.ascontiguousarray(p, dtype=float).tobytes() for p in policies.thompson_posterior(stats, SamplerParams())
+    )
+    remembered = policies._one_request_propensities(*key, False)
+    assert not remembered.flags.writeable
