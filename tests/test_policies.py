@@ -407,11 +407,22 @@ def _propensity_cases():
     }
 
 
-@pytest.mark.parametrize("optimistic", [False, True])
+# The Thompson variants whose propensities are checked: the default's options, and each alone.
+PROPENSITY_VARIANTS = {
+    "default": SamplerParams(floor=0.0),
+    "plain": SamplerParams(floor=0.0, optimistic=False, samples=1, optimistic_payout=False),
+    "optimistic payout": SamplerParams(floor=0.0, optimistic_payout=True),
+    "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1),
+    "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2),
+    "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PROPENSITY_VARIANTS))
 @pytest.mark.parametrize("case", sorted(_propensity_cases()))
-def test_thompson_propensities_match_a_million_draws_of_the_policy(case, optimistic):
+def test_thompson_propensities_match_a_million_draws_of_the_policy(case, variant):
     stats = Stats.of(_propensity_cases()[case])
-    params = SamplerParams(floor=0.0, optimistic=optimistic)
+    params = PROPENSITY_VARIANTS[variant]
     exact = policies.thompson_propensities(stats, params)[0]
     draws = policies.thompson_draws(stats, params, np.random.default_rng(1), 1_000_000)[:, 0, :]
     reference = np.bincount(np.argmax(draws, axis=1), minlength=stats.clicks.shape[1]) / 1e6
