@@ -47,11 +47,16 @@ POLICIES = {
 }
 # Variants of a project sampler, run only when named in --policies: name -> (label, sampler, the
 # SamplerParams fields that differ from the default's). Used to compare the default's options.
+PLAIN = {"samples": 1, "optimistic": False, "optimistic_payout": False}
 VARIANTS = {
-    "thompson-plain": ("thompson, plain (samples 1, not optimistic)", "thompson", {"samples": 1, "optimistic": False}),
-    "thompson-opt": ("thompson, optimistic, samples 1", "thompson", {"samples": 1, "optimistic": True}),
-    "thompson-s2": ("thompson, samples 2, not optimistic", "thompson", {"samples": 2, "optimistic": False}),
-    "thompson-opt-s2": ("thompson, optimistic, samples 2", "thompson", {"samples": 2, "optimistic": True}),
+    "thompson-plain": ("thompson, plain payout (the previous default)", "thompson", PLAIN),
+    "thompson-opt": ("thompson, optimistic (reflected draw)", "thompson", {**PLAIN, "optimistic": True}),
+    "thompson-s2": ("thompson, largest of 2 draws", "thompson", {**PLAIN, "samples": 2}),
+    "thompson-opt-s2": (
+        "thompson, optimistic, largest of 2 draws",
+        "thompson",
+        {**PLAIN, "optimistic": True, "samples": 2},
+    ),
 }
 DEFAULT_POLICIES = list(POLICIES)
 POLICIES.update({name: (label, "project") for name, (label, _, _) in VARIANTS.items()})

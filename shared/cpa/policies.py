@@ -62,11 +62,11 @@ class SamplerParams:
     # that fades as the posterior narrows); the propensity stays exact: the draw's distribution
     # function is F^samples.
     samples: int = 1
-    # Optimism on the payout only: the log payout's Gauss-Hermite node is taken as |node| (a draw
+    # Optimism on the payout only (on by default): the log payout's Gauss-Hermite node is taken as |node| (a draw
     # below the payout posterior's centre m is reflected above it), so an offer whose payout is
     # still uncertain (no conversion yet, or heavy-tailed payouts) is priced high, while the rate
     # stays plain Thompson (fixed payouts of 1, as in E2 and E3, are unaffected once seen).
-    optimistic_payout: bool = False
+    optimistic_payout: bool = True
 
 
 @dataclass(frozen=True)
