@@ -286,6 +286,7 @@ def main() -> None:
         missing = [t for t in tasks if not (pathlib.Path(args.runs_dir) / _run_key(t[:-1])).exists()]
         print("not kept, left out:", ", ".join(f"{t[0]} {t[1]}" for t in missing) or "none", flush=True)
         tasks = [t for t in tasks if t not in missing]
+        left_out = ", ".join(f"{t[0]} {t[1]}" for t in missing) or "none"
     # longest first, so the two workers finish together
     weight = {"E3": 4, "E6": 1.5, "E2": 0.2, "E8": 1.5, "E9": 1.2}
     cost = {"klucb": 3, "thompson": 2, "mabwiser-ts": 1.5}
@@ -313,7 +314,7 @@ def main() -> None:
                 + f" ({seconds:.0f} s)",
                 flush=True,
             )
-    runs = {e: {p: runs[e][p] for p in policies if p in runs[e]} for e in envs}
+    runs = {e: {p: runs[e][p] for p in policies if p in runs[e]} for e in envs if runs[e]}
 
     summary = summarise(runs, DEFAULT_SAMPLER)
     slates = None
@@ -329,7 +330,10 @@ def main() -> None:
     table = markdown(summary, slates, DEFAULT_SAMPLER, args.mab_seeds)
     elapsed = time.perf_counter() - started
     table += f"\nDefault sampler: `{DEFAULT_SAMPLER}`. "
-    table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
+    if args.kept_only:
+        table += f"Tabulated from the runs kept in {args.runs_dir} (--kept-only); not run, left out: {left_out}.\n"
+    else:
+        table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
     (REPORT / "results.md").write_text(table)
     (REPORT / "results.json").write_text(
         json.dumps(
