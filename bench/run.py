@@ -1,13 +1,17 @@
 """`make bench`: every policy over E1-E7, a markdown table and cumulative-regret plots in reports/bench/.
 
     python -m bench.run [--seeds 100] [--mab-seeds 30] [--slate-seeds 20] [--envs E1,E2] [--publish]
-                        [--half-life CLICKS] [--lag-clicks N]
+                        [--half-life CLICKS] [--lag-clicks N] [--runs-dir DIR]
 
 Project policies run as the service runs them by default (SamplerParams(), exploration floor
 included); the default sampler's statistics forget with BENCH_HALF_LIFE (see bench/README.md).
 MABWiser peers run on E1-E6 only (E8-E10 need candidate sets per click or given payouts).
 
 --publish also copies the table and the E1 plot into bench/results/ (committed, shown by the README).
+--runs-dir keeps each finished (environment, policy) run there and reuses it when the same command
+runs again (same seeds, half-life, lag and policy parameters): an interrupted run resumes, and the
+other policies need not be rerun while the default changes. Empty the directory when a policy's
+code or default parameters change.
 """
 
 import argparse
@@ -15,8 +19,10 @@ import json
 import multiprocessing
 import os
 import pathlib
+import pickle
 import shutil
 import time
+import zlib
 
 import numpy as np
 
@@ -39,21 +45,63 @@ POLICIES = {
     "mabwiser-ucb1": ("MABWiser UCB1", "mabwiser"),
     "mabwiser-eps": ("MABWiser EpsilonGreedy 0.1", "mabwiser"),
 }
+# Variants of a project sampler, run only when named in --policies: name -> (label, sampler, the
+# SamplerParams fields that differ from the default's). Used to compare the default's options.
+PLAIN = {"samples": 1, "optimistic": False, "optimistic_payout": False}
+VARIANTS = {
+    "thompson-plain": ("thompson, plain payout (the previous default)", "thompson", PLAIN),
+    "thompson-opt": ("thompson, optimistic (reflected draw)", "thompson", {**PLAIN, "optimistic": True}),
+    "thompson-s2": ("thompson, largest of 2 draws", "thompson", {**PLAIN, "samples": 2}),
+    "thompson-opt-s2": (
+        "thompson, optimistic, largest of 2 draws",
+        "thompson",
+        {**PLAIN, "optimistic": True, "samples": 2},
+    ),
+}
+DEFAULT_POLICIES = list(POLICIES)
+POLICIES.update({name: (label, "project") for name, (label, _, _) in VARIANTS.items()})
+
+
+def project_params(policy: str):
+    """(sampler, SamplerParams) a project policy of the benchmark runs with."""
+    from dataclasses import replace
+
+    from shared.cpa.policies import SamplerParams
+
+    sampler, changes = VARIANTS[policy][1:] if policy in VARIANTS else (policy, {})
+    return sampler, replace(SamplerParams(), **changes)
+
+
+def _run_key(task) -> str:
+    """The file name of a task's kept run: everything that decides its result but the code."""
+    env_key, policy, seeds, mab_seeds, half_life, lag_clicks = task
+    if POLICIES[policy][1] == "project":
+        detail = f"{seeds}-{half_life}-{lag_clicks}-{zlib.crc32(repr(project_params(policy)).encode()):08x}"
+    else:
+        detail = f"{mab_seeds}"
+    return f"{env_key}_{policy}_{detail}.pkl"
 
 
 def _task(args):
+    *args, runs_dir = args
+    if runs_dir:
+        kept = pathlib.Path(runs_dir) / _run_key(args)
+        if kept.exists():
+            return pickle.loads(kept.read_bytes())
     env_key, policy, seeds, mab_seeds, half_life, lag_clicks = args
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from bench.envs import ENVS
     from bench.harness import World, run_project_policy
     from bench.peers import run_peer
-    from shared.cpa.policies import SamplerParams
 
     world = World(ENVS[env_key], np.arange(seeds))
     if POLICIES[policy][1] == "project":
-        run = run_project_policy(world, policy, SamplerParams(), half_life=half_life, lag_clicks=lag_clicks)
+        sampler, params = project_params(policy)
+        run = run_project_policy(world, sampler, params, half_life=half_life, lag_clicks=lag_clicks)
     else:
         run = run_peer(world, policy, seeds=mab_seeds)
+    if runs_dir:
+        kept.write_bytes(pickle.dumps((env_key, policy, run)))
     return env_key, policy, run
 
 
@@ -209,13 +257,17 @@ def main() -> None:
     parser.add_argument("--envs", default="E1,E2,E3,E4,E5,E6,E8,E9,E10,E7")
     parser.add_argument("--half-life", type=float, default=None, help="clicks; default: per policy (HALF_LIVES)")
     parser.add_argument("--lag-clicks", type=int, default=0, help="statistics refreshed every N clicks")
-    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="also: " + ", ".join(VARIANTS))
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--publish", action="store_true")
+    parser.add_argument("--runs-dir", default=None, help="keep finished runs here and reuse them")
+    parser.add_argument("--kept-only", action="store_true", help="with --runs-dir: tabulate the kept runs, run nothing")
     args = parser.parse_args()
 
     started = time.perf_counter()
     REPORT.mkdir(parents=True, exist_ok=True)
+    if args.runs_dir:
+        pathlib.Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
     envs = [e for e in args.envs.split(",") if e != "E7"]
     policies = args.policies.split(",")
     from bench.envs import ENVS
@@ -225,11 +277,16 @@ def main() -> None:
         return POLICIES[policy][1] == "project" or not (env.shown or env.joins or env.payouts_known)
 
     tasks = [
-        (e, p, args.seeds, args.mab_seeds, args.half_life or HALF_LIVES.get(p), args.lag_clicks)
+        (e, p, args.seeds, args.mab_seeds, args.half_life or HALF_LIVES.get(p), args.lag_clicks, args.runs_dir)
         for e in envs
         for p in policies
         if runs_on(e, p)
     ]
+    if args.kept_only:
+        missing = [t for t in tasks if not (pathlib.Path(args.runs_dir) / _run_key(t[:-1])).exists()]
+        print("not kept, left out:", ", ".join(f"{t[0]} {t[1]}" for t in missing) or "none", flush=True)
+        tasks = [t for t in tasks if t not in missing]
+        left_out = ", ".join(f"{t[0]} {t[1]}" for t in missing) or "none"
     # longest first, so the two workers finish together
     weight = {"E3": 4, "E6": 1.5, "E2": 0.2, "E8": 1.5, "E9": 1.2}
     cost = {"klucb": 3, "thompson": 2, "mabwiser-ts": 1.5}
@@ -257,7 +314,7 @@ def main() -> None:
                 + f" ({seconds:.0f} s)",
                 flush=True,
             )
-    runs = {e: {p: runs[e][p] for p in policies if p in runs[e]} for e in envs}
+    runs = {e: {p: runs[e][p] for p in policies if p in runs[e]} for e in envs if runs[e]}
 
     summary = summarise(runs, DEFAULT_SAMPLER)
     slates = None
@@ -273,7 +330,10 @@ def main() -> None:
     table = markdown(summary, slates, DEFAULT_SAMPLER, args.mab_seeds)
     elapsed = time.perf_counter() - started
     table += f"\nDefault sampler: `{DEFAULT_SAMPLER}`. "
-    table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
+    if args.kept_only:
+        table += f"Tabulated from the runs kept in {args.runs_dir} (--kept-only); not run, left out: {left_out}.\n"
+    else:
+        table += f"Wall time of this run: {elapsed / 60:.1f} min on {args.workers} workers.\n"
     (REPORT / "results.md").write_text(table)
     (REPORT / "results.json").write_text(
         json.dumps(

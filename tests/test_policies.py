@@ -1,6 +1,7 @@
 """The CPA policies' contract, pure: seeded generators, no emulator."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -204,8 +205,9 @@ def test_thompson_prefers_revenue_per_click_over_conversion_rate():
 def test_thompson_with_a_given_prior_draws_from_that_beta():
     # Equal payouts, so the draw is the Beta(a + conv, b + clicks - conv) on the rate; with a huge
     # prior (a=b=1e6) both offers look like 50 % and split the clicks whatever their data says.
+    # (Without the optimistic payout: it would lift the offer whose payout rests on 1 conversion.)
     stats = [offer(100, 1), offer(100, 20)]
-    strong = SamplerParams(thompson_a=1e6, thompson_b=1e6)
+    strong = SamplerParams(thompson_a=1e6, thompson_b=1e6, optimistic_payout=False)
     assert np.mean(picks("thompson", stats, params=strong, n=4000) == 1) == pytest.approx(0.5, abs=0.05)
     assert np.mean(picks("thompson", stats, params=SamplerParams(thompson_a=1.0, thompson_b=1.0)) == 1) > 0.99
 
@@ -407,11 +409,22 @@ def _propensity_cases():
     }
 
 
-@pytest.mark.parametrize("optimistic", [False, True])
+# The Thompson variants whose propensities are checked: the default's options, and each alone.
+PROPENSITY_VARIANTS = {
+    "default": SamplerParams(floor=0.0),
+    "plain": SamplerParams(floor=0.0, optimistic=False, samples=1, optimistic_payout=False),
+    "optimistic payout": SamplerParams(floor=0.0, optimistic_payout=True),
+    "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1),
+    "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2),
+    "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PROPENSITY_VARIANTS))
 @pytest.mark.parametrize("case", sorted(_propensity_cases()))
-def test_thompson_propensities_match_a_million_draws_of_the_policy(case, optimistic):
+def test_thompson_propensities_match_a_million_draws_of_the_policy(case, variant):
     stats = Stats.of(_propensity_cases()[case])
-    params = SamplerParams(floor=0.0, optimistic=optimistic)
+    params = PROPENSITY_VARIANTS[variant]
     exact = policies.thompson_propensities(stats, params)[0]
     draws = policies.thompson_draws(stats, params, np.random.default_rng(1), 1_000_000)[:, 0, :]
     reference = np.bincount(np.argmax(draws, axis=1), minlength=stats.clicks.shape[1]) / 1e6
@@ -524,3 +537,21 @@ def test_thompson_logs_a_probability_at_the_edges_of_the_allowed_prior(prior, k)
         params = policies.SamplerParams(thompson_a=prior[0], thompson_b=prior[1])
         choice = policies.choose("thompson", stats, 0, params, np.random.default_rng(3))
         assert 0 < choice.probability <= 1
+
+
+def test_optimistic_payout_reflects_the_payout_draw_and_leaves_known_payouts_alone():
+    # Same random stream: |node| >= node, so every draw is at least the plain one, strictly higher
+    # for some draws of an offer whose payout is uncertain (no conversion yet), equal where known.
+    stats = Stats.of([offer(400, 12, 300.0), offer(150, 0), offer(300, 6, 900.0)])
+    plain = SamplerParams(optimistic_payout=False)
+    lifted = SamplerParams(optimistic_payout=True)
+    low = policies.thompson_draws(stats, plain, np.random.default_rng(4), 5000)
+    high = policies.thompson_draws(stats, lifted, np.random.default_rng(4), 5000)
+    assert np.all(high >= low - 1e-12)
+    assert np.mean(high[..., 1] > low[..., 1] + 0.1) > 0.2
+    known = SamplerParams(payouts=(300.0, 500.0, 900.0))
+    plain_known = replace(known, optimistic_payout=False)
+    assert np.array_equal(
+        policies.thompson_draws(stats, known, np.random.default_rng(5), 100),
+        policies.thompson_draws(stats, plain_known, np.random.default_rng(5), 100),
+    )

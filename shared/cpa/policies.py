@@ -58,6 +58,16 @@ class SamplerParams:
     # t = ln(mean rate) + m is reflected above it (t + |draw - t|), so an unlucky low draw cannot
     # shut out an offer that looks good; the draw stays continuous (no ties), its propensity exact.
     optimistic: bool = False
+    # Each candidate's draw is the largest of this many independent posterior draws (1: plain
+    # Thompson). More samples lean towards the candidates whose posterior is still wide (optimism
+    # that fades as the posterior narrows); the propensity stays exact: the draw's distribution
+    # function is F^samples.
+    samples: int = 1
+    # Optimism on the payout only (on by default): the log payout's Gauss-Hermite node is taken as |node| (a draw
+    # below the payout posterior's centre m is reflected above it), so an offer whose payout is
+    # still uncertain (no conversion yet, or heavy-tailed payouts) is priced high, while the rate
+    # stays plain Thompson (fixed payouts of 1, as in E2 and E3, are unaffected once seen).
+    optimistic_payout: bool = True
 
 
 @dataclass(frozen=True)
@@ -446,13 +456,19 @@ def thompson_draws(
     ln(rate) + ln(mean payout), rate ~ beta_posterior, ln payout a node of payout_normal's
     Gauss-Hermite discretisation (see PAYOUT_NODES)."""
     a, b, m, s = posterior if posterior is not None else thompson_posterior(stats, params)
-    size = (draws, *stats.clicks.shape)
+    samples = max(int(params.samples), 1)
+    size = (draws * samples, *stats.clicks.shape)
     with np.errstate(divide="ignore"):
         log_rate = np.log(rng.beta(a, b, size=size))
-    if not np.any(s > 0):
-        return _optimism(log_rate + m, a, b, m, params)
-    node = np.minimum(np.searchsorted(_GH_CUMULATIVE, rng.random(size)), PAYOUT_NODES - 1)
-    return _optimism(log_rate + m + s * _GH_NODES[node], a, b, m, params)
+    if np.any(s > 0):
+        node = np.minimum(np.searchsorted(_GH_CUMULATIVE, rng.random(size)), PAYOUT_NODES - 1)
+        nodes = np.abs(_GH_NODES) if params.optimistic_payout else _GH_NODES
+        values = _optimism(log_rate + m + s * nodes[node], a, b, m, params)
+    else:
+        values = _optimism(log_rate + m, a, b, m, params)
+    if samples == 1:
+        return values
+    return np.maximum.reduce(values.reshape(draws, samples, *stats.clicks.shape), axis=1)
 
 
 def _optimism(draws: np.ndarray, a, b, m, params: SamplerParams) -> np.ndarray:
@@ -521,13 +537,16 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
         # a payout spread below 2 % of the log-rate spread changes the spread of the sum by 0.02 %:
         # one node (m) there
         spread = s > 0.02 * table_sd
-        nodes = _GH_NODES if spread.any() else np.zeros(1)
+        all_nodes = np.abs(_GH_NODES) if params.optimistic_payout else _GH_NODES
+        nodes = all_nodes if spread.any() else np.zeros(1)
         weights = _GH_WEIGHTS if spread.any() else np.ones(1)
+        if params.optimistic_payout:  # a narrow payout still shifts its candidate by s E|node|
+            m = m + np.where(spread, 0.0, s * (_GH_WEIGHTS @ all_nodes))
         shifts = m[:, None] + np.where(spread, s, 0.0)[:, None] * nodes  # (K, Q)
         first = np.minimum(np.add.reduce(table_f < 1e-7, axis=1), table_f.shape[1] - 1)
         low = table_u[np.arange(k), first] + shifts.min(axis=1)
         high = table_u[:, -1] + shifts.max(axis=1)
-        threshold = np.log(a_all[row] / (a_all[row] + b_all[row])) + m if params.optimistic else None
+        threshold = np.log(a_all[row] / (a_all[row] + b_all[row])) + m_all[row] if params.optimistic else None
         if threshold is not None:
             low = np.maximum(low, threshold)  # no draw falls below the candidate's mean
         start = low.max()
@@ -567,6 +586,8 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
                 t = threshold[j]
                 reflected = _mixture_cdf(2 * t - points, *mixture)
                 cdf[i] = np.where(points < t, 0.0, np.maximum(cdf[i] - reflected, 0.0))
+        if params.samples > 1:  # the largest of `samples` independent draws
+            cdf = cdf ** int(params.samples)
         # products over the other candidates, without dividing: prefix x suffix cumulative products
         ones = np.ones((1, len(points)))
         prefix = np.cumprod(np.vstack([ones, cdf[:-1]]), axis=0)
