@@ -30,6 +30,20 @@ def test_the_remembered_probability_is_the_computed_one_and_follows_the_statisti
     assert not np.allclose(exact(before, params), exact(after, params))
 
 
+def test_options_that_shape_the_draw_are_part_of_what_is_remembered():
+    stats = [OfferStats(200, 4, 4000.0, 4_000_000.0), OfferStats(200, 6, 1200.0, 240_000.0), OfferStats(5, 0, 0, 0)]
+    for params in (
+        SamplerParams(floor=0.0),
+        SamplerParams(floor=0.0, optimistic_payout=False),
+        SamplerParams(floor=0.0, samples=3),
+        SamplerParams(floor=0.0, optimistic=True),
+    ):
+        truth = exact(stats, params)
+        for seed in range(5):
+            index, probability = logged(stats, params, seed)
+            assert probability == truth[index]
+
+
 def test_a_remembered_vector_cannot_be_changed_by_a_caller():
     stats = Stats.of([OfferStats(50, 2, 200.0, 20_000.0), OfferStats(60, 1, 100.0, 10_000.0)])
     first = policies.choose_batch("thompson", stats, np.zeros(1), SamplerParams(), np.random.default_rng(0))
@@ -38,5 +52,5 @@ def test_a_remembered_vector_cannot_be_changed_by_a_caller():
     key = tuple(
         np.ascontiguousarray(p, dtype=float).tobytes() for p in policies.thompson_posterior(stats, SamplerParams())
     )
-    remembered = policies._one_request_propensities(*key, False)
+    remembered = policies._one_request_propensities(*key, False, True, 1)
     assert not remembered.flags.writeable

@@ -607,21 +607,24 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True) -> D
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1:
         key = tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in posterior)
-        probabilities = _one_request_propensities(*key, params.optimistic)[None, :]
+        shape = (params.optimistic, params.optimistic_payout, int(params.samples))
+        probabilities = _one_request_propensities(*key, *shape)[None, :]
     elif propensity:
         probabilities = thompson_propensities(stats, params, posterior)
     return floored(index, stats.clicks.shape[1], probabilities, params, rng)
 
 
 @functools.lru_cache(maxsize=256)
-def _one_request_propensities(a: bytes, b: bytes, m: bytes, s: bytes, optimistic: bool) -> np.ndarray:
-    """thompson_propensities of one request, remembered by its posterior: it changes only when the
-    candidates' statistics do (a cache refresh, about once a second), while the same candidate set
-    may come thousands of times a second; at K = 100 the integral costs milliseconds. Read-only."""
+def _one_request_propensities(
+    a: bytes, b: bytes, m: bytes, s: bytes, optimistic: bool, optimistic_payout: bool, samples: int
+) -> np.ndarray:
+    """thompson_propensities of one request, remembered by its posterior and the options that shape
+    the draw (all that thompson_propensities reads): the posterior changes only when the candidates'
+    statistics do (a cache refresh, about once a second), while the same candidate set may come
+    thousands of times a second; at K = 100 the integral costs milliseconds. Read-only."""
     posterior = tuple(np.frombuffer(part)[None, :] for part in (a, b, m, s))
-    probabilities = thompson_propensities(
-        Stats.zeros(1, posterior[0].shape[1]), SamplerParams(optimistic=optimistic), posterior
-    )[0]
+    params = SamplerParams(optimistic=optimistic, optimistic_payout=optimistic_payout, samples=samples)
+    probabilities = thompson_propensities(Stats.zeros(1, posterior[0].shape[1]), params, posterior)[0]
     probabilities.setflags(write=False)
     return probabilities
 
