@@ -35,7 +35,7 @@ from devstack import emulators
 from shared import counters, sdk_private, stats_cache
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
-from shared.customer import agent
+from shared.customer import agent, linear_store
 from shared.customer import store as customer
 from shared.customer.models import PredictRequest, RewardRequest
 
@@ -224,6 +224,15 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
     # segments in service for an hour (not young), each taking a 24th of /predict and /rewards
     rate = p["predict_per_s"] * 1.2 / len(set(segments))  # shown at /predict, accepted (1 in 5) at /rewards
     batch = db.batch()
+    # and each offer's linear statistics: /predict adds the slate's shown part to 3 of them
+    linear_rate = p["predict_per_s"] * 3 / len(agent.OFFERS)
+    for offer in agent.OFFERS:
+        path = linear_store.counter_path(offer)
+        totals = {counters.WRITES: linear_rate * 3600}
+        batch.set(counters.shard_ref(db, path, 0), {counters.FIELD: totals})
+        as_of = datetime.datetime.fromtimestamp(start - rng.uniform(0, max_age / 2), datetime.UTC)
+        summary = {"shards": counters.shards_for(linear_rate), "totals": totals, "as_of": as_of, "rate": linear_rate}
+        batch.set(db.document(path), summary)
     for segment in set(segments):
         path = customer.segment_counter(segment)
         totals = {counters.WRITES: rate * 3600}
