@@ -132,9 +132,11 @@ class StatsCache:
         return summary.as_of is None or now - summary.as_of >= self.rollup_every
 
     def _store(self, path: str, read_at: float, summary: Summary) -> tuple[float, Summary]:
+        """Keep the fresher copy: a background refresh that found a stale summary (its roll-up
+        refused) must not replace what a request's refresh just summed, even if it read later."""
         with self._lock:
             current = self._entries.get(path)
-            if current is None or read_at >= current[0]:
+            if current is None or (summary.as_of or 0.0, read_at) >= (current[1].as_of or 0.0, current[0]):
                 self._entries[path] = (read_at, summary)
             return self._entries[path]
 

@@ -113,6 +113,16 @@ def test_how_old_a_copy_may_be_grows_with_the_counters_life():
     assert cache.age_limit(counters.Summary(totals={counters.WRITES: 3}, rate=0.0)) == 2.0  # idle
 
 
+def test_a_later_read_of_a_staler_summary_does_not_replace_a_fresher_copy():
+    cache = stats_cache.StatsCache(None, max_age=2.0)  # _store does no I/O
+    summed = counters.Summary(totals={"clicks": 10}, as_of=100.0)  # a request's refresh: summed now
+    stale = counters.Summary(totals={"clicks": 7}, as_of=98.5)  # a background read whose roll-up was refused
+    cache._store("cpa_offers/1", 100.0, summed)
+    assert cache._store("cpa_offers/1", 100.2, stale)[1] is summed
+    newer = counters.Summary(totals={"clicks": 12}, as_of=100.4)
+    assert cache._store("cpa_offers/1", 100.4, newer)[1] is newer
+
+
 def test_a_young_counter_is_read_fresh_and_an_established_one_from_the_cache(db):
     clock = [5000.0]
     writer, reader = (
