@@ -90,10 +90,11 @@ def add(writes, db: firestore.Client, counter_path: str, amounts: dict[str, floa
     increments = {field: firestore.Increment(delta) for field, delta in amounts.items() if delta}
     if increments:
         increments[WRITES] = firestore.Increment(1)
-        writes.set(shard_ref(db, counter_path, pick_shard(shards)), {FIELD: _nest(increments)}, merge=True)
+        writes.set(shard_ref(db, counter_path, pick_shard(shards)), {FIELD: nest(increments)}, merge=True)
 
 
-def _nest(flat: dict) -> dict:
+def nest(flat: dict) -> dict:
+    """Dotted field paths as nested maps (what a merge-set of Increments needs)."""
     nested: dict = {}
     for path, value in flat.items():
         node = nested

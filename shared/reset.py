@@ -78,7 +78,9 @@ def _move_chunk(db: firestore.Client, archive: firestore.DocumentReference, refs
         if not snapshots:
             return 0
         moved = _flatten(counters.sum_shards(snapshots))
-        transaction.set(archive, _nest({f"totals.{k}": firestore.Increment(v) for k, v in moved.items()}), merge=True)
+        transaction.set(
+            archive, counters.nest({f"totals.{k}": firestore.Increment(v) for k, v in moved.items()}), merge=True
+        )
         transaction.update(archive, {"shards_moved": firestore.Increment(len(snapshots))})
         for snapshot in snapshots:
             transaction.delete(snapshot.reference)
@@ -95,17 +97,6 @@ def _flatten(nested: dict, prefix: str = "") -> dict[str, float]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
-
-
-def _nest(flat: dict) -> dict:
-    nested: dict = {}
-    for path, value in flat.items():
-        node = nested
-        *parents, leaf = path.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
 
 
 def _finish(db: firestore.Client, path: str, moved: int) -> dict | None:
