@@ -47,9 +47,15 @@ POLICIES = {
 }
 # Variants of a project sampler, run only when named in --policies: name -> (label, sampler, the
 # SamplerParams fields that differ from the default's). Used to compare the default's options.
-PLAIN = {"samples": 1, "optimistic": False, "optimistic_payout": False}
+# the default before optimistic payouts and before unseen payouts were priced by the offers' spread
+PLAIN = {"samples": 1, "optimistic": False, "optimistic_payout": False, "unseen_payout_spread": None}
 VARIANTS = {
-    "thompson-plain": ("thompson, plain payout (the previous default)", "thompson", PLAIN),
+    "thompson-plain": ("thompson, plain payout (the default before that)", "thompson", PLAIN),
+    "thompson-previous": (
+        "thompson, unseen payouts at a fixed prior spread (the previous default)",
+        "thompson",
+        {"unseen_payout_spread": None},
+    ),
     "thompson-opt": ("thompson, optimistic (reflected draw)", "thompson", {**PLAIN, "optimistic": True}),
     "thompson-s2": ("thompson, largest of 2 draws", "thompson", {**PLAIN, "samples": 2}),
     "thompson-opt-s2": (

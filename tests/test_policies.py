@@ -332,10 +332,37 @@ def test_heavy_tailed_offer_with_few_conversions_keeps_a_wide_posterior_borrowin
     assert np.mean(gamma > 8000) < 0.01
 
 
-def test_offer_without_conversion_gets_a_payout_prior_whose_mean_is_the_best_mean_payout():
-    draws = mean_payout_draws([offer(100, 5, 400.0), offer(100, 2, 2000.0), offer(100, 0)], n=200_000)
+def test_offer_without_conversion_gets_a_payout_prior_centred_on_the_best_mean_payout():
+    stats = [offer(100, 5, 400.0), offer(100, 2, 2000.0), offer(100, 0)]
+    m, _ = policies.payout_normal(Stats.of(stats), PARAMS)
+    assert m[0, 2] == pytest.approx(np.log(2000.0) - 0.5)  # a median of best / sqrt(e)
+    # as the previous rule had it (variance LOG_MU_PRIOR_VAR): the prior's mean is the best mean payout
+    before = replace(PARAMS, unseen_payout_spread=None)
+    m, s = policies.payout_normal(Stats.of(stats), before)
+    draws = np.exp(m + s * np.random.default_rng(0).standard_normal((200_000, 3)))
     assert draws[:, 2].mean() == pytest.approx(2000.0, rel=0.05)
-    assert np.percentile(draws[:, 2], 90) / np.percentile(draws[:, 2], 10) > 5  # and it is wide
+    wide = mean_payout_draws(stats, n=200_000)
+    assert np.percentile(wide[:, 2], 90) / np.percentile(wide[:, 2], 10) > 5  # and it is wide
+
+
+def test_an_unconverted_offers_payout_is_as_uncertain_as_the_offers_payouts_differ():
+    unseen = offer(100, 0)
+    alike = Stats.of([offer(100, 5, 100.0), offer(100, 3, 100.0), unseen])
+    spread = Stats.of([offer(100, 5, 200.0), offer(100, 2, 8000.0), unseen])
+    _, s_alike = policies.payout_normal(alike, PARAMS)
+    _, s_spread = policies.payout_normal(spread, PARAMS)
+    # offers that all pay 100: the unseen one's ln payout has the floor spread, 2 x sqrt(0.01)
+    assert s_alike[0, 2] == pytest.approx(policies.UNSEEN_PAYOUT_SPREAD * np.sqrt(policies.LOG_SIGMA2_PRIOR))
+    # 200 and 8,000: sd of the two ln payouts is ln(40) / sqrt(2), times the spread factor
+    assert s_spread[0, 2] == pytest.approx(policies.UNSEEN_PAYOUT_SPREAD * np.log(40.0) / np.sqrt(2.0))
+    # one converted offer: no spread measured yet, LOG_MU_PRIOR_VAR stands in for it
+    one = Stats.of([offer(100, 5, 200.0), unseen])
+    _, s_one = policies.payout_normal(one, PARAMS)
+    assert s_one[0, 1] == pytest.approx(policies.UNSEEN_PAYOUT_SPREAD * np.sqrt(policies.LOG_MU_PRIOR_VAR))
+    # converted offers keep their own posterior; None restores the fixed prior for unseen ones
+    _, s_before = policies.payout_normal(spread, replace(PARAMS, unseen_payout_spread=None))
+    assert s_before[0, :2] == pytest.approx(s_spread[0, :2])
+    assert s_before[0, 2] == pytest.approx(np.sqrt(policies.LOG_MU_PRIOR_VAR))
 
 
 def test_counters_without_log_sums_fall_back_to_the_gamma_posterior():

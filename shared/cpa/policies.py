@@ -26,6 +26,11 @@ LOG_SIGMA2_PRIOR = 0.01  # spread of ln payouts assumed before any offer repeats
 LOG_POOL_DOF = 10.0  # weight, in degrees of freedom, of the pooled spread in each offer's own
 LOG_MU_PRIOR_VAR = 1.0  # prior variance of an offer's mean ln payout: a factor e either way
 LOG_SIGMA2_FLOOR = 1e-6  # fixed payouts: the spread is 0; keeps divisions finite
+# An offer without a conversion: the prior sd of its ln mean payout, in units of the spread of ln
+# mean payouts across the offers that have converted (once two have). Offers that pay alike (E2) make
+# an unconverted offer's payout nearly known; offers paying 200 to 8,000 cents (E1) keep a wide,
+# optimistic prior until the offer converts (bench/README.md, "Unseen payouts").
+UNSEEN_PAYOUT_SPREAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,10 @@ class SamplerParams:
     # still uncertain (no conversion yet, or heavy-tailed payouts) is priced high, while the rate
     # stays plain Thompson (fixed payouts of 1, as in E2 and E3, are unaffected once seen).
     optimistic_payout: bool = True
+    # An offer without a conversion: its ln mean payout's prior sd in units of the spread of the
+    # converted offers' ln mean payouts (see _unseen_payout_variance); None: the earlier rule, a
+    # fixed prior variance of max(LOG_MU_PRIOR_VAR, the pooled within-offer spread).
+    unseen_payout_spread: float | None = UNSEEN_PAYOUT_SPREAD
 
 
 @dataclass(frozen=True)
@@ -380,6 +389,9 @@ def payout_normal(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, np.n
     payout_posterior (shape k, scale theta): m = ln(k theta) - 1 / (2k), s^2 = 1 / k + 1 / (2k^2).
     Known payouts (params.payouts, NaN where unknown) are used as they are: m = ln payout, s = 0.
     A row that knows no payout at all (no conversion, nothing known) gets m = s = 0: the rate decides.
+    An offer without a conversion or a known payout: s = params.unseen_payout_spread times the spread
+    of ln mean payouts across the offers (_unseen_payout_variance), so its payout is as uncertain as
+    the offers' payouts differ.
     """
     n, mean, alpha, beta, prior_mean = log_payout_posterior(stats)
     sigma2 = np.maximum(beta / (alpha - 1.0), LOG_SIGMA2_FLOOR)
@@ -407,9 +419,25 @@ def payout_normal(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, np.n
         var = np.where(unseen, LOG_MU_PRIOR_VAR, var)
         m = np.where(np.isfinite(known), np.log(np.where(np.isfinite(known), known, 1.0)), m)
         var = np.where(np.isfinite(known), 0.0, var)
+    unseen = (conversions == 0) & ~np.isfinite(known) & ~nothing_known
+    if params.unseen_payout_spread is not None and unseen.any():
+        var = np.where(unseen, params.unseen_payout_spread**2 * _unseen_payout_variance(n, mean), var)
     m = np.where(nothing_known, 0.0, m)
     var = np.where(nothing_known, 0.0, var)
     return m, np.sqrt(var)
+
+
+def _unseen_payout_variance(n: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """The spread of ln mean payouts across offers, shaped (B, 1): the variance of the converted
+    offers' mean ln payouts (at least LOG_SIGMA2_PRIOR) once a row has two such offers,
+    LOG_MU_PRIOR_VAR before. An unconverted offer's prior variance is unseen_payout_spread^2 times it."""
+    converted = n > 0
+    count = _row_sum(converted.astype(float))
+    centre = _row_sum(np.where(converted, mean, 0.0)) / np.maximum(count, 1.0)
+    deviation = np.where(converted, mean - centre, 0.0)
+    between = _row_sum(deviation * deviation) / np.maximum(count - 1.0, 1.0)
+    between = np.where(count >= 2, np.maximum(between, LOG_SIGMA2_PRIOR), LOG_MU_PRIOR_VAR)
+    return between
 
 
 def _known_payouts(params: SamplerParams, shape: tuple) -> np.ndarray:
