@@ -28,9 +28,8 @@ import sys
 import time
 
 import numpy as np
-from google.cloud import firestore
-from google.cloud.firestore_v1.base_query import FieldFilter
 
+from devstack.report.data import newest
 from shared import stats_cache
 from shared.cpa import replay
 from shared.cpa.evaluation import Estimate
@@ -75,17 +74,6 @@ def _seconds(value) -> float | None:
     return value.timestamp()
 
 
-def _newest(db, collection: str, field: str, since: datetime.datetime, limit: int, fields: list) -> list[dict]:
-    query = (
-        db.collection(collection)
-        .where(filter=FieldFilter(field, ">=", since))
-        .order_by(field, direction=firestore.Query.DESCENDING)
-        .limit(limit)
-        .select(fields)
-    )
-    return [snapshot.to_dict() for snapshot in query.stream()][::-1]  # oldest first
-
-
 def click_row(doc: dict) -> dict:
     """A click document as the evaluation reads it (times in seconds since the epoch)."""
     return {
@@ -116,8 +104,8 @@ def episode_row(doc: dict) -> dict:
 
 
 def read_firestore(db, since: datetime.datetime, max_clicks: int, max_episodes: int) -> tuple[list, list, dict]:
-    clicks = _newest(db, CLICKS, "sampled_at", since, max_clicks, CLICK_FIELDS)
-    episodes = _newest(db, EPISODES, "created_at", since, max_episodes, EPISODE_FIELDS)
+    clicks = newest(db, CLICKS, "sampled_at", since, max_clicks, CLICK_FIELDS)[::-1]  # oldest first
+    episodes = newest(db, EPISODES, "created_at", since, max_episodes, EPISODE_FIELDS)[::-1]
     cut = {"clicks": len(clicks) >= max_clicks, "episodes": len(episodes) >= max_episodes}
     return [click_row(d) for d in clicks], [episode_row(d) for d in episodes], cut
 

@@ -79,7 +79,9 @@ def read(
     )
 
 
-def _newest(db: firestore.Client, collection: str, field: str, since: datetime.datetime, limit: int, fields: list):
+def newest(db: firestore.Client, collection: str, field: str, since: datetime.datetime, limit: int, fields: list):
+    """The `limit` documents of `collection` with the largest `field` at or after `since`, newest
+    first, only `fields` read (the report's and `make evaluate`'s window on the logs)."""
     query = (
         db.collection(collection)
         .where(filter=FieldFilter(field, ">=", since))
@@ -91,7 +93,7 @@ def _newest(db: firestore.Client, collection: str, field: str, since: datetime.d
 
 
 def read_clicks(db: firestore.Client, since: datetime.datetime, limit: int) -> Clicks:
-    rows = _newest(db, CLICKS, "sampled_at", since, limit, CLICK_FIELDS)
+    rows = newest(db, CLICKS, "sampled_at", since, limit, CLICK_FIELDS)
     truncated = len(rows) >= limit
     rows = [row for row in reversed(rows) if row.get("offer_id") is not None and row.get("sampled_at") is not None]
     return Clicks(
@@ -103,7 +105,7 @@ def read_clicks(db: firestore.Client, since: datetime.datetime, limit: int) -> C
 
 
 def read_episodes(db: firestore.Client, since: datetime.datetime, limit: int) -> Episodes:
-    rows = _newest(db, EPISODES, "created_at", since, limit, EPISODE_FIELDS)
+    rows = newest(db, EPISODES, "created_at", since, limit, EPISODE_FIELDS)
     rows = [row for row in rows if row.get("segment")]
     return Episodes(
         segment=[row["segment"] for row in rows],
