@@ -56,6 +56,11 @@ VARIANTS = {
         "thompson",
         {"unseen_payout_spread": None},
     ),
+    "thompson-rare-opt": (
+        "thompson, optimistic rate for offers paying over 4x the median",
+        "thompson",
+        {"optimistic_payout_multiple": 4.0},
+    ),
     "thompson-opt": ("thompson, optimistic (reflected draw)", "thompson", {**PLAIN, "optimistic": True}),
     "thompson-s2": ("thompson, largest of 2 draws", "thompson", {**PLAIN, "samples": 2}),
     "thompson-opt-s2": (

@@ -444,6 +444,7 @@ PROPENSITY_VARIANTS = {
     "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1),
     "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2),
     "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3),
+    "optimistic above 4x the median payout": SamplerParams(floor=0.0, optimistic_payout_multiple=4.0),
 }
 
 
@@ -581,4 +582,24 @@ def test_optimistic_payout_reflects_the_payout_draw_and_leaves_known_payouts_alo
     assert np.array_equal(
         policies.thompson_draws(stats, known, np.random.default_rng(5), 100),
         policies.thompson_draws(stats, plain_known, np.random.default_rng(5), 100),
+    )
+
+
+def test_optimism_above_a_payout_multiple_reflects_only_the_high_payout_offers_draws():
+    # offer 2 pays 8,000 c against a median of 400 c (20x); offers 0 and 1 pay within 4x of it
+    stats = Stats.of([offer(4000, 160, 400.0), offer(3000, 60, 800.0), offer(900, 1, 8000.0)])
+    default, high = SamplerParams(), SamplerParams(optimistic_payout_multiple=4.0)
+    plain = policies.thompson_draws(stats, default, np.random.default_rng(6), 20_000)
+    lifted = policies.thompson_draws(stats, high, np.random.default_rng(6), 20_000)
+    assert np.array_equal(lifted[..., :2], plain[..., :2])
+    a, b, m, _ = policies.thompson_posterior(stats, high)
+    mean = np.log(a / (a + b)) + m
+    assert np.all(lifted[..., 2] >= mean[0, 2] - 1e-12) and np.mean(plain[..., 2] < mean[0, 2]) > 0.3
+    exact = policies.thompson_propensities(stats, high)[0]
+    assert exact[2] > policies.thompson_propensities(stats, default)[0][2] + 0.05
+    # offers that pay alike: plain Thompson, draw for draw
+    alike = Stats.of([offer(4000, 160), offer(3000, 60), offer(900, 1)])
+    assert np.array_equal(
+        policies.thompson_draws(alike, high, np.random.default_rng(7), 100),
+        policies.thompson_draws(alike, default, np.random.default_rng(7), 100),
     )

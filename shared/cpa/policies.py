@@ -63,6 +63,11 @@ class SamplerParams:
     # t = ln(mean rate) + m is reflected above it (t + |draw - t|), so an unlucky low draw cannot
     # shut out an offer that looks good; the draw stays continuous (no ties), its propensity exact.
     optimistic: bool = False
+    # The same reflection only for candidates whose mean payout exp(m) is above this multiple of the
+    # row's median (None: off). Probability matching gives a rare converter with a large payout
+    # (8,000 c at 0.5 %) about its P(best) after an unlucky start, and it can starve for the rest
+    # of the horizon; offers that pay alike (E2, E3) are left as plain Thompson.
+    optimistic_payout_multiple: float | None = None
     # Each candidate's draw is the largest of this many independent posterior draws (1: plain
     # Thompson). More samples lean towards the candidates whose posterior is still wide (optimism
     # that fades as the posterior narrows); the propensity stays exact: the draw's distribution
@@ -499,11 +504,23 @@ def thompson_draws(
     return np.maximum.reduce(values.reshape(draws, samples, *stats.clicks.shape), axis=1)
 
 
+def _reflected(m: np.ndarray, params: SamplerParams) -> np.ndarray | None:
+    """Which candidates' draws are reflected above their mean (see SamplerParams.optimistic and
+    optimistic_payout_multiple), shaped as m; None when none is."""
+    if params.optimistic:
+        return np.ones(np.shape(m), dtype=bool)
+    if params.optimistic_payout_multiple is None:
+        return None
+    high = m - np.median(m, axis=-1, keepdims=True) > np.log(params.optimistic_payout_multiple)
+    return high if high.any() else None
+
+
 def _optimism(draws: np.ndarray, a, b, m, params: SamplerParams) -> np.ndarray:
-    if not params.optimistic:
+    reflected = _reflected(m, params)
+    if reflected is None:
         return draws
     threshold = np.log(a / (a + b)) + m
-    return threshold + np.abs(draws - threshold)
+    return np.where(reflected, threshold + np.abs(draws - threshold), draws)
 
 
 # The log-Beta table of thompson_propensities: BULK_POINTS evenly over the mode +- BULK_SDS
@@ -574,9 +591,11 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
         first = np.minimum(np.add.reduce(table_f < 1e-7, axis=1), table_f.shape[1] - 1)
         low = table_u[np.arange(k), first] + shifts.min(axis=1)
         high = table_u[:, -1] + shifts.max(axis=1)
-        threshold = np.log(a_all[row] / (a_all[row] + b_all[row])) + m_all[row] if params.optimistic else None
-        if threshold is not None:
-            low = np.maximum(low, threshold)  # no draw falls below the candidate's mean
+        reflected = _reflected(m_all[row], params)
+        threshold = None
+        if reflected is not None:  # -inf: not reflected
+            threshold = np.where(reflected, np.log(a_all[row] / (a_all[row] + b_all[row])) + m_all[row], -np.inf)
+            low = np.maximum(low, threshold)  # no reflected draw falls below the candidate's mean
         start = low.max()
         live = np.flatnonzero(high > start)
         if len(live) == 0:  # every distribution collapsed onto the same point: a tie
@@ -600,7 +619,7 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
             ]
         )
         if threshold is not None:  # the kink of each distribution function at its threshold
-            points = np.concatenate([points, threshold[live]])
+            points = np.concatenate([points, threshold[live][reflected[live]]])
         points = np.unique(np.concatenate([[start], points[points >= start]]))
         cdf = np.empty((len(live), len(points)))
         for i, j in enumerate(live):
@@ -610,7 +629,7 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
                 else (table_u[j], table_f[j], m[j : j + 1], [1.0])
             )
             cdf[i] = _mixture_cdf(points, *mixture)
-            if threshold is not None:  # reflected above t: F(x) - F(2t - x) for x >= t, else 0
+            if threshold is not None and reflected[j]:  # reflected above t: F(x) - F(2t - x) for x >= t, else 0
                 t = threshold[j]
                 reflected = _mixture_cdf(2 * t - points, *mixture)
                 cdf[i] = np.where(points < t, 0.0, np.maximum(cdf[i] - reflected, 0.0))
@@ -635,7 +654,7 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True) -> D
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1:
         key = tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in posterior)
-        shape = (params.optimistic, params.optimistic_payout, int(params.samples))
+        shape = (params.optimistic, params.optimistic_payout_multiple, params.optimistic_payout, int(params.samples))
         probabilities = _one_request_propensities(*key, *shape)[None, :]
     elif propensity:
         probabilities = thompson_propensities(stats, params, posterior)
@@ -644,14 +663,26 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True) -> D
 
 @functools.lru_cache(maxsize=256)
 def _one_request_propensities(
-    a: bytes, b: bytes, m: bytes, s: bytes, optimistic: bool, optimistic_payout: bool, samples: int
+    a: bytes,
+    b: bytes,
+    m: bytes,
+    s: bytes,
+    optimistic: bool,
+    optimistic_payout_multiple: float | None,
+    optimistic_payout: bool,
+    samples: int,
 ) -> np.ndarray:
     """thompson_propensities of one request, remembered by its posterior and the options that shape
     the draw (all that thompson_propensities reads): the posterior changes only when the candidates'
     statistics do (a cache refresh, about once a second), while the same candidate set may come
     thousands of times a second; at K = 100 the integral costs milliseconds. Read-only."""
     posterior = tuple(np.frombuffer(part)[None, :] for part in (a, b, m, s))
-    params = SamplerParams(optimistic=optimistic, optimistic_payout=optimistic_payout, samples=samples)
+    params = SamplerParams(
+        optimistic=optimistic,
+        optimistic_payout_multiple=optimistic_payout_multiple,
+        optimistic_payout=optimistic_payout,
+        samples=samples,
+    )
     probabilities = thompson_propensities(Stats.zeros(1, posterior[0].shape[1]), params, posterior)[0]
     probabilities.setflags(write=False)
     return probabilities
