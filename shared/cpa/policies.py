@@ -631,8 +631,8 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None) -
             cdf[i] = _mixture_cdf(points, *mixture)
             if threshold is not None and reflected[j]:  # reflected above t: F(x) - F(2t - x) for x >= t, else 0
                 t = threshold[j]
-                reflected = _mixture_cdf(2 * t - points, *mixture)
-                cdf[i] = np.where(points < t, 0.0, np.maximum(cdf[i] - reflected, 0.0))
+                mirrored = _mixture_cdf(2 * t - points, *mixture)
+                cdf[i] = np.where(points < t, 0.0, np.maximum(cdf[i] - mirrored, 0.0))
         if params.samples > 1:  # the largest of `samples` independent draws
             cdf = cdf ** int(params.samples)
         # products over the other candidates, without dividing: prefix x suffix cumulative products
