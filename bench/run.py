@@ -48,18 +48,24 @@ POLICIES = {
 # Variants of a project sampler, run only when named in --policies: name -> (label, sampler, the
 # SamplerParams fields that differ from the default's). Used to compare the default's options.
 # the default before optimistic payouts and before unseen payouts were priced by the offers' spread
-PLAIN = {"samples": 1, "optimistic": False, "optimistic_payout": False, "unseen_payout_spread": None}
+PLAIN = {
+    "samples": 1,
+    "optimistic": False,
+    "optimistic_payout": False,
+    "unseen_payout_spread": None,
+    "optimistic_payout_multiple": None,
+}
 VARIANTS = {
     "thompson-plain": ("thompson, plain payout (the default before that)", "thompson", PLAIN),
     "thompson-previous": (
-        "thompson, unseen payouts at a fixed prior spread (the previous default)",
+        "thompson, unseen payouts at a fixed prior spread (an earlier default)",
         "thompson",
-        {"unseen_payout_spread": None},
+        {"unseen_payout_spread": None, "optimistic_payout_multiple": None},
     ),
-    "thompson-rare-opt": (
-        "thompson, optimistic rate for offers paying over 4x the median",
+    "thompson-no-rare-opt": (
+        "thompson without the optimism above 4x the median payout (the default before it)",
         "thompson",
-        {"optimistic_payout_multiple": 4.0},
+        {"optimistic_payout_multiple": None},
     ),
     "thompson-opt": ("thompson, optimistic (reflected draw)", "thompson", {**PLAIN, "optimistic": True}),
     "thompson-s2": ("thompson, largest of 2 draws", "thompson", {**PLAIN, "samples": 2}),

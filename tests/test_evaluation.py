@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from shared.cpa import evaluation
-from shared.cpa.policies import OfferStats, Stats
+from shared.cpa import evaluation, policies
+from shared.cpa.policies import OfferStats, SamplerParams, Stats
 
 RATES = np.array([0.08, 0.05, 0.03, 0.02, 0.005])
 PAYOUTS = np.array([200.0, 400.0, 560.0, 800.0, 8000.0])  # revenue per click 16, 20, 16.8, 16, 40
@@ -83,3 +83,17 @@ def test_probability_best_and_interval_on_revenue_per_click():
     assert low[0, 1] < 40.0 < high[0, 1]
     assert low[0, 0] < 4.0 < high[0, 0]
     assert high[0, 2] - low[0, 2] > high[0, 0] - low[0, 0]  # fewer clicks, a wider interval
+
+
+def test_probability_best_carries_none_of_the_policys_optimism():
+    # offer 1: four conversions at very different payouts, so its payout posterior is wide
+    payouts = np.array([100.0, 900.0, 2500.0, 400.0])
+    uncertain = OfferStats(
+        2000, 4, payouts.sum(), (payouts**2).sum(), 4, np.log(payouts).sum(), (np.log(payouts) ** 2).sum()
+    )
+    stats = Stats.of([_offer(2000, 40, 300.0), uncertain])
+    plain = SamplerParams(floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None)
+    best = evaluation.probability_best(stats)[0]
+    assert best == pytest.approx(policies.thompson_propensities(stats, plain)[0], abs=1e-9)
+    # the default policy prices the uncertain payout high; the report must not
+    assert policies.thompson_propensities(stats, SamplerParams(floor=0.0))[0][1] > best[1] + 0.005

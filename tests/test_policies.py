@@ -439,12 +439,13 @@ def _propensity_cases():
 # The Thompson variants whose propensities are checked: the default's options, and each alone.
 PROPENSITY_VARIANTS = {
     "default": SamplerParams(floor=0.0),
-    "plain": SamplerParams(floor=0.0, optimistic=False, samples=1, optimistic_payout=False),
-    "optimistic payout": SamplerParams(floor=0.0, optimistic_payout=True),
+    "plain": SamplerParams(
+        floor=0.0, optimistic=False, samples=1, optimistic_payout=False, optimistic_payout_multiple=None
+    ),
+    "optimistic payout only": SamplerParams(floor=0.0, optimistic_payout_multiple=None),
     "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1),
     "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2),
     "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3),
-    "optimistic above 4x the median payout": SamplerParams(floor=0.0, optimistic_payout_multiple=4.0),
 }
 
 
@@ -588,7 +589,9 @@ def test_optimistic_payout_reflects_the_payout_draw_and_leaves_known_payouts_alo
 def test_optimism_above_a_payout_multiple_reflects_only_the_high_payout_offers_draws():
     # offer 2 pays 8,000 c against a median of 400 c (20x); offers 0 and 1 pay within 4x of it
     stats = Stats.of([offer(4000, 160, 400.0), offer(3000, 60, 800.0), offer(900, 1, 8000.0)])
-    default, high = SamplerParams(), SamplerParams(optimistic_payout_multiple=4.0)
+    high = SamplerParams()  # the default: optimistic above OPTIMISTIC_PAYOUT_MULTIPLE = 4x
+    assert high.optimistic_payout_multiple == 4.0
+    default = SamplerParams(optimistic_payout_multiple=None)
     plain = policies.thompson_draws(stats, default, np.random.default_rng(6), 20_000)
     lifted = policies.thompson_draws(stats, high, np.random.default_rng(6), 20_000)
     assert np.array_equal(lifted[..., :2], plain[..., :2])

@@ -52,5 +52,5 @@ def test_a_remembered_vector_cannot_be_changed_by_a_caller():
     key = tuple(
         np.ascontiguousarray(p, dtype=float).tobytes() for p in policies.thompson_posterior(stats, SamplerParams())
     )
-    remembered = policies._one_request_propensities(*key, False, None, True, 1)
+    remembered = policies._one_request_propensities(*key, False, policies.OPTIMISTIC_PAYOUT_MULTIPLE, True, 1)
     assert not remembered.flags.writeable

@@ -68,7 +68,7 @@ def doubly_robust(actions, propensities, rewards, target, model, z: float = Z95)
 def probability_best(stats: Stats, params: SamplerParams | None = None) -> np.ndarray:
     """(B, K) posterior probability that each offer has the highest revenue per click (thompson's
     posterior, exact by numerical integration; no floor, no optimism)."""
-    params = SamplerParams(floor=0.0, optimistic=False, **_learning(params))
+    params = _posterior_only(params)
     return thompson_propensities(stats, params)
 
 
@@ -77,13 +77,19 @@ def revenue_interval(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(low, high), each (B, K): a central `level` posterior interval on each offer's revenue per
     click (cents), from `draws` posterior draws (quantile error ~ 1 / sqrt(draws) in probability)."""
-    params = SamplerParams(floor=0.0, optimistic=False, **_learning(params))
+    params = _posterior_only(params)
     samples = np.exp(thompson_draws(stats, params, np.random.default_rng(seed), draws))
     tail = (1.0 - level) / 2.0
     return np.quantile(samples, tail, axis=0), np.quantile(samples, 1.0 - tail, axis=0)
 
 
-def _learning(params: SamplerParams | None) -> dict:
-    if params is None:
-        return {}
-    return {"thompson_a": params.thompson_a, "thompson_b": params.thompson_b, "payouts": params.payouts}
+def _posterior_only(params: SamplerParams | None) -> SamplerParams:
+    """The posterior of `params` (prior, known payouts) without the policy's floor or optimism."""
+    learning = (
+        {}
+        if params is None
+        else {"thompson_a": params.thompson_a, "thompson_b": params.thompson_b, "payouts": params.payouts}
+    )
+    return SamplerParams(
+        floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None, **learning
+    )
