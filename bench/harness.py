@@ -12,7 +12,9 @@ import numpy as np
 
 from bench import rand
 from bench.envs import Env
-from shared.cpa.policies import SamplerParams, Stats, choose_batch
+from shared.cpa import drift
+from shared.cpa.drift import DriftParams
+from shared.cpa.policies import FORGETS, SamplerParams, Stats, choose_batch
 
 CHECKPOINTS = 200  # cumulative regret is recorded at this many evenly spaced steps
 DELAY_WINDOW = 1 << 15  # conversions later than this many clicks (p < 1e-7 at mean 2,000) arrive at its end
@@ -111,6 +113,7 @@ def run_project_policy(
     lag_clicks: int = 0,
     lag_fraction: float = 0.0,
     lag_min: int = 0,
+    drift_params: DriftParams | None = None,
 ) -> Run:
     """All seeds in lockstep through the project's batched policy core.
 
@@ -120,6 +123,9 @@ def run_project_policy(
     per-instance cache with a freshness bound would serve them (counts still exact underneath);
     with lag_fraction, every min(lag_clicks, max(lag_min, lag_fraction x clicks so far)) clicks:
     the cache's rule for young counters (shared/stats_cache.py age_limit).
+    drift_params: the store's restarts on a detected market change (shared/cpa/drift.py), its clock
+    in clicks: every DISCOUNT_BUCKET clicks, as a roll-up, each offer's recent window decays and
+    gains what the totals gained, and a sampler in FORGETS decides on totals - baseline.
     """
     import time
 
@@ -136,6 +142,8 @@ def run_project_policy(
     # pending conversions, reward, reward_sq, log_reward, log_reward_sq, by arrival slot
     pending = np.zeros((DELAY_WINDOW, 5, batch, env.k)) if env.delay_mean else None
     factor = 2.0 ** (-DISCOUNT_BUCKET / half_life) if half_life else None
+    forgets = drift_params is not None and sampler in FORGETS
+    recent, baseline, rolled_totals = (np.zeros((7, batch, env.k)) for _ in range(3))
     checkpoint = 0
     refreshed = -(10**9)
     for step in range(env.horizon):
@@ -151,6 +159,12 @@ def run_project_policy(
         if factor is not None and step % DISCOUNT_BUCKET == 0 and step:
             for counts in stats:
                 counts *= factor
+        if forgets and step % DISCOUNT_BUCKET == 0 and step:
+            totals = np.stack(stats)
+            recent = recent * 2.0 ** (-DISCOUNT_BUCKET / drift_params.half_life) + (totals - rolled_totals)
+            rolled_totals = totals
+            moved = drift.changed(totals - baseline, recent, drift_params.threshold)
+            baseline[:, moved] = (totals - recent)[:, moved]
         if lag_clicks and step - refreshed >= (
             min(lag_clicks, max(lag_min, lag_fraction * refreshed)) if lag_fraction else lag_clicks
         ):
@@ -158,6 +172,10 @@ def run_project_policy(
             refreshed = step
         elif not lag_clicks:
             seen = stats
+        decided = seen
+        if forgets and baseline.any():  # as drift.since: what is left after the baseline, counts whole
+            decided = Stats(*np.maximum(np.stack(seen) - baseline, 0.0))
+            decided = decided._replace(**{name: np.round(getattr(decided, name)) for name in drift.COUNTS})
         epoch = env.epoch_of(step)
         step_params = params
         if env.payouts_known:
@@ -165,10 +183,10 @@ def run_project_policy(
             step_params = replace(params, payouts=known)
         shown = world.shown(step)
         if shown is None:
-            position = choose_batch(sampler, seen, total_clicks, step_params, rng, propensity=False).index
+            position = choose_batch(sampler, decided, total_clicks, step_params, rng, propensity=False).index
             best_shown = None
         else:
-            sub = Stats(*(counts[rows[:, None], shown] for counts in seen))
+            sub = Stats(*(counts[rows[:, None], shown] for counts in decided))
             if env.payouts_known:
                 step_params = replace(step_params, payouts=step_params.payouts[rows[:, None], shown])
             pick = choose_batch(sampler, sub, total_clicks, step_params, rng, propensity=False).index

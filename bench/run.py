@@ -26,6 +26,8 @@ import zlib
 
 import numpy as np
 
+from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "bench"
 PUBLISHED = ROOT / "bench" / "results"
@@ -33,6 +35,10 @@ PUBLISHED = ROOT / "bench" / "results"
 # Discounting (policies.discounted) the benchmark applies per policy, half-life in clicks: the
 # configuration the default is proposed with (None: cumulative counters, as the store keeps today).
 HALF_LIVES: dict[str, float | None] = {}
+# The store's restarts on a detected market change (shared/cpa/drift.py), for the samplers that
+# decide on them (policies.FORGETS), with the benchmark's clock at one click a second: the
+# service's default half-life of 1,800 s is 1,800 clicks. A variant may set "drift": None.
+DRIFT = (DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
 
 # name -> (label, kind); kind "project" runs shared.cpa.policies' batched core, "mabwiser" bench.peers
 POLICIES = {
@@ -62,6 +68,11 @@ VARIANTS = {
         "thompson",
         {"unseen_payout_spread": None, "optimistic_payout_multiple": None},
     ),
+    "thompson-no-drift": (
+        "thompson on cumulative counters (no restart on a detected market change)",
+        "thompson",
+        {"drift": None},
+    ),
     "thompson-no-rare-opt": (
         "thompson without the optimism above 4x the median payout (the default before it)",
         "thompson",
@@ -80,20 +91,27 @@ POLICIES.update({name: (label, "project") for name, (label, _, _) in VARIANTS.it
 
 
 def project_params(policy: str):
-    """(sampler, SamplerParams) a project policy of the benchmark runs with."""
+    """(sampler, SamplerParams, DriftParams or None) a project policy of the benchmark runs with."""
     from dataclasses import replace
 
-    from shared.cpa.policies import SamplerParams
+    from shared.cpa.drift import DriftParams
+    from shared.cpa.policies import FORGETS, SamplerParams
 
     sampler, changes = VARIANTS[policy][1:] if policy in VARIANTS else (policy, {})
-    return sampler, replace(SamplerParams(), **changes)
+    changes = dict(changes)
+    drift = changes.pop("drift", DRIFT)
+    drift_params = DriftParams(*drift) if drift is not None and sampler in FORGETS else None
+    return sampler, replace(SamplerParams(), **changes), drift_params
 
 
 def _run_key(task) -> str:
     """The file name of a task's kept run: everything that decides its result but the code."""
     env_key, policy, seeds, mab_seeds, half_life, lag_clicks = task
     if POLICIES[policy][1] == "project":
-        detail = f"{seeds}-{half_life}-{lag_clicks}-{zlib.crc32(repr(project_params(policy)).encode()):08x}"
+        sampler, params, drift_params = project_params(policy)
+        detail = f"{seeds}-{half_life}-{lag_clicks}-{zlib.crc32(repr((sampler, params)).encode()):08x}"
+        if drift_params is not None:
+            detail += f"-drift{drift_params.half_life:g}-{drift_params.threshold:g}"
     else:
         detail = f"{mab_seeds}"
     return f"{env_key}_{policy}_{detail}.pkl"
@@ -113,8 +131,10 @@ def _task(args):
 
     world = World(ENVS[env_key], np.arange(seeds))
     if POLICIES[policy][1] == "project":
-        sampler, params = project_params(policy)
-        run = run_project_policy(world, sampler, params, half_life=half_life, lag_clicks=lag_clicks)
+        sampler, params, drift_params = project_params(policy)
+        run = run_project_policy(
+            world, sampler, params, half_life=half_life, lag_clicks=lag_clicks, drift_params=drift_params
+        )
     else:
         run = run_peer(world, policy, seeds=mab_seeds)
     if runs_dir:

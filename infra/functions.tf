@@ -47,6 +47,9 @@ locals {
           THREADS               = tostring(fn.concurrency)
           DEGRADED_MODE         = var.degraded_mode
           STATS_MAX_AGE_SECONDS = tostring(var.stats_max_age_seconds)
+          # shared/cpa/drift.py: an offer's statistics restart when its market moves.
+          DRIFT_HALF_LIFE_SECONDS = tostring(var.drift_half_life_seconds)
+          DRIFT_THRESHOLD         = tostring(var.drift_threshold)
         })
       })
     },

@@ -187,3 +187,25 @@ variable "admin_members" {
     error_message = "admin_members: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
   }
 }
+
+variable "drift_half_life_seconds" {
+  description = "DRIFT_HALF_LIFE_SECONDS of the HTTP functions: the half-life of each offer's recent window, which thompson's statistics restart to when it disagrees with the offer's older clicks (README, Drift). 0 turns restarts off."
+  type        = number
+  default     = 1800
+
+  validation {
+    condition     = var.drift_half_life_seconds >= 0
+    error_message = "drift_half_life_seconds must not be negative."
+  }
+}
+
+variable "drift_threshold" {
+  description = "DRIFT_THRESHOLD of the HTTP functions: the log likelihood ratio between an offer's recent window and its older clicks that restarts its statistics (10: about one false alarm in 100,000 tests)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.drift_threshold > 0
+    error_message = "drift_threshold must be above 0."
+  }
+}

@@ -46,6 +46,10 @@ LEASES = "counter_rollups"
 LEASE_RETENTION = datetime.timedelta(days=1)
 GET_ALL_CHUNK = 1000
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+# Counter path prefix -> f(previous Summary, new totals, now) -> the summary's new `derived` map: state
+# that follows the totals roll-up by roll-up (shared/cpa/drift.py). Written in the same summary
+# write, so it moves exactly once per roll-up; a roller without the entry keeps `derived` as it was.
+DERIVED: dict = {}
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Summary:
     as_of: float | None = None  # seconds since the epoch
     rate: float | None = None  # writes/s measured between the last two roll-ups; None before two
     update_time: object = None  # the summary document's update time (the roll-up's precondition)
+    derived: dict = field(default_factory=dict)  # what a registered DERIVED function keeps beside the totals
 
 
 def shards_for(rate: float) -> int:
@@ -116,6 +121,7 @@ def summary_of(snapshot: firestore.DocumentSnapshot) -> Summary:
         as_of=as_of.timestamp() if as_of is not None else None,
         rate=None if data.get("rate") is None else float(data["rate"]),
         update_time=snapshot.update_time,
+        derived=data.get("derived") or {},
     )
 
 
@@ -206,9 +212,11 @@ def roll_up_many(
         if before.as_of is not None and now > before.as_of:
             rate = max(0.0, totals[path].get(WRITES, 0) - before.totals.get(WRITES, 0)) / (now - before.as_of)
         shards = max(before.shards, shards_for(rate or 0.0))
-        document = {"shards": shards, "totals": totals[path], "as_of": as_of, "rate": rate}
+        derive = next((f for prefix, f in DERIVED.items() if path.startswith(prefix)), None)
+        derived = derive(before, totals[path], now) if derive else before.derived
+        document = {"shards": shards, "totals": totals[path], "as_of": as_of, "rate": rate, "derived": derived}
         documents[path] = (db.document(path), document)
-        rolled[path] = Summary(totals=totals[path], shards=shards, as_of=now, rate=rate)
+        rolled[path] = Summary(totals=totals[path], shards=shards, as_of=now, rate=rate, derived=derived)
     written = _commit_each_or_all(db, documents, "summary", {p: previous[p].update_time for p in won})
     return {
         path: dataclasses.replace(rolled[path], update_time=written[path]) if written.get(path) else None

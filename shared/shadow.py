@@ -31,18 +31,23 @@ def cpa_decision(
     config: ServingConfig,
     sampler: str,
     offer_ids: list[int],
-    stats: Sequence[OfferStats],
+    stats: Sequence[OfferStats] | Callable[[str], Sequence[OfferStats]],
     total_clicks: int,
     params: SamplerParams,
     rng: np.random.Generator,
     shadow_rng: np.random.Generator | None = None,
 ) -> tuple[Choice, dict]:
-    """The live choice and the click document's fields that record how it was made."""
+    """The live choice and the click document's fields that record how it was made. `stats`: the
+    candidates' statistics, or sampler -> the statistics that sampler decides on."""
+    stats_for = stats if callable(stats) else lambda _: stats
     sampler, forced, served_by = config.cpa_plan(sampler, offer_ids)
-    choice = Choice(forced, 1.0) if forced is not None else choose(sampler, stats, total_clicks, params, rng)
+    choice = (
+        Choice(forced, 1.0) if forced is not None else choose(sampler, stats_for(sampler), total_clicks, params, rng)
+    )
     fields = {"sampler": sampler, "served_by": served_by}
     if config.cpa_shadow is not None:
-        would = choose(config.cpa_shadow, stats, total_clicks, params, shadow_rng or SHADOW_RNG)
+        shadow = config.cpa_shadow
+        would = choose(shadow, stats_for(shadow), total_clicks, params, shadow_rng or SHADOW_RNG)
         fields["shadow"] = {
             "sampler": config.cpa_shadow,
             "offer_id": offer_ids[would.index],

@@ -721,6 +721,9 @@ SAMPLERS: dict[str, Policy] = {name: _single(core) for name, core in CORES.items
 # Samplers that look at how many clicks the whole service has received (greedy's warm-up); the
 # store reads the global click counter only for them, sparing every other sample 8 documents.
 USES_TOTAL_CLICKS = frozenset({"greedy"})
+# Samplers that decide on the statistics since each offer's last detected market change
+# (shared/cpa/drift.py); the others see every click since the offer began.
+FORGETS = frozenset({"thompson"})
 
 
 def choose(

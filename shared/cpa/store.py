@@ -4,7 +4,9 @@
   click's reward: the sum of its reward `events` (event id -> amount, total after it, late, time;
   shared/settlement.py); `expire_at` for the TTL policy (CLICK_RETENTION_DAYS, default 90).
 - `cpa_offers/{offer_id}` (summary) and `.../shards/{n}`: clicks, conversions, reward, reward_sq
-  and their log-payout sums of one offer (shared/counters.py).
+  and their log-payout sums of one offer (shared/counters.py). The summary's `derived` map holds the
+  offer's drift state (shared/cpa/drift.py), moved by each roll-up: `thompson` decides on the
+  statistics since the offer's last detected market change, the other samplers on all of them.
 - `cpa_counters/clicks` (summary) and `.../shards/{n}`: clicks received while greedy's warm-up
   lasts; no longer written once its summary shows the warm-up is over.
 
@@ -24,10 +26,13 @@ from google.api_core import exceptions
 from google.cloud import firestore
 
 from shared import counters, errors, serving_config, settlement, shadow, stats_cache
+from shared.counters import Summary
+from shared.cpa import drift
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
-from shared.cpa.policies import WARMUP_CLICKS, Choice, OfferStats
+from shared.cpa.policies import FORGETS, WARMUP_CLICKS, Choice, OfferStats
 
 CLICKS = "cpa_clicks"
+OFFERS = "cpa_offers"
 GLOBAL_CLICKS = "cpa_counters/clicks"
 DEFAULT_CLICK_RETENTION_DAYS = 90
 
@@ -44,7 +49,19 @@ def click_expire_at(now: datetime.datetime | None = None) -> datetime.datetime:
 
 
 def offer_counter(offer_id: int) -> str:
-    return f"cpa_offers/{offer_id}"
+    return f"{OFFERS}/{offer_id}"
+
+
+def drift_state(before: Summary, totals: dict, now: float) -> dict:
+    """An offer counter's `derived` map after a roll-up (counters.DERIVED): its drift state."""
+    params = drift.params_from_env()
+    if params is None:
+        return before.derived
+    elapsed = now - before.as_of if before.as_of is not None else 0.0
+    return drift.rolled(before.derived, totals, before.totals, elapsed, params)
+
+
+counters.DERIVED[f"{OFFERS}/"] = drift_state
 
 
 def _offer_stats(total: dict) -> OfferStats:
@@ -106,12 +123,19 @@ class CpaStore:
         warmup = self.cache.peek(GLOBAL_CLICKS)
         warm = warmup is not None and warmup.totals.get("clicks", 0) >= WARMUP_CLICKS
         summaries = self.cache.get(paths if warm else [*paths, GLOBAL_CLICKS])
-        stats = [_offer_stats(summaries[path].totals) for path in paths]
+        cumulative = [_offer_stats(summaries[path].totals) for path in paths]
+        restarted = [_offer_stats(drift.since(summaries[path].totals, summaries[path].derived)) for path in paths]
         warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
         # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
         choice, how = shadow.cpa_decision(
-            self.serving.get(), request.sampler, request.offer_ids, stats, total_clicks, request.params(), self.rng
+            self.serving.get(),
+            request.sampler,
+            request.offer_ids,
+            lambda sampler: restarted if sampler in FORGETS else cumulative,
+            total_clicks,
+            request.params(),
+            self.rng,
         )
         click = click_document(request, choice) | how
 
