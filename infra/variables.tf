@@ -200,9 +200,9 @@ variable "drift_half_life_seconds" {
 }
 
 variable "drift_threshold" {
-  description = "DRIFT_THRESHOLD of the HTTP functions: the log likelihood ratio between an offer's recent window and its older clicks that restarts its statistics (10: about one false alarm in 100,000 tests)."
+  description = "DRIFT_THRESHOLD of the HTTP functions: the log likelihood ratio between an offer's recent window and its older clicks that restarts its statistics (6: about one false alarm in 2,000 independent tests)."
   type        = number
-  default     = 10
+  default     = 6
 
   validation {
     condition     = var.drift_threshold > 0

@@ -11,7 +11,7 @@ from shared.cpa import drift
 from shared.cpa import store as cpa
 from shared.cpa.drift import DriftParams
 
-PARAMS = DriftParams(half_life=1800.0, threshold=10.0)
+PARAMS = DriftParams()  # the defaults: half-life 1,800 s, threshold 6
 
 
 def _roll(rate, payout, clicks_per_second, seconds, rng, state=None, totals=None):
@@ -64,6 +64,13 @@ def test_statistics_reset_starts_the_drift_state_afresh():
     assert after["restarts"] == 0 and after["baseline"]["clicks"] == 0
     kept = drift.since({"clicks": 10, "conversions": 1}, after)
     assert (kept["clicks"], kept["conversions"]) == (10, 1)
+
+
+def test_a_payout_below_one_cent_is_not_mistaken_for_a_reset():
+    before = {"clicks": 100, "conversions": 2, "log_conversions": 2, "log_reward": 1.0}
+    after = {"clicks": 101, "conversions": 3, "log_conversions": 3, "log_reward": 1.0 + math.log(0.5)}
+    state = drift.rolled({"recent": before, "baseline": {"clicks": 40.0}}, after, before, 1.0, PARAMS)
+    assert state["baseline"]["clicks"] == 40.0
 
 
 def test_since_is_the_totals_before_any_restart():

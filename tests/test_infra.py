@@ -390,7 +390,7 @@ def test_environment_of_every_function():
             assert env["RESULTS_BUCKET"] == values["bucket_names"]["results"], name
         elif fn["invoker"] == "gateway":
             assert env["DEGRADED_MODE"] == "off" and env["STATS_MAX_AGE_SECONDS"] == "2", name
-            assert env["DRIFT_HALF_LIFE_SECONDS"] == "1800" and env["DRIFT_THRESHOLD"] == "10", name
+            assert env["DRIFT_HALF_LIFE_SECONDS"] == "1800" and env["DRIFT_THRESHOLD"] == "6", name
             assert env["THREADS"] == str(fn["concurrency"]), name
     body = RESOURCES[("google_cloudfunctions2_function", "function")]
     assert body["service_config"][0]["environment_variables"] == "${each.value.env}"
