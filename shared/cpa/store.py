@@ -123,8 +123,13 @@ class CpaStore:
         warmup = self.cache.peek(GLOBAL_CLICKS)
         warm = warmup is not None and warmup.totals.get("clicks", 0) >= WARMUP_CLICKS
         summaries = self.cache.get(paths if warm else [*paths, GLOBAL_CLICKS])
-        cumulative = [_offer_stats(summaries[path].totals) for path in paths]
-        restarted = [_offer_stats(drift.since(summaries[path].totals, summaries[path].derived)) for path in paths]
+        candidates = [summaries[path] for path in paths]
+
+        def stats_for(sampler: str) -> list[OfferStats]:
+            if sampler in FORGETS:
+                return [_offer_stats(drift.since(c.totals, c.derived)) for c in candidates]
+            return [_offer_stats(c.totals) for c in candidates]
+
         warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
         # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
@@ -132,7 +137,7 @@ class CpaStore:
             self.serving.get(),
             request.sampler,
             request.offer_ids,
-            lambda sampler: restarted if sampler in FORGETS else cumulative,
+            stats_for,
             total_clicks,
             request.params(),
             self.rng,
