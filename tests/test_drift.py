@@ -131,3 +131,27 @@ def test_without_restarts_the_roll_up_keeps_the_state_as_it_was(db, monkeypatch)
     state = {"recent": {"clicks": 3.0}, "baseline": {"clicks": 1.0}, "restarts": 1}
     rolled = counters.roll_up(db, path, counters.Summary(derived=state), 1000.0, 1.0)
     assert rolled.derived == state
+
+
+def test_thompson_decides_on_the_new_market_and_klucb_on_every_click(db, monkeypatch):
+    from shared import stats_cache
+    from shared.cpa.models import SampleRequest
+
+    monkeypatch.setenv("DRIFT_HALF_LIFE_SECONDS", "60")
+    fallen, steady = cpa.offer_counter(51), cpa.offer_counter(52)
+    _add(db, fallen, 20_000, 2_000, 1000.0)  # 100 c a click for a long time...
+    _add(db, steady, 20_000, 600, 1000.0)  # 30 c a click
+    first = counters.roll_up_many(db, {fallen: counters.Summary(), steady: counters.Summary()}, 1000.0, 1.0)
+    _add(db, fallen, 3_000, 0, 1000.0)  # ...then nothing for 3,000 clicks
+    assert counters.roll_up(db, fallen, first[fallen], 1600.0, 1.0).derived["restarts"] == 1
+    cache = stats_cache.StatsCache(db, max_age=2.0, clock=lambda: 1600.5, background=False)
+    store = cpa.CpaStore(db, np.random.default_rng(0), cache)
+    offers = {
+        sampler: [
+            store.sample(SampleRequest(click_id=base + i, offer_ids=[51, 52], sampler=sampler))["offer_id"]
+            for i in range(20)
+        ]
+        for sampler, base in (("thompson", 10_000), ("klucb", 20_000))
+    }
+    assert offers["thompson"].count(52) >= 19  # 0 in 3,000 since the restart against 600 in 20,000
+    assert offers["klucb"].count(51) >= 19  # 2,000 in 23,000 against 600 in 20,000
