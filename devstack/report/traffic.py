@@ -36,6 +36,20 @@ REGION_FACTOR = {"Americas": 1.2, "Asia": 0.8, "Europa": 1.0}
 WORKERS = 4  # concurrent requests: enough to be quick, gentle on a shared laptop
 
 
+RETRIES = 5  # a 503 says "retry later" (Retry-After): a busy emulator gets the client a real one would
+
+
+def _send(session: requests.Session, method: str, url: str, **kwargs) -> dict:
+    """The answer's JSON, after retrying 503s as their Retry-After says (every call here is
+    idempotent: a replayed click or reward event counts once)."""
+    for _ in range(RETRIES):
+        answer = session.request(method, url, timeout=30, **kwargs)
+        if answer.status_code != 503:
+            break
+        time.sleep(min(float(answer.headers.get("Retry-After", 1)), 5.0))
+    return _check(answer)
+
+
 def _check(answer: requests.Response) -> dict:
     if answer.status_code != 200:
         raise RuntimeError(f"{answer.request.method} {answer.url}: {answer.status_code} {answer.text[:300]}")
@@ -52,14 +66,12 @@ def send_clicks(url: str, clicks: int, seed: int, session: requests.Session) -> 
 
     def one(i: int) -> float:
         click_id = first_id + i
-        chosen = _check(
-            session.get(f"{url}/sample/", params={"click_id": click_id, "offer_ids": offer_ids}, timeout=30)
-        )
+        chosen = _send(session, "GET", f"{url}/sample/", params={"click_id": click_id, "offer_ids": offer_ids})
         rate, payout = SIMULATED_OFFERS[chosen["offer_id"]]
         if converts[i] >= rate:
             return 0.0
         reward = round(payout * float(np.exp(PAYOUT_SIGMA * noise[i] - PAYOUT_SIGMA**2 / 2)))
-        _check(session.put(f"{url}/feedback/", params={"click_id": click_id, "reward": reward}, timeout=30))
+        _send(session, "PUT", f"{url}/feedback/", params={"click_id": click_id, "reward": reward})
         return reward
 
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -91,7 +103,7 @@ def send_customers(url: str, customers: int, seed: int, session: requests.Sessio
         person = people[i]
         states = {key: person[key] for key in ("age", "gender", "region")}
         body = {"customer_id": f"{prefix}-{i}", "timestamp": today, "states": states, "offers": person["eligible"]}
-        episode = _check(session.post(f"{url}/predict", json=body, timeout=30))
+        episode = _send(session, "POST", f"{url}/predict", json=body)
         accepted = person["draw"] < ACCEPTANCE[age_band(person["age"])] * REGION_FACTOR[person["region"]]
         reward = {
             "customer_id": body["customer_id"],
@@ -99,7 +111,7 @@ def send_customers(url: str, customers: int, seed: int, session: requests.Sessio
             "episode_id": episode["episode_id"],
             "accepted_one_of_the_three_offers": accepted,
         }
-        _check(session.put(f"{url}/rewards", json=reward, timeout=30))
+        _send(session, "PUT", f"{url}/rewards", json=reward)
         return accepted
 
     with ThreadPoolExecutor(WORKERS) as pool:
