@@ -63,7 +63,7 @@ SEQUENTIAL_FIELDS = {
     "episodes": ["created_at", "last_update", "expire_at"],
     "rewards": ["last_update"],
     "shards": ["c"],  # counter values rise in step on every shard of a counter
-    "cpa_offers": ["as_of", "totals"],
+    "cpa_offers": ["as_of", "totals", "derived"],  # derived: the drift state (shared/cpa/drift.py)
     "agent_segments": ["as_of", "totals"],
     "cpa_counters": ["as_of", "totals"],
     "counter_rollups": ["slot", "expire_at"],
@@ -76,7 +76,7 @@ NEEDED_EXEMPTIONS = {
     "episodes": ["created_at", "last_update", "expire_at"],
     "rewards": ["last_update"],
     "shards": ["c"],
-    "cpa_offers": ["as_of", "totals"],
+    "cpa_offers": ["as_of", "totals", "derived"],
     "agent_segments": ["as_of", "totals"],
     "cpa_counters": ["as_of", "totals"],
     "counter_rollups": ["slot", "expire_at"],

@@ -36,10 +36,11 @@ locals {
     episodes   = ["created_at", "last_update", "timestamp", "reward_timestamp", "expire_at", "states", "eligible_offers", "inclusion", "shadow"]
     rewards    = ["last_update", "timestamp"]
     # Sharded counters (shared/counters.py): a counter's values rise in step under one map `c`, and
-    # its summary's totals and roll-up time rise on every roll-up; the roll-up leases carry a
-    # rising slot number. No query reads any of them by value.
+    # its summary's totals and roll-up time rise on every roll-up (and an offer's drift state in
+    # `derived`, shared/cpa/drift.py); the roll-up leases carry a rising slot number. No query
+    # reads any of them by value.
     shards          = ["c"]
-    cpa_offers      = ["as_of", "totals"]
+    cpa_offers      = ["as_of", "totals", "derived"]
     agent_segments  = ["as_of", "totals"]
     agent_linear    = ["as_of", "totals"]
     cpa_counters    = ["as_of", "totals"]

@@ -349,7 +349,7 @@ UNINDEXED = {
     "rewards": "last_update timestamp",
     # shared/counters.py: shard values, summaries' totals and roll-up times, leases' slots
     "shards": "c",
-    "cpa_offers": "as_of totals",
+    "cpa_offers": "as_of totals derived",  # derived: an offer's drift state (shared/cpa/drift.py)
     "agent_segments": "as_of totals",
     "agent_linear": "as_of totals",  # shared/customer/linear_store.py
     "cpa_counters": "as_of totals",
