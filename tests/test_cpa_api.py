@@ -246,6 +246,7 @@ def test_concurrent_clients_with_retries_count_every_click_once(api):
                 if answer.status_code != 503:
                     break
                 retried += 1
+                session.close()  # after the wait, the server may be closing the idle keep-alive connection
                 time.sleep(float(answer.headers.get("Retry-After", 1)))
             if answer.status_code != 200:
                 errors.append(answer.text)

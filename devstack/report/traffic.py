@@ -47,6 +47,8 @@ def _send(session: requests.Session, method: str, url: str, **kwargs) -> dict:
         if answer.status_code != 503:
             break
         time.sleep(min(float(answer.headers.get("Retry-After", 1)), 5.0))
+        # the idle keep-alive connections may be closing by now (gunicorn's keepalive is 2 s)
+        session.close()
     return _check(answer)
 
 
