@@ -5,7 +5,7 @@
 Starts its own Firestore emulator and gateway. The bare work is what no implementation of
 `/sample` can avoid: one commit that creates the click document and adds one to a shard of the
 chosen offer's counter. The candidates' statistics come from the instance's cache of rolled-up
-summaries (shared/stats_cache.py), refreshed in the background, so a sample reads nothing; the
+summaries (shared/platform/stats_cache.py), refreshed in the background, so a sample reads nothing; the
 bare work reads nothing either. The ratio of the two is the cost of everything else: HTTP,
 validation, the cache lookup, the policy, logging. Rows at 3 and 100 candidates in the same run
 show how the cost grows with K (target: K = 100 within 1.3x of K = 3).
@@ -24,10 +24,10 @@ from google.cloud import firestore
 
 from devstack import emulators
 from devstack.serve import start_in_background
-from shared import counters, stats_cache
 from shared.cpa.models import SampleRequest
 from shared.cpa.policies import Choice
 from shared.cpa.store import CLICKS, click_doc_id, click_document, offer_counter
+from shared.platform import counters, stats_cache
 
 PROJECT = "offer-bandits-bench"
 

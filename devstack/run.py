@@ -1,7 +1,8 @@
 """`make run`: the emulators, every function behind one local URL, and the sample data loaded;
 plus the batch path: the storage emulator (inbox and results buckets), `score_upload` served by
 functions-framework as deployed, and the bridge that turns new inbox objects into its CloudEvents.
-The running stack's addresses go to STATE_FILE (DEVSTACK_STATE_FILE), which `make drop` reads.
+The running stack's addresses go to its state file (tools/target.py: one per port), which the
+tools (`make drop`, `make report`, ...) read.
 
 Every process it starts has a process group of its own (devstack.processes). SIGINT, SIGTERM or
 SIGHUP, at any moment, startup included, stops every group within a few seconds; a watchdog does it
@@ -13,7 +14,6 @@ the buckets are created again); after MAX_RESTARTS within RESTART_WINDOW it stop
 import contextlib
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -22,14 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devstack import emulators, processes, serve
-from devstack.load_products import load_products_file
+from tools import target
+from tools.load_products import load_products_file
 
 LOCAL_PROJECT = "offer-bandits-local"
 SAMPLE_PRODUCTS = "examples/company_A_products.csv"
 INBOX_BUCKET = "local-inbox"
 RESULTS_BUCKET = "local-results"
-# local-results/ is gitignored; tests point DEVSTACK_STATE_FILE elsewhere, beside a developer's stack.
-STATE_FILE = pathlib.Path(os.environ.get("DEVSTACK_STATE_FILE", "local-results/.devstack.json"))
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EMULATOR_TIMEOUT = 90
 MAX_RESTARTS = 5
@@ -81,15 +80,16 @@ def main() -> int:
     # Inherited by everything the stack starts: `grep -l OFFER_BANDITS_STACK /proc/*/environ` finds it all.
     os.environ.setdefault("OFFER_BANDITS_STACK", str(os.getpid()))
     port = int(os.environ.get("PORT", "8000"))
+    state_file = target.state_file(port)  # local-results/ is gitignored
     wrote_state = False
     try:
         processes.watch()
         services, state = _start(port)
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        state_file.parent.mkdir(parents=True, exist_ok=True)
         wrote_state = True  # before the write: a signal in between must still remove it
-        written = STATE_FILE.with_suffix(".tmp")
+        written = state_file.with_suffix(".tmp")
         written.write_text(json.dumps(state, indent=2))
-        written.replace(STATE_FILE)  # `make drop` never reads half a file
+        written.replace(state_file)  # a tool never reads half a file
         _say(
             f"\noffer-bandits is running at {state['gateway']}\n"
             f"  Firestore emulator: {state['firestore_emulator_host']} (FIRESTORE_EMULATOR_HOST), "
@@ -115,7 +115,7 @@ def main() -> int:
     finally:
         _stopping = True
         if wrote_state:
-            STATE_FILE.unlink(missing_ok=True)
+            state_file.unlink(missing_ok=True)
         processes.stop_all()
         _say("devstack: stopped")
     return 0

@@ -4,7 +4,7 @@ Deployed, this file is the source archive's main.py, beside the `shared` package
 
 A request's path: the entry point here parses it into a model (shared/<product>/models.py), the
 store (shared/<product>/store.py) reads and writes Firestore and asks a pure policy
-(shared/cpa/policies.py, shared/customer/agent.py) what to do; the JSON answer is built here.
+(shared/cpa/policies/, shared/customer/agents/) what to do; the JSON answer is built here.
 """
 
 import datetime
@@ -14,17 +14,20 @@ import re
 import functions_framework
 import numpy as np
 
-from shared import reset
+from shared import admin
 from shared.batch import job as batch_job
 from shared.cpa import insights
 from shared.cpa.models import CompareRequest, FeedbackRequest, SampleRequest, parse_id
 from shared.cpa.policies import OfferStats
+from shared.cpa.records import Click
 from shared.cpa.store import CpaStore
-from shared.customer import agent
+from shared.customer import agents, segments
 from shared.customer.models import PredictRequest, RewardRequest
-from shared.customer.store import CustomerStore, slate_of
-from shared.firestore_client import get_db, get_request_db
-from shared.http import ApiError, endpoint, json_body, log_fields, query_and_body
+from shared.customer.records import Episode
+from shared.customer.store import CustomerStore
+from shared.platform.firestore import get_db, get_request_db
+from shared.web.http import ApiError, endpoint, json_body, log_fields, query_and_body
+from shared.web.identity import token_claims
 
 _rng = np.random.default_rng()
 _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
@@ -43,34 +46,44 @@ def sample_degraded(request):
     (feedback for this click id is a 404: the click was never sampled)."""
     sample_request = SampleRequest.model_validate(query_and_body(request))
     offers = sample_request.offer_ids
-    answer = {
-        "click_id": sample_request.click_id,
-        "offer_id": offers[int(_rng.integers(len(offers)))],
-        "sampler": "random",
-        "probability": 1 / len(offers),
-        "recorded": False,
-        "served_by": "degraded:random",
-    }
-    log_fields(request, sampler="random", offer_id=answer["offer_id"], served_by=answer["served_by"])
-    return answer, 200
+    offer = offers[int(_rng.integers(len(offers)))]
+    click = Click(sample_request.click_id, offer, "random", 1 / len(offers), "degraded:random")
+    log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
+    return _click_answer(click, recorded=False), 200
 
 
 @functions_framework.http
 @endpoint("GET", degraded=sample_degraded)
 def sample(request):
     click = cpa_store().sample(SampleRequest.model_validate(query_and_body(request)))
-    served_by = click.get("served_by", click["sampler"])  # clicks recorded before served_by existed
-    log_fields(request, sampler=click["sampler"], offer_id=click["offer_id"], served_by=served_by)
-    answer = {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}
-    return answer | {"recorded": True, "served_by": served_by}, 200
+    log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
+    return _click_answer(click, recorded=True), 200
+
+
+def _click_answer(click: Click, recorded: bool) -> dict:
+    return {
+        "click_id": click.click_id,
+        "offer_id": click.offer_id,
+        "sampler": click.sampler,
+        "probability": click.probability,
+        "recorded": recorded,
+        "served_by": click.served_by,
+    }
 
 
 @functions_framework.http
 @endpoint("PUT")
 def feedback(request):
-    click = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
-    log_fields(request, offer_id=click["offer_id"], reward=click["reward"], is_conversion=click["is_conversion"])
-    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward", "event_id", "late")}, 200
+    fed = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
+    log_fields(request, offer_id=fed.offer_id, reward=fed.reward, is_conversion=fed.is_conversion)
+    return {
+        "click_id": fed.click_id,
+        "offer_id": fed.offer_id,
+        "is_conversion": fed.is_conversion,
+        "reward": fed.reward,
+        "event_id": fed.event_id,
+        "late": fed.late,
+    }, 200
 
 
 @functions_framework.http
@@ -131,89 +144,83 @@ _agent_registered = False
 
 def customer_store() -> CustomerStore:
     global _agent_registered
-    store = CustomerStore(get_request_db(), _rng, os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT))
+    store = CustomerStore(get_request_db(), _rng, os.environ.get("AGENT_POLICY", agents.DEFAULT_AGENT))
     if not _agent_registered:
         store.ensure_agent_registered()
         _agent_registered = True
     return store
 
 
-def _prediction(request) -> tuple[CustomerStore, PredictRequest, str, dict]:
+def _prediction(request) -> tuple[CustomerStore, PredictRequest, Episode]:
     store = customer_store()
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
-    episode_id, episode = store.predict(predict_request)
-    log_fields(request, policy=episode["policy"], served_by=episode.get("served_by", episode["policy"]))
-    return store, predict_request, episode_id, episode
+    episode = store.predict(predict_request)
+    log_fields(request, policy=episode.policy, served_by=episode.served_by)
+    return store, predict_request, episode
 
 
-def _prediction_answer(predict_request: PredictRequest, episode_id: str | None, episode: dict, offers) -> dict:
+def _prediction_answer(predict_request: PredictRequest, episode: Episode, offers) -> dict:
     return {
         "customer_id": predict_request.customer_id,
         "response-date": datetime.date.today().isoformat(),
         "best-three-offers": offers,
-        "episode_id": episode_id,
-        "policy": episode["policy"],
-        "agent-version": episode["agent_version"],
-        "recorded": episode_id is not None,
-        "served_by": episode.get("served_by", episode["policy"]),  # episodes from before served_by
+        "episode_id": episode.episode_id,
+        "policy": episode.policy,
+        "agent-version": episode.agent_version,
+        "recorded": episode.episode_id is not None,
+        "served_by": episode.served_by,
     }
 
 
-def _static_prediction(request) -> tuple[PredictRequest, list[str]]:
+def _static_prediction(request) -> tuple[PredictRequest, Episode]:
     """Firestore unreachable and DEGRADED_MODE on: the static agent's slate, no episode recorded
     (so no episode id, and nothing to reward)."""
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     states = predict_request.states
-    segment = agent.segment_of(states.age, states.gender, states.region)
-    log_fields(request, policy=agent.STATIC, served_by=_STATIC_EPISODE["served_by"])
-    return predict_request, agent.slates(agent.STATIC, segment, predict_request.eligible, {}, _rng)[0]
-
-
-_STATIC_EPISODE = {
-    "policy": agent.STATIC,
-    "agent_version": agent.AGENT_VERSIONS[agent.STATIC],
-    "served_by": f"degraded:{agent.STATIC}",
-}
+    segment = segments.segment_of(states.age, states.gender, states.region)
+    slate = agents.slates(agents.STATIC, segment, predict_request.eligible, {}, _rng)[0]
+    static = agents.STATIC
+    episode = Episode(None, predict_request.customer_id, slate, static, agents.version_of(static), f"degraded:{static}")
+    log_fields(request, policy=episode.policy, served_by=episode.served_by)
+    return predict_request, episode
 
 
 def predict_degraded(request):
-    predict_request, slate = _static_prediction(request)
-    return _prediction_answer(predict_request, None, _STATIC_EPISODE, slate), 200
+    predict_request, episode = _static_prediction(request)
+    return _prediction_answer(predict_request, episode, episode.slate), 200
 
 
 def predict_v2_degraded(request):
-    predict_request, slate = _static_prediction(request)
-    answer = _prediction_answer(predict_request, None, _STATIC_EPISODE, dict.fromkeys(slate))
-    answer["missing-product-names"] = slate  # product names live in Firestore too
+    predict_request, episode = _static_prediction(request)
+    answer = _prediction_answer(predict_request, episode, dict.fromkeys(episode.slate))
+    answer["missing-product-names"] = episode.slate  # product names live in Firestore too
     return answer, 200
 
 
 @functions_framework.http
 @endpoint("GET")
 def is_alive(request):
-    latest = customer_store().latest_agent()
-    return {
-        "status": "I'm alive and running",
-        "agent-version": f"{latest['version']}-API",
-        "policy": latest.get("policy"),
-    }, 200
+    serving = customer_store().serving_agent()
+    answer = {"status": "I'm alive and running", "agent-version": f"{serving.version}-API", "policy": serving.policy}
+    if serving.served_by != serving.policy:  # the kill switch forces this agent
+        answer["served_by"] = serving.served_by
+    return answer, 200
 
 
 @functions_framework.http
 @endpoint("POST", degraded=predict_degraded)
 def predict(request):
-    _, predict_request, episode_id, episode = _prediction(request)
-    return _prediction_answer(predict_request, episode_id, episode, slate_of(episode)), 200
+    _, predict_request, episode = _prediction(request)
+    return _prediction_answer(predict_request, episode, episode.slate), 200
 
 
 @functions_framework.http
 @endpoint("POST", degraded=predict_v2_degraded)
 def predict_v2(request):
-    store, predict_request, episode_id, episode = _prediction(request)
-    slate = slate_of(episode)
-    names = store.product_names(slate)
-    answer = _prediction_answer(predict_request, episode_id, episode, names)
-    missing = [offer for offer in slate if names[offer] is None]
+    store, predict_request, episode = _prediction(request)
+    names = store.product_names(episode.slate)
+    answer = _prediction_answer(predict_request, episode, names)
+    missing = [offer for offer in episode.slate if names[offer] is None]
     if missing:
         answer["missing-product-names"] = missing
     return answer, 200
@@ -222,15 +229,15 @@ def predict_v2(request):
 @functions_framework.http
 @endpoint("PUT")
 def rewards(request):
-    episode_id, episode = customer_store().reward(RewardRequest.model_validate(json_body(request, required=True)))
-    log_fields(request, policy=episode["policy"], accepted=episode["accepted"])
+    outcome = customer_store().reward(RewardRequest.model_validate(json_body(request, required=True)))
+    log_fields(request, policy=outcome.policy, accepted=outcome.accepted)
     return {
-        "customer_id": episode["customer_id"],
-        "episode_id": episode_id,
-        "accepted_one_of_the_three_offers": episode["accepted"],
-        "accepted_offer": episode.get("accepted_offer"),
-        "offers": slate_of(episode),
-        "late": episode["late"],
+        "customer_id": outcome.customer_id,
+        "episode_id": outcome.episode_id,
+        "accepted_one_of_the_three_offers": outcome.accepted,
+        "accepted_offer": outcome.accepted_offer,
+        "offers": outcome.slate,
+        "late": outcome.late,
         "status": "recorded",
     }, 200
 
@@ -252,7 +259,7 @@ def admin_identity(request) -> str:
     if not header.startswith("Bearer "):
         raise ApiError(401, "an identity token is required (Authorization: Bearer)", "Authorization")
     try:
-        claims = reset.token_claims(header.removeprefix("Bearer ").strip())
+        claims = token_claims(header.removeprefix("Bearer ").strip())
     except ValueError as error:
         raise ApiError(401, f"Authorization: {error}", "Authorization") from None
     return claims.get("email") or claims.get("sub") or "unknown"
@@ -261,7 +268,7 @@ def admin_identity(request) -> str:
 @functions_framework.http
 @endpoint("POST")
 def admin_reset(request):
-    """Archive then zero one offer's or one segment's statistics (shared/reset.py):
+    """Archive then zero one offer's or one segment's statistics (shared/admin.py):
     POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "reason"."""
     fields = query_and_body(request)
     targets = [name for name in ("offer", "segment") if fields.get(name) not in (None, "")]
@@ -269,18 +276,18 @@ def admin_reset(request):
         raise ApiError(400, "name exactly one of offer or segment", "offer")
     kind = targets[0]
     try:
-        path = reset.counter_of(kind, str(fields[kind]))
+        path = admin.counter_of(kind, str(fields[kind]))
     except ValueError as error:
         raise ApiError(400, f"{kind}: {error}", kind) from None
     reason = str(fields.get("reason") or "")[:500]
     who = admin_identity(request)
-    archive = reset.reset(get_db(), kind, str(fields[kind]), who, reason)
-    log_fields(request, reset_counter=path, reset_by=who, archive=archive["id"])
+    archive = admin.reset(get_db(), kind, str(fields[kind]), who, reason)
+    log_fields(request, reset_counter=path, reset_by=who, archive=archive.id)
     return {
-        "archive_id": archive["id"],
+        "archive_id": archive.id,
         "counter": path,
         "who": who,
-        "archived": archive["totals"],
-        "shards_moved": archive["shards_moved"],
-        "status": archive["status"],
+        "archived": archive.totals,
+        "shards_moved": archive.shards_moved,
+        "status": archive.status,
     }, 200

@@ -14,10 +14,10 @@ from devstack.serve import start_in_background
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = "offer-bandits-test"
-# Decisions may use statistics this old (shared/stats_cache.py); short here so tests that wait
+# Decisions may use statistics this old (shared/platform/stats_cache.py); short here so tests that wait
 # for the freshness bound wait little. Tests read it as os.environ["STATS_MAX_AGE_SECONDS"].
 STATS_MAX_AGE_SECONDS = "0.5"
-# How long an instance keeps its copy of config/serving (shared/serving_config.py); short here so a
+# How long an instance keeps its copy of config/serving (shared/platform/config.py); short here so a
 # test that changes the document waits little for every server to see it.
 SERVING_CONFIG_TTL_SECONDS = "0.5"
 
@@ -45,7 +45,7 @@ def firestore_emulator():
 @pytest.fixture
 def db(firestore_emulator):
     """A Firestore client on an emptied emulator."""
-    from shared.firestore_client import get_db
+    from shared.platform.firestore import get_db
 
     emulators.clear_firestore(firestore_emulator.host_port, PROJECT)
     get_db.cache_clear()

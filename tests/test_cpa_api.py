@@ -200,7 +200,7 @@ def test_wrong_method_is_405_and_unknown_path_404(api):
 
 
 def wait_for_freshness():
-    """Decisions see every write older than STATS_MAX_AGE_SECONDS (shared/stats_cache.py)."""
+    """Decisions see every write older than STATS_MAX_AGE_SECONDS (shared/platform/stats_cache.py)."""
     time.sleep(float(os.environ["STATS_MAX_AGE_SECONDS"]) + 0.05)
 
 

@@ -2,15 +2,17 @@
 
 - `cpa_clicks/{4 hex of sha256(click id)}-{click_id}`: the offer chosen, how, and later the
   click's reward: the sum of its reward `events` (event id -> amount, total after it, late, time;
-  shared/settlement.py); `expire_at` for the TTL policy (CLICK_RETENTION_DAYS, default 90).
+  shared/cpa/settlement.py); `expire_at` for the TTL policy (CLICK_RETENTION_DAYS, default 90).
 - `cpa_offers/{offer_id}` (summary) and `.../shards/{n}`: clicks, conversions, reward, reward_sq
-  and their log-payout sums of one offer (shared/counters.py). The summary's `derived` map holds the
-  offer's drift state (shared/cpa/drift.py), moved by each roll-up: `thompson` decides on the
-  statistics since the offer's last detected market change, the other samplers on all of them.
+  and their log-payout sums of one offer (shared/platform/counters.py). The summary's `derived` map
+  holds the offer's drift state (shared/cpa/drift.py), moved by each roll-up (`offer_drift`, the
+  hook this store's cache rolls up with): samplers that forget (the registry's trait) decide on the
+  statistics since the offer's last detected market change, the others on all of them.
 - `cpa_counters/clicks` (summary) and `.../shards/{n}`: clicks received while greedy's warm-up
-  lasts; no longer written once its summary shows the warm-up is over.
+  lasts, whichever sampler serves them; no longer read nor written once the instance's copy of its
+  summary shows the warm-up is over.
 
-Decisions read the candidates' summaries from the instance's cache (shared/stats_cache.py), so a
+Decisions read the candidates' summaries from the instance's cache (shared/platform/stats_cache.py), so a
 new click costs one commit. Exactly once: the click document is created with a must-not-exist
 precondition in the same atomic commit that adds to the counters, so a replayed or racing click
 counts nothing; feedback reads only its own click document inside its transaction.
@@ -25,11 +27,12 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared import counters, errors, serving_config, settlement, shadow, stats_cache
-from shared.counters import Summary
-from shared.cpa import drift
+from shared.cpa import drift, serving, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
-from shared.cpa.policies import FORGETS, WARMUP_CLICKS, Choice, OfferStats
+from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats
+from shared.cpa.records import Click, Feedback
+from shared.platform import config, counters, errors, stats_cache, windows
+from shared.platform.counters import Summary
 
 CLICKS = "cpa_clicks"
 OFFERS = "cpa_offers"
@@ -52,16 +55,14 @@ def offer_counter(offer_id: int) -> str:
     return f"{OFFERS}/{offer_id}"
 
 
-def drift_state(before: Summary, totals: dict, now: float) -> dict:
-    """An offer counter's `derived` map after a roll-up (counters.DERIVED): its drift state."""
+def offer_drift(path: str, before: Summary, totals: dict, now: float) -> dict:
+    """The roll-up's hook (counters.Derive): an offer counter's `derived` map after a roll-up, its
+    drift state; other counters (the warm-up counter) keep theirs."""
     params = drift.params_from_env()
-    if params is None:
+    if params is None or not path.startswith(f"{OFFERS}/"):
         return before.derived
     elapsed = now - before.as_of if before.as_of is not None else 0.0
     return drift.rolled(before.derived, totals, before.totals, elapsed, params)
-
-
-counters.DERIVED[f"{OFFERS}/"] = drift_state
 
 
 def _offer_stats(total: dict) -> OfferStats:
@@ -104,43 +105,40 @@ class CpaStore:
     ):
         self.db = db
         self.rng = rng
-        self.cache = cache or stats_cache.for_db(db)
+        self.cache = cache or stats_cache.for_db(db, derive=offer_drift)
         # Seconds after /sample when a click without feedback stands settled at reward 0.
-        self.reward_window = reward_window or settlement.window_seconds(
+        self.reward_window = reward_window or windows.window_seconds(
             settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
         )
-        self.clock = clock or settlement.utc_now
-        self.serving = serving_config.for_db(db)
+        self.clock = clock or windows.utc_now
+        self.config = config.for_db(db, serving.DOCUMENT)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(CLICKS).document(click_doc_id(click_id))
 
-    def sample(self, request: SampleRequest) -> dict:
-        """The click's document: new, or the first one when this click was sampled before."""
+    def sample(self, request: SampleRequest) -> Click:
+        """The click: new, or the first one when this click was sampled before."""
         paths = [offer_counter(offer) for offer in request.offer_ids]
+        # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
+        plan = self.config.cached(serving.parse)
         # Once a copy shows the warm-up over it stays true (the counter only grows, and stops being
         # written): no need to keep it fresh, nor to have it rolled up every second for nothing.
+        # Until then every click counts towards it, whichever sampler serves (greedy's warm-up is the
+        # service's first clicks), so it is read while it lasts.
         warmup = self.cache.peek(GLOBAL_CLICKS)
         warm = warmup is not None and warmup.totals.get("clicks", 0) >= WARMUP_CLICKS
         summaries = self.cache.get(paths if warm else [*paths, GLOBAL_CLICKS])
         candidates = [summaries[path] for path in paths]
 
         def stats_for(sampler: str) -> list[OfferStats]:
-            if sampler in FORGETS:
+            if SAMPLERS[sampler].forgets:
                 return [_offer_stats(drift.since(c.totals, c.derived)) for c in candidates]
             return [_offer_stats(c.totals) for c in candidates]
 
         warmup = warmup if warm else summaries[GLOBAL_CLICKS]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
-        choice, how = shadow.cpa_decision(
-            self.serving.get(),
-            request.sampler,
-            request.offer_ids,
-            stats_for,
-            total_clicks,
-            request.params(),
-            self.rng,
+        choice, how = serving.decide(
+            plan, request.sampler, request.offer_ids, stats_for, total_clicks, request.params(), self.rng
         )
         click = click_document(request, choice) | how
 
@@ -153,16 +151,16 @@ class CpaStore:
         batch.create(click_ref, click)
         counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
         if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
-            counters.add(batch, self.db, GLOBAL_CLICKS, {"clicks": 1}, warmup.shards)
+            counters.add(batch, self.db, GLOBAL_CLICKS, {"clicks": 1}, self.cache.shards(GLOBAL_CLICKS))
         try:
             batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
-            return click_ref.get().to_dict()
-        return click
+            return Click.from_document(click_ref.get().to_dict())
+        return Click.from_document(click)
 
-    def feedback(self, request: FeedbackRequest) -> dict:
-        """The click's document with this reward event added (shared/settlement.py), plus the
-        event's `event_id` and `late`; a replay of an event changes nothing and answers as first."""
+    def feedback(self, request: FeedbackRequest) -> Feedback:
+        """The click with this reward event added (shared/cpa/settlement.py); a replay of an event
+        changes nothing and answers as the first time."""
         click_ref = self._click_ref(request.click_id)
 
         @firestore.transactional
@@ -175,9 +173,16 @@ class CpaStore:
             outcome = settlement.add_event(
                 click, request.event_id, request.reward_value, now, self.reward_window, MAX_REWARD_CENTS
             )
-            answer = {"event_id": request.event_id, "late": outcome.event["late"]}
+            answer = Feedback(
+                click_id=click["click_id"],
+                offer_id=click["offer_id"],
+                is_conversion=outcome.total > 0,
+                reward=outcome.total,
+                event_id=request.event_id,
+                late=outcome.event["late"],
+            )
             if outcome.replay:
-                return {**click, "reward": outcome.total, "is_conversion": outcome.total > 0, **answer}
+                return answer
             update = {
                 "reward": outcome.total,
                 "is_conversion": outcome.total > 0,
@@ -186,16 +191,10 @@ class CpaStore:
             }
             transaction.update(click_ref, update)
             path = offer_counter(click["offer_id"])
-            counters.add(transaction, self.db, path, outcome.deltas, self._shards(path))
-            return {**click, **update, **answer}
+            counters.add(transaction, self.db, path, outcome.deltas, self.cache.shards(path))
+            return answer
 
         return apply(self.db.transaction())
-
-    def _shards(self, path: str) -> int:
-        """The counter's shard count as this instance knows it, without I/O (fewer than the newest
-        count is always safe: shard counts only grow)."""
-        summary = self.cache.peek(path)
-        return summary.shards if summary else counters.MIN_SHARDS
 
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary."""

@@ -1,6 +1,6 @@
-"""The linear agents' statistics in Firestore (shared/customer/linear.py says what they are).
+"""The linear agents' statistics in Firestore (shared/customer/agents/linear.py says what they are).
 
-One sharded counter per offer, `agent_linear/{offer}` (shared/counters.py): its fields are that
+One sharded counter per offer, `agent_linear/{offer}` (shared/platform/counters.py): its fields are that
 offer's `n`, `xx.{f}.{g}` and `xr.{f}` sums, the ones `linear.update_amounts` emits under
 `{offer}.`. Why per offer:
 - size: one offer's sums are at most 1 + DIM (DIM + 1) / 2 + DIM numbers (about 700 fields,
@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from google.cloud import firestore
 
-from shared import counters, stats_cache
-from shared.customer import linear
+from shared.customer.agents import linear
+from shared.platform import counters, stats_cache
 
 COLLECTION = "agent_linear"
 
