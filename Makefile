@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
+.PHONY: run test lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -31,7 +31,16 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 
-test: prereqs lint
+# The documentation site (mkdocs.yml, docs/) into site/; --strict fails on any warning (a page
+# missing from the nav, a broken link or anchor). MkDocs and the Material theme go into .venv.
+$(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	@touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: prereqs lint docs
 	$(PY) -m pytest -q -rs
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
@@ -67,7 +76,7 @@ bench-capacity: prereqs
 	$(PY) -m bench.capacity
 
 clean:
-	rm -rf $(VENV) .venv-fuzz .pytest_cache local-results reports
+	rm -rf $(VENV) .venv-fuzz .pytest_cache local-results reports site
 
 # The report page (reports/report.html, charts beside it) from the running `make run`, or from the
 # project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".
