@@ -63,6 +63,7 @@ from shared.customer.records import slate_of
 from shared.customer.store import EPISODES, CustomerStore, new_episode
 from shared.platform.firestore import LOCAL_PROJECT, get_db
 from shared.platform.log import log
+from shared.platform.namespace import ROOT, Namespace
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DEFAULT_CHUNK_ROWS = 5000
@@ -155,6 +156,7 @@ class Job:
         policy: str = agents.DEFAULT_AGENT,
         rng: np.random.Generator | None = None,
         ramp: Ramp | None = None,
+        space: Namespace = ROOT,
     ):
         self.started = time.monotonic()
         self.time_budget = _env_number("BATCH_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS, float)
@@ -164,8 +166,9 @@ class Job:
         self.db = db
         self.gcs = gcs
         self.results = gcs.bucket(results_bucket)
-        self.store = CustomerStore(db, rng or np.random.default_rng(), policy)
-        self.status_ref = db.collection(JOBS).document(upload.job_id)
+        self.space = space  # the client's tenant: its episodes, counters and job status are its own
+        self.store = CustomerStore(db, rng or np.random.default_rng(), policy, space=space)
+        self.status_ref = db.collection(space.path(JOBS)).document(upload.job_id)
         self.owner = uuid.uuid4().hex
         self.parts = Parts(gcs, self.results, upload.job_id, upload.source)
 
@@ -301,7 +304,7 @@ class Job:
                 now,
             )
         ids = list(episodes)
-        stored = self._stored_slates(create_new(self.db, EPISODES, episodes, self.ramp))
+        stored = self._stored_slates(create_new(self.db, self.space.path(EPISODES), episodes, self.ramp))
         rows = []
         for customer, episode_id in zip(chunk.customers, ids, strict=True):
             slate = stored.get(episode_id) or slate_of(episodes[episode_id])
@@ -324,7 +327,9 @@ class Job:
         """The slates of episodes that were already there (written by an earlier run), which are kept."""
         if not episode_ids:
             return {}
-        refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in sorted(episode_ids)]
+        refs = [
+            self.db.collection(self.space.path(EPISODES)).document(episode_id) for episode_id in sorted(episode_ids)
+        ]
         return {snapshot.id: slate_of(snapshot.to_dict()) for snapshot in self.db.get_all(refs) if snapshot.exists}
 
     # -- Firestore reads ---------------------------------------------------------------------

@@ -31,8 +31,9 @@ from shared.cpa import drift, serving, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
 from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats
 from shared.cpa.records import Click, Feedback
-from shared.platform import config, counters, errors, stats_cache, windows
+from shared.platform import config, counters, errors, namespace, stats_cache, windows
 from shared.platform.counters import Summary
+from shared.platform.namespace import ROOT, Namespace
 
 CLICKS = "cpa_clicks"
 OFFERS = "cpa_offers"
@@ -51,15 +52,15 @@ def click_expire_at(now: datetime.datetime | None = None) -> datetime.datetime:
     return (now or datetime.datetime.now(datetime.UTC)) + datetime.timedelta(days=days)
 
 
-def offer_counter(offer_id: int) -> str:
-    return f"{OFFERS}/{offer_id}"
+def offer_counter(offer_id: int, space: Namespace = ROOT) -> str:
+    return space.path(f"{OFFERS}/{offer_id}")
 
 
 def offer_drift(path: str, before: Summary, totals: dict, now: float) -> dict:
     """The roll-up's hook (counters.Derive): an offer counter's `derived` map after a roll-up, its
     drift state; other counters (the warm-up counter) keep theirs."""
     params = drift.params_from_env()
-    if params is None or not path.startswith(f"{OFFERS}/"):
+    if params is None or namespace.collection_id(path) != OFFERS:
         return before.derived
     elapsed = now - before.as_of if before.as_of is not None else 0.0
     return drift.rolled(before.derived, totals, before.totals, elapsed, params)
@@ -102,32 +103,35 @@ class CpaStore:
         cache: stats_cache.StatsCache | None = None,
         reward_window: float | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        space: Namespace = ROOT,
     ):
         self.db = db
         self.rng = rng
+        self.space = space  # the tenant's namespace: every document this store names is in it
         self.cache = cache or stats_cache.for_db(db, derive=offer_drift)
         # Seconds after /sample when a click without feedback stands settled at reward 0.
         self.reward_window = reward_window or windows.window_seconds(
             settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
         )
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, serving.DOCUMENT)
+        self.config = config.for_db(db, space.path(serving.DOCUMENT))
+        self.warmup_counter = space.path(GLOBAL_CLICKS)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
-        return self.db.collection(CLICKS).document(click_doc_id(click_id))
+        return self.db.collection(self.space.path(CLICKS)).document(click_doc_id(click_id))
 
     def sample(self, request: SampleRequest) -> Click:
         """The click: new, or the first one when this click was sampled before."""
-        paths = [offer_counter(offer) for offer in request.offer_ids]
+        paths = [offer_counter(offer, self.space) for offer in request.offer_ids]
         # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
         plan = self.config.cached(serving.parse)
         # Once a copy shows the warm-up over it stays true (the counter only grows, and stops being
         # written): no need to keep it fresh, nor to have it rolled up every second for nothing.
         # Until then every click counts towards it, whichever sampler serves (greedy's warm-up is the
         # service's first clicks), so it is read while it lasts.
-        warmup = self.cache.peek(GLOBAL_CLICKS)
+        warmup = self.cache.peek(self.warmup_counter)
         warm = warmup is not None and warmup.totals.get("clicks", 0) >= WARMUP_CLICKS
-        summaries = self.cache.get(paths if warm else [*paths, GLOBAL_CLICKS])
+        summaries = self.cache.get(paths if warm else [*paths, self.warmup_counter])
         candidates = [summaries[path] for path in paths]
 
         def stats_for(sampler: str) -> list[OfferStats]:
@@ -135,7 +139,7 @@ class CpaStore:
                 return [_offer_stats(drift.since(c.totals, c.derived)) for c in candidates]
             return [_offer_stats(c.totals) for c in candidates]
 
-        warmup = warmup if warm else summaries[GLOBAL_CLICKS]
+        warmup = warmup if warm else summaries[self.warmup_counter]
         total_clicks = int(warmup.totals.get("clicks", 0))
         choice, how = serving.decide(
             plan, request.sampler, request.offer_ids, stats_for, total_clicks, request.params(), self.rng
@@ -146,12 +150,12 @@ class CpaStore:
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
         # commit if the click exists, so counters never move without their click document.
         click_ref = self._click_ref(request.click_id)
-        chosen = offer_counter(click["offer_id"])
+        chosen = offer_counter(click["offer_id"], self.space)
         batch = self.db.batch()
         batch.create(click_ref, click)
         counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
         if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
-            counters.add(batch, self.db, GLOBAL_CLICKS, {"clicks": 1}, self.cache.shards(GLOBAL_CLICKS))
+            counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
             batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
@@ -190,7 +194,7 @@ class CpaStore:
                 "feedback_at": firestore.SERVER_TIMESTAMP,
             }
             transaction.update(click_ref, update)
-            path = offer_counter(click["offer_id"])
+            path = offer_counter(click["offer_id"], self.space)
             counters.add(transaction, self.db, path, outcome.deltas, self.cache.shards(path))
             return answer
 
@@ -202,6 +206,6 @@ class CpaStore:
 
     def offers_stats(self, offer_ids: list[int]) -> list[OfferStats]:
         """offer_stats of several offers, in their order (their summaries in one get_all)."""
-        paths = [offer_counter(offer) for offer in offer_ids]
+        paths = [offer_counter(offer, self.space) for offer in offer_ids]
         totals = counters.exact_totals(self.db, paths)
         return [_offer_stats(totals[path]) for path in paths]

@@ -37,6 +37,7 @@ from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode, RewardOutcome, ServingAgent, slate_of
 from shared.platform import config, counters, errors, stats_cache, windows
 from shared.platform.firestore import MAX_COMMIT_WRITES
+from shared.platform.namespace import ROOT, Namespace
 
 AGENTS = "agents"
 PRODUCTS = "products"
@@ -55,8 +56,8 @@ def episode_expire_at(now) -> datetime.datetime:
     return start + datetime.timedelta(days=days)
 
 
-def segment_counter(segment: str) -> str:
-    return f"agent_segments/{segment.replace('/', '_')}"
+def segment_counter(segment: str, space: Namespace = ROOT) -> str:
+    return space.path(f"agent_segments/{segment.replace('/', '_')}")
 
 
 def segment_counts(total: dict) -> dict[str, tuple[float, float]]:
@@ -113,24 +114,29 @@ class CustomerStore:
         cache: stats_cache.StatsCache | None = None,
         reward_window: float | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        space: Namespace = ROOT,
     ):
         if policy not in agents.AGENTS:
             raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agents.AGENTS)}")
         self.db = db
         self.rng = rng
         self.policy = policy
+        self.space = space  # the tenant's namespace: every document this store names is in it
         self.cache = cache or stats_cache.for_db(db)
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, serving.DOCUMENT)
+        self.config = config.for_db(db, space.path(serving.DOCUMENT))
+
+    def _collection(self, name: str) -> firestore.CollectionReference:
+        return self.db.collection(self.space.path(name))
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
         """Create this agent's TB_AGENTS entry once; later starts of the same version change nothing."""
         version = agents.version_of(self.policy)
         with contextlib.suppress(exceptions.AlreadyExists):
-            self.db.collection(AGENTS).document(f"{self.policy}-{version}").create(
+            self._collection(AGENTS).document(f"{self.policy}-{version}").create(
                 {
                     "id": f"{self.policy}-{version}",
                     "version": version,
@@ -145,7 +151,7 @@ class CustomerStore:
         forced = self.config.cached(serving.parse).policy
         if forced is not None:
             return ServingAgent(forced, agents.version_of(forced), f"{serving.CONFIG_PREFIX}{forced}")
-        query = self.db.collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
+        query = self._collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
         latest = [snapshot.to_dict() for snapshot in query.stream()]
         if not latest:
             self.ensure_agent_registered()
@@ -156,7 +162,7 @@ class CustomerStore:
     # -- products ----------------------------------------------------------------------------
     def product_names(self, offers: list[str]) -> dict[str, str | None]:
         names: dict[str, str | None] = {offer: None for offer in offers}
-        query = self.db.collection(PRODUCTS).where(filter=FieldFilter("offer_id", "in", offers))
+        query = self._collection(PRODUCTS).where(filter=FieldFilter("offer_id", "in", offers))
         for snapshot in query.stream():
             product = snapshot.to_dict()
             names[product["offer_id"]] = product["product_name"]
@@ -167,7 +173,7 @@ class CustomerStore:
         written = 0
         batch = self.db.batch()
         for row in rows:
-            batch.set(self.db.collection(PRODUCTS).document(str(row["id"])), row)
+            batch.set(self._collection(PRODUCTS).document(str(row["id"])), row)
             written += 1
             if written % MAX_COMMIT_WRITES == 0:
                 batch.commit()
@@ -182,15 +188,15 @@ class CustomerStore:
     def many_segment_counts(self, keys: Iterable[str]) -> dict[str, dict[str, tuple[float, float]]]:
         """Each segment's (shown, accepted) per offer, from the instance's cache of summaries."""
         keys = list(keys)
-        summaries = self.cache.get([segment_counter(segment) for segment in keys])
-        return {segment: segment_counts(summaries[segment_counter(segment)].totals) for segment in keys}
+        summaries = self.cache.get([segment_counter(segment, self.space) for segment in keys])
+        return {segment: segment_counts(summaries[segment_counter(segment, self.space)].totals) for segment in keys}
 
     def evidence(self, policy: str, segment_keys: Iterable[str], offers: Iterable[str]) -> Callable[[str], object]:
         """What `policy` decides on (the registry's `evidence`) for these segments and offers, as
         segment -> evidence for agents.slates, read from the instance's cache once for all of them."""
         kind = agents.AGENTS[policy].evidence
         if kind == agents.LINEAR_STATISTICS:
-            model = linear_store.model(self.cache, offers)
+            model = linear_store.model(self.cache, offers, self.space)
             return lambda _segment: model
         if kind == agents.SEGMENT_COUNTS:
             counts = self.many_segment_counts(segment_keys)
@@ -218,15 +224,15 @@ class CustomerStore:
         # an episode never rewarded is a "not accepted" once its window passes, with no write.
         episode["shown_counted"] = True
         episode["linear_counted"] = True  # and the shown part of its linear statistics (linear_store)
-        episode_ref = self.db.collection(EPISODES).document(request.episode_id)
-        path = segment_counter(segment)
+        episode_ref = self._collection(EPISODES).document(request.episode_id)
+        path = segment_counter(segment, self.space)
         # Through the cache even when the policy reads no counts: it keeps the counter rolled up,
         # so its shard count grows with /predict's rate (no I/O when the policy already read it).
         shards = self.cache.get([path])[path].shards
         batch = self.db.batch()
         batch.create(episode_ref, episode)
         counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, shards)
-        linear_store.add_shown(batch, self.db, self.cache, states, slate)
+        linear_store.add_shown(batch, self.db, self.cache, states, slate, self.space)
         try:
             batch.commit()
         except exceptions.AlreadyExists:
@@ -235,7 +241,7 @@ class CustomerStore:
 
     # -- rewards -----------------------------------------------------------------------------
     def _episode_for_reward(self, request: RewardRequest) -> firestore.DocumentReference:
-        episodes = self.db.collection(EPISODES)
+        episodes = self._collection(EPISODES)
         if request.episode_id:
             return episodes.document(request.episode_id)
         mine = episodes.where(filter=FieldFilter("customer_id", "==", request.customer_id))
@@ -297,7 +303,7 @@ class CustomerStore:
             }
             transaction.update(episode_ref, update)
             transaction.create(
-                self.db.collection(REWARDS).document(episode_ref.id),
+                self._collection(REWARDS).document(episode_ref.id),
                 {
                     "id": episode_ref.id,
                     "episode_id": episode_ref.id,
@@ -316,10 +322,10 @@ class CustomerStore:
                 amounts.update(
                     {f"{offer}.accepted": 1 for offer in agents.credited_offers(slate, request.accepted_offer)}
                 )
-            path = segment_counter(episode["segment"])
+            path = segment_counter(episode["segment"], self.space)
             counters.add(transaction, self.db, path, amounts, self.cache.shards(path))
             linear_store.add_reward(
-                transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer
+                transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer, self.space
             )
             return RewardOutcome.from_document(episode_ref.id, {**episode, **update})
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from google.cloud import firestore
 
-from shared.platform import counters
+from shared.platform import counters, namespace
 
 ARCHIVE = "counter_resets"
 CHUNK = 100  # shards per transaction: transactions over ~100 documents get slow
@@ -107,7 +107,9 @@ def reset(db: firestore.Client, path: str, kind: str, key: str, who: str, reason
     """Archive then zero the counter at `path` (see the module's docstring), recording what was
     asked (`kind`=`key`), who and why."""
     started = datetime.datetime.now(datetime.UTC)
-    archive = db.collection(ARCHIVE).document(f"{uuid.uuid4().hex[:8]}-{started:%Y%m%dT%H%M%S}")
+    archive = db.collection(namespace.of_path(path).path(ARCHIVE)).document(
+        f"{uuid.uuid4().hex[:8]}-{started:%Y%m%dT%H%M%S}"
+    )
     archive.create(
         {
             "counter": path,

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared.platform import sdk_private
+from shared.platform import namespace, sdk_private
 from shared.platform.firestore import MAX_COMMIT_WRITES
 
 MIN_SHARDS = 8
@@ -205,7 +205,7 @@ def roll_up_many(
     expire_at = _EPOCH + datetime.timedelta(seconds=now) + LEASE_RETENTION
     leases = {
         path: (
-            db.collection(LEASES).document(lease_id(path, slot)),
+            db.collection(namespace.of_path(path).path(LEASES)).document(lease_id(path, slot)),
             {"counter": path, "slot": slot, "expire_at": expire_at},
         )
         for path in previous
