@@ -27,8 +27,8 @@ from shared.customer import agents, segments
 from shared.customer import store as customer_store
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import EPISODES, CustomerStore, new_episode, segment_counter
-from shared.platform import counters
-from tests.conftest import errors, function_client, windows
+from shared.platform import counters, errors, windows
+from tests.conftest import function_client
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "functions" / "main.py")

@@ -214,8 +214,14 @@ class CpaStore:
         return apply(self.db.transaction())
 
     def offer_stats(self, offer_id: int) -> OfferStats:
-        """Exact: summed from every shard now, not from the cached summary."""
-        return self.offers_stats([offer_id])[0]
+        """Exact: summed from every shard now, not from the cached summary. An offer this tenant has
+        never served (no summary, no shard) is NotFound: offer ids are the tenant's own."""
+        path = offer_counter(offer_id, self.space)
+        summary = counters.read_summaries(self.db, [path])[path]
+        totals = counters.read_shards(self.db, {path: summary.shards})[path]
+        if summary.update_time is None and not totals:
+            raise errors.NotFound(f"offer {offer_id} has no statistics for this client", "offer_id")
+        return _offer_stats(totals)
 
     def offers_stats(self, offer_ids: list[int]) -> list[OfferStats]:
         """offer_stats of several offers, in their order (their summaries in one get_all)."""
