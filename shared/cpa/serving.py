@@ -80,6 +80,13 @@ def over(operator: CpaServing, tenant: CpaServing) -> CpaServing:
     return CpaServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
 
 
+def parse_both(operator_document: dict | None, tenant_document: dict | None) -> tuple[CpaServing, list[str]]:
+    """What serves a tenant: its document under the operators' (as read together, the operators' first)."""
+    operator, operator_problems = parse_operator(operator_document)
+    tenant, tenant_problems = parse(tenant_document)
+    return over(operator, tenant), operator_problems + tenant_problems
+
+
 def decide(
     serving: CpaServing,
     sampler: str,

@@ -66,6 +66,13 @@ def over(operator: CustomerServing, tenant: CustomerServing) -> CustomerServing:
     return CustomerServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
 
 
+def parse_both(operator_document: dict | None, tenant_document: dict | None) -> tuple[CustomerServing, list[str]]:
+    """What serves a tenant: its document under the operators' (as read together, the operators' first)."""
+    operator, operator_problems = parse_operator(operator_document)
+    tenant, tenant_problems = parse(tenant_document)
+    return over(operator, tenant), operator_problems + tenant_problems
+
+
 def slate_fields(
     serving: CustomerServing,
     served_by: str,

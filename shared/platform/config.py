@@ -1,10 +1,12 @@
-"""A configuration document in Firestore (the kill switch, `config/serving`), cached per instance.
+"""Configuration documents in Firestore (the kill switch: a tenant's `config/serving` under the
+operators' `config/operator`), cached per instance.
 
-Each instance reads the document at most once per SERVING_CONFIG_TTL_SECONDS (default 5), never
-per request: a change serves everywhere within that time. Each product reads its own section
-through a parser (`cached(parse)`) that returns what it understood and what it had to ignore; the
-problems are logged once per read, the other fields still apply. A read that fails keeps the last
-good copy (or none) and is logged: a configuration never turns a request into a 500.
+Each instance reads them at most once per SERVING_CONFIG_TTL_SECONDS (default 5), all in one call,
+never per request: a change serves everywhere within that time, and an unreachable Firestore costs a
+request at most one call's deadline. Each product reads its own sections through a parser
+(`cached(parse)`) that returns what it understood and what it had to ignore; the problems are logged
+once per read, the other fields still apply. A read that fails keeps the last good copy (or none)
+and is logged: a configuration never turns a request into a 500.
 """
 
 import os
@@ -58,44 +60,44 @@ def choice_or_env(values: dict, key: str, name: str, env: str | None, allowed, p
     return choice(value, allowed, name, problems)
 
 
-class ConfigDocument:
-    """The instance's copy of one document, read again once it is `ttl` seconds old: one read per
-    instance per `ttl`, by whichever request finds it stale (the others wait on that read)."""
+class ConfigDocuments:
+    """The instance's copy of some documents, read again (together) once it is `ttl` seconds old: one
+    read per instance per `ttl`, by whichever request finds it stale (the others wait on that read)."""
 
-    def __init__(self, db: firestore.Client, path: str, ttl: float | None = None, clock=time.monotonic):
+    def __init__(self, db: firestore.Client, paths: tuple[str, ...], ttl: float | None = None, clock=time.monotonic):
         self.db = db
-        self.path = path
+        self.paths = tuple(paths)
         self.ttl = ttl if ttl is not None else ttl_from_env()
         self.clock = clock
         self.reads = 0
-        self._document: dict | None = None
+        self._documents: tuple[dict | None, ...] = (None,) * len(self.paths)
         self._version = 0  # bumped by every read: parsed values are kept per version
         self._expires = 0.0
         self._parsed: dict[Callable, tuple[int, object]] = {}
         self._lock = threading.Lock()
 
-    def get(self) -> dict | None:
-        """The document's fields (None when it does not exist), at most `ttl` old."""
+    def get(self) -> tuple[dict | None, ...]:
+        """Each document's fields (None where it does not exist), at most `ttl` old."""
         if self._version and self.clock() < self._expires:
-            return self._document
+            return self._documents
         with self._lock:
             if not self._version or self.clock() >= self._expires:
                 self._read()
                 self._expires = self.clock() + self.ttl
-            return self._document
+            return self._documents
 
-    def cached(self, parse: Callable[[dict | None], tuple[object, list[str]]], fresh: bool = True):
-        """parse(document)'s value, parsed once per read; `fresh=False` does no I/O (the copy held,
+    def cached(self, parse: Callable[..., tuple[object, list[str]]], fresh: bool = True):
+        """parse(*documents)'s value, parsed once per read; `fresh=False` does no I/O (the copy held,
         or the defaults: a degraded answer while Firestore is unreachable)."""
-        document = self.get() if fresh else self._document
+        documents = self.get() if fresh else self._documents
         version = self._version
         with self._lock:
             kept = self._parsed.get(parse)
             if kept is not None and kept[0] == version:
                 return kept[1]
-        value, problems = parse(document)
+        value, problems = parse(*documents)
         if problems:
-            log("WARNING", "configuration: fields ignored", document=self.path, problems=problems)
+            log("WARNING", "configuration: fields ignored", documents=list(self.paths), problems=problems)
         with self._lock:
             self._parsed[parse] = (version, value)
         return value
@@ -103,16 +105,15 @@ class ConfigDocument:
     def _read(self) -> None:
         self.reads += 1
         try:
-            snapshot = self.db.document(self.path).get()
+            found = {s.reference.path: s for s in self.db.get_all([self.db.document(path) for path in self.paths])}
         except Exception as error:  # unreachable: keep serving as before; the request finds out itself
             log("WARNING", "configuration unreadable; keeping the last copy", exception=repr(error)[:300])
             self._version = self._version or 1
             return
-        self._document = snapshot.to_dict() if snapshot.exists else None
+        self._documents = tuple(
+            found[path].to_dict() if path in found and found[path].exists else None for path in self.paths
+        )
         self._version += 1
-
-
-_shared = PerClient(ConfigDocument)
 
 
 def overridden(fields: tuple, override: tuple) -> tuple:
@@ -120,6 +121,9 @@ def overridden(fields: tuple, override: tuple) -> tuple:
     return tuple(mine if mine is not None else theirs for mine, theirs in zip(override, fields, strict=True))
 
 
-def for_db(db: firestore.Client, path: str) -> ConfigDocument:
-    """The process-wide copy of the document at `path` for this client (one per deployed instance)."""
-    return _shared.get(db, path)
+_shared = PerClient(lambda db, paths: ConfigDocuments(db, paths))
+
+
+def for_db(db: firestore.Client, *paths: str) -> ConfigDocuments:
+    """The process-wide copy of the documents at `paths` for this client (one per deployed instance)."""
+    return _shared.get(db, paths)
