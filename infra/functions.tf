@@ -53,8 +53,10 @@ locals {
           # shared/cpa/drift.py: an offer's statistics restart when its market moves.
           DRIFT_HALF_LIFE_SECONDS = tostring(var.drift_half_life_seconds)
           DRIFT_THRESHOLD         = tostring(var.drift_threshold)
-          # The function-side limiter: tenant => requests a minute (the registry, clients.tf).
+          # The function-side limiter (shared/web/limits.py): tenant => requests a minute (the registry,
+          # clients.tf), each instance admitting its share of it.
           TENANT_REQUESTS_PER_MINUTE = jsonencode(local.tenant_requests_per_minute)
+          MAX_INSTANCES              = tostring(var.max_instances)
         })
       })
     },
