@@ -115,24 +115,29 @@ def virtual_clock(counter: Counter):
     return lambda: counter.now
 
 
-def offer_rates(base: int = 0, tenants: int = 1) -> dict[int, float]:
-    """Click rate per offer of one of `tenants` tenants sharing the profile: offer base+1 is the hot one."""
+def offer_rates(base: int = 0) -> dict[int, float]:
+    """Click rate per offer: offer base+1 is the hot one."""
     p = PROFILE
     rest = (p["clicks_per_s"] - p["hot_offer_clicks_per_s"]) / (p["offers"] - 1)
-    rates = {base + o: p["hot_offer_clicks_per_s"] if o == 1 else rest for o in range(1, p["offers"] + 1)}
-    return {offer: rate / tenants for offer, rate in rates.items()}
+    return {base + o: p["hot_offer_clicks_per_s"] if o == 1 else rest for o in range(1, p["offers"] + 1)}
 
 
-def tenant_spaces(tenants: int) -> list[namespace.Namespace]:
-    """The tenants sharing the traffic: the default tenant alone, or `tenants` named ones."""
-    return [namespace.ROOT] if tenants == 1 else [namespace.Namespace(f"tenant{n}") for n in range(tenants)]
+def tenants_offers(base: int, tenants: int) -> list[tuple[namespace.Namespace, list[int]]]:
+    """The profile's offers dealt to `tenants` tenants (the hot one to the first), so that the
+    service holds as many counters, written as fast, whatever the number of tenants: each tenant's
+    offers, the hot one first where it has it. One tenant: the default one, with every offer."""
+    rates = offer_rates(base)
+    offers = list(rates)
+    if tenants == 1:
+        return [(namespace.ROOT, offers)]
+    return [(namespace.Namespace(f"tenant{n}"), offers[n::tenants]) for n in range(tenants)]
 
 
-def seed_offers(db, base: int, now: float, interval: float, rng: random.Random, space=namespace.ROOT, tenants=1):
-    """Offers in service: summaries with shard counts sized for their rates, each rolled up at a
-    random moment of the last roll-up interval (as in steady state)."""
+def seed_offers(db, rates: dict[int, float], now: float, interval: float, rng: random.Random, space=namespace.ROOT):
+    """Offers in service (offer -> clicks/s): summaries with shard counts sized for their rates, each
+    rolled up at a random moment of the last roll-up interval (as in steady state)."""
     batch, pending = db.batch(), 0
-    for offer, rate in offer_rates(base, tenants).items():
+    for offer, rate in rates.items():
         as_of = now - rng.uniform(0, interval)
         # in service for an hour: no longer young (stats_cache.age_limit); the totals sit in a
         # shard too, so that roll-ups find them
@@ -162,14 +167,18 @@ def seed_offers(db, base: int, now: float, interval: float, rng: random.Random, 
 def replay_clicks(
     db, counter: Counter, k: int, seconds: float, executed: float, max_age: float, rng, tenants: int = 1
 ) -> dict:
-    """The click profile, its clicks dealt in turn to `tenants` tenants with the same offer ids."""
+    """The click profile, its offers dealt to `tenants` tenants (tenants_offers) and each click to the
+    tenant of its candidates, in proportion to the tenants' click rates."""
     p = PROFILE
     start = 1_000_000.0 + k * 1000
     counter.now = start
     base = k * 10_000  # each K its own offers: no clearing of the emulator between rows
-    spaces = tenant_spaces(tenants)
-    for space in spaces:
-        seed_offers(db, base, start, max_age / 2, rng, space, tenants)
+    dealt = tenants_offers(base, tenants)
+    spaces = [space for space, _ in dealt]
+    rates = offer_rates(base)
+    shares = [sum(rates[o] for o in offers) for _, offers in dealt]
+    for space, offers in dealt:
+        seed_offers(db, {offer: rates[offer] for offer in offers}, start, max_age / 2, rng, space)
     caches = [
         stats_cache.StatsCache(db, max_age=max_age, clock=virtual_clock(counter), background=False)
         for _ in range(p["instances"])
@@ -178,7 +187,7 @@ def replay_clicks(
         [cpa.CpaStore(db, np.random.default_rng(i), cache, space=space) for space in spaces]
         for i, cache in enumerate(caches)
     ]
-    hot, others = base + 1, list(range(base + 2, base + p["offers"] + 1))
+    hot = base + 1
     total = int(p["clicks_per_s"] * seconds)
     warm = total // 3  # the first third settles the caches; not counted
     counter.clear()
@@ -189,8 +198,11 @@ def replay_clicks(
         counting = n >= warm
         if n == warm:
             counter.clear()
-        instance, tenant = n % p["instances"], n % len(spaces)
-        offers = [hot, *rng.sample(others, k - 1)]
+        instance = n % p["instances"]
+        tenant = rng.choices(range(len(spaces)), shares)[0] if len(spaces) > 1 else 0
+        own = dealt[tenant][1]  # every click of the hot offer's tenant has it among its candidates
+        hot_first = [hot] if hot in own else []
+        offers = [*hot_first, *rng.sample([o for o in own if o != hot], min(k, len(own)) - len(hot_first))]
         # what CpaStore.sample looks up once the warm-up is over: the candidates alone
         paths = [cpa.offer_counter(o, spaces[tenant]) for o in offers]
         token = label.set("sample-cache")
