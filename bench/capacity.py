@@ -37,7 +37,7 @@ from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.customer import linear_store, segments
 from shared.customer import store as customer
 from shared.customer.models import PredictRequest, RewardRequest
-from shared.platform import counters, namespace, sdk_private, stats_cache
+from shared.platform import config, counters, namespace, sdk_private, stats_cache
 
 PROJECT = "offer-bandits-capacity"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -187,6 +187,8 @@ def replay_clicks(
         [cpa.CpaStore(db, np.random.default_rng(i), cache, space=space) for space in spaces]
         for i, cache in enumerate(caches)
     ]
+    for store in (store for row in stores for store in row):  # each instance's own copy, on virtual time
+        store.config = config.ConfigDocuments(db, store.config.paths, clock=virtual_clock(counter))
     hot = base + 1
     total = int(p["clicks_per_s"] * seconds)
     warm = total // 3  # the first third settles the caches; not counted
@@ -240,6 +242,8 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
         for _ in range(p["instances"])
     ]
     stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
+    for store in stores:  # each instance's own copy of the kill switch, on virtual time
+        store.config = config.ConfigDocuments(db, store.config.paths, clock=virtual_clock(counter))
     stores[0].ensure_agent_registered()
     keys = [
         segments.segment_of(age, gender, region)
