@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devstack import emulators, processes, serve
+from devstack.clients import environment, example_clients, new_keys
+from shared.platform.namespace import Namespace
 from tools import target
 from tools.load_products import load_products_file
 
@@ -98,7 +100,10 @@ def main() -> int:
             f"  Storage emulator: {state['storage_emulator_host']}, buckets {INBOX_BUCKET} and {RESULTS_BUCKET}; "
             f"score_upload at {state['score_upload']}, fed by the bridge\n"
             f"  sample data: products from {SAMPLE_PRODUCTS}\n"
-            f"  try: curl '{state['gateway']}/sample/?click_id=1&offer_ids=3,5,7'\n"
+            f"  clients (examples/clients.json), each a tenant calling with its own API key (x-api-key):\n"
+            + "".join(f"    {tenant:<10} {key}\n" for tenant, key in state["api_keys"].items())
+            + f"  try: curl -H 'x-api-key: {state['api_keys']['default']}' "
+            f"'{state['gateway']}/sample/?click_id=1&offer_ids=3,5,7'\n"
             f"       make drop FILE=examples/company_B.csv CLIENT=company_b\n"
             "Ctrl-C stops everything; a part that exits is restarted.\n",
             sys.stdout,
@@ -135,6 +140,9 @@ def _start(port: int) -> tuple[list[Service], dict]:
         INBOX_BUCKET=INBOX_BUCKET,
         RESULTS_BUCKET=RESULTS_BUCKET,
     )
+    clients = example_clients()
+    keys = new_keys(clients)
+    os.environ.update(environment(clients, keys, os.environ))
     env = dict(os.environ)
     url = f"http://127.0.0.1:{port}"
     score_upload_url = f"http://127.0.0.1:{score_upload_port}/"
@@ -142,7 +150,7 @@ def _start(port: int) -> tuple[list[Service], dict]:
     firestore = _emulator_service(
         "Firestore emulator",
         lambda: emulators.launch_firestore(firestore_port),
-        lambda: load_products_file(SAMPLE_PRODUCTS),
+        lambda: _load_products(clients),
         f"on 127.0.0.1:{firestore_port} with an empty database; the sample products are loaded again",
     )
     storage = _emulator_service(
@@ -182,6 +190,8 @@ def _start(port: int) -> tuple[list[Service], dict]:
         "results_bucket": RESULTS_BUCKET,
         "score_upload": score_upload_url,
         "pid": os.getpid(),
+        "api_keys": keys,  # tenant -> its API key (x-api-key header); this file is local and gitignored
+        "batch_tenants": json.loads(os.environ["BATCH_TENANTS"]),  # inbox folder -> tenant
     }
     return [firestore, storage, gateway, score_upload, bridge], state
 
@@ -198,6 +208,12 @@ def _emulator_service(name: str, launch: Callable[[], emulators.Emulator], setup
         setup()
 
     return Service(name, launch_process, ready, log_tail=lambda: current[0].log_tail(5), comeback=comeback)
+
+
+def _load_products(clients: dict[str, dict]) -> None:
+    for client in clients.values():
+        if client.get("products_file"):
+            load_products_file(client["products_file"], Namespace(client["tenant"]))
 
 
 def _create_buckets(project: str) -> None:

@@ -10,6 +10,7 @@ store (shared/<product>/store.py) reads and writes Firestore and asks a pure pol
 import datetime
 import os
 import re
+import zlib
 
 import functions_framework
 import numpy as np
@@ -26,10 +27,10 @@ from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode
 from shared.customer.store import CustomerStore
 from shared.platform.firestore import get_db, get_request_db
-from shared.web.http import ApiError, endpoint, json_body, log_fields, query_and_body
+from shared.platform.namespace import DEFAULT_TENANT, Namespace
+from shared.web.http import ApiError, endpoint, json_body, log_fields, query_and_body, tenant
 from shared.web.identity import token_claims
 
-_rng = np.random.default_rng()
 _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
 _COMPARE_PATH = re.compile(r"^/offers/compare/?$")
 # Intervals and P(best) are Monte Carlo (shared/cpa/insights.py): a fixed seed gives the same
@@ -37,8 +38,22 @@ _COMPARE_PATH = re.compile(r"^/offers/compare/?$")
 _INSIGHTS_SEED = 0
 
 
-def cpa_store() -> CpaStore:
-    return CpaStore(get_request_db(), _rng)
+_rngs: dict[str, np.random.Generator] = {}
+
+
+def rng_of(space: Namespace) -> np.random.Generator:
+    """The tenant's own generator: one tenant's traffic never shifts another's draws. DECISION_SEED
+    seeds them (tests and benchmarks replay the same decisions); unset, fresh entropy."""
+    if space.tenant not in _rngs:
+        seed = os.environ.get("DECISION_SEED")
+        entropy = [int(seed), zlib.crc32(space.tenant.encode())] if seed else None
+        _rngs.setdefault(space.tenant, np.random.default_rng(entropy))
+    return _rngs[space.tenant]
+
+
+def cpa_store(request) -> CpaStore:
+    space = tenant(request)
+    return CpaStore(get_request_db(), rng_of(space), space=space)
 
 
 def sample_degraded(request):
@@ -46,16 +61,16 @@ def sample_degraded(request):
     (feedback for this click id is a 404: the click was never sampled)."""
     sample_request = SampleRequest.model_validate(query_and_body(request))
     offers = sample_request.offer_ids
-    offer = offers[int(_rng.integers(len(offers)))]
+    offer = offers[int(rng_of(tenant(request)).integers(len(offers)))]
     click = Click(sample_request.click_id, offer, "random", 1 / len(offers), "degraded:random")
     log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
     return _click_answer(click, recorded=False), 200
 
 
 @functions_framework.http
-@endpoint("GET", degraded=sample_degraded)
+@endpoint("GET", degraded=sample_degraded, identified=True)
 def sample(request):
-    click = cpa_store().sample(SampleRequest.model_validate(query_and_body(request)))
+    click = cpa_store(request).sample(SampleRequest.model_validate(query_and_body(request)))
     log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
     return _click_answer(click, recorded=True), 200
 
@@ -72,9 +87,9 @@ def _click_answer(click: Click, recorded: bool) -> dict:
 
 
 @functions_framework.http
-@endpoint("PUT")
+@endpoint("PUT", identified=True)
 def feedback(request):
-    fed = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
+    fed = cpa_store(request).feedback(FeedbackRequest.model_validate(query_and_body(request)))
     log_fields(request, offer_id=fed.offer_id, reward=fed.reward, is_conversion=fed.is_conversion)
     return {
         "click_id": fed.click_id,
@@ -87,7 +102,7 @@ def feedback(request):
 
 
 @functions_framework.http
-@endpoint("GET")
+@endpoint("GET", identified=True)
 def stats(request):
     """/offer_ids/{id}/stats (one offer's totals) and /offers/compare (which offer is winning)."""
     if _COMPARE_PATH.match(request.path):
@@ -100,14 +115,14 @@ def stats(request):
         offer_id = parse_id(raw_id)
     except ValueError as error:
         raise ApiError(400, f"offer_id: {error}", "offer_id") from None
-    totals = cpa_store().offer_stats(offer_id)
+    totals = cpa_store(request).offer_stats(offer_id)
     found = insights.revenue_per_click([totals], np.random.default_rng(_INSIGHTS_SEED))
     return _offer_answer(offer_id, totals, found, 0), 200
 
 
 def compare(request):
     offer_ids = CompareRequest.model_validate(query_and_body(request)).offer_ids
-    totals = cpa_store().offers_stats(offer_ids)
+    totals = cpa_store(request).offers_stats(offer_ids)
     found = insights.revenue_per_click(totals, np.random.default_rng(_INSIGHTS_SEED))
     offers = [
         _offer_answer(offer, stats, found, i) | {"p_best": round(float(found.p_best[i]), 4)}
@@ -139,20 +154,21 @@ def _offer_answer(offer_id: int, totals: OfferStats, found: insights.Insights, i
 
 
 # -- Customer offers (Company A) -----------------------------------------------------------------
-_agent_registered = False
+_agent_registered: set[str] = set()  # tenants whose TB_AGENTS entry this instance has made sure of
 
 
-def customer_store() -> CustomerStore:
-    global _agent_registered
-    store = CustomerStore(get_request_db(), _rng, os.environ.get("AGENT_POLICY", agents.DEFAULT_AGENT))
-    if not _agent_registered:
+def customer_store(request) -> CustomerStore:
+    space = tenant(request)
+    policy = os.environ.get("AGENT_POLICY", agents.DEFAULT_AGENT)
+    store = CustomerStore(get_request_db(), rng_of(space), policy, space=space)
+    if space.tenant not in _agent_registered:
         store.ensure_agent_registered()
-        _agent_registered = True
+        _agent_registered.add(space.tenant)
     return store
 
 
 def _prediction(request) -> tuple[CustomerStore, PredictRequest, Episode]:
-    store = customer_store()
+    store = customer_store(request)
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     episode = store.predict(predict_request)
     log_fields(request, policy=episode.policy, served_by=episode.served_by)
@@ -178,7 +194,7 @@ def _static_prediction(request) -> tuple[PredictRequest, Episode]:
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     states = predict_request.states
     segment = segments.segment_of(states.age, states.gender, states.region)
-    slate = agents.slates(agents.STATIC, segment, predict_request.eligible, {}, _rng)[0]
+    slate = agents.slates(agents.STATIC, segment, predict_request.eligible, {}, rng_of(tenant(request)))[0]
     static = agents.STATIC
     episode = Episode(None, predict_request.customer_id, slate, static, agents.version_of(static), f"degraded:{static}")
     log_fields(request, policy=episode.policy, served_by=episode.served_by)
@@ -198,9 +214,9 @@ def predict_v2_degraded(request):
 
 
 @functions_framework.http
-@endpoint("GET")
+@endpoint("GET", identified=True)
 def is_alive(request):
-    serving = customer_store().serving_agent()
+    serving = customer_store(request).serving_agent()
     answer = {"status": "I'm alive and running", "agent-version": f"{serving.version}-API", "policy": serving.policy}
     if serving.served_by != serving.policy:  # the kill switch forces this agent
         answer["served_by"] = serving.served_by
@@ -208,14 +224,14 @@ def is_alive(request):
 
 
 @functions_framework.http
-@endpoint("POST", degraded=predict_degraded)
+@endpoint("POST", degraded=predict_degraded, identified=True)
 def predict(request):
     _, predict_request, episode = _prediction(request)
     return _prediction_answer(predict_request, episode, episode.slate), 200
 
 
 @functions_framework.http
-@endpoint("POST", degraded=predict_v2_degraded)
+@endpoint("POST", degraded=predict_v2_degraded, identified=True)
 def predict_v2(request):
     store, predict_request, episode = _prediction(request)
     names = store.product_names(episode.slate)
@@ -227,9 +243,9 @@ def predict_v2(request):
 
 
 @functions_framework.http
-@endpoint("PUT")
+@endpoint("PUT", identified=True)
 def rewards(request):
-    outcome = customer_store().reward(RewardRequest.model_validate(json_body(request, required=True)))
+    outcome = customer_store(request).reward(RewardRequest.model_validate(json_body(request, required=True)))
     log_fields(request, policy=outcome.policy, accepted=outcome.accepted)
     return {
         "customer_id": outcome.customer_id,
@@ -268,20 +284,25 @@ def admin_identity(request) -> str:
 @functions_framework.http
 @endpoint("POST")
 def admin_reset(request):
-    """Archive then zero one offer's or one segment's statistics (shared/admin.py):
-    POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "reason"."""
+    """Archive then zero one offer's or one segment's statistics of one tenant (shared/admin.py):
+    POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "tenant" (default: default) and
+    "reason". Operators only: the platform checks their identity token."""
     fields = query_and_body(request)
+    who = admin_identity(request)
     targets = [name for name in ("offer", "segment") if fields.get(name) not in (None, "")]
     if len(targets) != 1:
         raise ApiError(400, "name exactly one of offer or segment", "offer")
     kind = targets[0]
     try:
-        path = admin.counter_of(kind, str(fields[kind]))
+        space = Namespace(str(fields.get("tenant") or DEFAULT_TENANT))
+    except ValueError as error:
+        raise ApiError(400, f"tenant: {error}", "tenant") from None
+    try:
+        path = admin.counter_of(kind, str(fields[kind]), space)
     except ValueError as error:
         raise ApiError(400, f"{kind}: {error}", kind) from None
     reason = str(fields.get("reason") or "")[:500]
-    who = admin_identity(request)
-    archive = admin.reset(get_db(), kind, str(fields[kind]), who, reason)
+    archive = admin.reset(get_db(), kind, str(fields[kind]), who, reason, space)
     log_fields(request, reset_counter=path, reset_by=who, archive=archive.id)
     return {
         "archive_id": archive.id,

@@ -14,7 +14,6 @@ import math
 import pathlib
 import time
 
-import functions_framework
 import numpy as np
 import pydantic
 import pytest
@@ -29,6 +28,7 @@ from shared.customer import store as customer_store
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import EPISODES, CustomerStore, new_episode, segment_counter
 from shared.platform import counters, errors, windows
+from tests.conftest import function_client
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "functions" / "main.py")
@@ -332,7 +332,7 @@ def served(db, monkeypatch):
     monkeypatch.setenv(settlement.CLICK_WINDOW_ENV, str(SERVED_WINDOW))
     monkeypatch.setenv(customer_store.EPISODE_WINDOW_ENV, str(SERVED_WINDOW))
     names = ("sample", "feedback", "predict", "rewards")
-    return {name: functions_framework.create_app(name, MAIN).test_client() for name in names}
+    return {name: function_client(name) for name in names}
 
 
 def test_served_answers_say_late_after_the_window_from_the_environment(served):

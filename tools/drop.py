@@ -10,6 +10,7 @@ import pathlib
 import sys
 import time
 
+from shared.platform.namespace import DEFAULT_TENANT, Namespace
 from tools import target
 
 
@@ -33,6 +34,11 @@ def main() -> int:
 
     from shared.batch import job as batch_job
 
+    tenants = state.get("batch_tenants", {})
+    if tenants and args.client not in tenants:
+        print(f"{args.client!r} is no batch client of this stack (clients: {', '.join(tenants)})", file=sys.stderr)
+        return 1
+    space = Namespace(tenants.get(args.client, DEFAULT_TENANT))  # whose episodes and job status these are
     source = pathlib.Path(args.file)
     name = f"{args.client}/{args.name or source.name}"
     blob = storage.Client(project=state["project"]).bucket(state["inbox_bucket"]).blob(name)
@@ -41,7 +47,7 @@ def main() -> int:
     print(f"uploaded {source} to gs://{state['inbox_bucket']}/{name} (generation {blob.generation})", flush=True)
     job = (
         firestore.Client(project=state["project"])
-        .collection(batch_job.JOBS)
+        .collection(space.path(batch_job.JOBS))
         .document(batch_job.Upload(state["inbox_bucket"], name, str(blob.generation)).job_id)
     )
     status = _wait(job, started + args.timeout)

@@ -38,6 +38,7 @@ from shared.customer.segments import SLATE_SIZE
 from shared.customer.store import EPISODES
 from shared.maths.estimators import Estimate
 from shared.platform import stats_cache
+from shared.platform.namespace import ROOT, Namespace
 from tools.report.data import newest
 
 # An estimate is printed once it rests on this many clicks (or episodes), else "too few clicks":
@@ -110,9 +111,12 @@ def episode_row(doc: dict) -> dict:
     }
 
 
-def read_firestore(db, since: datetime.datetime, max_clicks: int, max_episodes: int) -> tuple[list, list, dict]:
-    clicks = newest(db, CLICKS, "sampled_at", since, max_clicks, CLICK_FIELDS)[::-1]  # oldest first
-    episodes = newest(db, EPISODES, "created_at", since, max_episodes, EPISODE_FIELDS)[::-1]
+def read_firestore(
+    db, since: datetime.datetime, max_clicks: int, max_episodes: int, space: Namespace = ROOT
+) -> tuple[list, list, dict]:
+    """The tenant's clicks and episodes in the window (`space`: its namespace), oldest first."""
+    clicks = newest(db, space.path(CLICKS), "sampled_at", since, max_clicks, CLICK_FIELDS)[::-1]
+    episodes = newest(db, space.path(EPISODES), "created_at", since, max_episodes, EPISODE_FIELDS)[::-1]
     cut = {"clicks": len(clicks) >= max_clicks, "episodes": len(episodes) >= max_episodes}
     return [click_row(d) for d in clicks], [episode_row(d) for d in episodes], cut
 
@@ -329,6 +333,7 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--export", type=pathlib.Path, help="read this JSON-lines export instead of Firestore")
     parser.add_argument("--save", type=pathlib.Path, help="also write what was read to this JSON-lines file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samplers' replayed draws")
+    parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose logs (default: the default tenant)")
     parser.add_argument(
         "--lag",
         type=float,
@@ -360,7 +365,7 @@ def main(argv=None, out=print) -> int:
         source = connect(args.project)
         from shared.platform.firestore import get_db  # after connect(): the client reads the environment
 
-        clicks, episodes, cut = read_firestore(get_db(), args.since, args.max_clicks, args.max_episodes)
+        clicks, episodes, cut = read_firestore(get_db(), args.since, args.max_clicks, args.max_episodes, args.tenant)
         source += f", since {args.since:%Y-%m-%d %H:%M} UTC"
     if args.save:
         save_export(args.save, clicks, episodes)

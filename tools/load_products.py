@@ -14,6 +14,7 @@ import numpy as np
 
 from shared.customer.store import CustomerStore
 from shared.platform.firestore import get_db
+from shared.platform.namespace import DEFAULT_TENANT, ROOT, Namespace
 from tools import target
 
 
@@ -28,17 +29,20 @@ def read_products(path: str) -> list[dict]:
     return rows
 
 
-def load_products_file(path: str) -> int:
-    return CustomerStore(get_db(), np.random.default_rng()).load_products(read_products(path))
+def load_products_file(path: str, space: Namespace = ROOT) -> int:
+    """Load the file into the products of the tenant in `space` (Company A's names are Company A's)."""
+    return CustomerStore(get_db(), np.random.default_rng(), space=space).load_products(read_products(path))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.load_products", description=__doc__.split("\n")[0])
     parser.add_argument("file", help="a CSV with ID, OFFER_ID and PRODUCT_NAME columns")
     parser.add_argument("--project", help="write to this Google Cloud project's Firestore")
+    parser.add_argument("--tenant", default=DEFAULT_TENANT, help="whose products these are (default: default)")
     args = parser.parse_args(argv)
     source = target.connect(args.project).description
-    print(f"loaded {load_products_file(args.file)} products from {args.file} into {source}")
+    loaded = load_products_file(args.file, Namespace(args.tenant))
+    print(f"loaded {loaded} products from {args.file} into {source}, tenant {args.tenant}")
     return 0
 
 

@@ -13,6 +13,7 @@ import getpass
 import json
 import sys
 
+from shared.platform.namespace import ROOT, Namespace
 from tools import target
 
 
@@ -22,12 +23,13 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--who", default=getpass.getuser(), help="recorded in the archive (default: your login)")
     parser.add_argument("--reason", default="", help="recorded in the archive")
     parser.add_argument("--project", help="reset in this Google Cloud project's Firestore")
+    parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose counter (default: the default tenant)")
     args = parser.parse_args(argv)
     kind, _, key = args.target.partition("=")
     from shared import admin
 
     try:
-        admin.counter_of(kind.strip(), key.strip())
+        admin.counter_of(kind.strip(), key.strip(), args.tenant)
     except ValueError as error:
         parser.error(str(error))
     args.kind, args.key = kind.strip(), key.strip()
@@ -40,7 +42,7 @@ def main(argv=None) -> int:
     from shared import admin
     from shared.platform.firestore import get_db  # after connect(): the client reads the environment
 
-    archive = admin.reset(get_db(), args.kind, args.key, args.who, args.reason)
+    archive = admin.reset(get_db(), args.kind, args.key, args.who, args.reason, args.tenant)
     print(f"Reset {archive.counter} in {source} as {args.who}: archive counter_resets/{archive.id}")
     print(json.dumps({"archived": archive.totals, "shards_moved": archive.shards_moved}, default=str))
     return 0

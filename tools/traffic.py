@@ -18,6 +18,7 @@ import numpy as np
 import requests
 
 from shared.customer.segments import OFFERS, REGIONS, age_band
+from shared.platform.namespace import DEFAULT_TENANT
 from tools import target
 
 # offer id: (conversion rate, mean payout in cents). Revenue per click 24, 45, 40, 30 and 20 cents:
@@ -120,10 +121,13 @@ def send_customers(url: str, customers: int, seed: int, session: requests.Sessio
     return {"customers": customers, "accepted": sum(accepted)}
 
 
-def send(url: str, clicks: int, customers: int, seed: int) -> dict:
+def send(url: str, clicks: int, customers: int, seed: int, key: str | None = None) -> dict:
+    """Send as the tenant whose API key is `key`."""
     with requests.Session() as session:
         adapter = requests.adapters.HTTPAdapter(pool_connections=WORKERS, pool_maxsize=WORKERS)
         session.mount("http://", adapter)
+        if key:
+            session.headers["x-api-key"] = key
         return {**send_clicks(url, clicks, seed, session), **send_customers(url, customers, seed, session)}
 
 
@@ -133,21 +137,29 @@ def main(argv=None) -> int:
     parser.add_argument("--customers", type=int, default=400)
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--url", help="the stack's URL (default: the running `make run`'s)")
+    parser.add_argument(
+        "--tenant", default=DEFAULT_TENANT, help="send as this client (its key: the stack's state file)"
+    )
+    parser.add_argument("--key", help="the API key to send with (default: the tenant's, from the stack's state file)")
     args = parser.parse_args(argv)
-    url = args.url
-    if not url:
+    url, key = args.url, args.key
+    if not url or not key:
         state = target.running_stack()
         if state is None:
             print("No running stack: start `make run` in another terminal first (or pass --url).", file=sys.stderr)
             return 1
-        url = state["gateway"]
+        url = url or state["gateway"]
+        key = key or state.get("api_keys", {}).get(args.tenant)
+        if key is None:
+            print(f"The running stack has no client {args.tenant!r}: see its state file.", file=sys.stderr)
+            return 1
     started = time.monotonic()
-    sent = send(url.rstrip("/"), args.clicks, args.customers, args.seed)
+    sent = send(url.rstrip("/"), args.clicks, args.customers, args.seed, key)
     took = time.monotonic() - started
     print(
         f"Sent to {url} in {took:.0f} s: {sent['clicks']} clicks, {sent['conversions']} conversions, revenue "
         f"{sent['revenue']:,.0f} cents; {sent['customers']} customers, {sent['accepted']} accepted. "
-        "Now: make report"
+        f'Now: make report ARGS="--tenant {args.tenant}"'
     )
     return 0
 

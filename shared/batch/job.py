@@ -31,6 +31,7 @@ import datetime
 import functools
 import hashlib
 import itertools
+import json
 import os
 import time
 import uuid
@@ -87,8 +88,23 @@ def handle(event_id: str, event_type: str, data: dict) -> dict | None:
         log("ERROR", "storage event without bucket, name or generation", event_id=event_id)
         return None
     upload = Upload(str(data["bucket"]), str(data["name"]), str(data["generation"]), str(event_id))
+    space = tenant_of_folder(upload.name.partition("/")[0])
+    if space is None:
+        log("ERROR", "an upload in a folder no client owns: not scored", event_id=event_id, name=upload.name)
+        return None
     policy = os.environ.get("AGENT_POLICY", agents.DEFAULT_AGENT)
-    return Job(upload, get_db(), get_gcs(), os.environ["RESULTS_BUCKET"], policy).run()
+    return Job(upload, get_db(), get_gcs(), os.environ["RESULTS_BUCKET"], policy, space=space).run()
+
+
+def tenant_of_folder(folder: str) -> Namespace | None:
+    """The tenant whose client owns this inbox folder: BATCH_TENANTS (JSON folder -> tenant, from the
+    client registry); None for a folder no client owns. Unset: a single-tenant deployment, every
+    folder the default tenant's."""
+    tenants = os.environ.get("BATCH_TENANTS")
+    if tenants is None:
+        return ROOT
+    tenant = json.loads(tenants).get(folder)
+    return Namespace(tenant) if tenant else None
 
 
 @functools.cache

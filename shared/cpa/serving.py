@@ -1,6 +1,7 @@
-"""How /sample decisions are served: the kill switch's `cpa` section of `config/serving`, and the
-shadow sampler's would-be decision logged beside the live one. Pure (the store passes in the
-statistics it read and the document the platform cached, shared/platform/config.py).
+"""How /sample decisions are served: the kill switch's `cpa` section of the tenant's `config/serving`
+(under the operators' `config/operator`, whose fields win for every tenant), and the shadow
+sampler's would-be decision logged beside the live one. Pure (the store passes in the statistics it
+read and the documents the platform cached, shared/platform/config.py).
 
     {"cpa": {"sampler": "greedy", "offer_id": 42, "shadow": "epsilon"}}
 
@@ -21,6 +22,7 @@ independent of the live one given the statistics, E[reward x 1{shadow offer = li
 probability] is the shadow's value per click (the replay estimator).
 """
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +31,8 @@ import numpy as np
 from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, choose
 from shared.platform import config
 
-DOCUMENT = "config/serving"
+DOCUMENT = "config/serving"  # in the tenant's namespace
+OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
 CONFIG_PREFIX = "config:"  # served_by of a decision the config forced
 SHADOW_RNG = np.random.default_rng()
 
@@ -49,7 +52,7 @@ class CpaServing:
         return sampler, None, sampler
 
 
-def parse(document: dict | None) -> tuple[CpaServing, list[str]]:
+def parse(document: dict | None, env_defaults: bool = True) -> tuple[CpaServing, list[str]]:
     """The `cpa` section a document asks for, and what was wrong with it (ignored fields)."""
     problems: list[str] = []
     cpa = config.section(document, "cpa", problems)
@@ -60,9 +63,21 @@ def parse(document: dict | None) -> tuple[CpaServing, list[str]]:
     serving = CpaServing(
         sampler=config.choice(cpa.get("sampler"), SAMPLERS, "cpa.sampler", problems),
         offer_id=offer_id,
-        shadow=config.choice_or_env(cpa, "shadow", "cpa.shadow", "CPA_SHADOW_SAMPLER", SAMPLERS, problems),
+        shadow=config.choice_or_env(
+            cpa, "shadow", "cpa.shadow", "CPA_SHADOW_SAMPLER" if env_defaults else None, SAMPLERS, problems
+        ),
     )
     return serving, problems
+
+
+def parse_operator(document: dict | None) -> tuple[CpaServing, list[str]]:
+    """The operators' override: what it sets, nothing from the environment."""
+    return parse(document, env_defaults=False)
+
+
+def over(operator: CpaServing, tenant: CpaServing) -> CpaServing:
+    """The tenant's settings with every field the operators set replaced by theirs."""
+    return CpaServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
 
 
 def decide(

@@ -115,6 +115,7 @@ class CpaStore:
         )
         self.clock = clock or windows.utc_now
         self.config = config.for_db(db, space.path(serving.DOCUMENT))
+        self.operator_config = config.for_db(db, serving.OPERATOR_DOCUMENT)
         self.warmup_counter = space.path(GLOBAL_CLICKS)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
@@ -124,7 +125,7 @@ class CpaStore:
         """The click: new, or the first one when this click was sampled before."""
         paths = [offer_counter(offer, self.space) for offer in request.offer_ids]
         # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
-        plan = self.config.cached(serving.parse)
+        plan = serving.over(self.operator_config.cached(serving.parse_operator), self.config.cached(serving.parse))
         # Once a copy shows the warm-up over it stays true (the counter only grows, and stops being
         # written): no need to keep it fresh, nor to have it rolled up every second for nothing.
         # Until then every click counts towards it, whichever sampler serves (greedy's warm-up is the
@@ -159,8 +160,20 @@ class CpaStore:
         try:
             batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
-            return Click.from_document(click_ref.get().to_dict())
+            return self._replayed(click_ref, click)
         return Click.from_document(click)
+
+    def _replayed(self, click_ref: firestore.DocumentReference, click: dict) -> Click:
+        """The click sampled first, when the retry is the same request; a Conflict naming offer_ids
+        when the same click id comes with other candidates (never an offer the caller did not send)."""
+        stored = click_ref.get().to_dict()
+        if stored.get("candidates", click["candidates"]) != click["candidates"]:
+            raise errors.Conflict(
+                f"click {click['click_id']} was sampled among offers {stored['candidates']}; "
+                "a retry must send the same offer_ids",
+                "offer_ids",
+            )
+        return Click.from_document(stored)
 
     def feedback(self, request: FeedbackRequest) -> Feedback:
         """The click with this reward event added (shared/cpa/settlement.py); a replay of an event
@@ -201,8 +214,14 @@ class CpaStore:
         return apply(self.db.transaction())
 
     def offer_stats(self, offer_id: int) -> OfferStats:
-        """Exact: summed from every shard now, not from the cached summary."""
-        return self.offers_stats([offer_id])[0]
+        """Exact: summed from every shard now, not from the cached summary. An offer this tenant has
+        never served (no summary, no shard) is NotFound: offer ids are the tenant's own."""
+        path = offer_counter(offer_id, self.space)
+        summary = counters.read_summaries(self.db, [path])[path]
+        totals = counters.read_shards(self.db, {path: summary.shards})[path]
+        if summary.update_time is None and not totals:
+            raise errors.NotFound(f"offer {offer_id} has no statistics for this client", "offer_id")
+        return _offer_stats(totals)
 
     def offers_stats(self, offer_ids: list[int]) -> list[OfferStats]:
         """offer_stats of several offers, in their order (their summaries in one get_all)."""

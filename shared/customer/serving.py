@@ -1,5 +1,6 @@
-"""How /predict slates are served: the kill switch's `customer` section of `config/serving`, and the
-episode's record of how its slate was chosen, with the shadow agent's would-be slate. Pure.
+"""How /predict slates are served: the kill switch's `customer` section of the tenant's `config/serving`
+(under the operators' `config/operator`, whose fields win for every tenant), and the episode's record
+of how its slate was chosen, with the shadow agent's would-be slate. Pure.
 
     {"customer": {"policy": "static", "shadow": "linear-ts"}}
 
@@ -14,6 +15,7 @@ and the inclusion estimate draw from their own generator, never the live one: th
 same with or without them.
 """
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,7 +25,8 @@ from shared.customer import propensity
 from shared.customer.agents import AGENTS
 from shared.platform import config
 
-DOCUMENT = "config/serving"
+DOCUMENT = "config/serving"  # in the tenant's namespace
+OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
 CONFIG_PREFIX = "config:"  # served_by of a decision the config forced
 INCLUSION_RNG = np.random.default_rng()
 
@@ -40,15 +43,27 @@ class CustomerServing:
         return policy, policy
 
 
-def parse(document: dict | None) -> tuple[CustomerServing, list[str]]:
+def parse(document: dict | None, env_defaults: bool = True) -> tuple[CustomerServing, list[str]]:
     """The `customer` section a document asks for, and what was wrong with it (ignored fields)."""
     problems: list[str] = []
     customer = config.section(document, "customer", problems)
     serving = CustomerServing(
         policy=config.choice(customer.get("policy"), AGENTS, "customer.policy", problems),
-        shadow=config.choice_or_env(customer, "shadow", "customer.shadow", "AGENT_SHADOW_POLICY", AGENTS, problems),
+        shadow=config.choice_or_env(
+            customer, "shadow", "customer.shadow", "AGENT_SHADOW_POLICY" if env_defaults else None, AGENTS, problems
+        ),
     )
     return serving, problems
+
+
+def parse_operator(document: dict | None) -> tuple[CustomerServing, list[str]]:
+    """The operators' override: what it sets, nothing from the environment."""
+    return parse(document, env_defaults=False)
+
+
+def over(operator: CustomerServing, tenant: CustomerServing) -> CustomerServing:
+    """The tenant's settings with every field the operators set replaced by theirs."""
+    return CustomerServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
 
 
 def slate_fields(

@@ -127,6 +127,7 @@ class CustomerStore:
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
         self.clock = clock or windows.utc_now
         self.config = config.for_db(db, space.path(serving.DOCUMENT))
+        self.operator_config = config.for_db(db, serving.OPERATOR_DOCUMENT)
 
     def _collection(self, name: str) -> firestore.CollectionReference:
         return self.db.collection(self.space.path(name))
@@ -145,10 +146,14 @@ class CustomerStore:
                 }
             )
 
+    def _serving(self) -> serving.CustomerServing:
+        """The tenant's kill switch under the operators' override (each read at most once per TTL)."""
+        return serving.over(self.operator_config.cached(serving.parse_operator), self.config.cached(serving.parse))
+
     def serving_agent(self) -> ServingAgent:
         """The agent serving /predict now: the one the kill switch forces, else the most recent
         TB_AGENTS entry (this agent is registered first if the collection is empty)."""
-        forced = self.config.cached(serving.parse).policy
+        forced = self._serving().policy
         if forced is not None:
             return ServingAgent(forced, agents.version_of(forced), f"{serving.CONFIG_PREFIX}{forced}")
         query = self._collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
@@ -209,7 +214,7 @@ class CustomerStore:
         states = request.states
         segment = segments.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
-        plan = self.config.cached(serving.parse)  # the kill switch may force an agent; a shadow is logged
+        plan = self._serving()  # the kill switch may force an agent; a shadow is logged
         policy, served_by = plan.plan(self.policy)
 
         def evidence_of(agent: str):
@@ -236,8 +241,22 @@ class CustomerStore:
         try:
             batch.commit()
         except exceptions.AlreadyExists:
-            return Episode.from_document(episode_ref.id, episode_ref.get().to_dict())
+            return self._replayed(episode_ref, episode)
         return Episode.from_document(episode_ref.id, episode)
+
+    def _replayed(self, episode_ref: firestore.DocumentReference, episode: dict) -> Episode:
+        """The episode recorded first, when the retry is the same request; a Conflict naming the field
+        when the same episode key comes with other eligible offers or states (never a slate the
+        caller did not allow)."""
+        stored = episode_ref.get().to_dict()
+        for field, name in (("eligible_offers", "offers"), ("states", "states")):
+            if _comparable(stored.get(field, episode[field])) != _comparable(episode[field]):
+                raise errors.Conflict(
+                    f"episode {episode_ref.id} was predicted for other {name}; a retry must send the same "
+                    f"{name}, a new prediction a new timestamp or request_id",
+                    name,
+                )
+        return Episode.from_document(episode_ref.id, stored)
 
     # -- rewards -----------------------------------------------------------------------------
     def _episode_for_reward(self, request: RewardRequest) -> firestore.DocumentReference:
@@ -333,6 +352,13 @@ class CustomerStore:
 
     def _settled(self, episode: dict, now: datetime.datetime) -> bool:
         return windows.is_settled(episode.get("created_at"), now, self.reward_window)
+
+
+def _comparable(value):
+    """An episode's stored states (JSON text, or a map in older episodes) or eligible offers, as a value."""
+    if isinstance(value, str) and value.startswith("{"):
+        return json.loads(value)
+    return value
 
 
 def _same_reward(episode: dict, request: RewardRequest) -> bool:

@@ -52,9 +52,9 @@ def choice(value, allowed, name: str, problems: list[str]) -> str | None:
     return None
 
 
-def choice_or_env(values: dict, key: str, name: str, env: str, allowed, problems: list[str]) -> str | None:
+def choice_or_env(values: dict, key: str, name: str, env: str | None, allowed, problems: list[str]) -> str | None:
     """`choice` of values[key]; when the key is absent, the environment variable `env`'s value."""
-    value = values.get(key) if key in values else os.environ.get(env) or None
+    value = values.get(key) if key in values else (os.environ.get(env) or None if env else None)
     return choice(value, allowed, name, problems)
 
 
@@ -113,6 +113,11 @@ class ConfigDocument:
 
 
 _shared = PerClient(ConfigDocument)
+
+
+def overridden(fields: tuple, override: tuple) -> tuple:
+    """Each of `override`'s values where it is set (not None), else the one of `fields`."""
+    return tuple(mine if mine is not None else theirs for mine, theirs in zip(override, fields, strict=True))
 
 
 def for_db(db: firestore.Client, path: str) -> ConfigDocument:

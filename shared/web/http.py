@@ -13,32 +13,19 @@ import pydantic
 from shared.platform import errors
 from shared.platform.firestore import RETRY_AFTER_S, breaker, is_unavailable
 from shared.platform.log import log
-from shared.web import nesting
+from shared.platform.namespace import Namespace
+from shared.web import identity, nesting
+from shared.web.api_error import ApiError
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_BODY_DEPTH = 8  # the deepest body, /predict with states as an object, nests 2
 _RAW_BODY = "offer_bandits.raw_body"
 _LOG_FIELDS = "offer_bandits.log_fields"
+_TENANT = "offer_bandits.tenant"
 SECRET_PARAMS = {"key", "api_key", "x-api-key"}  # never written to a log line
 
 
 STATUS_OF = {errors.NotFound: 404, errors.Conflict: 409, errors.Invalid: 400}
-
-
-class ApiError(Exception):
-    """A client-visible error: the status, a message, and the field at fault when there is one."""
-
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def body(self) -> dict:
-        body = {"error": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return body
 
 
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> flask.Response:
@@ -110,6 +97,11 @@ def log_fields(request: flask.Request, **fields) -> None:
     request.environ.setdefault(_LOG_FIELDS, {}).update(fields)
 
 
+def tenant(request: flask.Request) -> Namespace:
+    """The namespace of the tenant the request is made as (checked by `endpoint` before the handler)."""
+    return request.environ[_TENANT]
+
+
 def degraded_mode() -> bool:
     """DEGRADED_MODE=on: while Firestore is unreachable, endpoints that have a fallback answer
     without it (nothing recorded) rather than 503."""
@@ -120,9 +112,13 @@ def unavailable_error() -> ApiError:
     return ApiError(503, "the datastore is unreachable; retry later")
 
 
-def _answer(handler: Callable, request: flask.Request, fallback: Callable | None) -> tuple[dict, int, dict]:
+def _answer(
+    handler: Callable, request: flask.Request, fallback: Callable | None, identified: bool
+) -> tuple[dict, int, dict]:
     """(body, status, extra log fields) of one request, every error mapped to its status."""
     try:
+        if identified:
+            request.environ[_TENANT] = identity.tenant_of(request)
         return _attempt(handler, request, fallback)
     except ApiError as error:
         return error.body(), error.status, {}
@@ -158,11 +154,14 @@ def _attempt(handler: Callable, request: flask.Request, fallback: Callable | Non
     raise unavailable_error()
 
 
-def endpoint(*methods: str, degraded: Callable | None = None) -> Callable:
+def endpoint(*methods: str, degraded: Callable | None = None, identified: bool = False) -> Callable:
     """Wraps a handler `(request) -> (body, status)` as a Cloud Functions HTTP entry point.
 
-    Firestore unreachable (shared/platform/firestore.py) is a 503 with Retry-After; with
-    DEGRADED_MODE on, `degraded(request) -> (body, status)` answers instead, when given.
+    With `identified`, the request is made as the tenant of its API key (shared/web/identity.py;
+    `tenant(request)`), 401 without a valid key: every entry point a client calls says so (the
+    operators' admin function does not: the platform verifies its caller). Firestore unreachable
+    (shared/platform/firestore.py) is a 503 with Retry-After; with DEGRADED_MODE on,
+    `degraded(request) -> (body, status)` answers instead.
     """
 
     def wrap(handler: Callable) -> Callable:
@@ -176,7 +175,7 @@ def endpoint(*methods: str, degraded: Callable | None = None) -> Callable:
                 status, body = 405, {"error": f"method {request.method} not allowed; use {allowed}", "field": "method"}
                 headers["Allow"] = ", ".join(methods)
             else:
-                body, status, extra = _answer(handler, request, degraded)
+                body, status, extra = _answer(handler, request, degraded, identified)
             if status == 503:
                 headers["Retry-After"] = str(RETRY_AFTER_S)
             log(
@@ -184,6 +183,7 @@ def endpoint(*methods: str, degraded: Callable | None = None) -> Callable:
                 f"{request.method} {request.path} {status}",
                 function=handler.__name__,
                 **trace_fields(request),
+                tenant=request.environ[_TENANT].tenant if _TENANT in request.environ else None,
                 **extra,
                 **(request.environ.get(_LOG_FIELDS, {}) if status < 400 else {}),
                 httpRequest={

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from shared.platform.namespace import ROOT, Namespace
 from tools import target
 from tools.report import data, page, ranking
 
@@ -56,6 +57,7 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="the HTML file (charts go beside it)")
     parser.add_argument("--project", help="read this Google Cloud project's Firestore rather than the local stack")
     parser.add_argument("--seed", type=int, default=None, help="seed of the Monte Carlo draws (default: random)")
+    parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose data (default: the default tenant)")
     args = parser.parse_args(argv)
     for name in ("max_clicks", "max_episodes", "max_offers", "min_clicks"):
         if getattr(args, name) < 1:
@@ -63,20 +65,22 @@ def arguments(argv=None) -> argparse.Namespace:
     return args
 
 
-def build(db, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, source: str, seed=None) -> list:
-    """Read, then write the page and its charts; returns the PNG paths."""
-    found = data.read(db, since, limits.max_clicks, limits.max_episodes, limits.max_offers)
+def build(
+    db, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, source: str, seed=None, space=ROOT
+) -> list:
+    """Read the tenant's data, then write the page and its charts; returns the PNG paths."""
+    found = data.read(db, since, limits.max_clicks, limits.max_episodes, limits.max_offers, space)
     out.parent.mkdir(parents=True, exist_ok=True)
     return page.render(found, out, limits, source, np.random.default_rng(seed))
 
 
 def main(argv=None) -> int:
     args = arguments(argv)
-    source = connect(args.project)
+    source = f"{connect(args.project)}, tenant {args.tenant.tenant}"
     from shared.platform.firestore import get_db  # after connect(): the client reads the environment
 
     limits = page.Limits(args.max_clicks, args.max_episodes, args.max_offers, args.min_clicks)
-    pngs = build(get_db(), args.out, args.since, limits, source, args.seed)
+    pngs = build(get_db(), args.out, args.since, limits, source, args.seed, args.tenant)
     print(f"Report from {source}:\n  {args.out.resolve().as_uri()}\n  charts: {pngs[0].parent}/ ({len(pngs)} PNG)")
     return 0
 

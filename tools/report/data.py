@@ -21,6 +21,7 @@ from google.cloud.firestore_v1.base_query import FieldFilter
 from shared.cpa.policies import OfferStats
 from shared.cpa.store import CLICKS, CpaStore
 from shared.customer.store import EPISODES
+from shared.platform.namespace import ROOT, Namespace
 
 CLICK_FIELDS = ["offer_id", "sampled_at", "reward"]
 EPISODE_FIELDS = ["segment", "policy", "up_to_date", "accepted", "created_at"]
@@ -62,17 +63,19 @@ def read(
     max_clicks: int = 50_000,
     max_episodes: int = 20_000,
     max_offers: int = 20,
+    space: Namespace = ROOT,
 ) -> ReportData:
+    """The tenant's logs in the window (`space`: its namespace)."""
     until = datetime.datetime.now(datetime.UTC)
-    clicks = read_clicks(db, since, max_clicks)
+    clicks = read_clicks(db, since, max_clicks, space)
     ranked = [offer for offer, _ in Counter(clicks.offer_id.tolist()).most_common()]
     offers = ranked[:max_offers]
-    store = CpaStore(db, np.random.default_rng())
+    store = CpaStore(db, np.random.default_rng(), space=space)
     return ReportData(
         since=since,
         until=until,
         clicks=clicks,
-        episodes=read_episodes(db, since, max_episodes),
+        episodes=read_episodes(db, since, max_episodes, space),
         offers=offers,
         stats=[store.offer_stats(offer) for offer in offers],
         offers_left_out=len(ranked) - len(offers),
@@ -92,8 +95,8 @@ def newest(db: firestore.Client, collection: str, field: str, since: datetime.da
     return [snapshot.to_dict() for snapshot in query.stream()]
 
 
-def read_clicks(db: firestore.Client, since: datetime.datetime, limit: int) -> Clicks:
-    rows = newest(db, CLICKS, "sampled_at", since, limit, CLICK_FIELDS)
+def read_clicks(db: firestore.Client, since: datetime.datetime, limit: int, space: Namespace = ROOT) -> Clicks:
+    rows = newest(db, space.path(CLICKS), "sampled_at", since, limit, CLICK_FIELDS)
     truncated = len(rows) >= limit
     rows = [row for row in reversed(rows) if row.get("offer_id") is not None and row.get("sampled_at") is not None]
     return Clicks(
@@ -104,8 +107,8 @@ def read_clicks(db: firestore.Client, since: datetime.datetime, limit: int) -> C
     )
 
 
-def read_episodes(db: firestore.Client, since: datetime.datetime, limit: int) -> Episodes:
-    rows = newest(db, EPISODES, "created_at", since, limit, EPISODE_FIELDS)
+def read_episodes(db: firestore.Client, since: datetime.datetime, limit: int, space: Namespace = ROOT) -> Episodes:
+    rows = newest(db, space.path(EPISODES), "created_at", since, limit, EPISODE_FIELDS)
     rows = [row for row in rows if row.get("segment")]
     return Episodes(
         segment=[row["segment"] for row in rows],
