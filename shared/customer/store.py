@@ -126,8 +126,8 @@ class CustomerStore:
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, space.path(serving.DOCUMENT))
-        self.operator_config = config.for_db(db, serving.OPERATOR_DOCUMENT)
+        self.config = config.for_db(db, space.path(config.SERVING_DOCUMENT))
+        self.operator_config = config.for_db(db, config.OPERATOR_DOCUMENT)
 
     def _collection(self, name: str) -> firestore.CollectionReference:
         return self.db.collection(self.space.path(name))
@@ -155,7 +155,7 @@ class CustomerStore:
         TB_AGENTS entry (this agent is registered first if the collection is empty)."""
         forced = self._serving().policy
         if forced is not None:
-            return ServingAgent(forced, agents.version_of(forced), f"{serving.CONFIG_PREFIX}{forced}")
+            return ServingAgent(forced, agents.version_of(forced), f"{config.FORCED_PREFIX}{forced}")
         query = self._collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
         latest = [snapshot.to_dict() for snapshot in query.stream()]
         if not latest:

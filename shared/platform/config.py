@@ -1,16 +1,21 @@
 """A configuration document in Firestore (the kill switch, `config/serving`), cached per instance.
 
 Each instance reads the document at most once per SERVING_CONFIG_TTL_SECONDS (default 5), never
-per request: a change serves everywhere within that time. Each product reads its own section
-through a parser (`cached(parse)`) that returns what it understood and what it had to ignore; the
-problems are logged once per read, the other fields still apply. A read that fails keeps the last
+per request: a change serves everywhere within that time. Each product declares its own section
+(a `Section`: its settings and each field's rule) and reads it through the section's parser
+(`cached(section.parse)`), which returns what it understood and what it had to ignore; the
+problems are logged once per read, the other fields still apply. The operators' `config/operator`
+is read the same way, without environment defaults, and `over` lays it on a tenant's settings. A read that fails keeps the last
 good copy (or none) and is logged: a configuration never turns a request into a 500.
 """
 
+import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import TypeVar
 
 from google.cloud import firestore
 
@@ -19,6 +24,11 @@ from shared.platform.log import log
 
 DEFAULT_TTL = 5.0
 OFF = "off"  # a setting turned off explicitly (for one whose default comes from the environment)
+# The kill switch, one document for every product (each reads its own section):
+SERVING_DOCUMENT = "config/serving"  # in the tenant's namespace
+OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
+FORCED_PREFIX = "config:"  # served_by of a decision the configuration forced
+Settings = TypeVar("Settings")
 
 
 def ttl_from_env() -> float:
@@ -42,20 +52,55 @@ def section(document, name: str, problems: list[str]) -> dict:
     return found or {}
 
 
-def choice(value, allowed, name: str, problems: list[str]) -> str | None:
-    """A setting that must be one of `allowed` (None when absent or "off")."""
+@dataclass(frozen=True)
+class Choice:
+    """A setting that must be one of `allowed`, or "off"; absent, the value of the environment
+    variable `env` (tenants' documents only: the operators' override sets nothing it does not name)."""
+
+    allowed: Collection[str]
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """One product's section of a configuration document, as the dataclass `settings`, field by
+    field by `rules`: a Choice, or a function (value, "<section>.<field>", problems) -> the field's
+    value. An invalid field is None, and noted in the problems; the others still apply."""
+
+    name: str
+    settings: type
+    rules: dict[str, Choice | Callable]
+
+    def parse(self, document) -> tuple:
+        """A tenant's settings, and what was wrong with them (ignored fields)."""
+        return self._parse(document, env_defaults=True)
+
+    def parse_operator(self, document) -> tuple:
+        """The operators' override: what it sets, nothing from the environment (`over` applies it)."""
+        return self._parse(document, env_defaults=False)
+
+    def _parse(self, document, env_defaults: bool) -> tuple:
+        problems: list[str] = []
+        values = section(document, self.name, problems)
+        parsed = {}
+        for key, rule in self.rules.items():
+            where = f"{self.name}.{key}"
+            if isinstance(rule, Choice):
+                env = rule.env if env_defaults else None
+                value = values.get(key) if key in values else (os.environ.get(env) or None if env else None)
+                parsed[key] = _choice(value, rule.allowed, where, problems)
+            else:
+                parsed[key] = rule(values.get(key), where, problems)
+        return self.settings(**parsed), problems
+
+
+def _choice(value, allowed, name: str, problems: list[str]) -> str | None:
     if value is None or value == OFF:
         return None
     if isinstance(value, str) and value in allowed:
         return value
     problems.append(f"{name}: {str(value)[:60]!r} is not one of {sorted(allowed)}")
     return None
-
-
-def choice_or_env(values: dict, key: str, name: str, env: str | None, allowed, problems: list[str]) -> str | None:
-    """`choice` of values[key]; when the key is absent, the environment variable `env`'s value."""
-    value = values.get(key) if key in values else (os.environ.get(env) or None if env else None)
-    return choice(value, allowed, name, problems)
 
 
 class ConfigDocument:
@@ -115,9 +160,16 @@ class ConfigDocument:
 _shared = PerClient(ConfigDocument)
 
 
-def overridden(fields: tuple, override: tuple) -> tuple:
-    """Each of `override`'s values where it is set (not None), else the one of `fields`."""
-    return tuple(mine if mine is not None else theirs for mine, theirs in zip(override, fields, strict=True))
+def over(operator: Settings, tenant: Settings) -> Settings:
+    """The tenant's settings (a dataclass) with every field the operators set (not None) replaced by theirs."""
+    return dataclasses.replace(
+        tenant,
+        **{
+            field.name: value
+            for field in dataclasses.fields(operator)
+            if (value := getattr(operator, field.name)) is not None
+        },
+    )
 
 
 def for_db(db: firestore.Client, path: str) -> ConfigDocument:

@@ -7,8 +7,8 @@ import time
 import pytest
 import requests
 
-from shared.customer import serving
 from shared.customer.agents import registry
+from shared.platform import config
 from tests.openapi_check import check
 
 
@@ -20,11 +20,11 @@ def _wait_for_every_copy_to_expire() -> None:
 @pytest.fixture
 def kill_switch(db):
     def set_document(document: dict) -> None:
-        db.document(serving.DOCUMENT).set(document)
+        db.document(config.SERVING_DOCUMENT).set(document)
         _wait_for_every_copy_to_expire()
 
     yield set_document
-    db.document(serving.DOCUMENT).delete()
+    db.document(config.SERVING_DOCUMENT).delete()
     _wait_for_every_copy_to_expire()
 
 
