@@ -83,8 +83,8 @@ def new_episode(
 
     `states` is kept as JSON text and the eligible offers as one comma-separated string, as the
     case study's table holds them: Firestore indexes every map field and array element, and the
-    batch scorer writes millions of these (measured in the emulator: 3.7k/s as map and array,
-    5.5k/s as text). A batch passes one client-side `now` for all its rows for the same reason.
+    batch scorer writes millions of these, faster as text (docs/data-model.md has the figures). A
+    batch passes one client-side `now` for all its rows for the same reason.
     """
     episode = {
         "customer_id": customer_id,

@@ -5,8 +5,9 @@ per request: a change serves everywhere within that time. Each product declares 
 (a `Section`: its settings and each field's rule) and reads it through the section's parser
 (`cached(section.parse)`), which returns what it understood and what it had to ignore; the
 problems are logged once per read, the other fields still apply. The operators' `config/operator`
-is read the same way, without environment defaults, and `over` lays it on a tenant's settings. A read that fails keeps the last
-good copy (or none) and is logged: a configuration never turns a request into a 500.
+is read the same way, without environment defaults, and `over` lays it on a tenant's settings. A
+read that fails keeps the last good copy (or none) and is logged: a configuration never turns a
+request into a 500.
 """
 
 import dataclasses
