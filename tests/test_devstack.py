@@ -172,9 +172,11 @@ def drop(state: dict, gcs, name: str, data: bytes):
 
 def job_status(state: dict, db, blob) -> dict:
     from shared.batch import job as batch_job
+    from shared.platform.namespace import Namespace
 
     upload = batch_job.Upload(state["inbox_bucket"], blob.name, str(blob.generation))
-    snapshot = db.collection(batch_job.JOBS).document(upload.job_id).get()
+    tenant = Namespace(state["batch_tenants"][blob.name.partition("/")[0]])  # the folder's client's
+    snapshot = db.collection(tenant.path(batch_job.JOBS)).document(upload.job_id).get()
     return snapshot.to_dict() if snapshot.exists else {}
 
 

@@ -240,7 +240,7 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
 
 def test_the_config_is_read_once_per_period_whatever_the_requests(db):
     now = [1000.0]
-    cache = platform_config.ConfigDocument(db, platform_config.SERVING_DOCUMENT, ttl=5.0, clock=lambda: now[0])
+    cache = platform_config.ConfigDocuments(db, (platform_config.SERVING_DOCUMENT,), ttl=5.0, clock=lambda: now[0])
     assert cache.cached(customer_serving.parse) == CustomerServing() and cache.reads == 1  # no document: defaults
     db.document(platform_config.SERVING_DOCUMENT).set({"customer": {"policy": agents.STATIC}})
     for _ in range(100):

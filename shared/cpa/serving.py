@@ -64,7 +64,7 @@ SECTION = config.Section(
         "shadow": config.Choice(SAMPLERS, env="CPA_SHADOW_SAMPLER"),
     },
 )
-parse, parse_operator, over = SECTION.parse, SECTION.parse_operator, config.over
+parse, parse_both = SECTION.parse, SECTION.parse_both
 
 
 def decide(

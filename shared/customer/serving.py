@@ -44,7 +44,7 @@ SECTION = config.Section(
     CustomerServing,
     {"policy": config.Choice(AGENTS), "shadow": config.Choice(AGENTS, env="AGENT_SHADOW_POLICY")},
 )
-parse, parse_operator, over = SECTION.parse, SECTION.parse_operator, config.over
+parse, parse_both = SECTION.parse, SECTION.parse_both
 
 
 def slate_fields(

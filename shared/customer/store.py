@@ -126,8 +126,7 @@ class CustomerStore:
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, space.path(config.SERVING_DOCUMENT))
-        self.operator_config = config.for_db(db, config.OPERATOR_DOCUMENT)
+        self.config = config.for_db(db, config.OPERATOR_DOCUMENT, space.path(config.SERVING_DOCUMENT))
 
     def _collection(self, name: str) -> firestore.CollectionReference:
         return self.db.collection(self.space.path(name))
@@ -148,7 +147,7 @@ class CustomerStore:
 
     def _serving(self) -> serving.CustomerServing:
         """The tenant's kill switch under the operators' override (each read at most once per TTL)."""
-        return serving.over(self.operator_config.cached(serving.parse_operator), self.config.cached(serving.parse))
+        return self.config.cached(serving.parse_both)
 
     def serving_agent(self) -> ServingAgent:
         """The agent serving /predict now: the one the kill switch forces, else the most recent

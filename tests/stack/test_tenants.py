@@ -4,6 +4,7 @@ without a valid key is a 401 on every route; a rotated key works beside the old 
 one is removed; no key reaches a log line."""
 
 import io
+import json
 import os
 import tempfile
 
@@ -214,3 +215,22 @@ def test_a_reused_episode_key_or_click_id_with_other_offers_is_a_409_naming_the_
     assert _ok(requests.get(f"{api}/sample", params={"click_id": 9, "offer_ids": "1,2,3"}, headers=A))["recorded"]
     reused = requests.get(f"{api}/sample", params={"click_id": 9, "offer_ids": "4,5"}, headers=A)
     assert reused.status_code == 409 and reused.json()["field"] == "offer_ids"
+
+
+def test_a_client_over_its_allowance_is_a_429_and_the_others_are_served(firestore_emulator, db):
+    env = {
+        **os.environ,
+        **firestore_emulator.env,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "TENANT_REQUESTS_PER_MINUTE": json.dumps({"tenant_a": 6, "tenant_b": 6000}),
+        "MAX_INSTANCES": "1",
+    }
+    process, url = start_in_background(emulators.free_port(), env)
+    try:
+        answers = [requests.get(f"{url}/is-alive", headers=A, timeout=30) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [200, 429, 429]  # 6 a minute: one now
+        assert answers[1].json()["field"] == "x-api-key" and int(answers[1].headers["Retry-After"]) >= 1
+        assert all(requests.get(f"{url}/is-alive", headers=B, timeout=30).ok for _ in range(20))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -45,15 +45,18 @@ def test_records_read_old_documents_with_their_defaults():
 def test_the_operators_override_takes_nothing_from_the_environment_and_wins_field_by_field(monkeypatch):
     monkeypatch.setenv("CPA_SHADOW_SAMPLER", "epsilon")
     monkeypatch.setenv("AGENT_SHADOW_POLICY", "static")
-    document = {"cpa": {"sampler": "greedy"}, "customer": {"policy": "static"}}
-    assert cpa_serving.parse(document) == (CpaServing(sampler="greedy", shadow="epsilon"), [])
-    assert cpa_serving.parse_operator(document) == (CpaServing(sampler="greedy"), [])
-    tenant = CpaServing(sampler="ucb", offer_id=4, shadow="epsilon")
-    assert config.over(CpaServing(sampler="greedy"), tenant) == CpaServing("greedy", 4, "epsilon")
-    assert customer_serving.parse_operator({"customer": {"shadow": "nope"}}) == (
-        CustomerServing(),
+    tenant = {"cpa": {"sampler": "ucb", "offer_id": 4}, "customer": {"policy": "static"}}
+    assert cpa_serving.parse(tenant) == (CpaServing(sampler="ucb", offer_id=4, shadow="epsilon"), [])
+    operator = {"cpa": {"sampler": "greedy"}}
+    assert cpa_serving.parse_both(operator, tenant) == (CpaServing("greedy", 4, "epsilon"), [])
+    assert cpa_serving.parse_both({"cpa": {"shadow": "off"}}, tenant)[0].shadow == "epsilon"  # "off" sets nothing
+    assert customer_serving.parse_both({"customer": {"shadow": "nope"}}, None) == (
+        CustomerServing(shadow="static"),
         ["customer.shadow: 'nope' is not one of ['linear-ts', 'linear-ucb', 'static', 'thompson-slate']"],
     )
-    assert customer_serving.over(CustomerServing(), CustomerServing("static", "linear-ts")) == CustomerServing(
+    assert customer_serving.parse_both({"customer": {"policy": "linear-ts"}}, tenant)[0] == CustomerServing(
+        "linear-ts", "static"
+    )
+    assert config.over(CustomerServing(), CustomerServing("static", "linear-ts")) == CustomerServing(
         "static", "linear-ts"
     )
