@@ -112,9 +112,15 @@ class _BoundedLines:
 
 def records(text: TextIO) -> Iterator[tuple[int, list[str] | Unreadable]]:
     """(line number, cells) for every non-blank record; Unreadable when the record is malformed."""
-    lines = _BoundedLines(text)
+    return records_of(_BoundedLines(text))
+
+
+def records_of(lines) -> Iterator[tuple[int, list[str] | Unreadable]]:
+    """records() over a line source that bounds its lines itself (`_BoundedLines`, or
+    shared/batch/lines.py's `ByteLines`, told where each record starts through `at_record_start`)."""
     reader = csv.reader(lines, strict=False)
     while True:
+        lines.at_record_start = True
         limit = csv.field_size_limit(MAX_FIELD_CHARS)  # the limit is the csv module's global: restored
         try:
             cells = next(reader)
