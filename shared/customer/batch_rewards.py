@@ -1,11 +1,12 @@
 """Rewards for batch episodes, which live in packs (shared/customer/packs.py) rather than documents
 of their own.
 
-Exactly once without writing the pack: the reward's transaction reads `rewards/{episode_id}` and
-creates it, with the segment's and the linear model's counters, in one commit; a replay finds it
-there and answers as before, a different reward for the same episode is a conflict. The pack is
-read before the transaction: it is written once when the file is scored and never changed, so the
-transaction need not lock it (many rewards of one pack would otherwise share its lock).
+Exactly once without writing the pack: the reward creates `rewards/{episode_id}` together with
+its increments of the segment's and the linear model's counters, in one atomic batch; the create
+is the guard. A replay (or a concurrent twin) fails that create, reads the document and answers as
+it recorded, and a different reward for the same episode is a conflict. No transaction, so no
+lock: the pack is read before (written once when the file was scored, never changed), and rewards
+of one pack, or twins of one reward, never wait for each other.
 
 A reward without episode_id takes the customer's one open episode (unrewarded, inside its reward
 window) among the /predict episodes and the tenant's recent batch files together, as
@@ -59,9 +60,12 @@ def target(store, request: RewardRequest) -> Target | None:
         if reward and _is_replay(reward, request):
             return Target(candidate, reward)
     open_batch = [c for c in candidates if c.episode_id not in rewards]
-    if not open_batch or _predict_episode_open_or_replayed(store, request, now):
-        return None  # the store's own path answers (an open /predict episode, a replay, or none)
-    if len(open_batch) > 1:
+    if not open_batch:
+        return None  # the store's own path answers (a /predict episode, or none)
+    predicted = _predict_episodes(store, request, now)
+    if predicted == REPLAYED:
+        return None  # the store's own path answers the replay of a /predict reward
+    if len(open_batch) + (predicted == OPEN) > 1:
         raise errors.Conflict(
             f"customer {request.customer_id} has more than one episode awaiting a reward; "
             "send episode_id to say which one this reward is for",
@@ -79,53 +83,47 @@ def record(store, request: RewardRequest, found: Target, counter_of: Callable[..
             "accepted_offer",
         )
     reward_ref = store.db.collection(store.space.path(REWARDS)).document(episode.episode_id)
-
-    @firestore.transactional
-    def apply(transaction) -> RewardOutcome:
-        snapshot = reward_ref.get(transaction=transaction)
-        if snapshot.exists:
-            return _answer_again(episode, snapshot.to_dict(), request)
-        accepted_offer = request.accepted_offer if request.accepted else None
-        late = windows.is_settled(episode.created_at, store.clock(), store.reward_window)
-        transaction.create(
-            reward_ref,
-            {
-                "id": episode.episode_id,
-                "episode_id": episode.episode_id,
-                "customer_id": request.customer_id,
-                "accepted": request.accepted,
-                "accepted_offer": accepted_offer or (", ".join(episode.slate) if request.accepted else None),
-                "credited_offer": accepted_offer,
-                "timestamp": request.timestamp,
-                "late": late,
-                "policy": episode.policy,
-                "batch": True,
-                "last_update": firestore.SERVER_TIMESTAMP,
-            },
-        )
-        # A batch episode counted nothing when it was scored: its reward adds `shown` too.
-        amounts = {f"{offer}.shown": 1 for offer in episode.slate}
-        if request.accepted:
-            credited = agents.credited_offers(episode.slate, request.accepted_offer)
-            amounts.update({f"{offer}.accepted": 1 for offer in credited})
-        path = counter_of(episode.segment, store.space)
-        counters.add(transaction, store.db, path, amounts, store.cache.shards(path))
-        linear_store.add_reward(
-            transaction,
-            store.db,
-            store.cache,
-            {"states": episode.states},
-            episode.slate,
-            request.accepted,
-            request.accepted_offer,
-            store.space,
-        )
-        return _outcome(episode, request.accepted, accepted_offer, late)
-
+    accepted_offer = request.accepted_offer if request.accepted else None
+    late = windows.is_settled(episode.created_at, store.clock(), store.reward_window)
+    writes = store.db.batch()  # atomic: the reward and its counts land together or not at all
+    writes.create(
+        reward_ref,
+        {
+            "id": episode.episode_id,
+            "episode_id": episode.episode_id,
+            "customer_id": request.customer_id,
+            "accepted": request.accepted,
+            "accepted_offer": accepted_offer or (", ".join(episode.slate) if request.accepted else None),
+            "credited_offer": accepted_offer,
+            "timestamp": request.timestamp,
+            "late": late,
+            "policy": episode.policy,
+            "batch": True,
+            "last_update": firestore.SERVER_TIMESTAMP,
+        },
+    )
+    # A batch episode counted nothing when it was scored: its reward adds `shown` too.
+    amounts = {f"{offer}.shown": 1 for offer in episode.slate}
+    if request.accepted:
+        credited = agents.credited_offers(episode.slate, request.accepted_offer)
+        amounts.update({f"{offer}.accepted": 1 for offer in credited})
+    path = counter_of(episode.segment, store.space)
+    counters.add(writes, store.db, path, amounts, store.cache.shards(path))
+    linear_store.add_reward(
+        writes,
+        store.db,
+        store.cache,
+        {"states": episode.states},
+        episode.slate,
+        request.accepted,
+        request.accepted_offer,
+        store.space,
+    )
     try:
-        return apply(store.db.transaction())
-    except exceptions.AlreadyExists:  # a concurrent reward created it first: answer against it
+        writes.commit()
+    except exceptions.AlreadyExists:  # rewarded before (a replay, or a concurrent reward): answer against it
         return _answer_again(episode, reward_ref.get().to_dict(), request)
+    return _outcome(episode, request.accepted, accepted_offer, late)
 
 
 def _answer_again(episode: packs.PackedEpisode, reward: dict, request: RewardRequest) -> RewardOutcome:
@@ -159,21 +157,28 @@ def _rewards(store, episode_ids: list[str]) -> dict[str, dict]:
     return {snapshot.id: snapshot.to_dict() for snapshot in snapshots if snapshot.exists}
 
 
-def _predict_episode_open_or_replayed(store, request: RewardRequest, now: datetime.datetime) -> bool:
-    """Whether the customer's /predict episodes hold an open one, or the reward replayed last."""
+OPEN, REPLAYED = "open", "replayed"
+
+
+def _predict_episodes(store, request: RewardRequest, now: datetime.datetime) -> str | None:
+    """REPLAYED when the customer's latest /predict episode took this very reward, OPEN when one of
+    them awaits a reward, else None (the queries store.reward makes for /predict episodes)."""
     mine = store.db.collection(store.space.path(EPISODES)).where(
         filter=FieldFilter("customer_id", "==", request.customer_id)
     )
     latest = list(mine.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
     if not latest:
-        return False
+        return None
     episode = latest[0].to_dict()
-    if episode.get("up_to_date"):
-        return (
-            episode.get("accepted") == request.accepted
-            and (request.accepted_offer is None or episode.get("accepted_offer") == request.accepted_offer)
-            and episode.get("reward_timestamp") == request.timestamp
-        )
+    if (
+        episode.get("up_to_date")
+        and episode.get("accepted") == request.accepted
+        and (request.accepted_offer is None or episode.get("accepted_offer") == request.accepted_offer)
+        and episode.get("reward_timestamp") == request.timestamp
+    ):
+        return REPLAYED
     open_query = mine.where(filter=FieldFilter("up_to_date", "==", False))
     newest_open = list(open_query.order_by("last_update", direction=firestore.Query.DESCENDING).limit(1).stream())
-    return bool(newest_open) and not windows.is_settled(newest_open[0].get("created_at"), now, store.reward_window)
+    if newest_open and not windows.is_settled(newest_open[0].get("created_at"), now, store.reward_window):
+        return OPEN
+    return None
