@@ -295,3 +295,45 @@ def test_states_keep_the_extra_columns(batch_buckets, db):
     for episode in batch_episodes(db).values():
         assert set(episode.states) == {"age", "gender", "region", "client-since", "last_offer"}
         assert json.dumps(episode.states)
+
+
+def test_a_file_in_many_ranges_gives_every_row_once_with_absolute_error_lines(batch_buckets, db, monkeypatch):
+    monkeypatch.setenv("BATCH_PARALLEL_BYTES", "1000")
+    monkeypatch.setenv("BATCH_RANGE_BYTES", "20000")
+    lines = generated(3000).decode().splitlines(keepends=True)
+    bad = {7, 1234, 2999}  # data lines whose age is unreadable
+    for number in bad:
+        fields = lines[number].split(",")
+        lines[number] = ",".join([*fields[:2], "forty", *fields[3:]])
+    blob = upload(batch_buckets, "company_b/ranges.csv", "".join(lines).encode())
+    assert deliver(blob).status_code == 200
+    status_ = status_of(db, blob)
+    assert status_["state"] == "done" and status_["ranges"] > 10 and status_["groups"] > 1, status_
+    assert (status_["rows_read"], status_["rows_scored"], status_["rejected_rows"]) == (3000, 2997, 3)
+    results = read_csv(batch_buckets["results"], "company_b/ranges.results.csv")
+    errors = read_csv(batch_buckets["results"], "company_b/ranges.errors.csv")
+    expected = [str(100000 + i) for i in range(3000)]
+    assert [row["customer_id"] for row in results] == [c for i, c in enumerate(expected) if i + 1 not in bad]
+    assert [(row["line"], row["customer_id"]) for row in errors] == [
+        (str(n + 1), str(100000 + n - 1)) for n in sorted(bad)
+    ]
+    stored = batch_episodes(db)
+    assert set(stored) == {row["episode_id"] for row in results}
+    for row in results:
+        assert [row["offer_1"], row["offer_2"], row["offer_3"]] == stored[row["episode_id"]].slate
+
+
+def test_a_quoted_line_break_across_a_range_boundary_rescores_the_file_as_one_range(batch_buckets, db, monkeypatch):
+    monkeypatch.setenv("BATCH_PARALLEL_BYTES", "1000")
+    monkeypatch.setenv("BATCH_RANGE_BYTES", "3000")
+    header = "customer_id,age,gender,region,note,OFFER_1,OFFER_2,OFFER_3\n"
+    rows = [f"c{i},40,F,Asia,plain,1,1,1\n" for i in range(400)]
+    rows[150] = 'c150,40,F,Asia,"a note\n' + "over several lines\n" * 300 + 'end",1,1,1\n'
+    blob = upload(batch_buckets, "company_b/quoted.csv", (header + "".join(rows)).encode())
+    assert deliver(blob).status_code == 200
+    status_ = status_of(db, blob)
+    assert (status_["state"], status_["plan_version"], status_["ranges"]) == ("done", 2, 1)
+    assert (status_["rows_read"], status_["rows_scored"], status_["rejected_rows"]) == (400, 400, 0)
+    results = read_csv(batch_buckets["results"], "company_b/quoted.results.csv")
+    assert [row["customer_id"] for row in results] == [f"c{i}" for i in range(400)]
+    assert set(batch_episodes(db)) == {row["episode_id"] for row in results}
