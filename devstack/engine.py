@@ -20,6 +20,7 @@ import pathlib
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -35,6 +36,9 @@ class Task:
     pid: int | None = None
     state: str = "PENDING"  # RUNNING, SUCCEEDED, FAILED
     exit_codes: list[int] = field(default_factory=list)
+    peak_rss_kib: int = 0  # the largest of its attempts' peak resident memory (os.wait4's ru_maxrss)
+    cpu_seconds: float = 0.0  # user + system time of all its attempts
+    seconds: float = 0.0  # wall time of all its attempts
 
 
 @dataclass
@@ -110,10 +114,15 @@ class Engine:
                 "CLOUD_RUN_TASK_ATTEMPT": str(task.attempt),
                 "BATCH_MAX_RETRIES": str(self.max_retries),
             }
+            started = time.monotonic()
             process = subprocess.Popen([sys.executable, "-m", "functions.batch_task"], cwd=ROOT, env=env)
             task.pid, task.state = process.pid, "RUNNING"
-            code = process.wait()
+            _, status, usage = os.wait4(process.pid, 0)  # the child's own resource use, as it ends
+            process.returncode = code = os.waitstatus_to_exitcode(status)
             task.exit_codes.append(code)
+            task.seconds += time.monotonic() - started
+            task.cpu_seconds += usage.ru_utime + usage.ru_stime
+            task.peak_rss_kib = max(task.peak_rss_kib, usage.ru_maxrss)
             if code == 0:
                 task.state = "SUCCEEDED"
                 return

@@ -111,7 +111,7 @@ class Job:
             if self.refused:
                 raise FileError(self.refused)
             plan = self._plan(status)
-            ctx = self._context(plan, small=plan.ranges == 1 and plan.version == 1)
+            ctx = self._context(plan)
             stage = status.get("stage")
             if stage and stage.endswith(f":{stages.FINISH}"):  # a delivery died finishing: finish
                 stages.run_task(ctx, stages.PACK, 0)
@@ -142,8 +142,9 @@ class Job:
             return Plan.loads(self.files.get(path))  # a concurrent delivery wrote it first
         return plan
 
-    def _context(self, plan: Plan, small: bool) -> stages.Context:
-        runner = self.runner or (engine.CloudRunJob() if engine.configured() and not small else stages.InProcess())
+    def _context(self, plan: Plan) -> stages.Context:
+        on_engine = engine.configured() and not plan.inline
+        runner = self.runner or (engine.CloudRunJob() if on_engine else stages.InProcess())
         return stages.Context(
             plan=plan,
             db=self.db,

@@ -112,6 +112,13 @@ def finish(ctx, ranges: list[dict]) -> dict:
         "results_path": f"gs://{bucket}/{results}",
         "errors_path": f"gs://{bucket}/{errors}" if errors else None,
         "packs": plan.buckets,
+        "progress": {
+            "phase": "done",
+            "rows_done": totals["rows_read"],
+            "rows_total": totals["rows_read"],
+            "eta_seconds": 0,
+            "at": status.now(),
+        },
         "finished_at": status.now(),
         "lease_expires": status.now(),
     }

@@ -87,6 +87,7 @@ class Plan:
     buckets: int
     groups: int
     seed: int
+    inline: bool  # scored inside the storage-triggered function (a small file), not on the engine
 
     @property
     def ranges(self) -> int:
@@ -145,7 +146,8 @@ def make_plan(upload: Upload, blob, tenant: str, store, at: datetime.datetime) -
     row_bytes = len(sample) / max(1, sample.count(b"\n")) if sample else 1
     parallel_bytes = _env_int("BATCH_PARALLEL_BYTES", DEFAULT_PARALLEL_BYTES)
     range_bytes = _env_int("BATCH_RANGE_BYTES", DEFAULT_RANGE_BYTES)
-    ranges = 1 if size <= parallel_bytes else min(MAX_RANGES, math.ceil(body / range_bytes))
+    inline = size <= parallel_bytes
+    ranges = 1 if inline else max(1, min(MAX_RANGES, math.ceil(body / range_bytes)))
     bounds = [header_end + body * k // ranges for k in range(ranges)] + [size]
     buckets = max(1, math.ceil(body / row_bytes / ROWS_PER_PACK))
     return Plan(
@@ -170,6 +172,7 @@ def make_plan(upload: Upload, blob, tenant: str, store, at: datetime.datetime) -
         buckets=buckets,
         groups=min(buckets, ranges),
         seed=int(upload.job_id[:15], 16),
+        inline=inline,
     )
 
 

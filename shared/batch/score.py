@@ -13,13 +13,15 @@ its range and writes the same bytes.
 """
 
 import collections
+import csv
 import datetime
+import io
 import time
 
 import numpy as np
 
 from shared.batch import status
-from shared.batch.csv_io import Customer, RowParser, csv_bytes, read_layout, records_of
+from shared.batch.csv_io import Customer, RowParser, csv_bytes, read_layout, records_of, safe_cell
 from shared.batch.lines import ByteLines, first_line_start
 from shared.batch.rules import rules_from
 from shared.customer import agents, packs, segments, snapshot
@@ -36,6 +38,7 @@ def score_range(ctx, index: int) -> dict:
     key = packs.file_key(plan.job_id)
     out = _Output(plan.buckets)
     record_ref = status.task_ref(ctx.status_ref, status.RANGES, plan.version, index)
+    _report(ctx, record_ref, index, out, 0)
     with ctx.inbox_blob().open("rb", chunk_size=READ_CHUNK_BYTES) as stream:
         if index == 0:
             first = plan.header_end
@@ -84,6 +87,12 @@ class _Output:
         self.spill: list[list[bytes]] = [[] for _ in range(buckets)]
         self.rows_read = 0
         self.rows_scored = 0
+        self._names: dict[str, str] | None = None
+
+    def product_names(self, names: dict) -> dict[str, str]:
+        if self._names is None:
+            self._names = {offer: safe_cell(name or "") for offer, name in names.items()}
+        return self._names
 
 
 def _score_chunk(ctx, chunk: list, seed: tuple, parser: RowParser, evidence, key: str, out: _Output) -> None:
@@ -112,6 +121,7 @@ def _score_chunk(ctx, chunk: list, seed: tuple, parser: RowParser, evidence, key
         for position, slate in zip(positions, drawn, strict=True):
             slates[position] = slate
     rows = []
+    names = out.product_names(plan.names)
     for (row, customer, segment), slate in zip(scored, slates, strict=True):
         bucket = packs.bucket_of(customer.customer_id, plan.buckets)
         timestamp = customer.timestamp or plan.response_date
@@ -120,14 +130,17 @@ def _score_chunk(ctx, chunk: list, seed: tuple, parser: RowParser, evidence, key
         padded = slate + [""] * (segments.SLATE_SIZE - len(slate))
         rows.append(
             [
-                customer.customer_id,
+                safe_cell(customer.customer_id),
                 *padded,
-                *(plan.names.get(offer) or "" for offer in padded),
+                *(names.get(offer, "") for offer in padded),
                 packs.episode_id(key, bucket, row),
                 plan.response_date,
             ]
         )
-    out.results.append(csv_bytes(rows))
+    # Only the client's text can start a formula: offers, episode ids and dates never do (csv_io.safe_cell).
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+    out.results.append(buffer.getvalue().encode("utf-8"))
 
 
 def _report(ctx, record_ref, index: int, out: _Output, done_bytes: int) -> None:

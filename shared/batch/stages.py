@@ -99,7 +99,16 @@ def after_score(ctx: Context) -> None:
         start_stage(ctx.with_plan(replanned), SCORE, {"plan_version": replanned.version, "ranges": 1, "groups": 1})
         return
     totals = {key: sum(r[key] for r in ranges) for key in ("rows_read", "rows_scored", "rejected_rows")}
-    start_stage(ctx, PACK, totals)
+    progress = {
+        "phase": PACK,
+        "rows_done": totals["rows_read"],
+        "rows_total": totals["rows_read"],
+        "ranges_done": len(ranges),
+        "ranges": plan.ranges,
+        "packs": plan.buckets,
+        "at": status.now(),
+    }
+    start_stage(ctx, PACK, {**totals, "progress": progress})
 
 
 def start_stage(ctx: Context, phase: str, fields: dict) -> None:

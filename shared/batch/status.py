@@ -11,7 +11,6 @@ of its tasks beside it (shared/batch/job.py says how a file moves through them).
 """
 
 import datetime
-import random
 
 from google.cloud import firestore
 
@@ -168,10 +167,9 @@ def done_count(status_ref, kind: str, version: int) -> int:
 
 def refresh_progress(status_ref, version: int, tasks: int, bytes_total: int, started: datetime.datetime) -> None:
     """Sum the range tasks' progress into the status document when it is older than PROGRESS_SECONDS.
-    Every running task may call this after writing its own progress; each does the work with
-    probability 1/tasks, so the status document takes about one write per period, not one per task."""
-    if random.random() * max(1, tasks) >= 1:
-        return
+    Every running task calls this after writing its own progress (every PROGRESS_SECONDS); the
+    first to find the summary stale rewrites it, and the others then find it fresh, so the status
+    document takes about one write per period, not one per task."""
     status = status_ref.get(["progress", "state"]).to_dict() or {}
     progress = status.get("progress") or {}
     at = now()

@@ -31,6 +31,7 @@ PACKS = "batch_packs"
 RECENT = "batch_files/recent"
 FILE_KEY_CHARS = 20
 MAX_PART_BYTES = 700_000  # compressed entries per document, well under Firestore's 1 MiB
+_ENTRY = json.JSONEncoder(separators=(",", ":"), default=str)  # one encoder: json.dumps builds one a call
 _EPISODE_ID = re.compile(rf"^b-([0-9a-f]{{{FILE_KEY_CHARS}}})-([0-9a-f]{{1,8}})-([0-9a-f]{{1,16}})$")
 
 
@@ -95,12 +96,7 @@ def pack_id(key: str, bucket: int, part: int = 0) -> str:
 
 def entry_line(row: int, customer_id: str, timestamp: str, segment: str, slate: list[str], states: dict) -> bytes:
     """One row's entry, as a pack holds it (ASCII JSON: lone surrogates of undecodable bytes escaped)."""
-    return (
-        json.dumps([row, customer_id, timestamp, segment, slate, states], separators=(",", ":"), default=str).encode(
-            "ascii"
-        )
-        + b"\n"
-    )
+    return _ENTRY.encode([row, customer_id, timestamp, segment, slate, states]).encode("ascii") + b"\n"
 
 
 def pack_documents(file: PackFile, bucket: int, entries: bytes) -> dict[str, dict]:
