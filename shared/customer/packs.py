@@ -1,7 +1,8 @@
 """Batch episodes, packed: a scored file's episodes live in a few documents, not one each.
 
 A file's rows are spread over `buckets` packs by a hash of the customer id, so every episode of a
-customer in that file is in one pack, `batch_packs/{file}-{bucket}` (in the tenant's namespace).
+customer in that file is in one pack, `batch_packs/{spread}-{file}-{bucket}` (in the tenant's
+namespace; `pack_id`).
 A pack holds its entries as zlib-compressed JSON lines (one per row: row key, customer id,
 timestamp, segment, slate, states) in one unindexed bytes field, and what all its rows share:
 the file, the policy and agent version, `created_at` (when the file was scored: the start of the
@@ -91,7 +92,10 @@ def is_batch_episode_id(value: str | None) -> bool:
 
 
 def pack_id(key: str, bucket: int, part: int = 0) -> str:
-    return f"{key}-{bucket}" + (f".{part}" if part else "")
+    """`{spread}-{file}-{bucket}`: the short hash in front spreads one file's packs over the key range,
+    so writing them is no run of increasing ids (a hot spot Firestore caps at about 500 writes/s)."""
+    spread = hashlib.blake2b(f"{key}-{bucket}".encode(), digest_size=2).hexdigest()
+    return f"{spread}-{key}-{bucket}" + (f".{part}" if part else "")
 
 
 def entry_line(row: int, customer_id: str, timestamp: str, segment: str, slate: list[str], states: dict) -> bytes:
