@@ -19,6 +19,7 @@ from google.api_core import exceptions
 from google.cloud import storage
 
 COMPOSE_LIMIT = 32  # sources per GCS compose request
+WRITE_CHUNK_BYTES = 2 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
 _OFFSET = struct.Struct(">Q")
 
 
@@ -42,6 +43,13 @@ class JobFiles:
             return False
         return True
 
+    def writer(self, name: str, content_type: str = "text/csv"):
+        """A file object that uploads what is written to it, a few MiB at a time (a resumable upload):
+        the object appears, whole, only when it is closed; a writer that dies leaves nothing."""
+        blob = self.results.blob(name)
+        blob.content_type = content_type
+        return blob.open("wb", chunk_size=WRITE_CHUNK_BYTES, ignore_flush=True)
+
     def get(self, name: str, start: int | None = None, end: int | None = None) -> bytes | None:
         """An object's bytes [start, end) (all of it without them); None when it does not exist."""
         try:
@@ -56,8 +64,11 @@ class JobFiles:
             offsets.append(position)
             position += sum(len(entry) for entry in entries)
         offsets.append(position)
-        head = b"".join(_OFFSET.pack(offset) for offset in offsets)
-        self.put(name, head + b"".join(entry for entries in buckets for entry in entries), "application/octet-stream")
+        with self.writer(name, "application/octet-stream") as out:  # streamed: never a second copy
+            out.write(b"".join(_OFFSET.pack(offset) for offset in offsets))
+            for entries in buckets:
+                for entry in entries:
+                    out.write(entry)
 
     def spill_buckets(self, name: str, first: int, last: int, total: int) -> list[bytes]:
         """The entries of buckets first..last-1 from a spill of `total` buckets."""

@@ -36,10 +36,12 @@ def score_range(ctx, index: int) -> dict:
     parser = RowParser(read_layout(plan.header), rules_from(plan.rules, plan.client))
     evidence = snapshot.evidence_of(plan.policy, plan.evidence)
     key = packs.file_key(plan.job_id)
-    out = _Output(plan.buckets)
+    files, version = ctx.files, plan.version
     record_ref = status.task_ref(ctx.status_ref, status.RANGES, plan.version, index)
+    results = files.writer(files.path(version, "results", index + 1))  # streamed as the chunks are scored
+    out = _Output(plan.buckets, results)
     _report(ctx, record_ref, index, out, 0)
-    with ctx.inbox_blob().open("rb", chunk_size=READ_CHUNK_BYTES) as stream:
+    with results, ctx.inbox_blob().open("rb", chunk_size=READ_CHUNK_BYTES) as stream:
         if index == 0:
             first = plan.header_end
         else:
@@ -57,8 +59,6 @@ def score_range(ctx, index: int) -> dict:
                     reported = time.monotonic()
                     _report(ctx, record_ref, index, out, lines.offset - first)
         _score_chunk(ctx, chunk, (plan.seed, index, number), parser, evidence, key, out)
-    files, version = ctx.files, plan.version
-    files.put(files.path(version, "results", index + 1), b"".join(out.results))
     if out.errors:
         files.put(files.path(version, "errors-raw", index), csv_bytes(out.errors))
     files.put_spill(files.path(version, "spill", index), out.spill)
@@ -81,8 +81,8 @@ def score_range(ctx, index: int) -> dict:
 
 
 class _Output:
-    def __init__(self, buckets: int):
-        self.results: list[bytes] = []
+    def __init__(self, buckets: int, results):
+        self.results = results  # the results part's writer
         self.errors: list[list] = []
         self.spill: list[list[bytes]] = [[] for _ in range(buckets)]
         self.rows_read = 0
@@ -140,7 +140,7 @@ def _score_chunk(ctx, chunk: list, seed: tuple, parser: RowParser, evidence, key
     # Only the client's text can start a formula: offers, episode ids and dates never do (csv_io.safe_cell).
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(rows)
-    out.results.append(buffer.getvalue().encode("utf-8"))
+    out.results.write(buffer.getvalue().encode("utf-8"))
 
 
 def _report(ctx, record_ref, index: int, out: _Output, done_bytes: int) -> None:
