@@ -11,6 +11,12 @@
 locals {
   engine_job_name = "${var.name_prefix}-batch-engine"
   engine_job_path = "projects/${var.project_id}/locations/${var.region}/jobs/${local.engine_job_name}"
+  # The engine's log lines (its tasks log "batch file failed" when a file's last retry fails).
+  engine_lines = join(" AND ", [
+    "resource.type=\"cloud_run_job\"",
+    "resource.labels.job_name=\"${local.engine_job_name}\"",
+    "jsonPayload.logger=\"offer_bandits\"",
+  ])
   engine_registry = "${var.region}-docker.pkg.dev/${var.project_id}/${var.name_prefix}-engine"
   engine_image    = coalesce(var.batch_engine_image, "${local.engine_registry}/batch-engine:latest")
 

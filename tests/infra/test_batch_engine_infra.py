@@ -170,3 +170,12 @@ def test_the_image_is_built_from_the_task_dockerfile():
     build = (ROOT / "cloudbuild.yaml").read_text()
     assert "functions/batch_task.Dockerfile" in build and "batch_engine_image" in build
     assert evaluated()["engine_image"].endswith("-engine/batch-engine:latest")
+
+
+def test_a_file_the_engine_gives_up_on_counts_as_a_batch_failure():
+    values = evaluated()
+    failures = values["logged_metrics"]["batch_failures"]["filter"]
+    assert values["engine_lines"] in failures and values["function_lines"] in failures
+    assert 'resource.labels.job_name="offer-bandits-batch-engine"' in values["engine_lines"]
+    source = (ROOT / "shared" / "batch" / "job.py").read_text()
+    assert "f\"batch file {status['state']}\"" in source  # what shared/batch/task.py logs through job.fail
