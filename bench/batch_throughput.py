@@ -117,8 +117,12 @@ def engine_run(engine, inbox, path: str, rows: int) -> dict:
         "groups": len(pack_tasks),
         "worker_rows_per_second": sorted(rows_of[t.index] / t.seconds for t in score_tasks),
         "rows_per_cpu_second": sum(rows_of.values()) / sum(t.cpu_seconds for t in score_tasks),
-        "score_peak_mib": max(t.peak_rss_kib for t in score_tasks) / 1024,
-        "pack_peak_mib": max(t.peak_rss_kib for t in pack_tasks) / 1024,
+        # Each task's VmHWM, from its record: os.wait4's ru_maxrss would count the parent's pages
+        # the child shared between fork and exec.
+        "score_peak_mib": max(task["peak_mib"] for task in ranges),
+        "pack_peak_mib": max(
+            task["peak_mib"] for task in status_document.tasks_of(ref, status_document.GROUPS, status["plan_version"])
+        ),
         "packs": pack_documents,
         "other_writes": task_writes + status_writes,
         "retries": sum(t.attempt for t in score_tasks + pack_tasks),

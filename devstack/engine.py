@@ -36,7 +36,6 @@ class Task:
     pid: int | None = None
     state: str = "PENDING"  # RUNNING, SUCCEEDED, FAILED
     exit_codes: list[int] = field(default_factory=list)
-    peak_rss_kib: int = 0  # the largest of its attempts' peak resident memory (os.wait4's ru_maxrss)
     cpu_seconds: float = 0.0  # user + system time of all its attempts
     seconds: float = 0.0  # wall time of all its attempts
 
@@ -122,7 +121,6 @@ class Engine:
             task.exit_codes.append(code)
             task.seconds += time.monotonic() - started
             task.cpu_seconds += usage.ru_utime + usage.ru_stime
-            task.peak_rss_kib = max(task.peak_rss_kib, usage.ru_maxrss)
             if code == 0:
                 task.state = "SUCCEEDED"
                 return

@@ -70,6 +70,7 @@ def pack_group(ctx, index: int, ranges: list[dict]) -> dict:
         "packs": len(documents),
         "packs_kept": len(kept),
         "attempt": ctx.attempt,
+        "peak_mib": status.peak_mib(),
         "at": status.now(),
     }
     status.task_ref(ctx.status_ref, status.GROUPS, plan.version, index).set(record)

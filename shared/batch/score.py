@@ -74,6 +74,7 @@ def score_range(ctx, index: int) -> dict:
         "end": lines.offset,  # where the next range's first record must start
         "bytes": lines.offset - first,
         "attempt": ctx.attempt,
+        "peak_mib": status.peak_mib(),
         "at": status.now(),
     }
     record_ref.set(record)

@@ -147,6 +147,15 @@ def update(ref, fields: dict) -> None:
     ref.update({**fields, "updated_at": now()})
 
 
+def peak_mib() -> float | None:
+    """This process's peak resident memory so far (VmHWM), for a task's record; None off Linux."""
+    try:
+        with open("/proc/self/status") as lines:
+            return next(int(line.split()[1]) / 1024 for line in lines if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 def task_ref(status_ref, kind: str, version: int, index: int):
     return status_ref.collection(kind).document(f"v{version}-{index}")
 
