@@ -83,7 +83,8 @@ def _wait(job, deadline: float) -> dict | None:
             eta = f", about {progress['eta_seconds']} s to go" if progress.get("eta_seconds") else ""
             total = f"{progress['rows_total']:,}" if progress.get("rows_total") else "?"
             done = f"{progress.get('rows_done') or 0:,} of ~{total} rows" if progress else ""
-            print(f"  {status['state']} {status.get('stage') or ''}: {done}{eta}{why}", flush=True)
+            stage = f" {status['stage']}" if status.get("stage") else ""
+            print(f"  {status['state']}{stage}{': ' + done if done else ''}{eta}{why}", flush=True)
         time.sleep(0.5)
     return None
 
