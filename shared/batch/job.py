@@ -71,9 +71,14 @@ def tenant_of(name: str) -> tuple[Namespace, str | None]:
     folder = name.partition("/")[0]
     try:
         tenant = json.loads(raw).get(folder)
-        return (Namespace(tenant), None) if tenant else (ROOT, f"folder {folder!r} belongs to no client")
-    except (ValueError, AttributeError, TypeError):
+    except (ValueError, AttributeError):
         return ROOT, f"{TENANTS_ENV} is not a JSON object of folder -> tenant name"
+    if not tenant:
+        return ROOT, f"folder {folder!r} belongs to no client"
+    try:
+        return Namespace(str(tenant)), None
+    except ValueError as error:
+        return ROOT, f"{TENANTS_ENV} names folder {folder!r}'s tenant wrongly: {error}"
 
 
 class Job:
@@ -85,7 +90,6 @@ class Job:
         results_bucket: str,
         policy: str | None = None,
         space: Namespace | None = None,
-        runner=None,
     ):
         self.upload = upload
         self.db = db
@@ -95,7 +99,6 @@ class Job:
         self.space, self.refused = (space, None) if space is not None else tenant_of(upload.name)
         self.status_ref = db.collection(self.space.path(JOBS)).document(upload.job_id)
         self.lease = datetime.timedelta(seconds=float(os.environ.get("BATCH_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS))
-        self.runner = runner  # the engine for files over one range; None: the configured one
         self.files = JobFiles(gcs, self.results, upload.job_id, upload.source)
         self.owner = uuid.uuid4().hex
 
@@ -143,8 +146,7 @@ class Job:
         return plan
 
     def _context(self, plan: Plan) -> stages.Context:
-        on_engine = engine.configured() and not plan.inline
-        runner = self.runner or (engine.CloudRunJob() if on_engine else stages.InProcess())
+        runner = engine.CloudRunJob() if engine.configured() and not plan.inline else stages.InProcess()
         return stages.Context(
             plan=plan,
             db=self.db,
