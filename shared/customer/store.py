@@ -32,7 +32,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.customer import agents, linear_store, segments, serving
+from shared.customer import agents, batch_rewards, linear_store, segments, serving
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode, RewardOutcome, ServingAgent, slate_of
 from shared.platform import config, counters, errors, stats_cache, windows
@@ -287,6 +287,9 @@ class CustomerStore:
 
     def reward(self, request: RewardRequest) -> RewardOutcome:
         """Record the reward on its episode (a replay of it changes nothing and answers the same)."""
+        batch = batch_rewards.target(self, request)  # an episode of a scored file (packs.py)
+        if batch is not None:
+            return batch_rewards.record(self, request, batch, segment_counter)
         episode_ref = self._episode_for_reward(request)
 
         @firestore.transactional
