@@ -137,7 +137,13 @@ def _answer_again(episode: packs.PackedEpisode, reward: dict, request: RewardReq
 
 def _outcome(episode: packs.PackedEpisode, accepted: bool, accepted_offer: str | None, late: bool) -> RewardOutcome:
     return RewardOutcome(
-        episode.episode_id, episode.customer_id, accepted, accepted_offer, episode.slate, late, episode.policy
+        episode_id=episode.episode_id,
+        customer_id=episode.customer_id,
+        accepted=accepted,
+        slate=episode.slate,
+        policy=episode.policy,
+        accepted_offer=accepted_offer,
+        late=late,
     )
 
 
