@@ -13,6 +13,7 @@ class Click:
     sampler: str
     probability: float
     served_by: str
+    holdout: bool = False  # served by the baseline as part of the holdout (shared/cpa/holdout.py)
 
     @classmethod
     def from_document(cls, document: dict) -> "Click":
@@ -22,6 +23,7 @@ class Click:
             sampler=document["sampler"],
             probability=document["probability"],
             served_by=document.get("served_by", document["sampler"]),  # clicks recorded before served_by
+            holdout=bool(document.get("holdout")),
         )
 
 

@@ -25,6 +25,7 @@ class Episode:
     policy: str
     agent_version: str
     served_by: str
+    holdout: bool = False  # served by the baseline as part of the holdout (shared/customer/holdout.py)
 
     @classmethod
     def from_document(cls, episode_id: str, document: dict) -> "Episode":
@@ -35,6 +36,7 @@ class Episode:
             policy=document["policy"],
             agent_version=document["agent_version"],
             served_by=document.get("served_by", document["policy"]),  # episodes from before served_by
+            holdout=bool(document.get("holdout")),
         )
 
 
