@@ -74,7 +74,7 @@ def sample(request):
     click = store.sample(SampleRequest.model_validate(query_and_body(request)))
     log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
     # the holdout's split, for the sample-ratio-mismatch alert (infra/analytics.tf)
-    log_fields(request, holdout=click.holdout, holdout_share=store.holdout_share())
+    log_fields(request, holdout=click.holdout, holdout_share=store.holdout_share(click))
     return _click_answer(click, recorded=True), 200
 
 

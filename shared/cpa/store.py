@@ -164,14 +164,17 @@ class CpaStore:
             batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
             return self._replayed(click_ref, click)
-        self.log.emit(
-            "decisions", log_records.decision(self.space.tenant, click, plan.holdout_share, decision_log.microseconds())
-        )
+        self._log_decision(click, plan)
         return Click.from_document(click)
 
-    def holdout_share(self) -> float | None:
-        """The tenant's holdout share now (its serving config, cached)."""
-        return self.config.cached(serving.parse_both).holdout_share
+    def _log_decision(self, click: dict, plan: serving.CpaServing) -> None:
+        """A new click, to the decision log (docs/analytics.md): after its commit, never for a replay."""
+        share = holdout.share_of(plan, click["served_by"])
+        self.log.emit("decisions", log_records.decision(self.space.tenant, click, share, decision_log.microseconds()))
+
+    def holdout_share(self, click: Click) -> float:
+        """The probability this click had of being held out (the tenant's serving config, cached)."""
+        return holdout.share_of(self.config.cached(serving.parse_both), click.served_by)
 
     def _replayed(self, click_ref: firestore.DocumentReference, click: dict) -> Click:
         """The click sampled first, when the retry is the same request; a Conflict naming offer_ids
