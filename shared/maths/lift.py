@@ -6,7 +6,8 @@ GROUP BY returns, tools/analytics/queries.py), so a day's arms and the cumulativ
 days) are estimated the same way: Welch's normal-approximation interval of the difference of two
 independent means, var = s1² / n1 + s2² / n2. The holdout's assignment is random and independent of
 everything else (shared/platform/holdout.py), so the difference is an unbiased estimate of what the
-learning policy earns per decision over the baseline. Needs at least 2 decisions in each arm.
+learning policy earns per decision over the baseline. The normal approximation needs both arms
+large enough: below MIN_DECISIONS in either, the difference has no interval (too few).
 """
 
 import math
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from shared.maths.estimators import Z95, Estimate
 
 NAN = Estimate(math.nan, math.nan, math.nan)
+MIN_DECISIONS = 30
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,13 @@ EMPTY = Arm(0, 0.0, 0.0)
 
 
 def difference(learning: Arm, holdout: Arm, z: float = Z95) -> Estimate:
-    """learning mean - holdout mean with its interval; NaN with fewer than 2 decisions in an arm."""
-    if learning.n < 2 or holdout.n < 2:
+    """learning mean - holdout mean with its interval; no interval (NaN bounds) with fewer than
+    MIN_DECISIONS decisions in an arm, no value either without any."""
+    if learning.n < 1 or holdout.n < 1:
         return NAN
     value = learning.mean - holdout.mean
+    if learning.n < MIN_DECISIONS or holdout.n < MIN_DECISIONS:
+        return Estimate(value, math.nan, math.nan)
     half = z * math.sqrt(learning.variance / learning.n + holdout.variance / holdout.n)
     return Estimate(value, value - half, value + half)
 

@@ -55,17 +55,20 @@ def test_the_lift_interval_covers_the_true_difference():
 def test_days_and_the_cumulative_row_come_from_the_same_sums():
     day1, day2 = datetime.date(2026, 1, 1), datetime.date(2026, 1, 2)
     rows = [
-        {"day": day1, "holdout": False, "n": 100, "total": 400.0, "total_sq": 40_000.0},
-        {"day": day1, "holdout": True, "n": 10, "total": 0.0, "total_sq": 0.0},
-        {"day": day2, "holdout": False, "n": 50, "total": 100.0, "total_sq": 10_000.0},
-        {"day": day2, "holdout": True, "n": 5, "total": 100.0, "total_sq": 10_000.0},
+        {"day": day1, "holdout": False, "n": 1000, "total": 4000.0, "total_sq": 400_000.0},
+        {"day": day1, "holdout": True, "n": 20, "total": 0.0, "total_sq": 0.0},
+        {"day": day2, "holdout": False, "n": 500, "total": 1000.0, "total_sq": 100_000.0},
+        {"day": day2, "holdout": True, "n": 20, "total": 400.0, "total_sq": 40_000.0},
     ]
     daily, cumulative = lift.by_day(rows)
     assert [d.day for d in daily] == [day1, day2]
     assert daily[0].difference.value == pytest.approx(4.0) and daily[1].difference.value == pytest.approx(-18.0)
-    assert (cumulative.learning.n, cumulative.holdout.n) == (150, 15)
-    assert cumulative.difference.value == pytest.approx(500 / 150 - 100 / 15)
-    assert cumulative.relative == pytest.approx((500 / 150 - 100 / 15) / (100 / 15))
-    # too few decisions in an arm: no interval rather than an infinite one
-    single = lift.by_day([{"day": day1, "holdout": True, "n": 1, "total": 5.0, "total_sq": 25.0}])[1]
+    # 20 held-out decisions a day are too few for an interval; the 40 of the window are enough
+    assert all(math.isnan(d.difference.low) for d in daily)
+    assert (cumulative.learning.n, cumulative.holdout.n) == (1500, 40)
+    assert cumulative.difference.value == pytest.approx(5000 / 1500 - 400 / 40)
+    assert cumulative.difference.low < cumulative.difference.value < cumulative.difference.high
+    assert cumulative.relative == pytest.approx((5000 / 1500 - 400 / 40) / (400 / 40))
+    # no held-out decision at all: no lift, rather than an infinite interval
+    single = lift.by_day([{"day": day1, "holdout": False, "n": 100, "total": 5.0, "total_sq": 25.0}])[1]
     assert math.isnan(single.difference.value)

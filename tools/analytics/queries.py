@@ -30,6 +30,12 @@ WHERE {_WINDOW}
 ORDER BY d.time NULLS LAST, d.decision_id NULLS LAST
 """
 
+# The newest decisions first, for a read bounded by `LIMIT n` appended (`newest`).
+NEWEST_CLICKS = CLICKS.replace(
+    "ORDER BY d.time NULLS LAST, d.decision_id NULLS LAST",
+    "ORDER BY d.time DESC NULLS LAST, d.decision_id DESC NULLS LAST",
+)
+
 EPISODES = f"""
 SELECT d.decision_id, d.time, d.segment, d.policy, d.served_by, d.holdout, d.slate, d.inclusion,
        d.shadow_policy, d.shadow_slate, d.shadow_inclusion, o.reward, o.rewarded_at, o.accepted_offer
@@ -83,13 +89,34 @@ GROUP BY CAST(d.time AS DATE)
 ORDER BY day NULLS LAST
 """
 
+# The window's totals per product: decisions, those with a reward, the rewards' sum (revenue of the
+# clicks, accepted episodes), those that earned anything (conversions, acceptances).
+TOTALS = f"""
+SELECT COUNT(*) AS decisions,
+       SUM(CASE WHEN o.reward IS NULL THEN 0 ELSE 1 END) AS rewarded,
+       SUM(COALESCE(o.reward, 0)) AS reward,
+       SUM(CASE WHEN o.reward > 0 THEN 1 ELSE 0 END) AS successes
+FROM {{decisions}} AS d
+LEFT JOIN ({_REWARDS}) AS o ON o.decision_id = d.decision_id
+WHERE {_WINDOW}
+"""
+
 ALL = {
     "clicks": CLICKS,
+    "newest_clicks": NEWEST_CLICKS + "LIMIT 100",
     "episodes": EPISODES,
+    "newest_episodes": None,  # set below
+    "totals": TOTALS,
     "offer_totals": OFFER_TOTALS,
     "arms_by_day": ARMS_BY_DAY,
     "splits_by_day": SPLITS_BY_DAY,
 }
+
+NEWEST_EPISODES = EPISODES.replace(
+    "ORDER BY d.time NULLS LAST, d.decision_id NULLS LAST",
+    "ORDER BY d.time DESC NULLS LAST, d.decision_id DESC NULLS LAST",
+)
+ALL["newest_episodes"] = NEWEST_EPISODES + "LIMIT 100"
 
 FAR_FUTURE = datetime.datetime(9999, 1, 1, tzinfo=datetime.UTC)
 
@@ -98,12 +125,24 @@ def window(tenant: str, product: str, since: datetime.datetime, until: datetime.
     return {"tenant": tenant, "product": product, "since": since, "until": until or FAR_FUTURE}
 
 
-def clicks(warehouse, tenant: str, since, until=None) -> list[dict]:
-    return warehouse.rows(CLICKS, **window(tenant, "cpa", since, until))
+def _bounded(newest: str, oldest_first: str, limit: int | None) -> str:
+    return oldest_first if limit is None else f"{newest}LIMIT {int(limit)}"
 
 
-def episodes(warehouse, tenant: str, since, until=None) -> list[dict]:
-    return warehouse.rows(EPISODES, **window(tenant, "customer", since, until))
+def clicks(warehouse, tenant: str, since, until=None, limit: int | None = None) -> list[dict]:
+    """The window's CPA decisions with their rewards, oldest first; the newest `limit` when given."""
+    found = warehouse.rows(_bounded(NEWEST_CLICKS, CLICKS, limit), **window(tenant, "cpa", since, until))
+    return found if limit is None else found[::-1]
+
+
+def episodes(warehouse, tenant: str, since, until=None, limit: int | None = None) -> list[dict]:
+    """The window's customer decisions with their rewards, oldest first; the newest `limit` when given."""
+    found = warehouse.rows(_bounded(NEWEST_EPISODES, EPISODES, limit), **window(tenant, "customer", since, until))
+    return found if limit is None else found[::-1]
+
+
+def totals(warehouse, tenant: str, product: str, since, until=None) -> dict:
+    return warehouse.rows(TOTALS, **window(tenant, product, since, until))[0]
 
 
 def offer_totals(warehouse, tenant: str) -> list[dict]:
