@@ -7,8 +7,10 @@ file for each batch and closes it after the commit; readers open it read-only, r
 and close it. Either side waits while the other holds it (`connect`).
 """
 
-import datetime
+import json
+import os
 import pathlib
+import tempfile
 import time
 
 import duckdb
@@ -42,20 +44,29 @@ def create(connection: duckdb.DuckDBPyConnection) -> None:
         connection.execute(f"CREATE OR REPLACE VIEW {table} AS {unique_view_sql(records)}")
 
 
-def _value(column: log_tables.Column, value):
-    if value is not None and column.type == "TIMESTAMP":
-        return datetime.datetime.fromtimestamp(value / 1_000_000, datetime.UTC).replace(tzinfo=None)
-    return value
-
-
 def insert(connection: duckdb.DuckDBPyConnection, table: str, records: list[dict]) -> None:
     """Append records to the table's raw table (duplicates stay there, as in BigQuery; the view
     keeps one of each). A column the table does not have is dropped, as the subscription's
-    drop_unknown_fields does."""
+    drop_unknown_fields does. Loaded as JSON lines through DuckDB's reader: binding each value as a
+    parameter is a hundred times slower."""
     if not records:
         return
     columns = log_tables.COLUMNS[table]
-    rows = [[_value(column, record.get(column.name)) for column in columns] for record in records]
-    names = ", ".join(column.name for column in columns)
-    marks = ", ".join("?" for _ in columns)
-    connection.executemany(f"INSERT INTO {raw_table(table)} ({names}) VALUES ({marks})", rows)
+    types = ", ".join(
+        f"'{column.name}': '{'BIGINT' if column.type == 'TIMESTAMP' else log_tables.duckdb_type(column)}'"
+        for column in columns
+    )
+    chosen = ", ".join(
+        f"make_timestamp({column.name})" if column.type == "TIMESTAMP" else column.name for column in columns
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as lines:
+        for record in records:
+            lines.write(json.dumps(record) + "\n")
+    try:
+        connection.execute(
+            f"INSERT INTO {raw_table(table)} SELECT {chosen} FROM read_json(?, format = 'newline_delimited', "
+            f"columns = {{{types}}})",
+            [lines.name],
+        )
+    finally:
+        os.unlink(lines.name)
