@@ -8,9 +8,10 @@ tools (`make drop`, `make report`, ...) read.
 
 Every process it starts has a process group of its own (devstack.processes). SIGINT, SIGTERM or
 SIGHUP, at any moment, startup included, stops every group within a few seconds; a watchdog does it
-if this process itself dies. While it runs, a part that exits is reported on stderr and restarted on
-the same port, so the addresses stay valid (an emulator comes back empty: the sample products and
-the buckets are created again); after MAX_RESTARTS within RESTART_WINDOW it stops everything.
+if this process itself dies. A part that exits, during startup or later, or does not answer during
+startup, is reported on stderr and restarted on the same port, so the addresses stay valid (an
+emulator comes back empty: the sample products and the buckets are created again); after
+MAX_RESTARTS within RESTART_WINDOW it stops everything.
 """
 
 import contextlib
@@ -201,13 +202,13 @@ def _start(port: int) -> tuple[list[Service], dict]:
     # Everything boots at once; each is then waited for in the order they need each other.
     for service in (firestore, storage, pubsub, gateway, score_upload):
         service.process = service.launch()
-    firestore.ready(firestore.process)
-    storage.ready(storage.process)
-    pubsub.ready(pubsub.process)
-    feed.start()
-    score_upload.ready(score_upload.process)
-    bridge.start()
-    gateway.ready(gateway.process)  # its /is-alive reads Firestore
+    _until_ready(firestore)
+    _until_ready(storage)
+    _until_ready(pubsub)
+    feed.start()  # it answers nothing: if it exits, the supervisor restarts it
+    _until_ready(score_upload)
+    bridge.start()  # it answers nothing: if it exits, the supervisor restarts it
+    _until_ready(gateway)  # its /is-alive reads Firestore
     state = {
         "gateway": url,
         "project": project,
@@ -280,11 +281,32 @@ def _supervise(services: list[Service]) -> None:
                 _restart(service)
 
 
+def _until_ready(service: Service) -> None:
+    """Wait for a part that was launched; one that exits or does not answer during startup is
+    restarted like one that exits later (the same MAX_RESTARTS within RESTART_WINDOW)."""
+    try:
+        service.ready(service.process)
+        return
+    except emulators.MissingPrerequisite:
+        raise
+    except RuntimeError as error:
+        processes.stop(service.process)
+        _say(f"devstack: {service.name} did not start: {error}")
+    while not _start_again(service):
+        pass
+
+
 def _restart(service: Service) -> None:
     code = service.process.returncode
     processes.stop(service.process)  # what it left behind: gunicorn's worker, gcloud's java
     tail = service.log_tail().rstrip()
     _say(f"devstack: {service.name} exited ({_exit_reason(code)})" + (f"; its log ends:\n{tail}" if tail else ""))
+    _start_again(service)
+
+
+def _start_again(service: Service) -> bool:
+    """Start a part that is down, after a back-off; True once it answers. Raises GaveUp after
+    MAX_RESTARTS within RESTART_WINDOW."""
     now = time.monotonic()
     service.restarts = [moment for moment in service.restarts if now - moment < RESTART_WINDOW]
     if len(service.restarts) >= MAX_RESTARTS:
@@ -297,11 +319,14 @@ def _restart(service: Service) -> None:
     service.restarts.append(time.monotonic())
     try:
         service.start()
+    except emulators.MissingPrerequisite:
+        raise
     except RuntimeError as error:  # did not come back: the next round tries again, or gives up
         _say(f"devstack: {service.name} did not come back: {error}")
         processes.stop(service.process)
-        return
+        return False
     _say(f"devstack: {service.name} restarted" + (f" {service.comeback}" if service.comeback else ""))
+    return True
 
 
 def _exit_reason(code: int) -> str:

@@ -149,6 +149,36 @@ def test_company_b_file_respects_the_rules(batch_buckets, db):
     assert db.collection("episodes").count().get()[0][0].value == 10000
 
 
+def test_the_example_file_with_errors_gives_results_and_an_errors_csv(batch_buckets, db):
+    # examples/company_B_with_errors.csv, as docs/batch-scoring.md shows it with make drop
+    source = ROOT / "examples" / "company_B_with_errors.csv"
+    blob = upload(batch_buckets, "company_b/company_B_with_errors.csv", source.read_bytes())
+    assert deliver(blob).status_code == 200
+    status = status_of(db, blob)
+    rows_in = len(source.read_text().splitlines()) - 1  # no blank line, no quoted newline
+    assert (status["state"], status["rows_read"], status["rows_scored"], status["rejected_rows"]) == (
+        "done",
+        rows_in,
+        rows_in - 6,
+        6,
+    )
+    results = read_csv(batch_buckets["results"], "company_b/company_B_with_errors.results.csv")
+    errors = read_csv(batch_buckets["results"], "company_b/company_B_with_errors.errors.csv")
+    assert len(results) + len(errors) == rows_in
+    assert [(row["line"], row["customer_id"], row["reason"]) for row in errors] == [
+        ("7", "200901", "age: missing"),
+        ("15", "200902", "gender 'X': must be one of F, M"),
+        ("23", "200903", "region 'Atlantis': must be one of Americas, Asia, Europa"),
+        ("31", "200904", "no eligible offer after the client's rules"),
+        ("39", "200905", "has 4 fields, the header has 17"),
+        ("45", "200906", "age 'forty-two': must be a number"),
+    ]
+    customers = {row["customer_id"]: row for row in csv.DictReader(source.open())}
+    assert not {row["customer_id"] for row in results} & {row["customer_id"] for row in errors}
+    for row in results:
+        check_offers(row, customers[row["customer_id"]])
+
+
 def test_the_same_event_or_generation_twice_gives_one_output(batch_buckets, db):
     blob = upload(batch_buckets, "company_b/twice.csv", generated(30))
     assert deliver(blob, "event-1").status_code == 200

@@ -4,8 +4,8 @@ uniformly at random, recorded with `holdout: true`, and counted in no offer's st
 forces is never held out: the operators' emergency wins. Pure."""
 
 from shared.cpa.policies import Choice
-from shared.cpa.serving import CONFIG_PREFIX, CpaServing
-from shared.platform import holdout
+from shared.cpa.serving import CpaServing
+from shared.platform import config, holdout
 
 PRODUCT = "cpa"
 BASELINE = "random"
@@ -28,7 +28,7 @@ def choice(serving: CpaServing, tenant: str, click_id: int, offer_ids: list[int]
 def share_of(serving: CpaServing, served_by: str) -> float:
     """The probability this click had of being held out: 0 for one whose offer the config forced
     (what the sample-ratio-mismatch check expects)."""
-    return 0.0 if served_by == f"{CONFIG_PREFIX}offer" else serving.holdout_share
+    return 0.0 if served_by == f"{config.FORCED_PREFIX}offer" else serving.holdout_share
 
 
 def learns_from(click: dict) -> bool:

@@ -116,7 +116,7 @@ class CpaStore:
             settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
         )
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, serving.OPERATOR_DOCUMENT, space.path(serving.DOCUMENT))
+        self.config = config.for_db(db, config.OPERATOR_DOCUMENT, space.path(config.SERVING_DOCUMENT))
         self.warmup_counter = space.path(GLOBAL_CLICKS)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:

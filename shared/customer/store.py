@@ -83,8 +83,8 @@ def new_episode(
 
     `states` is kept as JSON text and the eligible offers as one comma-separated string, as the
     case study's table holds them: Firestore indexes every map field and array element, and the
-    batch scorer writes millions of these (measured in the emulator: 3.7k/s as map and array,
-    5.5k/s as text). A batch passes one client-side `now` for all its rows for the same reason.
+    batch scorer writes millions of these, faster as text (docs/data-model.md has the figures). A
+    batch passes one client-side `now` for all its rows for the same reason.
     """
     episode = {
         "customer_id": customer_id,
@@ -128,7 +128,7 @@ class CustomerStore:
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, serving.OPERATOR_DOCUMENT, space.path(serving.DOCUMENT))
+        self.config = config.for_db(db, config.OPERATOR_DOCUMENT, space.path(config.SERVING_DOCUMENT))
 
     def _collection(self, name: str) -> firestore.CollectionReference:
         return self.db.collection(self.space.path(name))
@@ -160,7 +160,7 @@ class CustomerStore:
         TB_AGENTS entry (this agent is registered first if the collection is empty)."""
         forced = self._serving().policy
         if forced is not None:
-            return ServingAgent(forced, agents.version_of(forced), f"{serving.CONFIG_PREFIX}{forced}")
+            return ServingAgent(forced, agents.version_of(forced), f"{config.FORCED_PREFIX}{forced}")
         query = self._collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
         latest = [snapshot.to_dict() for snapshot in query.stream()]
         if not latest:

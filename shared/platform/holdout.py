@@ -42,10 +42,9 @@ def share_from_env() -> float:
     return share
 
 
-def parse_share(section: dict, name: str, problems: list[str]) -> float | None:
-    """A config section's `holdout` share; None when absent or not valid (then the environment's
-    default applies: `share_or_default`)."""
-    value = section.get("holdout")
+def parse_share(value, name: str, problems: list[str]) -> float | None:
+    """A config section's `holdout` share (a config.Section rule); None when absent or not valid
+    (then the environment's default applies: `share_or_default`)."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_SHARE:
