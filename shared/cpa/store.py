@@ -161,16 +161,18 @@ class CpaStore:
         if total_clicks < WARMUP_CLICKS and holdout.learns_from(click):  # greedy's warm-up, while it lasts
             counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
-            batch.commit()
+            written = batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
             return self._replayed(click_ref, click)
-        self._log_decision(click, plan)
+        self._log_decision(click, plan, written[0].update_time)
         return Click.from_document(click)
 
-    def _log_decision(self, click: dict, plan: serving.CpaServing) -> None:
-        """A new click, to the decision log (docs/analytics.md): after its commit, never for a replay."""
+    def _log_decision(self, click: dict, plan: serving.CpaServing, committed) -> None:
+        """A new click, to the decision log (docs/analytics.md): after its commit, never for a replay.
+        Its time is the commit's, which is the click document's `sampled_at`."""
         share = holdout.share_of(plan, click["served_by"])
-        self.log.emit("decisions", log_records.decision(self.space.tenant, click, share, decision_log.microseconds()))
+        time_us = decision_log.microseconds(committed.timestamp() if committed else None)
+        self.log.emit("decisions", log_records.decision(self.space.tenant, click, share, time_us))
 
     def holdout_share(self, click: Click) -> float:
         """The probability this click had of being held out (the tenant's serving config, cached)."""
@@ -219,7 +221,7 @@ class CpaStore:
                 "reward": outcome.total,
                 "is_conversion": outcome.total > 0,
                 "events": outcome.events,
-                "feedback_at": firestore.SERVER_TIMESTAMP,
+                "feedback_at": now,  # the service's clock, as the event's `at` and the decision log's time
             }
             transaction.update(click_ref, update)
             if holdout.learns_from(click):

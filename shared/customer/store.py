@@ -151,7 +151,7 @@ class CustomerStore:
         """The tenant's kill switch under the operators' override (each read at most once per TTL)."""
         return self.config.cached(serving.parse_both)
 
-    def holdout_share(self) -> float | None:
+    def holdout_share(self) -> float:
         """The tenant's holdout share now (its serving config, cached)."""
         return self._serving().holdout_share
 

@@ -2,7 +2,10 @@
 click document `make evaluate` replays (tools/evaluate.py click_row), a customer decision with its
 reward as its episode row, so the estimates are computed by the same code from either source."""
 
+import datetime
 import json
+
+from tools.analytics import queries
 
 
 def _seconds(moment) -> float | None:
@@ -58,3 +61,12 @@ def episode_row(row: dict) -> dict:
         "shadow": shadow,
         "holdout": bool(row.get("holdout")),
     }
+
+
+def read(warehouse, tenant: str, since, max_clicks: int, max_episodes: int) -> tuple[list, list, dict]:
+    """The tenant's newest clicks and episodes of the window, as evaluate's rows (oldest first), and
+    which of the two the bounds cut."""
+    until = datetime.datetime.now(datetime.UTC)
+    clicks = [click_row(r) for r in queries.clicks(warehouse, tenant, since, until, limit=max_clicks)]
+    episodes = [episode_row(r) for r in queries.episodes(warehouse, tenant, since, until, limit=max_episodes)]
+    return clicks, episodes, {"clicks": len(clicks) >= max_clicks, "episodes": len(episodes) >= max_episodes}
