@@ -147,17 +147,15 @@ class DecisionLog:
         finally:
             connection.close()
 
-    def wait_for_decisions(self, tenant: str, count: int, timeout: float = 180) -> None:
-        """Until the view holds `count` decisions of the tenant (the feeder is asynchronous)."""
+    def wait_for(self, table: str, tenant: str, count: int, timeout: float = 180) -> int:
+        """Until the view `table` holds `count` rows of the tenant (the feeder is asynchronous); the count."""
         deadline = time.monotonic() + timeout
         while True:
-            found = (
-                self.query("SELECT COUNT(*) FROM decisions WHERE tenant = ?", [tenant])[0][0]
-                if self.path.exists()
-                else 0
-            )
+            found = 0
+            if self.path.exists():
+                found = self.query(f"SELECT COUNT(*) FROM {table} WHERE tenant = ?", [tenant])[0][0]
             if found >= count or time.monotonic() > deadline:
-                return
+                return found
             time.sleep(0.5)
 
 

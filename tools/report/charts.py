@@ -19,6 +19,7 @@ from shared.maths.lift import MIN_DECISIONS  # noqa: E402
 WIDTH, HEIGHT, DPI = 10.0, 4.2, 110
 MAX_SERIES = 8  # offers drawn on their own in the traffic chart; the rest are "other offers"
 Z95 = 1.959964
+DAY_COLOUR, WINDOW_COLOUR = "#17becf", "#8c564b"  # the lift chart's points (no other chart uses them)
 
 
 def _figure(height: float = HEIGHT):
@@ -201,9 +202,10 @@ def lift(path, title_unit: str, daily: list, cumulative) -> pathlib.Path:
     values = np.array([item.difference.value for item in rows])
     low = np.array([item.difference.low for item in rows])
     high = np.array([item.difference.high for item in rows])
-    colours = ["#1f77b4"] * len(shown) + ["#ff7f0e"]
-    axes.errorbar(x, values, yerr=[values - low, high - values], fmt="none", ecolor="#555555", capsize=4)
-    axes.scatter(x, values, color=colours, s=60, zorder=3)
+    colours = [DAY_COLOUR] * len(shown) + [WINDOW_COLOUR]
+    for xi, value, lo, hi, colour in zip(x, values, low, high, colours, strict=True):
+        axes.errorbar([xi], [value], yerr=[[value - lo], [hi - value]], fmt="none", ecolor=colour, capsize=6, lw=3)
+    axes.scatter(x, values, color=colours, s=110, zorder=3)
     axes.axhline(0, color="#d62728", linestyle="--", linewidth=1.2)
     for xi, value, item in zip(x, values, rows, strict=True):
         axes.annotate(
