@@ -4,8 +4,8 @@ Pure tests never ask for them, so they run without Java or servers.
 
 Every gateway a test starts knows the test tenants' API keys (API_KEY_TENANTS, set for the whole
 session), and every HTTP call to 127.0.0.1 carries the `default` tenant's key unless it names one
-(or None, for no key): as a client configured with its key would. The default tenant's documents
-are at the root, so tests that read Firestore find them where they always were.
+(or None, for no key; or sets one on its session): as a client configured with its key would. The
+default tenant's documents are at the root, so tests that read Firestore find them where they always were.
 """
 
 import json
@@ -53,7 +53,8 @@ _request = requests.Session.request
 
 def _with_the_default_key(self, method, url, *args, headers=None, **kwargs):
     local = urllib.parse.urlsplit(str(url)).hostname in ("127.0.0.1", "localhost")
-    if local and not any(name.lower() == "x-api-key" for name in (headers or {})):
+    named = [*(headers or {}), *self.headers]  # a key in the call, or the session's (tools/traffic.py)
+    if local and not any(name.lower() == "x-api-key" for name in named):
         headers = {**(headers or {}), "x-api-key": DEFAULT_KEY}
     return _request(self, method, url, *args, headers=headers, **kwargs)
 
