@@ -148,7 +148,9 @@ def _start(port: int) -> tuple[list[Service], dict]:
         DECISION_LOG="pubsub",
         DECISION_LOG_TOPIC_PREFIX=TOPIC_PREFIX,
     )
-    decision_log = target.STATE_DIR / f"decision-log-{port}.duckdb"  # fresh, as the emulators are
+    # Beside the state file (local-results/ unless DEVSTACK_STATE_FILE says otherwise); fresh, as the
+    # emulators are; kept after the stack stops (the tools read it with --log).
+    decision_log = target.state_file(port).parent / f"decision-log-{port}.duckdb"
     decision_log.parent.mkdir(parents=True, exist_ok=True)
     for stale in (decision_log, decision_log.with_suffix(".duckdb.wal")):
         stale.unlink(missing_ok=True)

@@ -64,7 +64,7 @@ class Stack:
         self.state_file = tmp_path / "devstack.json"
         self.log_path = tmp_path / "run.log"
         env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS"))}
-        for key in ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
+        for key in ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
             env.pop(key, None)  # a user's shell, not the suite's emulators
         env.update(OFFER_BANDITS_STACK=self.tag, DEVSTACK_STATE_FILE=str(self.state_file))
         with open(self.log_path, "wb") as log:
