@@ -15,6 +15,7 @@ def decision(tenant: str, click: dict, holdout_share: float | None, time_us: int
     """The `decisions` row of a new click document (as /sample wrote it)."""
     shadow = click.get("shadow") if isinstance(click.get("shadow"), dict) else {}
     payouts = click.get("payouts")
+    context = click.get("context") if isinstance(click.get("context"), dict) else {}  # or at the top level
     record = {
         "record_id": f"{tenant}/{PRODUCT}/{click['click_id']}",
         "tenant": tenant,
@@ -33,7 +34,7 @@ def decision(tenant: str, click: dict, holdout_share: float | None, time_us: int
         "shadow_policy": shadow.get("sampler"),
         "shadow_offer_id": _text(shadow.get("offer_id")),
         "shadow_probability": shadow.get("probability"),
-        **{name: _text(click.get(name)) for name in CONTEXT},
+        **{name: _text(click[name] if click.get(name) is not None else context.get(name)) for name in CONTEXT},
     }
     return {name: value for name, value in record.items() if value is not None}
 

@@ -68,6 +68,8 @@ def test_a_cpa_decision_carries_what_evaluation_and_the_holdout_need():
     assert record["payouts"] == "[400.0, null, 2000.0]"  # unknown payouts survive as JSON null
     assert (record["shadow_policy"], record["shadow_offer_id"]) == ("klucb", "101")
     assert (record["geo"], record["device"]) == ("FR", "mobile") and "os" not in record
+    nested = cpa_records.decision("a", {**CLICK, "geo": None, "context": {"geo": "DE", "os": "ios"}}, 0.02, 5)
+    assert (nested["geo"], nested["os"]) == ("DE", "ios")
 
 
 def test_the_problems_check_finds_what_a_table_would_refuse():
