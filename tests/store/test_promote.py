@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from shared.cpa import log_records
+from shared.customer import log_records as customer_records
 from tools import promote
 from tools.analytics import duck
 
@@ -98,3 +99,43 @@ def test_another_tenants_log_and_config_are_left_alone(db, tmp_path):
     assert db.document("tenants/adnet/config/serving").get().to_dict()["cpa"]["sampler"] == "greedy"
     assert not db.document("config/serving").get().exists
     assert len(list(db.collection("tenants/adnet/promotions").stream())) == 1
+
+
+def test_a_better_shadow_agent_is_promoted_for_customers(db, tmp_path):
+    """Slates of two drawn at random among four offers (inclusion 1/2 each) by the live agent, a
+    `static` shadow always showing the two offers customers accept most."""
+    rng = np.random.default_rng(2)
+    offers = ["OFFER_1", "OFFER_2", "OFFER_3", "OFFER_4"]
+    accept = {"OFFER_1": 0.05, "OFFER_2": 0.1, "OFFER_3": 0.2, "OFFER_4": 0.3}
+    decisions, outcomes = [], []
+    for i in range(1500):
+        slate = list(rng.choice(offers, size=2, replace=False))
+        episode = {
+            "policy": "thompson-slate",
+            "eligible_offers": ",".join(offers),
+            "predicted_offer_1": slate[0],
+            "predicted_offer_2": slate[1],
+            "inclusion": dict.fromkeys(offers, 0.5),
+            "shadow": {
+                "policy": "static",
+                "slate": ["OFFER_4", "OFFER_3"],
+                "inclusion": {"OFFER_3": 1.0, "OFFER_4": 1.0},
+            },
+        }
+        time_us = 1_767_225_600_000_000 + i * 1_000_000
+        decisions.append(customer_records.decision("default", f"e{i}", episode, 0.0, time_us))
+        accepted = next((offer for offer in slate if rng.random() < accept[offer]), None)
+        outcomes.append(
+            customer_records.outcome("default", f"e{i}", episode, accepted is not None, accepted, False, time_us + 1)
+        )
+    path = tmp_path / "log.duckdb"
+    connection = duck.connect(path)
+    duck.create(connection)
+    duck.insert(connection, "decisions", decisions)
+    duck.insert(connection, "outcomes", outcomes)
+    connection.close()
+    code, text = run(path, "--product", "customer", "--who", "bob")
+    assert "Decision: promoted static over thompson-slate as bob" in text, text
+    assert db.document("config/serving").get().to_dict() == {
+        "customer": {"policy": "static", "shadow": "thompson-slate"}
+    }
