@@ -156,10 +156,10 @@ class CpaStore:
         chosen = offer_counter(click["offer_id"], self.space)
         batch = self.db.batch()
         batch.create(click_ref, click)
-        if holdout.learns_from(click):
+        if holdout.learns_from(click):  # a held-out click counts in no statistics
             counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
-        if total_clicks < WARMUP_CLICKS and holdout.learns_from(click):  # greedy's warm-up, while it lasts
-            counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
+            if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
+                counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
             written = batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
@@ -169,7 +169,8 @@ class CpaStore:
 
     def _log_decision(self, click: dict, plan: serving.CpaServing, committed) -> None:
         """A new click, to the decision log (docs/analytics.md): after its commit, never for a replay.
-        Its time is the commit's, which is the click document's `sampled_at`."""
+        Its time is the commit's, as the instance saw it (the document's `sampled_at` is the server's
+        timestamp, milliseconds apart at most)."""
         share = holdout.share_of(plan, click["served_by"])
         time_us = decision_log.microseconds(committed.timestamp() if committed else None)
         self.log.emit("decisions", log_records.decision(self.space.tenant, click, share, time_us))
