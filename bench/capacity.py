@@ -588,7 +588,7 @@ def main() -> None:
         for coll in ("cpa_clicks", "counter_rollups"):
             print(f"- {coll}: {'MONOTONIC' if monotonic_ids(r['events'], coll) else 'spread'}")
         print(f"- episodes (/predict): {'MONOTONIC' if monotonic_ids(ev, 'episodes') else 'spread'}")
-        print(f"- episodes (batch): {'MONOTONIC' if monotonic_ids(b['events'], 'episodes') else 'spread'}")
+        print(f"- batch packs: {'MONOTONIC' if monotonic_ids(b['events'], 'batch_packs') else 'spread'}")
         print(
             "- click ids in the replay were consecutive integers, as ad platforms issue them; "
             f"their documents: {sorted(e[3] for e in r['events'] if 'cpa_clicks/' in e[3])[:2]}"

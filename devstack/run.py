@@ -1,6 +1,7 @@
 """`make run`: the emulators, every function behind one local URL, and the sample data loaded;
 plus the batch path: the storage emulator (inbox and results buckets), `score_upload` served by
-functions-framework as deployed, and the bridge that turns new inbox objects into its CloudEvents;
+functions-framework as deployed, the bridge that turns new inbox objects into its CloudEvents, and
+the batch engine (devstack/engine.py) that runs large files' tasks as parallel local processes;
 and the decision log: the functions publish to the Pub/Sub emulator, and the feeder
 (devstack/feeder.py) appends the records to a DuckDB file, as the BigQuery subscriptions do deployed.
 The running stack's addresses go to its state file (tools/target.py: one per port), which the
@@ -136,8 +137,10 @@ def _start(port: int) -> tuple[list[Service], dict]:
     firestore_port = emulators.free_port(avoid=(port,))
     storage_port = emulators.free_port(avoid=(port, firestore_port))
     score_upload_port = emulators.free_port(avoid=(port, firestore_port, storage_port))
-    pubsub_port = emulators.free_port(avoid=(port, firestore_port, storage_port, score_upload_port))
+    engine_port = emulators.free_port(avoid=(port, firestore_port, storage_port, score_upload_port))
+    pubsub_port = emulators.free_port(avoid=(port, firestore_port, storage_port, score_upload_port, engine_port))
     project = os.environ.get("GOOGLE_CLOUD_PROJECT", LOCAL_PROJECT)
+    engine_url = f"http://127.0.0.1:{engine_port}"
     os.environ.update(
         FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{firestore_port}",
         STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{storage_port}",
@@ -147,6 +150,10 @@ def _start(port: int) -> tuple[list[Service], dict]:
         RESULTS_BUCKET=RESULTS_BUCKET,
         DECISION_LOG="pubsub",
         DECISION_LOG_TOPIC_PREFIX=TOPIC_PREFIX,
+        # Files over BATCH_PARALLEL_BYTES go to the batch engine: here devstack/engine.py, which
+        # answers Cloud Run's jobs.run and runs the job's tasks as local processes.
+        BATCH_ENGINE_JOB=f"projects/{project}/locations/local/jobs/batch-engine",
+        BATCH_ENGINE_URL=engine_url,
     )
     # Beside the state file (local-results/ unless DEVSTACK_STATE_FILE says otherwise); fresh, as the
     # emulators are; kept after the stack stops (the tools read it with --log).
@@ -195,6 +202,12 @@ def _start(port: int) -> tuple[list[Service], dict]:
         lambda: processes.spawn(_score_upload_command(score_upload_port), env=env),
         lambda process: serve.wait_for(score_upload_url, process),
     )
+    engine = Service(
+        "batch engine",
+        lambda: processes.spawn([sys.executable, "-m", "devstack.engine", "--port", str(engine_port)], env=env),
+        lambda process: serve.wait_for(engine_url, process),
+        comeback="with no executions: a file it was running is finished by its next delivery or a new upload",
+    )
     bridge = Service(
         "bridge",
         lambda: processes.spawn(
@@ -202,13 +215,14 @@ def _start(port: int) -> tuple[list[Service], dict]:
         ),
     )
     # Everything boots at once; each is then waited for in the order they need each other.
-    for service in (firestore, storage, pubsub, gateway, score_upload):
+    for service in (firestore, storage, pubsub, gateway, score_upload, engine):
         service.process = service.launch()
     _until_ready(firestore)
     _until_ready(storage)
     _until_ready(pubsub)
     feed.start()  # it answers nothing: if it exits, the supervisor restarts it
     _until_ready(score_upload)
+    _until_ready(engine)
     bridge.start()  # it answers nothing: if it exits, the supervisor restarts it
     _until_ready(gateway)  # its /is-alive reads Firestore
     state = {
@@ -221,11 +235,12 @@ def _start(port: int) -> tuple[list[Service], dict]:
         "score_upload": score_upload_url,
         "pubsub_emulator_host": os.environ["PUBSUB_EMULATOR_HOST"],
         "decision_log": str(decision_log),  # the local DuckDB file the tools read
+        "batch_engine": engine_url,
         "pid": os.getpid(),
         "api_keys": keys,  # tenant -> its API key (x-api-key header); this file is local and gitignored
         "batch_tenants": json.loads(os.environ["BATCH_TENANTS"]),  # inbox folder -> tenant
     }
-    return [firestore, storage, pubsub, feed, gateway, score_upload, bridge], state
+    return [firestore, storage, pubsub, feed, gateway, score_upload, engine, bridge], state
 
 
 def _emulator_service(name: str, launch: Callable[[], emulators.Emulator], setup: Callable, comeback: str) -> Service:

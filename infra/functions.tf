@@ -80,7 +80,7 @@ locals {
         max_instances   = var.batch_max_instances
         # Eventarc deliveries from the same project count as internal traffic.
         ingress = "ALLOW_INTERNAL_ONLY"
-        env = merge(local.common_env, {
+        env = merge(local.common_env, local.engine_launcher_env, {
           RESULTS_BUCKET = local.bucket_names.results
           INBOX_BUCKET   = local.bucket_names.inbox
           # A file in <folder>/ is scored as this tenant's (the registry, clients.tf).

@@ -61,6 +61,35 @@ variable "batch_max_instances" {
   default     = 5
 }
 
+variable "batch_engine_image" {
+  description = "Container image of the batch engine's tasks (functions/batch_task.Dockerfile), e.g. REGION-docker.pkg.dev/PROJECT/PREFIX-engine/batch-engine@sha256:... as cloudbuild.yaml pushes it. Null means the repository's :latest."
+  type        = string
+  default     = null
+}
+
+variable "batch_engine_parallelism" {
+  description = "Tasks of one batch engine execution that run at once (each one vCPU). 100 scores 10M rows in about 2 minutes; bounded by the project's Cloud Run CPU quota in the region."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.batch_engine_parallelism >= 1 && var.batch_engine_parallelism <= 1000
+    error_message = "batch_engine_parallelism must be between 1 and 1000."
+  }
+}
+
+variable "batch_engine_max_retries" {
+  description = "Times Cloud Run runs a failed batch engine task again before the file is marked failed."
+  type        = number
+  default     = 3
+}
+
+variable "batch_parallel_bytes" {
+  description = "Client files larger than this many bytes are scored on the batch engine; smaller ones by score-upload itself (faster: no execution to start)."
+  type        = number
+  default     = 50331648 # 48 MiB, about 470,000 rows of Company B's format
+}
+
 variable "min_instances" {
   description = "Warm instances kept for each HTTP function (0 = scale to zero; 1 removes cold starts at a cost)."
   type        = number

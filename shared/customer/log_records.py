@@ -38,10 +38,10 @@ def decision(tenant: str, episode_id: str, episode: dict, holdout_share: float |
     return {name: value for name, value in record.items() if value is not None}
 
 
-def outcome(
-    tenant: str, episode_id: str, episode: dict, accepted: bool, accepted_offer: str | None, late: bool, time_us: int
-) -> dict:
-    """The `outcomes` row of an episode's reward (one per episode: a replay records nothing)."""
+def outcome(tenant: str, episode_id: str, rewarded: dict, time_us: int) -> dict:
+    """The `outcomes` row of an episode's reward, from the episode as rewarded (`accepted`,
+    `accepted_offer`, `late`); one per episode: a replay records nothing."""
+    accepted = bool(rewarded.get("accepted"))
     record = {
         "record_id": f"{tenant}/{PRODUCT}/{episode_id}/reward",
         "tenant": tenant,
@@ -49,8 +49,8 @@ def outcome(
         "time": time_us,
         "decision_id": episode_id,
         "reward": 1.0 if accepted else 0.0,
-        "accepted_offer": accepted_offer,
-        "late": bool(late),
-        "holdout": bool(episode.get("holdout")),
+        "accepted_offer": rewarded.get("accepted_offer"),
+        "late": bool(rewarded.get("late")),
+        "holdout": bool(rewarded.get("holdout")),
     }
     return {name: value for name, value in record.items() if value is not None}

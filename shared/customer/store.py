@@ -32,7 +32,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.customer import agents, holdout, linear_store, log_records, segments, serving
+from shared.customer import agents, batch_rewards, holdout, linear_store, log_records, segments, serving
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode, RewardOutcome, ServingAgent, slate_of
 from shared.platform import config, counters, decision_log, errors, stats_cache, windows
@@ -251,10 +251,8 @@ class CustomerStore:
             batch.commit()
         except exceptions.AlreadyExists:
             return self._replayed(episode_ref, episode)
-        record = log_records.decision(
-            self.space.tenant, episode_ref.id, episode, plan.holdout_share, decision_log.microseconds()
-        )
-        self.log.emit("decisions", record)
+        share, time_us = plan.holdout_share, decision_log.microseconds()
+        self.log.emit("decisions", log_records.decision(self.space.tenant, episode_ref.id, episode, share, time_us))
         return Episode.from_document(episode_ref.id, episode)
 
     def _replayed(self, episode_ref: firestore.DocumentReference, episode: dict) -> Episode:
@@ -301,6 +299,9 @@ class CustomerStore:
 
     def reward(self, request: RewardRequest) -> RewardOutcome:
         """Record the reward on its episode (a replay of it changes nothing and answers the same)."""
+        batch = batch_rewards.target(self, request)  # an episode of a scored file (packs.py)
+        if batch is not None:
+            return batch_rewards.record(self, request, batch, segment_counter)
         episode_ref = self._episode_for_reward(request)
         recorded: list[dict] = []  # the outcome record of the attempt that commits
 
@@ -356,25 +357,13 @@ class CustomerStore:
                 amounts.update(
                     {f"{offer}.accepted": 1 for offer in agents.credited_offers(slate, request.accepted_offer)}
                 )
-            if holdout.learns_from(episode):
+            if holdout.learns_from(episode):  # a held-out episode counts in no statistics
                 path = segment_counter(episode["segment"], self.space)
                 counters.add(transaction, self.db, path, amounts, self.cache.shards(path))
-                linear_store.add_reward(
-                    transaction,
-                    self.db,
-                    self.cache,
-                    episode,
-                    slate,
-                    request.accepted,
-                    request.accepted_offer,
-                    self.space,
-                )
+                accepted, offer = request.accepted, request.accepted_offer
+                linear_store.add_reward(transaction, self.db, self.cache, episode, slate, accepted, offer, self.space)
             time_us = decision_log.microseconds(self.clock().timestamp())
-            recorded.append(
-                log_records.outcome(
-                    self.space.tenant, episode_ref.id, episode, request.accepted, accepted_offer, late, time_us
-                )
-            )
+            recorded.append(log_records.outcome(self.space.tenant, episode_ref.id, {**episode, **update}, time_us))
             return RewardOutcome.from_document(episode_ref.id, {**episode, **update})
 
         outcome = apply(self.db.transaction())

@@ -8,7 +8,6 @@ import json
 import os
 import tempfile
 
-import numpy as np
 import pytest
 import requests
 from google.cloud import storage
@@ -88,17 +87,17 @@ def b_traffic(url: str, db, buckets) -> dict:
 
 
 def b_batch(db, buckets) -> list[list[str]]:
-    """B's file (200 customers of A's trained segment), scored in B's namespace with a fixed generator."""
-    rows = ["customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(OFFERS)]
-    rows += [f"c{n},2026-12-03,33,F,2015-01-01,Asia,OFFER_2," + ",".join(["True"] * 10) for n in range(200)]
+    """B's file (200 customers of A's trained segment), scored in B's namespace. Its draws are seeded by
+    the file (bucket, name, generation): the same object both times, so the same seed."""
     blob = buckets["inbox"].blob("company_b/december.csv")
-    blob.upload_from_string(("\n".join(rows) + "\n").encode(), content_type="text/csv")
+    if not blob.exists():
+        rows = ["customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(OFFERS)]
+        rows += [f"c{n},2026-12-03,33,F,2015-01-01,Asia,OFFER_2," + ",".join(["True"] * 10) for n in range(200)]
+        blob.upload_from_string(("\n".join(rows) + "\n").encode(), content_type="text/csv")
     blob.reload()
     upload = batch_job.Upload(blob.bucket.name, blob.name, str(blob.generation))
     results = buckets["results"].name
-    job = batch_job.Job(
-        upload, db, storage.Client(project=PROJECT), results, rng=np.random.default_rng(5), space=Namespace("tenant_b")
-    )
+    job = batch_job.Job(upload, db, storage.Client(project=PROJECT), results, space=Namespace("tenant_b"))
     assert job.run()["state"] == "done"
     text = buckets["results"].blob("company_b/december.results.csv").download_as_text()
     return [line.split(",")[1:4] for line in io.StringIO(text).read().splitlines()[1:]]

@@ -125,9 +125,8 @@ def test_a_better_shadow_agent_is_promoted_for_customers(db, tmp_path):
         time_us = 1_767_225_600_000_000 + i * 1_000_000
         decisions.append(customer_records.decision("default", f"e{i}", episode, 0.0, time_us))
         accepted = next((offer for offer in slate if rng.random() < accept[offer]), None)
-        outcomes.append(
-            customer_records.outcome("default", f"e{i}", episode, accepted is not None, accepted, False, time_us + 1)
-        )
+        rewarded = {**episode, "accepted": accepted is not None, "accepted_offer": accepted}
+        outcomes.append(customer_records.outcome("default", f"e{i}", rewarded, time_us + 1))
     path = tmp_path / "log.duckdb"
     connection = duck.connect(path)
     duck.create(connection)

@@ -47,7 +47,12 @@ def records() -> list[tuple[str, dict]]:
         ),
         ("outcomes", cpa_records.outcome("adnet", CLICK, "sale-1", 1500, 1500, False, 2)),
         ("decisions", customer_records.decision("company_a", "ep-1", EPISODE, 0.02, 3)),
-        ("outcomes", customer_records.outcome("company_a", "ep-1", {"holdout": True}, True, "OFFER_2", True, 4)),
+        (
+            "outcomes",
+            customer_records.outcome(
+                "company_a", "ep-1", {"holdout": True, "accepted": True, "accepted_offer": "OFFER_2", "late": True}, 4
+            ),
+        ),
     ]
 
 
