@@ -6,13 +6,23 @@ import numpy as np
 import pytest
 from google.cloud.firestore_v1.base_query import FieldFilter
 
+from devstack import emulators
 from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.cpa.store import CpaStore
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import CustomerStore, segment_counter
 from shared.platform import counters, log_tables
+from tests.conftest import PROJECT
 
 OFFERS = [11, 12, 13, 14]
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_config(firestore_emulator):
+    """Empty the emulator afterwards too: a gateway started next reads config/serving on its first
+    request, before that test's `db` empties it, and keeps the copy SERVING_CONFIG_TTL_SECONDS."""
+    yield
+    emulators.clear_firestore(firestore_emulator.host_port, PROJECT)
 
 
 class Recorded:

@@ -5,12 +5,22 @@ one is not, and a dry run changes nothing."""
 import numpy as np
 import pytest
 
+from devstack import emulators
 from shared.cpa import log_records
 from shared.customer import log_records as customer_records
+from tests.conftest import PROJECT
 from tools import promote
 from tools.analytics import duck
 
 RATES = {1: (0.05, 400.0), 2: (0.05, 400.0), 3: (0.10, 1000.0)}  # 20, 20 and 100 cents a click
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_config(firestore_emulator):
+    """Empty the emulator afterwards too: a gateway started next reads config/serving on its first
+    request, before that test's `db` empties it, and keeps the copy SERVING_CONFIG_TTL_SECONDS."""
+    yield
+    emulators.clear_firestore(firestore_emulator.host_port, PROJECT)
 
 
 def simulated_log(path, clicks: int, shadow_offer: int, seed: int = 0, tenant: str = "default") -> None:
