@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
+.PHONY: run test lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset promote
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -67,6 +67,8 @@ bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run --publish
 
+# /sample latency against the bare Firestore work, at 3 to 100 candidates; then /sample with and without the
+# decision log records (two gateways, requests alternating), one run.
 bench-sample: prereqs
 	$(PY) -m bench.sample_latency
 
@@ -78,16 +80,23 @@ bench-capacity: prereqs
 clean:
 	rm -rf $(VENV) .venv-fuzz .pytest_cache local-results reports site
 
-# The report page (reports/report.html, charts beside it) from the running `make run`, or from the
-# project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".
+# The report page (reports/report.html, charts beside it) from the decision log: the running `make run`'s
+# DuckDB file, or the BigQuery dataset of --project / GOOGLE_CLOUD_PROJECT when no stack runs; with the
+# learning policies' lift over the holdout and its SRM check; options: make report ARGS="--since 24h --tenant adnet",
+# ARGS="--firestore" (the documents instead, without the holdout's sections).
 report: install
 	$(PY) -m tools.report $(ARGS)
 
-# Off-policy evaluation of every CPA sampler (IPS, SNIPS, doubly robust, 95 % intervals) on the clicks and
-# episodes logged by the running `make run` (or FIRESTORE_EMULATOR_HOST / GOOGLE_CLOUD_PROJECT);
-# options: make evaluate ARGS="--since 24h --max-clicks 20000", ARGS="--export log.jsonl", ARGS="--project ID".
+# Off-policy evaluation of every CPA sampler (IPS, SNIPS, doubly robust, 95 % intervals) on the decisions of
+# the decision log (the running `make run`'s, or --project's BigQuery dataset); options:
+# make evaluate ARGS="--since 24h --max-clicks 20000", ARGS="--firestore", ARGS="--export log.jsonl".
 evaluate: install
 	$(PY) -m tools.evaluate $(ARGS)
+
+# Switch a tenant to its shadow challenger only when the challenger's doubly robust lower bound beats the live
+# policy on the decision log; records who, when and the evidence: make promote ARGS="--tenant adnet --dry-run".
+promote: install
+	$(PY) -m tools.promote $(ARGS)
 
 # Simulated clicks and customers sent to the running `make run` (seeded), so the report has something to show.
 traffic: install

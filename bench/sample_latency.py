@@ -9,6 +9,11 @@ summaries (shared/platform/stats_cache.py), refreshed in the background, so a sa
 bare work reads nothing either. The ratio of the two is the cost of everything else: HTTP,
 validation, the cache lookup, the policy, logging. Rows at 3 and 100 candidates in the same run
 show how the cost grows with K (target: K = 100 within 1.3x of K = 3).
+
+Then the decision log's cost (docs/analytics.md): a second gateway on the same Firestore publishes
+every decision and outcome to a Pub/Sub emulator (DECISION_LOG=pubsub), and requests alternate
+between the two, so the p50 with the log records and without them come from one run (target: at
+most 1 ms more). `--log-only` runs that part alone.
 """
 
 import argparse
@@ -23,7 +28,7 @@ import urllib.parse
 
 from google.cloud import firestore
 
-from devstack import emulators
+from devstack import emulators, feeder
 from devstack.serve import start_in_background
 from shared.cpa.models import SampleRequest
 from shared.cpa.policies import Choice
@@ -32,6 +37,7 @@ from shared.platform import counters, stats_cache
 from shared.web.identity import key_hash
 
 PROJECT = "offer-bandits-bench"
+LOG_PREFIX = "bench-"  # the decision log's topics in the benchmark's Pub/Sub emulator
 BENCH_KEY = "bench-key"  # the default tenant's API key in the benchmark's own gateway
 
 
@@ -123,6 +129,76 @@ def measure(
     return http, bare
 
 
+def compare_log(plain: str, logged: str, offers: tuple[int, ...], n: int, first_click: int) -> tuple[list, list]:
+    """Alternate one /sample without the decision log and one with it (its records published)."""
+    callers = Caller(plain), Caller(logged)
+    without, with_log = [], []
+    for click in range(first_click, first_click + 2 * n, 2):
+        for caller, into, click_id in ((callers[0], without, click), (callers[1], with_log, click + 1)):
+            query = urllib.parse.urlencode({"click_id": click_id, "offer_ids": ",".join(map(str, offers))})
+            target = f"/sample/?{query}"
+            started = time.perf_counter()
+            status, body = caller.get(target)
+            into.append((time.perf_counter() - started) * 1000)
+            if status != 200:
+                raise RuntimeError(f"/sample answered {status}: {body[:200]!r}")
+    return without, with_log
+
+
+def published(project: str, prefix: str) -> int:
+    """How many decision records reached the emulator's subscription (drained)."""
+    from google.cloud import pubsub_v1
+
+    subscriber = pubsub_v1.SubscriberClient()
+    path = subscriber.subscription_path(project, feeder.subscription_id(prefix, "decisions"))
+    count = 0
+    while True:
+        answer = subscriber.pull(request={"subscription": path, "max_messages": 1000}, timeout=30)
+        if not answer.received_messages:
+            return count
+        count += len(answer.received_messages)
+        subscriber.acknowledge(request={"subscription": path, "ack_ids": [m.ack_id for m in answer.received_messages]})
+
+
+def log_rows(url: str, logged: str, requests: int, warmup: int) -> None:
+    compare_log(url, logged, (3, 5, 7), warmup, 9 * 10**8)  # the publisher's connection, its first batches
+    published(PROJECT, LOG_PREFIX)  # drained: only the measured requests' records are counted below
+    without, with_log = compare_log(url, logged, (3, 5, 7), requests, 8 * 10**8)
+    (p50, p99), (log_p50, log_p99) = percentiles(without), percentiles(with_log)
+    time.sleep(1)  # the last batch
+    received = published(PROJECT, LOG_PREFIX)
+    print(
+        f"\n/sample with and without the decision log, K = 3, {requests} requests each, alternating "
+        f"(after {warmup} each not counted); {received:,} decision records reached the Pub/Sub emulator\n"
+    )
+    paired = statistics.median(mine - theirs for mine, theirs in zip(with_log, without, strict=True))
+    print("| | p50 ms | p99 ms |\n|---|---|---|")
+    print(f"| without the log | {p50:.2f} | {p99:.2f} |\n| with the log records | {log_p50:.2f} | {log_p99:.2f} |")
+    print(f"| added | {log_p50 - p50:+.2f} | {log_p99 - p99:+.2f} |")
+    print(
+        f"\nmedian of the paired differences (a request with the log minus the one before it without): {paired:+.3f} ms"
+    )
+    print(f"in the process, building and handing one record to the publisher: median {emit_cost():.1f} µs")
+    print("\ntarget: added p50 <= 1 ms")
+
+
+def emit_cost(records: int = 5000) -> float:
+    """Microseconds to build one click's decision record and hand it to the batching publisher (the
+    work /sample adds), median of `records`, against the same Pub/Sub emulator."""
+    from shared.cpa import log_records
+    from shared.platform.decision_log import PubSubLog
+
+    publisher = PubSubLog(PROJECT, LOG_PREFIX)
+    click = {"click_id": 1, "offer_id": 5, "sampler": "thompson", "probability": 0.4, "candidates": "3,5,7"}
+    took = []
+    for i in range(records):
+        started = time.perf_counter()
+        publisher.emit("decisions", log_records.decision("default", {**click, "click_id": i}, 0.02, i))
+        took.append((time.perf_counter() - started) * 1e6)
+    publisher.flush()
+    return statistics.median(took)
+
+
 def seed_counters(db: firestore.Client, offers: tuple[int, ...]) -> None:
     """Give every candidate the counters of an offer in service (thousands of clicks, a few percent
     converting at lognormal payouts), so the policy runs the path it runs in production rather
@@ -167,18 +243,27 @@ def main() -> None:
         "--candidates", type=int, nargs="+", default=[3, 10, 30, 100], help="offers per request, one row each"
     )
     parser.add_argument("--warmup", type=int, default=1000, help="pairs of requests not counted")
+    parser.add_argument("--log-only", action="store_true", help="only the rows with and without the decision log")
     args = parser.parse_args()
 
     firestore_emulator = emulators.start_firestore()
+    pubsub_emulator = emulators.start_pubsub()
     tenants = json.dumps({key_hash(BENCH_KEY): "default"})
     env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT, "API_KEY_TENANTS": tenants}
+    env |= pubsub_emulator.env
     os.environ.update(env)
-    gateway = None
+    gateway = logged_gateway = None
     try:
+        feeder.setup(PROJECT, LOG_PREFIX)  # the topics, and a subscription that counts what arrives
         gateway, url = start_in_background(emulators.free_port(), env, log=open(os.devnull, "w"))
+        logged_env = {**env, "DECISION_LOG": "pubsub", "DECISION_LOG_TOPIC_PREFIX": LOG_PREFIX}
+        logged_gateway, logged = start_in_background(emulators.free_port(), logged_env, log=open(os.devnull, "w"))
         db = firestore.Client(project=PROJECT)
         seed_counters(db, tuple(sorted({3, 5, 7, *range(1, max(args.candidates) + 1)})))
         measure(url, db, (3, 5, 7), args.warmup, 10**9)  # connections, imports, the emulator's JIT
+        if args.log_only:
+            log_rows(url, logged, args.requests, args.warmup)
+            return
         loopback = time_loopback(url, args.requests)
         print(
             f"/sample latency, {args.requests} sequential requests per row (after {args.warmup} not counted), "
@@ -205,10 +290,13 @@ def main() -> None:
                 f"/sample p50 at K = {largest} / at K = {smallest}: {p50s[largest] / p50s[smallest]:.2f} "
                 "(target <= 1.3)"
             )
+        log_rows(url, logged, args.requests, args.warmup)
     finally:
-        if gateway:
-            gateway.terminate()
-            gateway.wait(timeout=10)
+        for process in (gateway, logged_gateway):
+            if process:
+                process.terminate()
+                process.wait(timeout=10)
+        pubsub_emulator.stop()
         firestore_emulator.stop()
 
 

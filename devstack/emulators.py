@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from devstack import processes
 
 FIRESTORE_JAR = "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"
+PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator"
 
 
 class MissingPrerequisite(RuntimeError):
@@ -75,11 +76,23 @@ def firestore_command(port: int) -> list[str]:
     )
 
 
+def pubsub_command(port: int) -> list[str]:
+    gcloud = shutil.which("gcloud")
+    if gcloud and os.path.exists(PUBSUB_EMULATOR):
+        return [gcloud, "beta", "emulators", "pubsub", "start", f"--host-port=127.0.0.1:{port}", "--quiet"]
+    raise MissingPrerequisite(
+        "The Pub/Sub emulator is missing (the decision log's local path, docs/analytics.md):\n"
+        "  gcloud components install pubsub-emulator beta\n"
+        "  (or apt-get install google-cloud-cli-pubsub-emulator)\n"
+        "It needs Java 11+ on PATH (apt-get install default-jre-headless)."
+    )
+
+
 def _launch(name: str, command: list[str], port: int, ready_path: str) -> Emulator:
     """Spawn the emulator in its own process group (recorded by devstack.processes); not yet answering."""
-    if name == "firestore" and not shutil.which("java"):
+    if name in ("firestore", "pubsub") and not shutil.which("java"):
         raise MissingPrerequisite(
-            "Java is missing: the Firestore emulator needs Java 11+ (apt-get install default-jre-headless)."
+            f"Java is missing: the {name} emulator needs Java 11+ (apt-get install default-jre-headless)."
         )
     log = tempfile.NamedTemporaryFile(prefix=f"{name}-emulator-", suffix=".log", delete=False)
     process = processes.spawn(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -117,6 +130,16 @@ def launch_storage(port: int) -> Emulator:
     emulator = _launch("storage", command, port, "/storage/v1/b")
     emulator.env = {"STORAGE_EMULATOR_HOST": f"http://{emulator.host_port}"}
     return emulator
+
+
+def launch_pubsub(port: int) -> Emulator:
+    emulator = _launch("pubsub", pubsub_command(port), port, "/")
+    emulator.env = {"PUBSUB_EMULATOR_HOST": emulator.host_port}
+    return emulator
+
+
+def start_pubsub(port: int | None = None, timeout: float = 90) -> Emulator:
+    return _started(launch_pubsub(port or free_port()), timeout)
 
 
 def start_firestore(port: int | None = None, timeout: float = 90) -> Emulator:

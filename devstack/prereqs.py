@@ -3,17 +3,20 @@
 import shutil
 import sys
 
-from devstack.emulators import MissingPrerequisite, firestore_command
+from devstack.emulators import MissingPrerequisite, firestore_command, pubsub_command
 
 
 def main() -> int:
     problems = []
     if not shutil.which("java"):
-        problems.append("Java 11+ is missing (the Firestore emulator runs on it): apt-get install default-jre-headless")
-    try:
-        firestore_command(0)
-    except MissingPrerequisite as missing:
-        problems.append(str(missing))
+        problems.append(
+            "Java 11+ is missing (the Firestore and Pub/Sub emulators run on it): apt-get install default-jre-headless"
+        )
+    for command in (firestore_command, pubsub_command):
+        try:
+            command(0)
+        except MissingPrerequisite as missing:
+            problems.append(str(missing))
     if problems:
         print("Missing prerequisites:\n- " + "\n- ".join(problems), file=sys.stderr)
         return 1

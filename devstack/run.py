@@ -1,7 +1,9 @@
 """`make run`: the emulators, every function behind one local URL, and the sample data loaded;
 plus the batch path: the storage emulator (inbox and results buckets), `score_upload` served by
 functions-framework as deployed, the bridge that turns new inbox objects into its CloudEvents, and
-the batch engine (devstack/engine.py) that runs large files' tasks as parallel local processes.
+the batch engine (devstack/engine.py) that runs large files' tasks as parallel local processes;
+and the decision log: the functions publish to the Pub/Sub emulator, and the feeder
+(devstack/feeder.py) appends the records to a DuckDB file, as the BigQuery subscriptions do deployed.
 The running stack's addresses go to its state file (tools/target.py: one per port), which the
 tools (`make drop`, `make report`, ...) read.
 
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from devstack import emulators, processes, serve
+from devstack import emulators, feeder, processes, serve
 from devstack.clients import environment, example_clients, new_keys
 from shared.platform.namespace import Namespace
 from tools import target
@@ -33,6 +35,7 @@ LOCAL_PROJECT = "offer-bandits-local"
 SAMPLE_PRODUCTS = "examples/company_A_products.csv"
 INBOX_BUCKET = "local-inbox"
 RESULTS_BUCKET = "local-results"
+TOPIC_PREFIX = "offer-bandits-"  # as infra/analytics.tf names the topics (name_prefix "offer-bandits")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EMULATOR_TIMEOUT = 90
 MAX_RESTARTS = 5
@@ -101,6 +104,7 @@ def main() -> int:
             f"  Storage emulator: {state['storage_emulator_host']}, buckets {INBOX_BUCKET} and {RESULTS_BUCKET}; "
             f"score_upload at {state['score_upload']}, fed by the bridge\n"
             f"  sample data: products from {SAMPLE_PRODUCTS}\n"
+            f"  decision log: Pub/Sub emulator {state['pubsub_emulator_host']}, fed into {state['decision_log']}\n"
             f"  clients (examples/clients.json), each a tenant calling with its own API key (x-api-key):\n"
             + "".join(f"    {tenant:<10} {key}\n" for tenant, key in state["api_keys"].items())
             + f"  try: curl -H 'x-api-key: {state['api_keys']['default']}' "
@@ -134,19 +138,29 @@ def _start(port: int) -> tuple[list[Service], dict]:
     storage_port = emulators.free_port(avoid=(port, firestore_port))
     score_upload_port = emulators.free_port(avoid=(port, firestore_port, storage_port))
     engine_port = emulators.free_port(avoid=(port, firestore_port, storage_port, score_upload_port))
+    pubsub_port = emulators.free_port(avoid=(port, firestore_port, storage_port, score_upload_port, engine_port))
     project = os.environ.get("GOOGLE_CLOUD_PROJECT", LOCAL_PROJECT)
     engine_url = f"http://127.0.0.1:{engine_port}"
     os.environ.update(
         FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{firestore_port}",
         STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{storage_port}",
+        PUBSUB_EMULATOR_HOST=f"127.0.0.1:{pubsub_port}",
         GOOGLE_CLOUD_PROJECT=project,
         INBOX_BUCKET=INBOX_BUCKET,
         RESULTS_BUCKET=RESULTS_BUCKET,
+        DECISION_LOG="pubsub",
+        DECISION_LOG_TOPIC_PREFIX=TOPIC_PREFIX,
         # Files over BATCH_PARALLEL_BYTES go to the batch engine: here devstack/engine.py, which
         # answers Cloud Run's jobs.run and runs the job's tasks as local processes.
         BATCH_ENGINE_JOB=f"projects/{project}/locations/local/jobs/batch-engine",
         BATCH_ENGINE_URL=engine_url,
     )
+    # Beside the state file (local-results/ unless DEVSTACK_STATE_FILE says otherwise); fresh, as the
+    # emulators are; kept after the stack stops (the tools read it with --log).
+    decision_log = target.state_file(port).parent / f"decision-log-{port}.duckdb"
+    decision_log.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (decision_log, decision_log.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
     clients = example_clients()
     keys = new_keys(clients)
     os.environ.update(environment(clients, keys, os.environ))
@@ -165,6 +179,20 @@ def _start(port: int) -> tuple[list[Service], dict]:
         lambda: emulators.launch_storage(storage_port),
         lambda: _create_buckets(project),
         f"on 127.0.0.1:{storage_port} with empty buckets",
+    )
+    pubsub = _emulator_service(
+        "Pub/Sub emulator",
+        lambda: emulators.launch_pubsub(pubsub_port),
+        lambda: feeder.setup(project, TOPIC_PREFIX),
+        f"on 127.0.0.1:{pubsub_port} with empty topics: records published while it was down are lost",
+    )
+    feed = Service(
+        "feeder",
+        lambda: processes.spawn(
+            [sys.executable, "-m", "devstack.feeder", "--database", str(decision_log), "--prefix", TOPIC_PREFIX],
+            env=env,
+        ),
+        comeback="from where it stopped: what it had not acknowledged comes again (the views keep one copy)",
     )
     gateway = Service(
         "gateway", lambda: serve.launch(port, env), lambda process: serve.wait_for(f"{url}/is-alive", process)
@@ -187,10 +215,12 @@ def _start(port: int) -> tuple[list[Service], dict]:
         ),
     )
     # Everything boots at once; each is then waited for in the order they need each other.
-    for service in (firestore, storage, gateway, score_upload, engine):
+    for service in (firestore, storage, pubsub, gateway, score_upload, engine):
         service.process = service.launch()
     _until_ready(firestore)
     _until_ready(storage)
+    _until_ready(pubsub)
+    feed.start()  # it answers nothing: if it exits, the supervisor restarts it
     _until_ready(score_upload)
     _until_ready(engine)
     bridge.start()  # it answers nothing: if it exits, the supervisor restarts it
@@ -203,12 +233,14 @@ def _start(port: int) -> tuple[list[Service], dict]:
         "inbox_bucket": INBOX_BUCKET,
         "results_bucket": RESULTS_BUCKET,
         "score_upload": score_upload_url,
+        "pubsub_emulator_host": os.environ["PUBSUB_EMULATOR_HOST"],
+        "decision_log": str(decision_log),  # the local DuckDB file the tools read
         "batch_engine": engine_url,
         "pid": os.getpid(),
         "api_keys": keys,  # tenant -> its API key (x-api-key header); this file is local and gitignored
         "batch_tenants": json.loads(os.environ["BATCH_TENANTS"]),  # inbox folder -> tenant
     }
-    return [firestore, storage, gateway, score_upload, engine, bridge], state
+    return [firestore, storage, pubsub, feed, gateway, score_upload, engine, bridge], state
 
 
 def _emulator_service(name: str, launch: Callable[[], emulators.Emulator], setup: Callable, comeback: str) -> Service:

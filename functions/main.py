@@ -70,8 +70,11 @@ def sample_degraded(request):
 @functions_framework.http
 @endpoint("GET", degraded=sample_degraded, identified=True)
 def sample(request):
-    click = cpa_store(request).sample(SampleRequest.model_validate(query_and_body(request)))
+    store = cpa_store(request)
+    click = store.sample(SampleRequest.model_validate(query_and_body(request)))
     log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
+    # the holdout's split, for the sample-ratio-mismatch alert (infra/analytics.tf)
+    log_fields(request, holdout=click.holdout, holdout_share=store.holdout_share(click))
     return _click_answer(click, recorded=True), 200
 
 
@@ -172,6 +175,7 @@ def _prediction(request) -> tuple[CustomerStore, PredictRequest, Episode]:
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     episode = store.predict(predict_request)
     log_fields(request, policy=episode.policy, served_by=episode.served_by)
+    log_fields(request, holdout=episode.holdout, holdout_share=store.holdout_share())
     return store, predict_request, episode
 
 

@@ -3,6 +3,7 @@ locals {
     "apigateway.googleapis.com",
     "apikeys.googleapis.com",
     "artifactregistry.googleapis.com", # function images
+    "bigquery.googleapis.com",         # the decision log (analytics.tf)
     "cloudbuild.googleapis.com",       # function builds
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com", # project IAM bindings

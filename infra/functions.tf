@@ -57,6 +57,10 @@ locals {
           # clients.tf), each instance admitting its share of it.
           TENANT_REQUESTS_PER_MINUTE = jsonencode(local.tenant_requests_per_minute)
           MAX_INSTANCES              = tostring(var.max_instances)
+          # The decision and outcome log (analytics.tf) and the holdout's default share.
+          DECISION_LOG              = "pubsub"
+          DECISION_LOG_TOPIC_PREFIX = "${var.name_prefix}-"
+          HOLDOUT_SHARE             = tostring(var.holdout_share)
         })
       })
     },

@@ -5,7 +5,7 @@
 # answers made without Firestore; and, on answers below 400, what the handler recorded with
 # shared/web/http.py log_fields (functions/main.py): /sample `sampler`, `offer_id`, `served_by`;
 # /feedback `offer_id`, `reward`, `is_conversion`; /predict(-v2) `policy`, `served_by`; /rewards
-# `policy`, `accepted`; admin_reset `reset_counter`, `reset_by`. score-upload logs "batch file
+# `policy`, `accepted`; /sample and /predict(-v2) also `holdout`, `holdout_share`; admin_reset `reset_counter`, `reset_by`. score-upload logs "batch file
 # failed" (WARNING) with the job's fields. tests/test_infra.py checks every field read here is one
 # the code writes.
 locals {
@@ -69,6 +69,20 @@ locals {
       filter      = "${local.answered} AND jsonPayload.function=\"rewards\" AND jsonPayload.accepted=true"
       labels      = { policy = "EXTRACT(jsonPayload.policy)" }
     }
+    holdout_split = {
+      description = "Decisions of /sample and /predict(-v2) by tenant, function and holdout (true: served by the baseline); the value is the configured holdout share, so the distribution's sum is the number of held-out decisions expected (the SRM alert, analytics.tf)."
+      filter      = "${local.answered} AND jsonPayload.holdout_share:*"
+      labels      = { tenant = "EXTRACT(jsonPayload.tenant)", function = "EXTRACT(jsonPayload.function)", holdout = "EXTRACT(jsonPayload.holdout)" }
+      value       = "EXTRACT(jsonPayload.holdout_share)"
+      unit        = "1"
+      # Shares from 0.001 to 0.5, each bucket twice the one before (only the sum and count are read).
+      buckets = { count = 10, growth = 2, scale = 0.001 }
+    }
+    log_publish_failures = {
+      description = "Decision-log batches the functions could not publish after the client's retries (their records are in the ERROR line)."
+      filter      = "${local.function_lines} AND jsonPayload.message=\"decision log: publish failed\""
+      labels      = {}
+    }
     degraded = {
       description = "Answers made without Firestore (DEGRADED_MODE), by function."
       filter      = "${local.request_lines} AND jsonPayload.degraded=true"
@@ -130,6 +144,10 @@ locals {
       title  = "A batch file failed"
       filter = "metric.type=\"${local.metric_type.batch_failures}\""
     }
+    log-publish-failures = {
+      title  = "Decision-log records could not be published"
+      filter = "metric.type=\"${local.metric_type.log_publish_failures}\""
+    }
   } : name => merge(local.alert_defaults, alert) }
 
   # Dashboard charts: title => (metric, aligner, reducer, group by).
@@ -149,6 +167,8 @@ locals {
     "Firestore errors/s"                   = ["firestore_errors", "ALIGN_RATE", "REDUCE_SUM", ["metric.label.function"]]
     "Batch files failed"                   = ["batch_failures", "ALIGN_DELTA", "REDUCE_SUM", []]
     "Statistics resets"                    = ["resets", "ALIGN_DELTA", "REDUCE_SUM", ["metric.label.counter"]]
+    "Holdout share by tenant and side"     = ["holdout_split", "ALIGN_DELTA", "REDUCE_PERCENTILE_50", ["metric.label.tenant", "metric.label.holdout"]]
+    "Decision-log publish failures"        = ["log_publish_failures", "ALIGN_DELTA", "REDUCE_SUM", []]
   }
 }
 

@@ -309,3 +309,48 @@ variable "drift_threshold" {
     error_message = "drift_threshold must be above 0."
   }
 }
+
+variable "holdout_share" {
+  description = "HOLDOUT_SHARE of the HTTP functions: the share of each tenant's decisions, per product, served by the baseline and kept out of learning (docs/analytics.md); a tenant's config/serving `holdout` overrides it."
+  type        = number
+  default     = 0.02
+
+  validation {
+    condition     = var.holdout_share >= 0 && var.holdout_share <= 0.5
+    error_message = "holdout_share must be between 0 and 0.5."
+  }
+}
+
+variable "analytics_location" {
+  description = "BigQuery location of the decision log's dataset (a region such as europe-west1, or EU / US)."
+  type        = string
+  default     = "EU"
+}
+
+variable "log_retention_days" {
+  description = "Days a day's partition of the decision log is kept."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.log_retention_days >= 1
+    error_message = "log_retention_days must be at least 1."
+  }
+}
+
+variable "analytics_readers" {
+  description = "Who may read the decision log's dataset (roles/bigquery.dataViewer on it), e.g. [\"group:analysts@example.com\"]; they also need roles/bigquery.jobUser to run queries. Empty: nobody beyond the project's owners."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for member in var.analytics_readers : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", member))])
+    error_message = "analytics_readers: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
+  }
+}
+
+variable "srm_alert_chi_square" {
+  description = "The holdout's sample-ratio-mismatch alert fires above this chi-square statistic (1 degree of freedom; 10.83 is p = 0.001)."
+  type        = number
+  default     = 10.83
+}

@@ -4,20 +4,24 @@ Pure tests never ask for them, so they run without Java or servers.
 
 Every gateway a test starts knows the test tenants' API keys (API_KEY_TENANTS, set for the whole
 session), and every HTTP call to 127.0.0.1 carries the `default` tenant's key unless it names one
-(or None, for no key): as a client configured with its key would. The default tenant's documents
-are at the root, so tests that read Firestore find them where they always were.
+(or None, for no key; or sets one on its session): as a client configured with its key would. The
+default tenant's documents are at the root, so tests that read Firestore find them where they always were.
 """
 
 import json
 import os
 import pathlib
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import urllib.parse
 
 import pytest
 import requests
 
-from devstack import emulators
+from devstack import emulators, processes
 from devstack.serve import start_in_background
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -41,12 +45,16 @@ def api_key_tenants(keys: dict[str, list[str]]) -> str:
 
 
 os.environ["API_KEY_TENANTS"] = api_key_tenants(TEST_KEYS)
+# No holdout unless a test sets one (tests/stack/test_decision_log.py, tests/store/test_holdout_store.py):
+# the other tests count what the learning counters hold, and every click they send must be in them.
+os.environ["HOLDOUT_SHARE"] = "0"
 _request = requests.Session.request
 
 
 def _with_the_default_key(self, method, url, *args, headers=None, **kwargs):
     local = urllib.parse.urlsplit(str(url)).hostname in ("127.0.0.1", "localhost")
-    if local and not any(name.lower() == "x-api-key" for name in (headers or {})):
+    named = [*(headers or {}), *self.headers]  # a key in the call, or the session's (tools/traffic.py)
+    if local and not any(name.lower() == "x-api-key" for name in named):
         headers = {**(headers or {}), "x-api-key": DEFAULT_KEY}
     return _request(self, method, url, *args, headers=headers, **kwargs)
 
@@ -102,6 +110,93 @@ def gateway(firestore_emulator):
     """The one local URL, served by gunicorn exactly as `make run` serves it."""
     env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
     log = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)
+    process, url = start_in_background(emulators.free_port(), env, log)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+TOPIC_PREFIX = "test-"  # the decision log's topics in the tests' Pub/Sub emulator
+
+
+class DecisionLog:
+    """The local decision log (a DuckDB file) fed by devstack/feeder.py, which a test may kill and start
+    again as `make run`'s supervisor would."""
+
+    def __init__(self, path: pathlib.Path, env: dict):
+        self.path, self.env = path, env
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "devstack.feeder", "--database", str(self.path), "--prefix", TOPIC_PREFIX]
+        self.process = processes.spawn(command, env=self.env, cwd=ROOT)
+
+    def kill(self) -> None:
+        """As a crash: SIGKILL, wherever it is (between a commit and its acknowledgement, perhaps)."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        processes.stop(self.process)
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        from tools.analytics import duck
+
+        connection = duck.connect(self.path, read_only=True)
+        try:
+            return connection.execute(sql, params or []).fetchall()
+        finally:
+            connection.close()
+
+    def wait_for(self, table: str, tenant: str, count: int, timeout: float = 180) -> int:
+        """Until the view `table` holds `count` rows of the tenant (the feeder is asynchronous); the count."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = 0
+            if self.path.exists():
+                found = self.query(f"SELECT COUNT(*) FROM {table} WHERE tenant = ?", [tenant])[0][0]
+            if found >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def pubsub_emulator():
+    emulator = emulators.start_pubsub()
+    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
+    os.environ.update(emulator.env)  # this process's clients too (the feeder's setup, the tests' reads)
+    yield emulator
+    emulator.stop()
+    if previous is None:
+        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
+    else:
+        os.environ["PUBSUB_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture(scope="session")
+def decision_log(pubsub_emulator, firestore_emulator, tmp_path_factory):
+    """The decision log `logged_gateway` publishes, fed into a DuckDB file for the whole session:
+    tests tell their records apart by tenant."""
+    from devstack import feeder
+
+    env = {**os.environ, **pubsub_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
+    feeder.setup(PROJECT, TOPIC_PREFIX)
+    log = DecisionLog(tmp_path_factory.mktemp("decision-log") / "log.duckdb", env)
+    log.start()
+    yield log
+    log.stop()
+
+
+@pytest.fixture(scope="session")
+def logged_gateway(decision_log, firestore_emulator):
+    """A gateway whose functions publish the decision log (DECISION_LOG=pubsub), as `make run`'s."""
+    env = {
+        **decision_log.env,
+        **firestore_emulator.env,
+        "DECISION_LOG": "pubsub",
+        "DECISION_LOG_TOPIC_PREFIX": TOPIC_PREFIX,
+    }
+    log = tempfile.NamedTemporaryFile(prefix="logged-gateway-", suffix=".log", delete=False)
     process, url = start_in_background(emulators.free_port(), env, log)
     yield url
     process.terminate()

@@ -1,7 +1,7 @@
 """`make run` as a user runs it: stopped by SIGINT (Ctrl-C: the terminal signals make's whole
 process group) or SIGTERM (`kill <make>`: make passes it on) during startup, idle and mid-batch, it
-leaves no process behind; a killed score_upload or Firestore emulator is restarted, during startup
-as later.
+leaves no process behind; a killed score_upload, Firestore emulator or decision-log feeder is
+restarted, during startup as later.
 
 Every process of a stack is found by the OFFER_BANDITS_STACK value it inherits from make.
 """
@@ -64,7 +64,7 @@ class Stack:
         self.state_file = tmp_path / "devstack.json"
         self.log_path = tmp_path / "run.log"
         env = {key: value for key, value in os.environ.items() if not key.startswith(("MAKE", "MFLAGS"))}
-        for key in ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
+        for key in ("FIRESTORE_EMULATOR_HOST", "STORAGE_EMULATOR_HOST", "PUBSUB_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT"):
             env.pop(key, None)  # a user's shell, not the suite's emulators
         env.update(OFFER_BANDITS_STACK=self.tag, DEVSTACK_STATE_FILE=str(self.state_file))
         with open(self.log_path, "wb") as log:
@@ -244,13 +244,19 @@ def test_killed_parts_are_restarted(stack, clients):
     assert done["state"] == "done" and done["rows_read"] == done["rows_scored"] + done["rejected_rows"] > 0
 
     # The Firestore emulator dies: said so, restarted on the same port, and the API works again.
-    (java,) = stack.find("java")
+    (java,) = stack.find("java", "cloud-firestore-emulator")  # not the Pub/Sub emulator's
     os.kill(java, signal.SIGKILL)
     stack.wait(lambda: "Firestore emulator restarted" in stack.log(), 90, "emulator restarted")
     assert "Firestore emulator exited" in stack.log()
     port = state["firestore_emulator_host"].rsplit(":", 1)[1]
     assert stack.find("java", f"--port={port}"), "not restarted on the same port"
     stack.wait(lambda: _sample(state) == 200, 90, "/sample answers 200 again")
+
+    # The decision log's feeder dies: restarted (what it had not acknowledged comes again).
+    (feeder,) = stack.find("devstack.feeder")
+    os.kill(feeder, signal.SIGKILL)
+    stack.wait(lambda: "feeder restarted" in stack.log(), 60, "the feeder restarted")
+    assert stack.find("devstack.feeder", state["decision_log"]), "not restarted on the same file"
     stack.assert_stops_after(signal.SIGTERM)
 
 

@@ -62,7 +62,7 @@ def test_make_evaluate_prints_finite_estimates_for_every_sampler_from_the_local_
         ).ok
     lines = []
     saved = tmp_path / "log.jsonl"
-    assert evaluate.main(["--since", "1h", "--save", str(saved)], out=lines.append) == 0
+    assert evaluate.main(["--since", "1h", "--firestore", "--save", str(saved)], out=lines.append) == 0
     text = "\n".join(lines)
     assert "300 read, 300 with a usable logged probability" in text, text
     rows = estimates(lines)

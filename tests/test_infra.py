@@ -183,8 +183,12 @@ def test_every_iam_member_is_ours_or_a_listed_client_and_nothing_is_public():
     for (rtype, name), body in RESOURCES.items():
         if (rtype, name) == ("google_cloud_run_v2_service_iam_member", "admin_invoker"):
             assert body["member"] == "${each.value}" and body["for_each"] == "${toset(var.admin_members)}"
+        elif (rtype, name) == ("google_bigquery_dataset_iam_member", "readers"):  # the decision log's readers
+            assert body["member"] == "${each.value}" and body["for_each"] == "${toset(var.analytics_readers)}"
         elif rtype.endswith("_iam_member"):
-            assert own.fullmatch(body["member"]) or body["member"] == gcs_agent, (rtype, name)
+            # our accounts, Cloud Storage's agent, and Pub/Sub's writing the decision log (analytics.tf)
+            agents = (gcs_agent, "${local.pubsub_agent}")
+            assert own.fullmatch(body["member"]) or body["member"] in agents, (rtype, name)
         elif rtype.endswith("_iam_binding"):
             assert (rtype, name) == ("google_storage_bucket_iam_binding", "client")
             assert body["members"] == "${each.value.members}" and body["for_each"] == "${local.client_access}"
@@ -356,6 +360,8 @@ def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys, m
         "firestore_errors",
         "batch_failures",
         "resets",
+        "holdout_split",
+        "log_publish_failures",
     }
 
     # The fields read are the ones the code writes: requests through the real decorator ...
@@ -371,7 +377,8 @@ def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys, m
         read = _payload_fields(metric["filter"] + json.dumps(metric["labels"]) + (metric["value"] or ""))
         assert read and read <= written, (name, read - written)
     main = MAIN.read_text()
-    for field in ("sampler", "offer_id", "served_by", "reward", "is_conversion", "policy", "accepted", "reset_counter"):
+    logged = ("sampler", "offer_id", "served_by", "reward", "is_conversion", "policy", "accepted", "reset_counter")
+    for field in (*logged, "holdout", "holdout_share"):
         assert re.search(rf"log_fields\(request,[^)]*\b{field}=", main), field
     for function in ("sample", "feedback", "predict", "predict_v2", "rewards"):
         assert f"def {function}(request)" in main, function
@@ -388,7 +395,8 @@ def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys, m
     assert "httpRequest.status>=400" in metrics["errors"]["filter"]
     assert "jsonPayload.is_conversion=true" in metrics["conversions"]["filter"]
     assert "jsonPayload.degraded=true" in metrics["degraded"]["filter"]
-    assert {m for m, body in metrics.items() if body["value"]} == {"latency", "reward"}
+    assert {m for m, body in metrics.items() if body["value"]} == {"latency", "reward", "holdout_split"}
+    assert set(metrics["holdout_split"]["labels"]) == {"tenant", "function", "holdout"}
 
     charts = evaluated()["charts"]
     assert {chart[0] for chart in charts.values()} == metrics.keys(), "every metric has a chart on the dashboard"
@@ -401,7 +409,7 @@ def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys, m
     assert "local.charts" in dashboard["dashboard_json"] and "local.metric_type" in dashboard["dashboard_json"]
 
     alerts = evaluated()["alerts"]
-    assert set(alerts) == {"server-errors", "latency-p99", "firestore-errors", "batch-failures"}
+    assert set(alerts) == {"server-errors", "latency-p99", "firestore-errors", "batch-failures", "log-publish-failures"}
     for name, alert in alerts.items():
         metric = re.match(r'metric.type="logging.googleapis.com/user/offer-bandits/([a-z_]+)"', alert["filter"])
         assert metric and metric[1] in metrics, name

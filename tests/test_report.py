@@ -1,10 +1,13 @@
-"""`make report` end to end: simulated traffic through the one local URL, the report read from the real
-Firestore emulator, its PNGs decoded, and the page rendered by Debian's headless Chromium."""
+"""`make report` end to end: simulated traffic through the one local URL, with a holdout, published to the
+decision log and fed into DuckDB as `make run` does; the report read from that log (and from the
+Firestore emulator, `--firestore`, to check the figures agree), its PNGs decoded, and the page rendered
+by Debian's headless Chromium, the holdout's lift chart included."""
 
 import html
 import os
 import pathlib
 import re
+import time
 
 import numpy as np
 import pytest
@@ -14,28 +17,41 @@ from matplotlib import image
 from devstack import emulators
 from tools import traffic
 from tools.report import __main__ as report
-from tools.report import browser, page, ranking
+from tools.report import browser, charts, page, ranking
 
 CLICKS, CUSTOMERS = 300, 60
+HOLDOUT = 0.2  # the default tenant's share here, so that 300 clicks give the holdout's lift an interval
 
 
 @pytest.fixture(scope="module")
-def stack(gateway, firestore_emulator):
-    """The gateway with an emptied Firestore that then received CLICKS clicks and CUSTOMERS customers."""
+def stack(logged_gateway, decision_log, firestore_emulator):
+    """The logged gateway with an emptied Firestore and a holdout that then received CLICKS clicks and
+    CUSTOMERS customers, all of them in the decision log; the log's path and held-out clicks."""
     from shared.platform.firestore import get_db
 
     emulators.clear_firestore(firestore_emulator.host_port, os.environ["GOOGLE_CLOUD_PROJECT"])
     get_db.cache_clear()
-    sent = traffic.send(gateway, CLICKS, CUSTOMERS, seed=3)
-    return gateway, sent
+    get_db().document("config/serving").set({"cpa": {"holdout": HOLDOUT}, "customer": {"holdout": HOLDOUT}})
+    time.sleep(2 * float(os.environ["SERVING_CONFIG_TTL_SECONDS"]))  # every instance sees the holdout
+    sent = traffic.send(logged_gateway, CLICKS, CUSTOMERS, seed=3)
+    assert decision_log.wait_for("decisions", "default", CLICKS + CUSTOMERS) == CLICKS + CUSTOMERS
+    assert (
+        decision_log.wait_for("outcomes", "default", sent["conversions"] + CUSTOMERS) == sent["conversions"] + CUSTOMERS
+    )
+    held = decision_log.query("SELECT COUNT(*) FROM decisions WHERE tenant = 'default' AND product = 'cpa' AND holdout")
+    return logged_gateway, sent, decision_log.path, held[0][0]
+
+
+def make_report(stack, out: pathlib.Path, *args: str) -> pathlib.Path:
+    """`make report` on the test's decision log (the CLI)."""
+    assert report.main(["--since", "1h", "--out", str(out), "--log", str(stack[2]), *args]) == 0
+    return out
 
 
 @pytest.fixture(scope="module")
 def built(stack, tmp_path_factory):
-    """The report as `make report` writes it (the CLI, reading FIRESTORE_EMULATOR_HOST)."""
-    out = tmp_path_factory.mktemp("report") / "report.html"
-    assert report.main(["--since", "1h", "--out", str(out), "--seed", "1"]) == 0
-    return out
+    """The report as `make report` writes it."""
+    return make_report(stack, tmp_path_factory.mktemp("report") / "report.html", "--seed", "1")
 
 
 def decoded(png: pathlib.Path) -> np.ndarray:
@@ -69,7 +85,7 @@ def test_the_page_has_every_chart_with_its_caption_and_valid_pngs_beside_it(buil
 
 
 def test_the_page_counts_the_clicks_sent_and_the_service_counters_per_offer(stack, built):
-    url, sent = stack
+    url, sent, _, held_out = stack
     text = built.read_text()
     assert f"<b>{CLICKS:,}</b><span>clicks in the window</span>" in text
     assert f"<b>{sent['conversions']:,}</b><span>conversions reported</span>" in text
@@ -82,7 +98,9 @@ def test_the_page_counts_the_clicks_sent_and_the_service_counters_per_offer(stac
             stats["clicks"],
             stats["conversions"],
         )
-    assert sum(int(clicks.replace(",", "")) for _, clicks, *_ in rows) == CLICKS
+    # the counters, as the log's totals, leave the holdout out: it is never learned from
+    assert 0.1 * CLICKS < held_out < 0.3 * CLICKS
+    assert sum(int(clicks.replace(",", "")) for _, clicks, *_ in rows) == CLICKS - held_out
     # offers with fewer than --min-clicks all-time clicks are listed, not ranked (tools/report/ranking.py)
     ranked = {
         offer: float(share.group(1)) for offer, _, _, rest in rows if (share := re.search(r"([\d.]+)%</td>$", rest))
@@ -94,9 +112,30 @@ def test_the_page_counts_the_clicks_sent_and_the_service_counters_per_offer(stac
     assert sum(ranked.values()) == pytest.approx(100, abs=0.3)
 
 
+def test_the_same_figures_from_firestore_and_from_the_decision_log(stack, built, tmp_path):
+    from_firestore = make_report(stack, tmp_path / "report.html", "--seed", "1", "--firestore").read_text()
+    from_log = built.read_text()
+    cards = re.compile(r'<div class="card"><b>([^<]*)</b><span>([^<]*)</span></div>')
+    assert cards.findall(from_firestore) == cards.findall(from_log)
+    table = re.compile(r'<section id="offers">.*?</section>', re.S)
+    assert table.search(from_firestore).group(0) == table.search(from_log).group(0)
+    assert "read from the decision log (not with --firestore)" in from_firestore
+
+
+def test_the_holdout_sections_show_the_lift_and_a_sound_split(stack, built):
+    _, _, _, held_out = stack
+    text = html.unescape(built.read_text())
+    caption = re.search(r'<section id="lift_cpa">.*?<p class="caption">([^<]+)', text, re.S).group(1)
+    assert "Over the window the learning policy made" in caption and "95 % interval [" in caption, caption
+    assert (
+        "holdout (served by the baseline, never learned from): " in caption and f"on {held_out:,} decisions" in caption
+    )
+    srm = re.search(r"<tr><td>cpa · whole window</td><td>([\d,]+)</td><td>([\d,]+)</td>.*?<td>(ok|mismatch)</td>", text)
+    assert (int(srm.group(1).replace(",", "")), int(srm.group(2)), srm.group(3)) == (CLICKS, held_out, "ok")
+
+
 def test_reads_are_bounded_and_the_page_says_so(stack, tmp_path):
-    out = tmp_path / "report.html"
-    assert report.main(["--since", "1h", "--out", str(out), "--max-clicks", "50", "--max-offers", "2"]) == 0
+    out = make_report(stack, tmp_path / "report.html", "--max-clicks", "50", "--max-offers", "2")
     text = out.read_text()
     assert "<b>50</b><span>clicks in the window</span>" in text
     assert "Only the newest 50 clicks were read" in text
@@ -106,7 +145,7 @@ def test_reads_are_bounded_and_the_page_says_so(stack, tmp_path):
 
 def test_an_empty_window_still_gives_a_page_with_every_chart(stack, tmp_path):
     out = tmp_path / "report.html"
-    assert report.main(["--since", "2100-01-01", "--out", str(out)]) == 0
+    assert report.main(["--since", "2100-01-01", "--out", str(out), "--log", str(stack[2])]) == 0
     text = out.read_text()
     assert "<b>0</b><span>clicks in the window</span>" in text
     for name in page.CHARTS:
@@ -132,13 +171,14 @@ def test_the_page_renders_in_headless_chromium(built, tmp_path):
             f"Install {browser.INSTALL_HINT} !!!"
         )
     shot = tmp_path / "screenshot.png"
-    browser.screenshot(built, shot, width=1280, height=4000)
+    browser.screenshot(built, shot, width=1280, height=7000)
     pixels = decoded(shot)
-    assert pixels.shape[:2] == (4000, 1280)
+    assert pixels.shape[:2] == (7000, 1280)
     assert non_white_share(pixels) > 0.05
     # The charts' own colours: the images loaded (a broken image shows none of them).
     for colour in ("#1f77b4", "#2ca02c"):  # traffic share / revenue line, P(best) bars
         assert has_colour(pixels, colour), colour
+    assert has_colour(pixels, charts.WINDOW_COLOUR, tolerance=0.03), "the holdout's lift chart"
 
 
 def test_an_offer_just_reset_is_not_ranked_and_the_baseline_comes_from_offers_with_data(stack, tmp_path):
@@ -147,12 +187,13 @@ def test_an_offer_just_reset_is_not_ranked_and_the_baseline_comes_from_offers_wi
     from shared import admin
     from shared.platform.firestore import get_db
 
+    # the counters as the samplers see them: Firestore's (the log keeps every click, reset or not)
     before = tmp_path / "before.html"
-    assert report.main(["--since", "1h", "--out", str(before), "--seed", "1"]) == 0
+    assert report.main(["--since", "1h", "--out", str(before), "--seed", "1", "--firestore"]) == 0
     best = re.search(r"<b>offer (\d+)</b><span>most likely best offer</span>", before.read_text()).group(1)
     admin.reset(get_db(), "offer", best, "test", "the report after a reset")
     out = tmp_path / "report.html"
-    assert report.main(["--since", "1h", "--out", str(out), "--seed", "1"]) == 0
+    assert report.main(["--since", "1h", "--out", str(out), "--seed", "1", "--firestore"]) == 0
     text = out.read_text()
     assert f"<b>offer {best}</b><span>most likely best offer</span>" not in text
     row = re.search(rf"<tr><td>offer {best}</td><td>0</td>.*?</tr>", text).group(0)

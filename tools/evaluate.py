@@ -1,14 +1,18 @@
 """`make evaluate`: off-policy evaluation of every CPA sampler (and of customer slates) on the
 decisions the service logged: would another policy have earned more on our traffic?
 
-Reads the click documents (`cpa_clicks`) and episodes (`episodes`) of a window, from the same
-source as `make report` (first match: FIRESTORE_EMULATOR_HOST; `--project ID`; the running
-`make run`; GOOGLE_CLOUD_PROJECT), or from a JSON-lines export (`--export FILE`, as `--save FILE`
-writes it). Prints, for every sampler of shared/cpa/policies/, its estimated revenue per click
-by IPS, SNIPS and doubly robust with 95 % intervals (shared/maths/estimators.py), the logging
-policy's own, and, when the documents carry them, the shadow sampler's agreement and estimate
-and the customer slates' per-offer acceptance (shared/customer/evaluation.py). An estimate that
-rests on fewer than MIN_CLICKS clicks prints "too few clicks" instead.
+Reads the tenant's decisions and their rewards of a window from the decision log, as `make report`
+does (tools/analytics/warehouse.py: `--log FILE`, `--project ID`'s BigQuery dataset, the running
+`make run`'s DuckDB file, GOOGLE_CLOUD_PROJECT); with `--firestore`, the click documents
+(`cpa_clicks`) and episodes (`episodes`) instead (tools/target.py's rule); or a JSON-lines export
+(`--export FILE`, as `--save FILE` writes it). Held-out clicks (the holdout, served at random and
+never learned from) are left out of the CPA replay: the service's counters never saw them.
+
+Prints, for every sampler of shared/cpa/policies/, its estimated revenue per click by IPS, SNIPS and
+doubly robust with 95 % intervals (shared/maths/estimators.py), the logging policy's own, and, when
+the documents carry them, the shadow sampler's agreement and estimate and the customer slates' per-
+offer acceptance (shared/customer/evaluation.py). An estimate that rests on fewer than MIN_CLICKS
+clicks prints "too few clicks" instead.
 
 The approximation: a sampler's probabilities need the candidates' counters at decision time,
 which are not logged; they are rebuilt from the log itself, replaying its clicks and rewards in
@@ -16,8 +20,8 @@ time order up to each click, less `--lag` seconds (default STATS_MAX_AGE_SECONDS
 statistics' typical age); shared/cpa/replay.py says what that leaves out.
 
     python -m tools.evaluate [--since 30d] [--max-clicks 100000] [--max-episodes 50000]
-                                [--samplers thompson,klucb] [--project ID] [--export FILE]
-                                [--save FILE] [--seed 0] [--lag SECONDS]
+                                [--samplers thompson,klucb] [--log FILE | --project ID] [--firestore]
+                                [--export FILE] [--save FILE] [--seed 0] [--lag SECONDS]
 """
 
 import argparse
@@ -39,6 +43,7 @@ from shared.customer.store import EPISODES
 from shared.maths.estimators import Estimate
 from shared.platform import stats_cache
 from shared.platform.namespace import ROOT, Namespace
+from tools.analytics import rows, warehouse
 from tools.report.data import newest
 
 # An estimate is printed once it rests on this many clicks (or episodes), else "too few clicks":
@@ -58,6 +63,7 @@ CLICK_FIELDS = [
     "payouts",
     "floor",
     "shadow",
+    "holdout",
 ]
 EPISODE_FIELDS = [
     "created_at",
@@ -95,6 +101,7 @@ def click_row(doc: dict) -> dict:
         "payouts": doc.get("payouts"),
         "floor": doc.get("floor"),
         "shadow": doc.get("shadow"),
+        "holdout": bool(doc.get("holdout")),
     }
 
 
@@ -202,6 +209,10 @@ def _fmt(estimate: Estimate, resting_on: float, digits: int = 2, unit: str = "cl
 
 
 def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generator, lag: float, out=print) -> None:
+    held_out = sum(bool(row.get("holdout")) for row in rows)
+    if held_out:
+        out(f"Holdout: {held_out:,} held-out clicks left out (served at random, never in the service's counters).")
+        rows = [row for row in rows if not row.get("holdout")]
     log, kept, skipped = to_log(rows)
     usable = log.usable()
     logged_by = {}
@@ -329,8 +340,11 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-clicks", type=int, default=100_000, help="newest click documents read at most")
     parser.add_argument("--max-episodes", type=int, default=50_000, help="newest episodes read at most")
     parser.add_argument("--samplers", default=",".join(SAMPLERS), help="comma-separated (default: all)")
-    parser.add_argument("--project", help="read this Google Cloud project's Firestore rather than the local stack")
-    parser.add_argument("--export", type=pathlib.Path, help="read this JSON-lines export instead of Firestore")
+    parser.add_argument("--log", type=pathlib.Path, help="read this local DuckDB decision log")
+    parser.add_argument("--project", help="read this Google Cloud project (its BigQuery log; --firestore: Firestore)")
+    parser.add_argument("--dataset", default=warehouse.DEFAULT_DATASET, help="the decision log's BigQuery dataset")
+    parser.add_argument("--firestore", action="store_true", help="read the Firestore documents, not the decision log")
+    parser.add_argument("--export", type=pathlib.Path, help="read this JSON-lines export instead")
     parser.add_argument("--save", type=pathlib.Path, help="also write what was read to this JSON-lines file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samplers' replayed draws")
     parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose logs (default: the default tenant)")
@@ -359,6 +373,10 @@ def main(argv=None, out=print) -> int:
     if args.export:
         clicks, episodes = read_export(args.export)
         source, cut = f"the export {args.export}", {}
+    elif not args.firestore:
+        log = warehouse.choose(args.log, args.project, args.dataset)
+        clicks, episodes, cut = rows.read(log, args.tenant.tenant, args.since, args.max_clicks, args.max_episodes)
+        source = f"{log.description}, tenant {args.tenant.tenant}, since {args.since:%Y-%m-%d %H:%M} UTC"
     else:
         from tools.report.__main__ import connect
 

@@ -15,6 +15,7 @@ class Click:
     sampler: str
     probability: float
     served_by: str
+    holdout: bool = False  # served by the baseline as part of the holdout (shared/cpa/holdout.py)
 
     @classmethod
     def from_document(cls, document: dict) -> "Click":

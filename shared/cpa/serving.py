@@ -3,13 +3,15 @@
 sampler's would-be decision logged beside the live one. Pure (the store passes in the statistics it
 read and the documents the platform cached, shared/platform/config.py).
 
-    {"cpa": {"sampler": "greedy", "offer_id": 42, "shadow": "epsilon"}}
+    {"cpa": {"sampler": "greedy", "offer_id": 42, "shadow": "epsilon", "holdout": 0.02}}
 
 - sampler: every /sample decision uses this sampler, whatever the request asks for;
 - offer_id: /sample answers this offer whenever it is among the candidates (probability 1); other
   clicks are served as usual. It wins over `sampler`;
 - shadow: the sampler logged beside each decision; default CPA_SHADOW_SAMPLER from the environment,
-  "off" for none.
+  "off" for none;
+- holdout: the share of clicks served uniformly at random as the holdout, kept out of learning
+  (shared/cpa/holdout.py); default HOLDOUT_SHARE from the environment, else 0.02.
 A field that is not valid (an unknown sampler, an offer id that is not an integer) is ignored and
 logged; the other fields still apply.
 
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, choose
-from shared.platform import config
+from shared.platform import config, holdout
 
 SHADOW_RNG = np.random.default_rng()
 
@@ -38,6 +40,11 @@ class CpaServing:
     sampler: str | None = None
     offer_id: int | None = None
     shadow: str | None = None
+    holdout: float | None = None  # the holdout's share as configured (None: the default)
+
+    @property
+    def holdout_share(self) -> float:
+        return holdout.share_or_default(self.holdout)
 
     def plan(self, sampler: str, candidates: list[int]) -> tuple[str, int | None, str]:
         """(sampler to run, index of a forced offer or None, served_by) for one /sample request."""
@@ -62,6 +69,7 @@ SECTION = config.Section(
         "sampler": config.Choice(SAMPLERS),
         "offer_id": _offer_id,
         "shadow": config.Choice(SAMPLERS, env="CPA_SHADOW_SAMPLER"),
+        "holdout": holdout.parse_share,
     },
 )
 parse, parse_both = SECTION.parse, SECTION.parse_both

@@ -27,11 +27,11 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared.cpa import drift, serving, settlement
+from shared.cpa import drift, holdout, log_records, serving, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
 from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats
 from shared.cpa.records import Click, Feedback
-from shared.platform import config, counters, errors, namespace, stats_cache, windows
+from shared.platform import config, counters, decision_log, errors, namespace, stats_cache, windows
 from shared.platform.counters import Summary
 from shared.platform.namespace import ROOT, Namespace
 
@@ -104,10 +104,12 @@ class CpaStore:
         reward_window: float | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         space: Namespace = ROOT,
+        log: decision_log.Off | decision_log.PubSubLog | None = None,
     ):
         self.db = db
         self.rng = rng
         self.space = space  # the tenant's namespace: every document this store names is in it
+        self.log = log or decision_log.from_env()  # the decision and outcome log (docs/analytics.md)
         self.cache = cache or stats_cache.for_db(db, derive=offer_drift)
         # Seconds after /sample when a click without feedback stands settled at reward 0.
         self.reward_window = reward_window or windows.window_seconds(
@@ -141,7 +143,8 @@ class CpaStore:
 
         warmup = warmup if warm else summaries[self.warmup_counter]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        choice, how = serving.decide(
+        held = holdout.choice(plan, self.space.tenant, request.click_id, request.offer_ids)
+        choice, how = held or serving.decide(
             plan, request.sampler, request.offer_ids, stats_for, total_clicks, request.params(), self.rng
         )
         click = click_document(request, choice) | how
@@ -153,14 +156,28 @@ class CpaStore:
         chosen = offer_counter(click["offer_id"], self.space)
         batch = self.db.batch()
         batch.create(click_ref, click)
-        counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
-        if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
-            counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
+        if holdout.learns_from(click):  # a held-out click counts in no statistics
+            counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
+            if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
+                counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
-            batch.commit()
+            written = batch.commit()
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
             return self._replayed(click_ref, click)
+        self._log_decision(click, plan, written[0].update_time)
         return Click.from_document(click)
+
+    def _log_decision(self, click: dict, plan: serving.CpaServing, committed) -> None:
+        """A new click, to the decision log (docs/analytics.md): after its commit, never for a replay.
+        Its time is the commit's, as the instance saw it (the document's `sampled_at` is the server's
+        timestamp, milliseconds apart at most)."""
+        share = holdout.share_of(plan, click["served_by"])
+        time_us = decision_log.microseconds(committed.timestamp() if committed else None)
+        self.log.emit("decisions", log_records.decision(self.space.tenant, click, share, time_us))
+
+    def holdout_share(self, click: Click) -> float:
+        """The probability this click had of being held out (the tenant's serving config, cached)."""
+        return holdout.share_of(self.config.cached(serving.parse_both), click.served_by)
 
     def _replayed(self, click_ref: firestore.DocumentReference, click: dict) -> Click:
         """The click sampled first, when the retry is the same request; a Conflict naming offer_ids
@@ -178,9 +195,11 @@ class CpaStore:
         """The click with this reward event added (shared/cpa/settlement.py); a replay of an event
         changes nothing and answers as the first time."""
         click_ref = self._click_ref(request.click_id)
+        recorded: list[dict] = []  # the outcome record of the attempt that commits
 
         @firestore.transactional
         def apply(transaction):
+            recorded.clear()
             snapshot = click_ref.get(transaction=transaction)
             if not snapshot.exists:
                 raise errors.NotFound(f"click {request.click_id} was never sampled", "click_id")
@@ -203,14 +222,26 @@ class CpaStore:
                 "reward": outcome.total,
                 "is_conversion": outcome.total > 0,
                 "events": outcome.events,
-                "feedback_at": firestore.SERVER_TIMESTAMP,
+                "feedback_at": now,  # the service's clock, as the event's `at` and the decision log's time
             }
             transaction.update(click_ref, update)
-            path = offer_counter(click["offer_id"], self.space)
-            counters.add(transaction, self.db, path, outcome.deltas, self.cache.shards(path))
+            if holdout.learns_from(click):
+                path = offer_counter(click["offer_id"], self.space)
+                counters.add(transaction, self.db, path, outcome.deltas, self.cache.shards(path))
+            key = request.event_id or settlement.DEFAULT_EVENT
+            event = outcome.event
+            time_us = decision_log.microseconds(now.timestamp())
+            recorded.append(
+                log_records.outcome(
+                    self.space.tenant, click, key, event["amount"], outcome.total, event["late"], time_us
+                )
+            )
             return answer
 
-        return apply(self.db.transaction())
+        answer = apply(self.db.transaction())
+        for record in recorded:
+            self.log.emit("outcomes", record)
+        return answer
 
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary. An offer this tenant has

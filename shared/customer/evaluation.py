@@ -95,3 +95,23 @@ def slate_value(episodes: Episodes, target_inclusion: np.ndarray) -> Estimate:
     mu = np.where(episodes.shown, episodes.inclusion, 1.0)
     ratio = np.where(episodes.shown & (mu > 0), np.asarray(target_inclusion) / np.where(mu > 0, mu, 1.0), 0.0)
     return mean_interval((ratio * episodes.credit).sum(axis=1))
+
+
+def offer_model(episodes: Episodes) -> np.ndarray:
+    """Each offer's credit per time shown in these episodes (the log's average where never shown):
+    the reward model of the doubly robust slate estimate, (offers,)."""
+    shown = episodes.shown.sum(axis=0)
+    overall = episodes.credit.sum() / max(shown.sum(), 1)
+    return np.where(shown > 0, episodes.credit.sum(axis=0) / np.maximum(shown, 1), overall)
+
+
+def slate_doubly_robust(episodes: Episodes, target_inclusion: np.ndarray, model: np.ndarray) -> Estimate:
+    """Acceptance of a slate policy with these inclusion probabilities, doubly robust for the additive
+    reward: per episode sum over offers of pi(o) q(o), plus over the shown offers pi(o) / mu(o) times
+    (credit - q(o)). Unbiased when either the logged inclusion or the model q is right."""
+    target = np.asarray(target_inclusion, dtype=float)
+    mu = np.where(episodes.shown, episodes.inclusion, 1.0)
+    ratio = np.where(episodes.shown & (mu > 0), target / np.where(mu > 0, mu, 1.0), 0.0)
+    direct = (target * model[None, :]).sum(axis=1)
+    correction = (ratio * (episodes.credit - model[None, :])).sum(axis=1)
+    return mean_interval(direct + correction)

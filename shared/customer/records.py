@@ -26,6 +26,7 @@ class Episode:
     policy: str
     agent_version: str
     served_by: str
+    holdout: bool = False  # served by the baseline as part of the holdout (shared/customer/holdout.py)
 
     @classmethod
     def from_document(cls, episode_id: str, document: dict) -> "Episode":

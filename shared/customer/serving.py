@@ -2,11 +2,13 @@
 (under the operators' `config/operator`, whose fields win for every tenant), and the episode's record
 of how its slate was chosen, with the shadow agent's would-be slate. Pure.
 
-    {"customer": {"policy": "static", "shadow": "linear-ts"}}
+    {"customer": {"policy": "static", "shadow": "linear-ts", "holdout": 0.02}}
 
 - policy: /predict and /predict-v2 use this agent instead of AGENT_POLICY (and /is-alive says so);
 - shadow: the agent logged beside each decision; default AGENT_SHADOW_POLICY from the environment,
-  "off" for none.
+  "off" for none;
+- holdout: the share of episodes served by the static agent as the holdout, kept out of learning
+  (shared/customer/holdout.py); default HOLDOUT_SHARE from the environment, else 0.02.
 A field that is not valid is ignored and logged; the other fields still apply.
 
 Stored on the episode: `served_by`, `inclusion` (offer -> P(offer in the live slate),
@@ -22,7 +24,7 @@ import numpy as np
 
 from shared.customer import propensity
 from shared.customer.agents import AGENTS
-from shared.platform import config
+from shared.platform import config, holdout
 
 INCLUSION_RNG = np.random.default_rng()
 
@@ -31,6 +33,11 @@ INCLUSION_RNG = np.random.default_rng()
 class CustomerServing:
     policy: str | None = None
     shadow: str | None = None
+    holdout: float | None = None  # the holdout's share as configured (None: the default)
+
+    @property
+    def holdout_share(self) -> float:
+        return holdout.share_or_default(self.holdout)
 
     def plan(self, policy: str) -> tuple[str, str]:
         """(agent to run, served_by) for one /predict request."""
@@ -42,7 +49,11 @@ class CustomerServing:
 SECTION = config.Section(
     "customer",
     CustomerServing,
-    {"policy": config.Choice(AGENTS), "shadow": config.Choice(AGENTS, env="AGENT_SHADOW_POLICY")},
+    {
+        "policy": config.Choice(AGENTS),
+        "shadow": config.Choice(AGENTS, env="AGENT_SHADOW_POLICY"),
+        "holdout": holdout.parse_share,
+    },
 )
 parse, parse_both = SECTION.parse, SECTION.parse_both
 

@@ -32,10 +32,10 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.customer import agents, batch_rewards, linear_store, segments, serving
+from shared.customer import agents, batch_rewards, holdout, linear_store, log_records, segments, serving
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode, RewardOutcome, ServingAgent, slate_of
-from shared.platform import config, counters, errors, stats_cache, windows
+from shared.platform import config, counters, decision_log, errors, stats_cache, windows
 from shared.platform.firestore import MAX_COMMIT_WRITES
 from shared.platform.namespace import ROOT, Namespace
 
@@ -115,6 +115,7 @@ class CustomerStore:
         reward_window: float | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         space: Namespace = ROOT,
+        log: decision_log.Off | decision_log.PubSubLog | None = None,
     ):
         if policy not in agents.AGENTS:
             raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agents.AGENTS)}")
@@ -122,6 +123,7 @@ class CustomerStore:
         self.rng = rng
         self.policy = policy
         self.space = space  # the tenant's namespace: every document this store names is in it
+        self.log = log or decision_log.from_env()  # the decision and outcome log (docs/analytics.md)
         self.cache = cache or stats_cache.for_db(db)
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
@@ -148,6 +150,10 @@ class CustomerStore:
     def _serving(self) -> serving.CustomerServing:
         """The tenant's kill switch under the operators' override (each read at most once per TTL)."""
         return self.config.cached(serving.parse_both)
+
+    def holdout_share(self) -> float:
+        """The tenant's holdout share now (its serving config, cached)."""
+        return self._serving().holdout_share
 
     def serving_agent(self) -> ServingAgent:
         """The agent serving /predict now: the one the kill switch forces, else the most recent
@@ -214,7 +220,8 @@ class CustomerStore:
         segment = segments.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
         plan = self._serving()  # the kill switch may force an agent; a shadow is logged
-        policy, served_by = plan.plan(self.policy)
+        held = holdout.plan(plan, self.space.tenant, request.episode_id)
+        policy, served_by = held or plan.plan(self.policy)
 
         def evidence_of(agent: str):
             return self.evidence(agent, [segment], eligible)(segment)
@@ -224,6 +231,8 @@ class CustomerStore:
             request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, policy, "api"
         )
         episode |= serving.slate_fields(plan, served_by, policy, segment, eligible, slate, evidence_of, states)
+        if held:
+            episode["holdout"] = True
         # The slate counts as shown in the episode's own commit (as a click counts at /sample), so
         # an episode never rewarded is a "not accepted" once its window passes, with no write.
         episode["shown_counted"] = True
@@ -235,12 +244,15 @@ class CustomerStore:
         shards = self.cache.get([path])[path].shards
         batch = self.db.batch()
         batch.create(episode_ref, episode)
-        counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, shards)
-        linear_store.add_shown(batch, self.db, self.cache, states, slate, self.space)
+        if holdout.learns_from(episode):
+            counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, shards)
+            linear_store.add_shown(batch, self.db, self.cache, states, slate, self.space)
         try:
             batch.commit()
         except exceptions.AlreadyExists:
             return self._replayed(episode_ref, episode)
+        share, time_us = plan.holdout_share, decision_log.microseconds()
+        self.log.emit("decisions", log_records.decision(self.space.tenant, episode_ref.id, episode, share, time_us))
         return Episode.from_document(episode_ref.id, episode)
 
     def _replayed(self, episode_ref: firestore.DocumentReference, episode: dict) -> Episode:
@@ -291,9 +303,11 @@ class CustomerStore:
         if batch is not None:
             return batch_rewards.record(self, request, batch, segment_counter)
         episode_ref = self._episode_for_reward(request)
+        recorded: list[dict] = []  # the outcome record of the attempt that commits
 
         @firestore.transactional
         def apply(transaction):
+            recorded.clear()
             snapshot = episode_ref.get(transaction=transaction)
             if not snapshot.exists or snapshot.get("customer_id") != request.customer_id:
                 raise errors.NotFound(f"no episode {episode_ref.id} for customer {request.customer_id}", "episode_id")
@@ -343,14 +357,19 @@ class CustomerStore:
                 amounts.update(
                     {f"{offer}.accepted": 1 for offer in agents.credited_offers(slate, request.accepted_offer)}
                 )
-            path = segment_counter(episode["segment"], self.space)
-            counters.add(transaction, self.db, path, amounts, self.cache.shards(path))
-            linear_store.add_reward(
-                transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer, self.space
-            )
+            if holdout.learns_from(episode):  # a held-out episode counts in no statistics
+                path = segment_counter(episode["segment"], self.space)
+                counters.add(transaction, self.db, path, amounts, self.cache.shards(path))
+                accepted, offer = request.accepted, request.accepted_offer
+                linear_store.add_reward(transaction, self.db, self.cache, episode, slate, accepted, offer, self.space)
+            time_us = decision_log.microseconds(self.clock().timestamp())
+            recorded.append(log_records.outcome(self.space.tenant, episode_ref.id, {**episode, **update}, time_us))
             return RewardOutcome.from_document(episode_ref.id, {**episode, **update})
 
-        return apply(self.db.transaction())
+        outcome = apply(self.db.transaction())
+        for record in recorded:
+            self.log.emit("outcomes", record)
+        return outcome
 
     def _settled(self, episode: dict, now: datetime.datetime) -> bool:
         return windows.is_settled(episode.get("created_at"), now, self.reward_window)

@@ -1,10 +1,13 @@
-"""`make report`: an HTML page with PNG charts of what the service is doing, from Firestore.
+"""`make report`: an HTML page with PNG charts of what the service is doing, and of what it earns
+over the holdout.
 
-Where it reads: the rule every tool follows (tools/target.py): FIRESTORE_EMULATOR_HOST, `--project ID`,
-the running `make run`, GOOGLE_CLOUD_PROJECT.
+Where it reads: the decision log (tools/analytics/warehouse.py: `--log FILE`, `--project ID`'s
+BigQuery dataset, the running `make run`'s DuckDB file, GOOGLE_CLOUD_PROJECT); with `--firestore`,
+the documents as every tool finds them (tools/target.py), without the holdout's sections.
 
     python -m tools.report [--since 7d] [--max-clicks 50000] [--max-episodes 20000] [--max-offers 20]
-                              [--min-clicks 30] [--out reports/report.html] [--project ID]
+                              [--min-clicks 30] [--out reports/report.html] [--log FILE | --project ID]
+                              [--firestore] [--tenant T]
 """
 
 import argparse
@@ -17,7 +20,8 @@ import numpy as np
 
 from shared.platform.namespace import ROOT, Namespace
 from tools import target
-from tools.report import data, page, ranking
+from tools.analytics import warehouse
+from tools.report import data, page, proof, ranking
 
 DEFAULT_OUT = pathlib.Path("reports/report.html")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -55,7 +59,10 @@ def arguments(argv=None) -> argparse.Namespace:
         help="all-time clicks an offer needs to be ranked; fewer: listed as not enough data",
     )
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="the HTML file (charts go beside it)")
-    parser.add_argument("--project", help="read this Google Cloud project's Firestore rather than the local stack")
+    parser.add_argument("--log", type=pathlib.Path, help="read this local DuckDB decision log")
+    parser.add_argument("--project", help="read this Google Cloud project (its BigQuery log; --firestore: Firestore)")
+    parser.add_argument("--dataset", default=warehouse.DEFAULT_DATASET, help="the decision log's BigQuery dataset")
+    parser.add_argument("--firestore", action="store_true", help="read the Firestore documents, not the decision log")
     parser.add_argument("--seed", type=int, default=None, help="seed of the Monte Carlo draws (default: random)")
     parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose data (default: the default tenant)")
     args = parser.parse_args(argv)
@@ -68,19 +75,33 @@ def arguments(argv=None) -> argparse.Namespace:
 def build(
     db, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, source: str, seed=None, space=ROOT
 ) -> list:
-    """Read the tenant's data, then write the page and its charts; returns the PNG paths."""
+    """Read the tenant's documents from Firestore, then write the page and its charts; returns the PNG paths."""
     found = data.read(db, since, limits.max_clicks, limits.max_episodes, limits.max_offers, space)
     out.parent.mkdir(parents=True, exist_ok=True)
     return page.render(found, out, limits, source, np.random.default_rng(seed))
 
 
+def build_from_log(log, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, seed=None, space=ROOT):
+    """Read the tenant's decisions from the decision log, then write the page with the holdout's sections."""
+    found = data.read_log(log, since, limits.max_clicks, limits.max_episodes, limits.max_offers, space)
+    lifts = proof.read(log, space.tenant, since, found.until)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    source = f"{log.description}, tenant {space.tenant}"
+    return page.render(found, out, limits, source, np.random.default_rng(seed), lifts)
+
+
 def main(argv=None) -> int:
     args = arguments(argv)
-    source = f"{connect(args.project)}, tenant {args.tenant.tenant}"
-    from shared.platform.firestore import get_db  # after connect(): the client reads the environment
-
     limits = page.Limits(args.max_clicks, args.max_episodes, args.max_offers, args.min_clicks)
-    pngs = build(get_db(), args.out, args.since, limits, source, args.seed, args.tenant)
+    if args.firestore:
+        source = f"{connect(args.project)}, tenant {args.tenant.tenant}"
+        from shared.platform.firestore import get_db  # after connect(): the client reads the environment
+
+        pngs = build(get_db(), args.out, args.since, limits, source, args.seed, args.tenant)
+    else:
+        log = warehouse.choose(args.log, args.project, args.dataset)
+        source = f"{log.description}, tenant {args.tenant.tenant}"
+        pngs = build_from_log(log, args.out, args.since, limits, args.seed, args.tenant)
     print(f"Report from {source}:\n  {args.out.resolve().as_uri()}\n  charts: {pngs[0].parent}/ ({len(pngs)} PNG)")
     return 0
 

@@ -14,10 +14,12 @@ import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 from shared.cpa.insights import Insights  # noqa: E402
+from shared.maths.lift import MIN_DECISIONS  # noqa: E402
 
 WIDTH, HEIGHT, DPI = 10.0, 4.2, 110
 MAX_SERIES = 8  # offers drawn on their own in the traffic chart; the rest are "other offers"
 Z95 = 1.959964
+DAY_COLOUR, WINDOW_COLOUR = "#17becf", "#8c564b"  # the lift chart's points (no other chart uses them)
 
 
 def _figure(height: float = HEIGHT):
@@ -184,4 +186,37 @@ def acceptance_by_segment(path, segments: list[str], accepted: np.ndarray) -> pa
     axes.set_yticks(rows, [name.replace("|", " · ") for name in names])
     axes.set_xlim(0, 110)
     axes.set_xlabel("episodes accepted (%)")
+    return _save(figure, path)
+
+
+def lift(path, title_unit: str, daily: list, cumulative) -> pathlib.Path:
+    """The learning policy's mean reward minus the holdout's per day (points, 95 % bars) and over
+    the window (a band right of them), zero dashed: above zero, learning earned more."""
+    shown = [item for item in daily if np.isfinite(item.difference.low)]
+    if not np.isfinite(cumulative.difference.low):
+        return empty(path, f"Too few held-out or learning decisions for a lift ({MIN_DECISIONS} of each at least)")
+    figure, axes = _figure()
+    labels = [item.day.isoformat() for item in shown] + ["whole window"]
+    rows = [*shown, cumulative]
+    x = np.arange(len(rows))
+    values = np.array([item.difference.value for item in rows])
+    low = np.array([item.difference.low for item in rows])
+    high = np.array([item.difference.high for item in rows])
+    colours = [DAY_COLOUR] * len(shown) + [WINDOW_COLOUR]
+    for xi, value, lo, hi, colour in zip(x, values, low, high, colours, strict=True):
+        axes.errorbar([xi], [value], yerr=[[value - lo], [hi - value]], fmt="none", ecolor=colour, capsize=6, lw=3)
+    axes.scatter(x, values, color=colours, s=110, zorder=3)
+    axes.axhline(0, color="#d62728", linestyle="--", linewidth=1.2)
+    for xi, value, item in zip(x, values, rows, strict=True):
+        axes.annotate(
+            f"{value:+,.3g}  (n {item.learning.n:,} / {item.holdout.n:,})",
+            (xi, value),
+            xytext=(8, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize=9,
+        )
+    axes.set_xticks(x, labels, rotation=30 if len(labels) > 6 else 0)
+    axes.set_xlim(-0.5, len(rows) - 0.2)
+    axes.set_ylabel(f"learning − holdout\n{title_unit}")
     return _save(figure, path)

@@ -1,5 +1,10 @@
-"""What the report reads from Firestore, bounded: recent click documents, recent episodes, and the
-per-offer counters of the most clicked offers.
+"""What the report reads: from the decision log (`read_log`, the default: DuckDB locally, BigQuery
+deployed, tools/analytics/), or from Firestore (`read`, `--firestore`), bounded the same way: recent
+clicks, recent episodes, and the per-offer totals of the most clicked offers.
+
+From the log, the offers' totals are summed over the whole log by the engine (the holdout left out,
+as the service's counters leave it out), so they equal the counters unless an offer was reset.
+From Firestore:
 
 - `cpa_clicks`: the newest `max_clicks` documents with `sampled_at` >= `since` (one range query on a
   single field, which Firestore indexes by default); only offer_id, sampled_at and reward are fetched.
@@ -22,6 +27,7 @@ from shared.cpa.policies import OfferStats
 from shared.cpa.store import CLICKS, CpaStore
 from shared.customer.store import EPISODES
 from shared.platform.namespace import ROOT, Namespace
+from tools.analytics import queries
 
 CLICK_FIELDS = ["offer_id", "sampled_at", "reward"]
 EPISODE_FIELDS = ["segment", "policy", "up_to_date", "accepted", "created_at"]
@@ -79,6 +85,59 @@ def read(
         offers=offers,
         stats=[store.offer_stats(offer) for offer in offers],
         offers_left_out=len(ranked) - len(offers),
+    )
+
+
+def read_log(
+    warehouse,
+    since: datetime.datetime,
+    max_clicks: int = 50_000,
+    max_episodes: int = 20_000,
+    max_offers: int = 20,
+    space: Namespace = ROOT,
+) -> ReportData:
+    """The tenant's decisions in the window from the decision log (tools/analytics/warehouse.py)."""
+    until = datetime.datetime.now(datetime.UTC)
+    click_rows = queries.clicks(warehouse, space.tenant, since, until, limit=max_clicks)
+    clicks = Clicks(
+        offer_id=np.array([int(row["offer_id"]) for row in click_rows], dtype=np.int64),
+        sampled_at=np.array([row["time"].timestamp() for row in click_rows], dtype=float),
+        reward=np.array([float(row["reward"] or 0.0) for row in click_rows], dtype=float),
+        truncated=len(click_rows) >= max_clicks,
+    )
+    episode_rows = queries.episodes(warehouse, space.tenant, since, until, limit=max_episodes)
+    episodes = Episodes(
+        segment=[row["segment"] or "?" for row in episode_rows],
+        policy=[row["policy"] or "?" for row in episode_rows],
+        rewarded=np.array([row["reward"] is not None for row in episode_rows], dtype=bool),
+        accepted=np.array([bool(row["reward"]) for row in episode_rows], dtype=bool),
+        truncated=len(episode_rows) >= max_episodes,
+    )
+    ranked = [offer for offer, _ in Counter(clicks.offer_id.tolist()).most_common()]
+    offers = ranked[:max_offers]
+    totals = {int(row["offer_id"]): row for row in queries.offer_totals(warehouse, space.tenant)}
+    return ReportData(
+        since=since,
+        until=until,
+        clicks=clicks,
+        episodes=episodes,
+        offers=offers,
+        stats=[_logged_stats(totals.get(offer)) for offer in offers],
+        offers_left_out=len(ranked) - len(offers),
+    )
+
+
+def _logged_stats(row: dict | None) -> OfferStats:
+    if row is None:  # clicked in the window only as the holdout
+        return OfferStats(clicks=0, conversions=0, reward=0, reward_sq=0)
+    return OfferStats(
+        clicks=int(row["clicks"]),
+        conversions=int(row["conversions"]),
+        reward=float(row["reward"]),
+        reward_sq=float(row["reward_sq"]),
+        log_conversions=int(row["conversions"]),
+        log_reward=float(row["log_reward"]),
+        log_reward_sq=float(row["log_reward_sq"]),
     )
 
 

@@ -7,11 +7,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tools.report import charts
+from tools.report import charts, proof
 from tools.report.data import ReportData
 from tools.report.ranking import Ranking, rank
 
-CHARTS = ("traffic_share", "cumulative_revenue", "revenue_per_click", "probability_best", "acceptance_by_segment")
+CHARTS = (
+    "traffic_share",
+    "cumulative_revenue",
+    "revenue_per_click",
+    "probability_best",
+    "acceptance_by_segment",
+    *proof.CHARTS,
+)
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", "DejaVu Sans", Arial, sans-serif; color: #222; background: #fff;
@@ -51,8 +58,11 @@ def _number(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng: np.random.Generator) -> list:
-    """Write the charts into `<out stem>/` beside `out` and the page to `out`; returns the PNG paths."""
+def render(
+    data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng: np.random.Generator, lifts=None
+) -> list:
+    """Write the charts into `<out stem>/` beside `out` and the page to `out`; returns the PNG paths.
+    `lifts`: the holdout's lift and split per product (tools/report/proof.py), from the decision log."""
     folder = out.with_suffix("")
     folder.mkdir(parents=True, exist_ok=True)
     clicks, episodes = data.clicks, data.episodes
@@ -71,6 +81,7 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
         charts.revenue_per_click(paths["revenue_per_click"], ranking.offers, ranking.found)
         charts.probability_best(paths["probability_best"], ranking.offers, ranking.found)
     charts.acceptance_by_segment(paths["acceptance_by_segment"], segments, episodes.accepted[rewarded])
+    proof.draw(lifts, paths)
 
     first, last = (clicks.sampled_at[0], clicks.sampled_at[-1]) if len(clicks.sampled_at) else (None, None)
     notes = []
@@ -136,6 +147,7 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
             + (", ".join(f"{p} ({n})" for p, n in _counts(episodes.policy)) or "none")
             + ".",
         ),
+        *proof.captions(lifts),
     ]
     window = f"{_when(data.since)} to {_when(data.until)}"
     span = f"; first click {_when(first)}, last click {_when(last)}" if first is not None else "; no clicks"
@@ -155,7 +167,7 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
             f'<img src="{html.escape(src)}" alt="{html.escape(title)}">',
             f'<p class="caption">{html.escape(caption)}</p></section>',
         ]
-    body += [_offer_table(ranking), _footer(limits)]
+    body += [_offer_table(ranking), proof.srm_table(lifts), _footer(limits)]
     out.write_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>offer-bandits report</title><style>{CSS}</style></head>\n<body>\n"
