@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=1_000_000)
     args = parser.parse_args()
-    from tests.test_policies import PROPENSITY_VARIANTS, _propensity_cases
+    from tests.unit.test_policies import PROPENSITY_VARIANTS, _propensity_cases
 
     print("| case | variant | max abs error | CPU ms per computation |")
     print("|---|---|---|---|")

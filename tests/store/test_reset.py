@@ -22,7 +22,7 @@ from shared.platform import counter_reset, counters
 from tests.conftest import PROJECT
 from tools import reset as reset_cli
 
-MAIN = str(pathlib.Path(__file__).resolve().parent.parent / "functions" / "main.py")
+MAIN = str(pathlib.Path(__file__).resolve().parents[2] / "functions" / "main.py")
 ADMIN_PATHS = ["/admin_reset", "/admin-reset", "/admin/reset", "/admin_reset/", "/reset"]
 
 

@@ -14,7 +14,7 @@ from shared.customer import agents, linear_store, segments
 from shared.customer.agents import linear
 from shared.customer.agents.linear import Customer
 from shared.platform import counters
-from tests.test_batch_job import deliver, read_csv, upload
+from tests.store.test_batch_job import deliver, read_csv, upload
 
 OFFERS = [f"OFFER_{n}" for n in range(1, 11)]
 # 65+|Europa|F: the static agent ranks OFFER_7 among the last (weight 1 × 2 × 1), so only evidence

@@ -15,7 +15,7 @@ def test_snapshot_fields_are_the_snapshots_own_data(db):
 
 
 def test_nothing_outside_sdk_private_touches_private_attributes():
-    root = pathlib.Path(__file__).resolve().parent.parent
+    root = pathlib.Path(__file__).resolve().parents[2]
     private = re.compile(r"\._data\b|_firestore_api|_rpc_metadata|_database_string")
     offenders = [
         str(path.relative_to(root))

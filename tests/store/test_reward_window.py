@@ -30,7 +30,7 @@ from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import EPISODES, CustomerStore, new_episode, segment_counter
 from shared.platform import counters, errors, windows
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 MAIN = str(ROOT / "functions" / "main.py")
 WINDOW = 60.0  # seconds, of a clock the tests step (Clock)
 SERVED_WINDOW = 1.0  # seconds, waited for real

@@ -30,7 +30,7 @@ from shared.batch import rules
 from shared.batch.job import FINALIZED
 from shared.web.http import endpoint
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 MAIN = ROOT / "functions" / "main.py"
 SPEC = INFRA / "openapi.json"

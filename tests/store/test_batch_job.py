@@ -12,7 +12,7 @@ import pytest
 from devstack.bridge import storage_event
 from shared.batch import job as batch_job
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 APP = functions_framework.create_app("score_upload", str(ROOT / "functions" / "main.py"), "cloudevent")
 HEADER = "customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(
     f"OFFER_{n}" for n in range(1, 11)
@@ -23,7 +23,7 @@ SENIOR_BANNED = {"OFFER_1", "OFFER_3", "OFFER_4"}
 
 @pytest.fixture(autouse=True)
 def unthrottled(monkeypatch):
-    """The emulator has no 500/50/5 ramp to respect (tests/test_batch_writer.py checks the pacing)."""
+    """The emulator has no 500/50/5 ramp to respect (tests/store/test_batch_writer.py checks the pacing)."""
     monkeypatch.setenv("BATCH_INITIAL_OPS_PER_SECOND", "100000")
     monkeypatch.setenv("BATCH_MAX_OPS_PER_SECOND", "100000")
 

@@ -11,7 +11,7 @@ import requests
 from devstack import emulators
 from devstack.serve import start_in_background
 from tests.openapi_check import SPEC, check, violations
-from tests.test_limits import raw_request
+from tests.stack.test_limits import raw_request
 
 PREDICT = {
     "customer_id": "153734",

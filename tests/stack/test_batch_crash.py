@@ -19,7 +19,7 @@ from devstack import emulators
 from devstack.serve import wait_for
 from shared.batch import job as batch_job
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 HEADER = "customer_id,age,gender,region," + ",".join(f"OFFER_{n}" for n in range(1, 11))
 ROWS, BAD_EVERY = 2400, 100  # every 100th row has an unreadable age
 FLAGS = ",".join(["True"] * 10)
