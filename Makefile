@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
+.PHONY: run test test-unit lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -39,6 +39,10 @@ $(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
 
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop.
+test-unit: install
+	$(PY) -m pytest -q tests/unit
 
 test: prereqs lint docs
 	$(PY) -m pytest -q -rs
