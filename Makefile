@@ -40,12 +40,17 @@ $(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
-# The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop.
+# pytest-xdist workers for `make test`: each starts its own emulators and gateway when its tests
+# need them; a stack file stays on one worker (tests/conftest.py), so its module fixtures start once.
+TEST_WORKERS ?= 2
+
+# The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop, on
+# every core (-n auto), each test handed to whichever worker is free.
 test-unit: install
-	$(PY) -m pytest -q tests/unit
+	$(PY) -m pytest -q -n auto --dist worksteal tests/unit
 
 test: prereqs lint docs
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
 	bash infra/scan.sh

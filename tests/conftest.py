@@ -36,6 +36,8 @@ def pytest_collection_modifyitems(config, items):
         if len(parts) < 2 or parts[0] not in LAYERS:
             raise pytest.UsageError(f"{item.path}: a test lives in one of tests/{{{','.join(LAYERS)}}}/")
         item.add_marker(parts[0])
+        if parts[0] == "stack":  # under `--dist loadgroup` a stack file's module fixtures start once
+            item.add_marker(pytest.mark.xdist_group(parts[1]))
 
 
 @pytest.hookimpl(tryfirst=True)
