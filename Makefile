@@ -40,8 +40,8 @@ $(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
-# pytest-xdist workers for `make test`: each starts its own emulators and gateway when its tests
-# need them; a stack file stays on one worker (tests/conftest.py), so its module fixtures start once.
+# pytest-xdist workers for `make test`: the tests that need the session's emulators and gateway all
+# run on one of them (tests/conftest.py), the others spread over whichever worker is free.
 TEST_WORKERS ?= 2
 
 # The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop, on
