@@ -40,8 +40,10 @@ $(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
-# pytest-xdist workers for `make test`: the tests that need the session's emulators and gateway all
-# run on one of them (tests/conftest.py), the others spread over whichever worker is free.
+# pytest-xdist workers for `make test`, each with its own emulators and gateway (session fixtures of
+# tests/conftest.py, started when its first test needs them). --dist loadfile keeps a file's tests on
+# one worker, so a module fixture (a stack with traffic, a second gateway) starts once. TEST_WORKERS=0:
+# one process, as before. (--dist loadgroup cannot be used: pytest 9.2 ignores the node ids it rewrites.)
 TEST_WORKERS ?= 2
 
 # The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop, on
@@ -50,7 +52,7 @@ test-unit: install
 	$(PY) -m pytest -q -n auto --dist worksteal tests/unit
 
 test: prereqs lint docs
-	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
 	bash infra/scan.sh

@@ -28,10 +28,6 @@ LAYERS = ("unit", "store", "stack", "infra")  # the folders under tests/, each i
 # What a unit test must never ask for: each starts the Firestore emulator (Java), the storage
 # emulator or the gateway, or needs one that is running.
 NOT_FOR_UNIT = {"firestore_emulator", "storage_emulator", "gateway", "api", "db", "batch_buckets"}
-# Under `make test` (pytest-xdist, --dist loadgroup) every test that needs these runs on one worker,
-# in file order: one Firestore emulator, one storage emulator and one gateway for the whole run, and
-# each module fixture started once. The other tests go to whichever worker is free.
-SESSION_SERVERS = {"firestore_emulator", "storage_emulator", "gateway"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,8 +36,6 @@ def pytest_collection_modifyitems(config, items):
         if len(parts) < 2 or parts[0] not in LAYERS:
             raise pytest.UsageError(f"{item.path}: a test lives in one of tests/{{{','.join(LAYERS)}}}/")
         item.add_marker(parts[0])
-        if SESSION_SERVERS & set(item.fixturenames):
-            item.add_marker(pytest.mark.xdist_group("session-servers"))
 
 
 @pytest.hookimpl(tryfirst=True)
