@@ -62,7 +62,10 @@ def test_episodes_carry_their_expiry(db, monkeypatch):
     assert datetime.timedelta(days=29.99) < retention <= datetime.timedelta(days=30)
 
 
-def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db):
+def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db, monkeypatch):
+    # config/serving is cached in real time (conftest's 0.5 s); on a loaded machine the three
+    # samples can take longer, and its re-read would count here: held for the whole test instead
+    monkeypatch.setenv("SERVING_CONFIG_TTL_SECONDS", "600")
     reads, writes = [], []
     sdk_private.observe_documents(db, reads.append, writes.append)
     clock = [1000.0]
