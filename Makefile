@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset promote
+.PHONY: run test test-unit lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset promote
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -40,8 +40,19 @@ $(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
 docs: $(VENV)/.docs-installed
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
+# pytest-xdist workers for `make test`, each with its own emulators and gateway (session fixtures of
+# tests/conftest.py, started when its first test needs them). --dist loadfile keeps a file's tests on
+# one worker, so a module fixture (a stack with traffic, a second gateway) starts once. TEST_WORKERS=0:
+# one process, as before. (--dist loadgroup cannot be used: pytest 9.2 ignores the node ids it rewrites.)
+TEST_WORKERS ?= 2
+
+# The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop, on
+# every core (-n auto), each test handed to whichever worker is free.
+test-unit: install
+	$(PY) -m pytest -q -n auto --dist worksteal tests/unit
+
 test: prereqs lint docs
-	$(PY) -m pytest -q -rs
+	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
 	bash infra/scan.sh

@@ -2,7 +2,7 @@
 
     python -m bench.propensity_accuracy [--draws 1000000]
 
-For each case of tests/test_policies.py (K = 2, 3, 10; no data, some data, lopsided, lognormal
+For each case of tests/unit/test_policies.py (K = 2, 3, 10; no data, some data, lopsided, lognormal
 payouts, a near tie at 10^6 clicks) and each Thompson variant of the test (the default's options,
 each alone): the largest absolute difference between
 thompson_propensities and the share of 10^6 draws each candidate wins, and the CPU time of one
@@ -22,7 +22,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--draws", type=int, default=1_000_000)
     args = parser.parse_args()
-    from tests.test_policies import PROPENSITY_VARIANTS, _propensity_cases
+    from tests.unit.test_policies import PROPENSITY_VARIANTS, _propensity_cases
 
     print("| case | variant | max abs error | CPU ms per computation |")
     print("|---|---|---|---|")

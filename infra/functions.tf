@@ -1,9 +1,9 @@
 # Every function as data: deployed name => settings. entry_point is the Python function in
 # functions/main.py (main.py at the archive root, source.tf) and is spelled out even where it
-# equals the name, so the map reads as the routing of names to code (tests/test_infra.py checks it
+# equals the name, so the map reads as the routing of names to code (tests/infra/test_infra.py checks it
 # against main.py, openapi.json and the local stack's routes).
 #
-# The map is computed from variables only (no resource attributes), so tests/test_infra.py can
+# The map is computed from variables only (no resource attributes), so tests/infra/test_infra.py can
 # evaluate it with `terraform console` offline.
 #
 # concurrency > 1 needs a whole CPU. The framework's gunicorn runs THREADS threads (default

@@ -6,7 +6,7 @@
 # shared/web/http.py log_fields (functions/main.py): /sample `sampler`, `offer_id`, `served_by`;
 # /feedback `offer_id`, `reward`, `is_conversion`; /predict(-v2) `policy`, `served_by`; /rewards
 # `policy`, `accepted`; /sample and /predict(-v2) also `holdout`, `holdout_share`; admin_reset `reset_counter`, `reset_by`. score-upload logs "batch file
-# failed" (WARNING) with the job's fields. tests/test_infra.py checks every field read here is one
+# failed" (WARNING) with the job's fields. tests/infra/test_infra.py checks every field read here is one
 # the code writes.
 locals {
   function_lines = join(" AND ", [

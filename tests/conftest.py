@@ -1,6 +1,8 @@
-"""Fixtures that start the real emulators and the one-URL gateway on free ports.
+"""Fixtures that start the real emulators and the one-URL gateway on free ports, and the layer
+markers: each test is marked `unit`, `store`, `stack` or `infra` by the folder it lives in.
 
-Pure tests never ask for them, so they run without Java or servers.
+Pure tests (tests/unit/) never start them, so they run without Java or servers: a unit test that
+asks for an emulator or the gateway, or starts a process through devstack, fails.
 
 Every gateway a test starts knows the test tenants' API keys (API_KEY_TENANTS, set for the whole
 session), and every HTTP call to 127.0.0.1 carries the `default` tenant's key unless it names one
@@ -60,6 +62,47 @@ def _with_the_default_key(self, method, url, *args, headers=None, **kwargs):
 
 
 requests.Session.request = _with_the_default_key
+
+TESTS = pathlib.Path(__file__).resolve().parent
+LAYERS = ("unit", "store", "stack", "infra")  # the folders under tests/, each its marker (pytest.ini)
+# What a unit test must never ask for: each starts the Firestore emulator (Java), the storage
+# emulator or the gateway, or needs one that is running.
+NOT_FOR_UNIT = {"firestore_emulator", "storage_emulator", "gateway", "api", "db", "batch_buckets"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = item.path.resolve().relative_to(TESTS).parts
+        if len(parts) < 2 or parts[0] not in LAYERS:
+            raise pytest.UsageError(f"{item.path}: a test lives in one of tests/{{{','.join(LAYERS)}}}/")
+        item.add_marker(parts[0])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before any fixture starts: a unit test that needs an emulator or the gateway fails, naming them."""
+    if item.get_closest_marker("unit"):
+        needs = sorted(NOT_FOR_UNIT & set(item.fixturenames))
+        if needs:
+            pytest.fail(
+                f"{item.nodeid} is in tests/unit/ but uses {', '.join(needs)}: unit tests start no emulator "
+                "and no server; move it to tests/store/ or tests/stack/",
+                pytrace=False,
+            )
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_spawn_nothing(request, monkeypatch):
+    """devstack's emulators and gateway all start through processes.spawn: refused in a unit test."""
+    if request.node.get_closest_marker("unit"):
+
+        def refuse(command, **kwargs):
+            raise AssertionError(
+                f"{request.node.nodeid} is in tests/unit/ but starts {command[:4]}: "
+                "move it to tests/store/ or tests/stack/"
+            )
+
+        monkeypatch.setattr(processes, "spawn", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ sampler's probabilities (`thompson`, by numerical integration, as it logs), ever
 its own core run REPLAYS times: each run gives one candidate and that candidate's exact probability;
 the probability left over is shared evenly among the candidates no run chose. That is exact for the samplers whose
 rarely chosen candidates all have the same probability (random, greedy, epsilon, ucb, klucb: the
-floor's and epsilon's uniform share), checked in tests/test_replay.py.
+floor's and epsilon's uniform share), checked in tests/unit/test_replay.py.
 """
 
 from dataclasses import dataclass

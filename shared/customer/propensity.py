@@ -12,7 +12,7 @@ offer, the propensities an off-policy evaluation of slates needs. Pure, no I/O.
   n = 1,001 for `thompson-slate`: ε = 0.052 at 99 %, 0.062 at 99.9 %, standard error <= 0.016.
   n = 201 for `linear-ts`, whose draws cost far more per row (`python -m bench.inclusion_cost`
   measures both): ε = 0.115 at 99 %, standard error <= 0.036. The number of draws is the registry's
-  `inclusion_draws`. tests/test_shadow.py checks the estimate against a reference computed
+  `inclusion_draws`. tests/unit/test_shadow.py checks the estimate against a reference computed
   independently of the agent's code.
 
 The draws use their own generator, never the live one: the live slate is the same with or

@@ -1,6 +1,6 @@
 """Every use of google-cloud-firestore's private attributes, fenced in this one module.
 
-Each is here because a measured speed-up needs it; tests/test_sdk_private.py fails loudly, naming
+Each is here because a measured speed-up needs it; tests/store/test_sdk_private.py fails loudly, naming
 the attribute, when an SDK upgrade removes or changes one. Nowhere else may touch them.
 """
 

@@ -1,5 +1,5 @@
 """Debian's headless Chromium: found, installed by `make prereqs` when missing, and used to screenshot
-the report (tests/test_report.py checks that the page really renders in a browser).
+the report (tests/stack/test_report.py checks that the page really renders in a browser).
 
 Installing needs root (or password-less sudo) and Debian's apt; without them `make prereqs` says so
 loudly and goes on, and the screenshot test skips with the same message.
@@ -91,7 +91,7 @@ def main() -> int:
     banner = "!" * 100
     print(
         f"{banner}\nWARNING: Chromium is missing and cannot be installed here (needs root or password-less sudo "
-        f"and apt-get).\nThe report's screenshot test (tests/test_report.py) will be SKIPPED. Install "
+        f"and apt-get).\nThe report's screenshot test (tests/stack/test_report.py) will be SKIPPED. Install "
         f"{INSTALL_HINT}.\n{banner}",
         file=sys.stderr,
     )

@@ -3,7 +3,7 @@
 # API Gateway matches paths exactly, so /sample and /sample/ are two routes. The spec (which the
 # local stack also reads) writes each path once, without the trailing slash; the copy with the
 # slash is made here. API Gateway also wants every operationId unique, so the copies' ids get a
-# suffix. Pure functions only: tests/test_infra.py evaluates this module with `terraform console`,
+# suffix. Pure functions only: tests/infra/test_infra.py evaluates this module with `terraform console`,
 # offline.
 #
 # With requests_per_minute set, every operation costs one unit of a `quota_metric` counter and the

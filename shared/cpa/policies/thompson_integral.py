@@ -55,7 +55,7 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
     narrower than SHARP_CELLS cells (so every candidate's distribution is resolved), from the
     highest point below which some candidate has mass < 1e-7.
     Error: that of the tables (trapezoid and linear interpolation at 1/12 of a standard
-    deviation), measured against 10^6 draws in tests/test_policies.py as below 0.003; the result
+    deviation), measured against 10^6 draws in tests/unit/test_policies.py as below 0.003; the result
     is normalised to sum to 1. Padding (outside `mask`) has probability 0.
     """
     a_all, b_all, m_all, s_all = posterior if posterior is not None else thompson_posterior(stats, params)

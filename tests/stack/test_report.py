@@ -152,18 +152,6 @@ def test_an_empty_window_still_gives_a_page_with_every_chart(stack, tmp_path):
         assert non_white_share(decoded(out.parent / "report" / f"{name}.png")) > 0.002
 
 
-def test_since_takes_durations_and_dates_and_refuses_the_rest():
-    import argparse
-    import datetime
-
-    now = datetime.datetime(2026, 1, 8, tzinfo=datetime.UTC)
-    assert report.parse_since("7d", now) == datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    assert report.parse_since("90m", now) == now - datetime.timedelta(minutes=90)
-    assert report.parse_since("2026-01-02", now) == datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC)
-    with pytest.raises(argparse.ArgumentTypeError):
-        report.parse_since("last week", now)
-
-
 def test_the_page_renders_in_headless_chromium(built, tmp_path):
     if not browser.find():
         pytest.skip(

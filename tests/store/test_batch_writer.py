@@ -1,5 +1,5 @@
 """shared/batch/writer.py: create-only writes through the public BulkWriter, against the Firestore
-emulator, and its ramp (pure)."""
+emulator (its ramp, pure, in tests/unit/test_batch_writer.py)."""
 
 import datetime
 import time
@@ -52,18 +52,3 @@ def test_the_writer_keeps_to_the_rate(db):
     started = time.monotonic()
     create_new(db, "bulk", {f"d-{n}": {"n": n} for n in range(300)}, Ramp(initial=200, maximum=200))
     assert time.monotonic() - started >= 1.5  # 300 writes at 200/s
-
-
-def test_the_ramp_is_500_50_5_and_capped():
-    now = [0.0]
-    ramp = Ramp(maximum=1200, clock=lambda: now[0])
-    rates = []
-    for minute in (0, 4.9, 5, 9.9, 10, 15, 60):
-        now[0] = minute * 60
-        rates.append(ramp.rate())
-    assert rates == [500, 500, 750, 750, 1125, 1200, 1200]
-
-
-def test_the_ramp_reads_its_cap_from_the_env(monkeypatch):
-    monkeypatch.setenv("BATCH_MAX_OPS_PER_SECOND", "2000")
-    assert (Ramp.from_env().initial, Ramp.from_env().maximum) == (500, 2000)

@@ -9,7 +9,7 @@ import requests
 
 from tools.load_products import load_products_file
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
 COMPANY_A = json.loads((EXAMPLES / "company_A.json").read_text())
 PRODUCTS = {"OFFER_1": "IPHONE 13", "OFFER_5": "SAMSUNG NOTE 10", "OFFER_10": "APPLE WATCH SERIES 7"}
 

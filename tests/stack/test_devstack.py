@@ -22,7 +22,7 @@ import requests
 
 from devstack import emulators
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 STOPPED_WITHIN = 10  # seconds from the signal until no process is left ("within a few seconds")
 
 

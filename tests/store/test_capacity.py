@@ -1,20 +1,14 @@
 """Production capacity against the emulator: spread ids, TTL fields, rolled-up counters that grow
-their shards and converge to the exact sums, even when a serving process is killed mid-traffic."""
+their shards and converge to the exact sums (a serving process killed mid-traffic: tests/stack/test_capacity.py)."""
 
 import concurrent.futures
 import datetime
 import os
 import random
-import signal
-import tempfile
 import time
 
 import numpy as np
-import pytest
-import requests
 
-from devstack import emulators
-from devstack.serve import start_in_background
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.customer.models import PredictRequest
@@ -68,7 +62,10 @@ def test_episodes_carry_their_expiry(db, monkeypatch):
     assert datetime.timedelta(days=29.99) < retention <= datetime.timedelta(days=30)
 
 
-def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db):
+def test_sample_reads_nothing_once_the_cache_is_warm_and_commits_once(db, monkeypatch):
+    # config/serving is cached in real time (conftest's 0.5 s); on a loaded machine the three
+    # samples can take longer, and its re-read would count here: held for the whole test instead
+    monkeypatch.setenv("SERVING_CONFIG_TTL_SECONDS", "600")
     reads, writes = [], []
     sdk_private.observe_documents(db, reads.append, writes.append)
     clock = [1000.0]
@@ -101,26 +98,6 @@ def establish(db, path: str, as_of: float, rate: float = 1.0, life: float = 1000
     db.document(path).set(
         {"shards": 8, "totals": totals, "as_of": datetime.datetime.fromtimestamp(as_of, datetime.UTC), "rate": rate}
     )
-
-
-def test_how_old_a_copy_may_be_grows_with_the_counters_life():
-    cache = stats_cache.StatsCache(None, max_age=2.0)  # age_limit does no I/O
-    young = counters.Summary(totals={counters.WRITES: 50}, rate=100.0)  # 0.5 s of life
-    assert cache.age_limit(counters.Summary(rate=None)) == cache.min_age == 0.1  # rate not yet measured
-    assert cache.age_limit(young) == 0.1
-    assert cache.age_limit(counters.Summary(totals={counters.WRITES: 500}, rate=100.0)) == pytest.approx(0.5)
-    assert cache.age_limit(counters.Summary(totals={counters.WRITES: 10**6}, rate=100.0)) == 2.0
-    assert cache.age_limit(counters.Summary(totals={counters.WRITES: 3}, rate=0.0)) == 2.0  # idle
-
-
-def test_a_later_read_of_a_staler_summary_does_not_replace_a_fresher_copy():
-    cache = stats_cache.StatsCache(None, max_age=2.0)  # _store does no I/O
-    summed = counters.Summary(totals={"clicks": 10}, as_of=100.0)  # a request's refresh: summed now
-    stale = counters.Summary(totals={"clicks": 7}, as_of=98.5)  # a background read whose roll-up was refused
-    cache._store("cpa_offers/1", 100.0, summed)
-    assert cache._store("cpa_offers/1", 100.2, stale)[1] is summed
-    newer = counters.Summary(totals={"clicks": 12}, as_of=100.4)
-    assert cache._store("cpa_offers/1", 100.4, newer)[1] is newer
 
 
 def test_a_young_counter_is_read_fresh_and_an_established_one_from_the_cache(db):
@@ -203,52 +180,3 @@ def test_only_one_instance_rolls_a_counter_up_per_interval(db):
     assert counters.roll_up(db, path, counters.Summary(), 100.5, 1.0) is None  # same slot: leased
     assert counters.roll_up(db, path, counters.Summary(), 101.0, 1.0) is None  # older summary: refused
     assert counters.roll_up(db, path, first, 102.0, 1.0) is not None
-
-
-def test_killing_a_serving_process_mid_traffic_loses_nothing_from_the_totals(firestore_emulator, db):
-    """SIGKILL the gateway while 8 clients send clicks and feedback; a new one takes over. The
-    rolled-up totals then equal the sums over the click documents that were committed, and every
-    click answered 200 is among them."""
-    env = {**os.environ, **firestore_emulator.env}
-    log = tempfile.NamedTemporaryFile(prefix="gateway-kill-", suffix=".log", delete=False)
-    process, url = start_in_background(emulators.free_port(), env, log)
-    offers = "31,32,33,34"
-    answered: set[int] = set()
-    restarted = [float("inf")]
-
-    def client(index):
-        session = requests.Session()
-        click = index * 100_000
-        while time.monotonic() < restarted[0] + 1.0:
-            click += 1
-            try:
-                chosen = session.get(f"{url}/sample/", params={"click_id": click, "offer_ids": offers}, timeout=30)
-                if chosen.status_code == 200:
-                    answered.add(click)
-                    session.put(f"{url}/feedback/", params={"click_id": click, "reward": click % 3 * 100}, timeout=30)
-            except requests.RequestException:
-                time.sleep(0.05)
-
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(client, index) for index in range(8)]
-        deadline = time.monotonic() + 60
-        while len(answered) < 40 and time.monotonic() < deadline:  # mid-traffic
-            time.sleep(0.05)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-        process, url = start_in_background(emulators.free_port(), env, log)
-        restarted[0] = time.monotonic()
-        for future in futures:
-            future.result()
-    try:
-        truth = click_sums(db)
-        stored = {snapshot.get("click_id") for snapshot in db.collection(cpa.CLICKS).stream()}
-        assert answered and answered <= stored
-        time.sleep(max_age())
-        summaries = stats_cache.StatsCache(db).get([cpa.offer_counter(int(o)) for o in offers.split(",")])
-        for offer, expected in truth.items():
-            totals = summaries[cpa.offer_counter(offer)].totals
-            assert {key: totals.get(key, 0) for key in expected} == expected
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
