@@ -13,6 +13,7 @@ class Click:
     sampler: str
     probability: float
     served_by: str
+    paced: bool | None = None  # a capped candidate: whether pacing changed the choice (None: none capped)
 
     @classmethod
     def from_document(cls, document: dict) -> "Click":
@@ -22,6 +23,7 @@ class Click:
             sampler=document["sampler"],
             probability=document["probability"],
             served_by=document.get("served_by", document["sampler"]),  # clicks recorded before served_by
+            paced=document.get("paced"),
         )
 
 

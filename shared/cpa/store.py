@@ -27,7 +27,7 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared.cpa import drift, serving, settlement
+from shared.cpa import adjust, caps, context_counts, drift, serving, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
 from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats
 from shared.cpa.records import Click, Feedback
@@ -104,6 +104,7 @@ class CpaStore:
         reward_window: float | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
         space: Namespace = ROOT,
+        context_cache: context_counts.ContextCache | None = None,
     ):
         self.db = db
         self.rng = rng
@@ -116,6 +117,7 @@ class CpaStore:
         self.clock = clock or windows.utc_now
         self.config = config.for_db(db, serving.OPERATOR_DOCUMENT, space.path(serving.DOCUMENT))
         self.warmup_counter = space.path(GLOBAL_CLICKS)
+        self.context = context_cache or context_counts.for_db(db)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(self.space.path(CLICKS)).document(click_doc_id(click_id))
@@ -141,10 +143,19 @@ class CpaStore:
 
         warmup = warmup if warm else summaries[self.warmup_counter]
         total_clicks = int(warmup.totals.get("clicks", 0))
+        tailored, paced_fields = self._tailored(request, plan, candidates, stats_for, total_clicks)
+        eligible = tailored.eligible
         choice, how = serving.decide(
-            plan, request.sampler, request.offer_ids, stats_for, total_clicks, request.params(), self.rng
+            plan,
+            tailored.sampler,
+            [request.offer_ids[i] for i in eligible],
+            lambda sampler: [stats_for(sampler)[i] for i in eligible],
+            total_clicks,
+            adjust.subset(tailored.params, eligible, len(request.offer_ids)),
+            self.rng,
         )
-        click = click_document(request, choice) | how
+        choice = Choice(eligible[choice.index], choice.probability)
+        click = click_document(request, choice) | how | paced_fields(choice)
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
@@ -154,6 +165,17 @@ class CpaStore:
         batch = self.db.batch()
         batch.create(click_ref, click)
         counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
+        context_counts.add(
+            batch,
+            self.db,
+            self.space,
+            click["offer_id"],
+            request.context(),
+            1,
+            0,
+            summaries[chosen].shards,
+            self._now(),
+        )
         if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
             counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
@@ -161,6 +183,35 @@ class CpaStore:
         except exceptions.AlreadyExists:  # a replayed or racing click: its first answer stands
             return self._replayed(click_ref, click)
         return Click.from_document(click)
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _tailored(self, request: SampleRequest, plan, candidates: list[Summary], stats_for, total_clicks: int):
+        """What the click's context and the candidates' caps change (shared/cpa/adjust.py), and the
+        click document's fields saying whether pacing changed the choice."""
+        offer_caps = self.config.cached(serving.parse_caps)
+        click_context = request.context()
+        effects = self.context.effects(self.space, request.offer_ids) if click_context else None
+        tailored = adjust.plan(
+            request.sampler,
+            request.sampler_given,
+            request.params(),
+            request.offer_ids,
+            [c.totals for c in candidates],
+            click_context,
+            effects,
+            offer_caps,
+            self.clock(),
+        )
+        if not tailored.capped:
+            return tailored, lambda choice: {}
+        sampler, forced, _ = plan.plan(tailored.sampler, request.offer_ids)
+        unpaced = None
+        if forced is None and tailored.unpaced_params is not None:
+            unpaced = adjust.unpaced_index(sampler, stats_for(sampler), total_clicks, tailored.unpaced_params, self.rng)
+        prices = {str(request.offer_ids[i]): round(price, 6) for i, price in tailored.prices.items()}
+        return tailored, lambda choice: {"paced": unpaced is not None and unpaced != choice.index, "prices": prices}
 
     def _replayed(self, click_ref: firestore.DocumentReference, click: dict) -> Click:
         """The click sampled first, when the retry is the same request; a Conflict naming offer_ids
@@ -207,10 +258,53 @@ class CpaStore:
             }
             transaction.update(click_ref, update)
             path = offer_counter(click["offer_id"], self.space)
-            counters.add(transaction, self.db, path, outcome.deltas, self.cache.shards(path))
+            spend, forget = self._spend(click["offer_id"], outcome.deltas, now)
+            counters.add(transaction, self.db, path, outcome.deltas | spend, self.cache.shards(path), forget)
+            conversions = int(outcome.deltas.get("conversions", 0))
+            shards = self.cache.shards(path)
+            context_counts.add(
+                transaction,
+                self.db,
+                self.space,
+                click["offer_id"],
+                click.get("context"),
+                0,
+                conversions,
+                shards,
+                now.timestamp(),
+            )
             return answer
 
         return apply(self.db.transaction())
+
+    def _spend(self, offer_id: int, deltas: dict, now: datetime.datetime) -> tuple[dict, list[str]]:
+        """A capped offer's day spend (shared/cpa/caps.py), added in the feedback's own commit, and
+        the days before yesterday that the written shard forgets."""
+        cap = self.config.cached(serving.parse_caps).get(offer_id)
+        if cap is None or not (deltas.get("conversions") or deltas.get("reward")):
+            return {}, []
+        day = caps.day_of(now, cap.tz)
+        return caps.spend_fields(day, deltas.get("conversions", 0), deltas.get("reward", 0)), caps.old_days(day)
+
+    def cap_status(self, offer_id: int) -> dict | None:
+        """A capped offer's cap and today's spend against it (exact: every shard summed now)."""
+        cap = self.config.cached(serving.parse_caps).get(offer_id)
+        if cap is None:
+            return None
+        path = offer_counter(offer_id, self.space)
+        totals = counters.exact_totals(self.db, [path])[path]
+        now = self.clock()
+        state = caps.state_of(cap, totals, now)
+        return {
+            "kind": cap.kind,
+            "limit": cap.limit,
+            "tz": cap.tz,
+            "day": caps.day_of(now, cap.tz),
+            "spent": state.spent,
+            "share_of_day": round(state.day_fraction, 4),
+            "price": round(state.price, 6),
+            "reached": state.reached,
+        }
 
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary. An offer this tenant has
