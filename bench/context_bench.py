@@ -1,6 +1,6 @@
 """The benchmark of issue 24: click context and caps (bench/context_envs.py).
 
-    python -m bench.context_bench [--envs contextual,E1-context,capped] [--seeds 100] [--workers 2]
+    python -m bench.context_bench [--envs contextual,capped,E1-context] [--seeds 100] [--workers 2]
                                   [--runs-dir reports/bench/context-runs] [--publish]
 
 Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
@@ -107,6 +107,7 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
             reached = seen_spent >= day_caps
             open_ = ~reached
             mask = np.where(open_.any(axis=1, keepdims=True), open_, True)
+            mask = None if mask.all() else mask  # no offer out: the unmasked core (no nan-median)
             if contextual:
                 fraction = time_of_day[within]
                 schedule = day_caps * min(1.0, fraction + caps_rules.SLACK)
@@ -229,7 +230,7 @@ def plot(results: dict, folder: pathlib.Path) -> list[pathlib.Path]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", default="contextual,E1-context,capped")
+    parser.add_argument("--envs", default="contextual,capped,E1-context")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)

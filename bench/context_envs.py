@@ -9,7 +9,7 @@
   oracle's revenue). T = 200,000.
 - `E1-context`: E1 (the same offers, arm order and conversion draws) with the same kinds of context
   drawn but no effect at all: context that says nothing.
-- `capped`: CPA-10 (E1's offers, rates x exp(0.3 Z) per seed) over 3 days of 100,000 clicks with a
+- `capped`: CPA-10 (E1's offers, rates x exp(0.3 Z) per seed) over 2 days of 100,000 clicks with a
   daily traffic curve (intensity 1 + 0.6 sin(2 pi (t - 0.375)), t the time of day); the two offers
   of highest value per click are capped per day at 30 % of the conversions each would make on all
   of the day's clicks (conversions past a cap are not paid). The capped optimum is the linear
@@ -175,10 +175,10 @@ ENVS = {
             "capped",
             25,
             "capped",
-            300_000,
+            200_000,
             10,
-            days=3,
-            detail="CPA-10 (rates x exp(0.3 Z)), 3 days of 100,000 clicks on a daily traffic curve; the two "
+            days=2,
+            detail="CPA-10 (rates x exp(0.3 Z)), 2 days of 100,000 clicks on a daily traffic curve; the two "
             "best offers capped per day at 30 % of the conversions they would make on every click",
         ),
     )
