@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from bench import capacity_context
 from devstack import emulators
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
@@ -163,8 +164,11 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
         stats_cache.StatsCache(db, max_age=max_age, clock=virtual_clock(counter), background=False)
         for _ in range(p["instances"])
     ]
-    stores = [cpa.CpaStore(db, np.random.default_rng(i), cache) for i, cache in enumerate(caches)]
+    stores = [capacity_context.store_for(db, cache, i, virtual_clock(counter)) for i, cache in enumerate(caches)]
     hot, others = base + 1, list(range(base + 2, base + p["offers"] + 1))
+    capacity_context.seed_caps(db, [hot, *others])
+    traffic = capacity_context.ContextTraffic(rng)
+    new_source_samples = 0
     total = int(p["clicks_per_s"] * seconds)
     warm = total // 3  # the first third settles the caches; not counted
     counter.clear()
@@ -184,10 +188,12 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
         label.reset(token)
         if rng.random() < executed:
             click_id += 1
-            token = label.set("sample")
-            stores[instance].sample(SampleRequest(click_id=click_id, offer_ids=offers))
+            click_context, new_source = traffic.next()
+            token = label.set("sample-new-source" if new_source else "sample")
+            stores[instance].sample(SampleRequest(click_id=click_id, offer_ids=offers, **click_context))
             label.reset(token)
-            executed_samples += counting
+            executed_samples += counting and not new_source
+            new_source_samples += counting and new_source
             if rng.random() < p["feedback_share"]:
                 reward = 500 if rng.random() < p["conversion_share_of_feedback"] else 0
                 token = label.set("feedback")
@@ -200,6 +206,7 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
         "virtual_clicks": virtual_clicks,
         "virtual_seconds": virtual_clicks / p["clicks_per_s"],
         "samples": executed_samples,
+        "new_source_samples": new_source_samples,
         "feedback": executed_feedback,
     }
 
@@ -215,14 +222,14 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
     ]
     stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
     stores[0].ensure_agent_registered()
-    segments = [
+    names = [
         segments.segment_of(age, gender, region)
         for age in (20, 40, 50, 70)  # one age in each band
         for gender in segments.GENDERS
         for region in segments.REGIONS
     ]
     # segments in service for an hour (not young), each taking a 24th of /predict and /rewards
-    rate = p["predict_per_s"] * 1.2 / len(set(segments))  # shown at /predict, accepted (1 in 5) at /rewards
+    rate = p["predict_per_s"] * 1.2 / len(set(names))  # shown at /predict, accepted (1 in 5) at /rewards
     batch = db.batch()
     # and each offer's linear statistics: /predict adds the slate's shown part to 3 of them
     linear_rate = p["predict_per_s"] * 3 / len(segments.OFFERS)
@@ -233,7 +240,7 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
         as_of = datetime.datetime.fromtimestamp(start - rng.uniform(0, max_age / 2), datetime.UTC)
         summary = {"shards": counters.shards_for(linear_rate), "totals": totals, "as_of": as_of, "rate": linear_rate}
         batch.set(db.document(path), summary)
-    for segment in set(segments):
+    for segment in set(names):
         path = customer.segment_counter(segment)
         totals = {counters.WRITES: rate * 3600}
         batch.set(counters.shard_ref(db, path, 0), {counters.FIELD: totals})
@@ -444,7 +451,19 @@ def main() -> None:
                 f"| {k} | {rr:.3f} | {rw:.3f} | {cr:.3f} | **{reads:.3f}** | {ru:.3f} | {ar:.3f} | {aw:.3f} "
                 f"| {cost:.2f} |"
             )
-        print("\n('all' adds roll-ups and feedback on 5 % of clicks, each /feedback: 1 read, 1-2 writes.)")
+        print("\n('all' adds roll-ups and feedback on 5 % of clicks, each /feedback: 1 read, 1-3 writes.)")
+        k_context = 10 if 10 in args.candidates else args.candidates[0]
+        capacity_context.report(
+            db,
+            counter,
+            dict(next(r for kk, r in all_events if kk == k_context)),
+            k_context,
+            next(row for row in rows if row[0] == k_context),
+            tally,
+            p,
+            offer_rates(),
+            (PRICE_READ, PRICE_WRITE),
+        )
 
         # -- per-document write rates ------------------------------------------------------
         k, r = next(((k, r) for k, r in all_events if k == 10), all_events[0])
