@@ -31,6 +31,7 @@ PUBLISHED = ROOT / "bench" / "results"
 FOLD_CLICKS = 1_000
 SPEND_LAG_CLICKS = 100
 CHECKPOINTS = 100
+CHUNK = 1_000  # clicks whose contexts are drawn together
 POLICIES = ("thompson", "contextual")
 
 
@@ -92,8 +93,10 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
             shift_table = np.concatenate([t[0] for t in tables], axis=-1)
             variance_table = np.concatenate([t[1] for t in tables], axis=-1)
         decided = Stats(*drift.since_arrays(np.stack(stats), drift_state.baseline))
-        context = world.context(step)
-        rates, values = world.values(context)
+        if step % CHUNK == 0:  # the next CHUNK clicks' contexts and rates, drawn at once
+            chunk_contexts = world.contexts(step, min(CHUNK, env.horizon - step))
+            chunk_rates, chunk_values = world.values(chunk_contexts)
+        context, rates, values = (part[step % CHUNK] for part in (chunk_contexts, chunk_rates, chunk_values))
         columns = context + world.offsets
         step_params, mask, log_value = params, None, None
         if capped:

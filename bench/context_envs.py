@@ -83,20 +83,28 @@ class ContextWorld:
         self.early_sources = early / early.sum()
         self.offsets = np.cumsum([0, *env.cardinalities()])[:-1]
 
-    def context(self, step: int) -> np.ndarray:
-        """(B, 3): the click's country, device and source of each seed."""
+    def contexts(self, first: int, count: int) -> np.ndarray:
+        """(count, B, 3): the country, device and source of clicks first..first+count of each seed."""
+        steps = np.arange(first, first + count)[:, None]
         columns = []
         for feature, shares in enumerate(self.shares):
-            if feature == 2 and step < self.env.horizon // 2:
-                shares = self.early_sources
-            u = rand.uniform(self.env.number, self.seeds, step, 1000 + feature, STREAM_CONTEXT)
-            columns.append(np.minimum(np.searchsorted(np.cumsum(shares), u), len(shares) - 1))
-        return np.stack(columns, axis=1)
+            u = rand.uniform(self.env.number, self.seeds[None, :], steps, 1000 + feature, STREAM_CONTEXT)
+            found = np.searchsorted(np.cumsum(shares), u)
+            if feature == 2:  # sources: a quarter of them only from T/2 on
+                early = np.searchsorted(np.cumsum(self.early_sources), u)
+                found = np.where(steps < self.env.horizon // 2, early, found)
+            columns.append(np.minimum(found, len(shares) - 1))
+        return np.stack(columns, axis=2)
+
+    def context(self, step: int) -> np.ndarray:
+        """(B, 3): the click's country, device and source of each seed."""
+        return self.contexts(step, 1)[0]
 
     def values(self, context: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(rates, values) shaped (B, K) in this context."""
+        """(rates, values) shaped (B, K) in this context; with a leading axis of clicks, (N, B, K)."""
         rows = np.arange(len(self.seeds))
-        log_effect = sum(table[rows, :, context[:, f]] for f, table in enumerate(self.effects))
+        rows = rows[None, :] if context.ndim == 3 else rows
+        log_effect = sum(table[rows, :, context[..., f]] for f, table in enumerate(self.effects))
         rates = np.minimum(self.rates * np.exp(log_effect), 0.5)
         return rates, rates * self.payouts
 
