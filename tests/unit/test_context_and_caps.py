@@ -178,3 +178,17 @@ def test_thompson_probabilities_at_k_100_add_up_and_follow_the_draws():
     decided = choose_batch("thompson", batch, np.full(20_000, 10**5), SamplerParams(floor=0.0), rng, propensity=False)
     found = np.bincount(decided.index, minlength=100) / 20_000
     assert np.abs(found - shares).max() < 0.015
+
+
+def test_the_report_shows_each_capped_offers_spend_against_its_cap():
+    from shared.cpa import insights
+    from tools.report import data, page
+
+    stats = [OfferStats(1000, 20, 10_000, 5e6), OfferStats(800, 10, 9_000, 9e6)]
+    cap = {"kind": "conversions", "limit": 50.0, "tz": "Europe/Paris", "day": "2027-03-01", "spent": 20.0}
+    cap |= {"share_of_day": 0.5, "price": 0.0, "reached": False}
+    report = data.ReportData(None, None, None, None, [3, 5], stats, 0, (cap, None))
+    table = page._offer_table(report, insights.revenue_per_click(stats, np.random.default_rng(0)))
+    assert "today's spend / daily cap" in table and "20 / 50 conversions (40%) on 2027-03-01" in table
+    uncapped = data.ReportData(None, None, None, None, [3, 5], stats, 0)
+    assert "daily cap" not in page._offer_table(uncapped, insights.revenue_per_click(stats, np.random.default_rng(0)))

@@ -167,17 +167,33 @@ def _offer_table(data: ReportData, found) -> str:
     if found is None:
         return ""
     head = "<tr><th>offer</th><th>clicks</th><th>conversions</th><th>revenue (cents)</th><th>per click</th>"
-    head += "<th>95 % interval</th><th>P(best)</th></tr>"
+    head += "<th>95 % interval</th><th>P(best)</th>"
+    capped = any(data.caps)
+    head += "<th>today's spend / daily cap</th></tr>" if capped else "</tr>"
     rows = []
     for i in np.lexsort((-found.mean, -found.p_best)):
         s = data.stats[i]
         rows.append(
             f"<tr><td>offer {data.offers[i]}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
             f"<td>{_number(s.reward)}</td><td>{found.observed[i]:,.2f}</td>"
-            f"<td>{found.low[i]:,.2f} – {found.high[i]:,.2f}</td><td>{found.p_best[i]:.1%}</td></tr>"
+            f"<td>{found.low[i]:,.2f} – {found.high[i]:,.2f}</td><td>{found.p_best[i]:.1%}</td>"
+            + (f"<td>{_spend(data.caps[i])}</td>" if capped else "")
+            + "</tr>"
         )
     return (
         '<section id="offers"><h2>Offers (all-time counters)</h2><table>' + head + "".join(rows) + "</table></section>"
+    )
+
+
+def _spend(cap: dict | None) -> str:
+    """A capped offer's spend today against its cap (shared/cpa/caps.py), and its pacing price."""
+    if cap is None:
+        return "–"
+    unit = "conversions" if cap["kind"] == "conversions" else "cents"
+    share = cap["spent"] / cap["limit"]
+    return (
+        f"{_number(cap['spent'])} / {_number(cap['limit'])} {unit} ({share:.0%}) on {cap['day']} ({cap['tz']}), "
+        f"{cap['share_of_day']:.0%} of the day gone; pacing price {cap['price']:.2f}"
     )
 
 
