@@ -118,6 +118,7 @@ class CpaStore:
         self.config = config.for_db(db, serving.OPERATOR_DOCUMENT, space.path(serving.DOCUMENT))
         self.warmup_counter = space.path(GLOBAL_CLICKS)
         self.context = context_cache or context_counts.for_db(db)
+        self._exact: dict[str, dict] = {}  # offers' exact totals read by this store (one request)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(self.space.path(CLICKS)).document(click_doc_id(click_id))
@@ -292,7 +293,7 @@ class CpaStore:
         if cap is None:
             return None
         path = offer_counter(offer_id, self.space)
-        totals = counters.exact_totals(self.db, [path])[path]
+        totals = self._exact.get(path) or counters.exact_totals(self.db, [path])[path]
         now = self.clock()
         state = caps.state_of(cap, totals, now)
         return {
@@ -311,7 +312,7 @@ class CpaStore:
         never served (no summary, no shard) is NotFound: offer ids are the tenant's own."""
         path = offer_counter(offer_id, self.space)
         summary = counters.read_summaries(self.db, [path])[path]
-        totals = counters.read_shards(self.db, {path: summary.shards})[path]
+        totals = self._exact[path] = counters.read_shards(self.db, {path: summary.shards})[path]
         if summary.update_time is None and not totals:
             raise errors.NotFound(f"offer {offer_id} has no statistics for this client", "offer_id")
         return _offer_stats(totals)
