@@ -1,6 +1,7 @@
 """Click context and per-offer caps through the real CpaStore against the emulator (issue 24)."""
 
 import datetime
+import time
 
 import numpy as np
 import pytest
@@ -147,3 +148,25 @@ def test_caps_and_context_stay_in_their_tenant(db):
     clock.now += context_counts.SLOT_SECONDS + context_counts.GRACE_SECONDS + 1
     assert context_counts.fold(db, tenant, 5, clock.now)["geo"] == {"FR": [1, 1]}
     assert context_counts.fold(db, ROOT, 5, clock.now) == {}
+
+
+def test_the_served_answer_says_paced_and_the_stats_show_the_cap(db):
+    """Through the served functions: the cap set in config/serving, spend from /feedback, the
+    answer's `paced` and the stats' `cap` (the instance's config copy is read at most every 0.5 s)."""
+    from tests.conftest import function_client
+
+    set_caps(db, {"21": {"conversions": 1}})
+    sample, feedback, stats = (function_client(name) for name in ("sample", "feedback", "stats"))
+    first = sample.get("/", query_string={"click_id": 1, "offer_ids": "21"}).get_json()
+    assert first["offer_id"] == 21 and first["paced"] is False and first["sampler"] == "contextual"
+    assert feedback.put("/", query_string={"click_id": 1, "reward": 700}).status_code == 200
+    cap = stats.get("/offer_ids/21/stats").get_json()["cap"]
+    assert cap["spent"] == 1 and cap["reached"] and cap["limit"] == 1 and cap["kind"] == "conversions"
+    answers = []
+    for click_id in range(2, 12):  # the cap reached: offer 22 whenever the statistics show it
+        answers.append(sample.get("/", query_string={"click_id": click_id, "offer_ids": "21,22"}).get_json())
+        time.sleep(0.1)
+    assert answers[-1]["offer_id"] == 22 and answers[-1]["probability"] == 1.0
+    assert all("paced" in answer for answer in answers)
+    sample.get("/", query_string={"click_id": 50, "offer_ids": "22"})
+    assert "cap" not in stats.get("/offer_ids/22/stats").get_json()  # an offer without a cap: no cap object
