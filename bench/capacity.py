@@ -68,6 +68,8 @@ SEQUENTIAL_FIELDS = {
     "agent_segments": ["as_of", "totals"],
     "cpa_counters": ["as_of", "totals"],
     "counter_rollups": ["slot", "expire_at"],
+    "context_slots": ["c", "expire_at"],  # a minute's context counts rise in step; `slot` is queried
+    "cpa_context": ["counts", "through", "as_of"],
 }
 # Exemptions this design needs (checked against infra/firestore.tf when it declares them).
 NEEDED_EXEMPTIONS = {
@@ -81,6 +83,8 @@ NEEDED_EXEMPTIONS = {
     "agent_segments": ["as_of", "totals"],
     "cpa_counters": ["as_of", "totals"],
     "counter_rollups": ["slot", "expire_at"],
+    "context_slots": ["c", "expire_at"],
+    "cpa_context": ["counts", "through", "as_of"],
 }
 
 label: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="setup")
@@ -564,6 +568,7 @@ def main() -> None:
             + p["rewards_per_s"] * ACCEPTED_SHARE,
             "episodes": p["predict_per_s"] * 2 + p["rewards_per_s"] * 0,
             "rewards": p["rewards_per_s"],
+            "context_slots": p["clicks_per_s"] * (1 + p["feedback_share"] * p["conversion_share_of_feedback"]),
         }
         segment_writes = tally([e for e in ev if collection_of(e[3]) == "agent_segments"], "write")
         collection_rates["agent_segments"] = segment_writes / (c["virtual"] / p["predict_per_s"]) * r["virtual_seconds"]
