@@ -51,21 +51,23 @@ def _log_beta_cdf_tables(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]
 
 def _tables_that_matter(a, b, m, s, params: SamplerParams) -> tuple[np.ndarray, ...]:
     """_log_beta_cdf_tables of the candidates that can be live, the others' rows at -inf (F = 1 from
-    the start: never live). A candidate's top (its table's last point) is known without its
-    table; the FIRST_TABLES candidates with the highest tops are tabulated first, and the highest
-    point below which one of them has mass < 1e-7 bounds `start` from below: a candidate whose top
-    is under it can never be live, so its table is not built."""
+    the start: never live). A candidate's top (its table's last point) is known without its table;
+    the FIRST_TABLES candidates with the highest centres are tabulated first, and the highest point
+    below which one of them has mass < 1e-7 bounds `start` from below: a candidate whose top is
+    under it can never be live, so its table is not built."""
     k = len(a)
     if k <= FIRST_TABLES:
         return _log_beta_cdf_tables(a, b)
     mode, sd = _laplace(a, b)
     reach = np.abs(s) * (np.max(np.abs(GH_NODES)) + 1.0)  # beyond any payout node's shift, either way
     top = np.minimum(mode + BULK_SDS * sd, -1e-12) + m + reach
-    first = np.argsort(-top)[:FIRST_TABLES]
+    first = np.argpartition(-(mode + m), FIRST_TABLES)[:FIRST_TABLES]  # the likeliest to set `start`
     u1, f1, _ = _log_beta_cdf_tables(a[first], b[first])
     floor_index = np.minimum(np.add.reduce(f1 < 1e-7, axis=1), f1.shape[1] - 1)
     bound = float((u1[np.arange(len(first)), floor_index] + m[first] - reach[first]).max())
-    rest = np.setdiff1d(np.flatnonzero(top > bound), first)
+    wanted = top > bound
+    wanted[first] = False
+    rest = np.flatnonzero(wanted)
     u = np.full((k, u1.shape[1]), -np.inf)
     f = np.ones((k, u1.shape[1]))
     u[first], f[first] = u1, f1
