@@ -196,13 +196,11 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     top = high[live].max()
     cell = (top - start) / GRID_POINTS
     sharp = live[np.sqrt(table_sd[live] ** 2 + s[live] ** 2) < SHARP_CELLS * cell]
-    points = np.concatenate(
-        [np.linspace(start, top, GRID_POINTS + 1)]
-        + [
-            (table_u[j, TAIL_POINTS::SHARP_STRIDE, None] + shifts[j, None, : len(nodes) if spread[j] else 1]).ravel()
-            for j in sharp
-        ]
-    )
+    # each sharp candidate's table points at each of its nodes (one node where its payout is narrow)
+    sharp_points = table_u[sharp, TAIL_POINTS::SHARP_STRIDE, None] + shifts[sharp, None, :]
+    own_nodes = (np.arange(shifts.shape[1]) == 0) | spread[sharp, None]
+    sharp_points = sharp_points.transpose(0, 2, 1)[own_nodes].ravel()
+    points = np.concatenate([np.linspace(start, top, GRID_POINTS + 1), sharp_points])
     if threshold is not None:  # the kink of each distribution function at its threshold
         points = np.concatenate([points, threshold[live][chosen[live]]])
     points = np.unique(np.concatenate([[start], points[points >= start]]))
