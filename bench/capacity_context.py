@@ -25,7 +25,7 @@ import numpy as np
 
 from shared.cpa import context, context_counts
 from shared.cpa import store as cpa
-from shared.platform import counters
+from shared.platform import config, counters
 from shared.platform.namespace import ROOT
 
 COUNTRIES = sorted(context.COUNTRIES)[:200]
@@ -71,7 +71,10 @@ def store_for(db, cache, seed: int, clock) -> cpa.CpaStore:
     """A CpaStore on the replay's virtual clock, its context counts refreshed inline."""
     contexts = context_counts.ContextCache(db, clock=clock, background=False)
     utc = lambda: datetime.datetime.fromtimestamp(clock(), datetime.UTC)  # noqa: E731
-    return cpa.CpaStore(db, np.random.default_rng(seed), cache, clock=utc, context_cache=contexts)
+    store = cpa.CpaStore(db, np.random.default_rng(seed), cache, clock=utc, context_cache=contexts)
+    # each instance its own copy of config/serving, kept SERVING_CONFIG_TTL_SECONDS of virtual time
+    store.config = config.ConfigDocuments(db, store.config.paths, clock=clock)
+    return store
 
 
 def fold_reads(db, counter, slot_documents: int, now: float) -> tuple[int, int]:
