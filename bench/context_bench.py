@@ -61,6 +61,7 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
     context_clicks = np.zeros((b, k, sum(sizes)))
     context_conversions = np.zeros((b, k, sum(sizes)))
     shift_table = variance_table = np.zeros((b, k, sum(sizes)))
+    base_rate = np.full((b, k), np.nan)
     contextual = sampler == "contextual"
     capped = env.days > 0
     if capped:
@@ -92,6 +93,8 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
             ]
             shift_table = np.concatenate([t[0] for t in tables], axis=-1)
             variance_table = np.concatenate([t[1] for t in tables], axis=-1)
+            with np.errstate(invalid="ignore"):  # no feature known yet: NaN, thompson's mean
+                base_rate = np.nanmean(np.stack([t[3] for t in tables]), axis=0)
         decided = Stats(*drift.since_arrays(np.stack(stats), drift_state.baseline))
         if step % CHUNK == 0:  # the next CHUNK clicks' contexts and rates, drawn at once
             chunk_contexts = world.contexts(step, min(CHUNK, env.horizon - step))
@@ -119,7 +122,7 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
         if contextual:
             shift = sum(shift_table[rows, :, columns[:, f]] for f in range(3))
             variance = sum(variance_table[rows, :, columns[:, f]] for f in range(3))
-            step_params = ContextParams(**params.__dict__, adjust=Adjustments(shift, variance, log_value))
+            step_params = ContextParams(**params.__dict__, adjust=Adjustments(shift, variance, log_value, base_rate))
         position = choose_batch(sampler, decided, total_clicks, step_params, rng, propensity=False, mask=mask).index
         converted = world.converted(step, position, rates)
         value = values[rows, position]

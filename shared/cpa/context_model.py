@@ -51,6 +51,7 @@ class FeatureEffects:
 
     effects: dict
     unseen_var: float  # what a value without clicks adds to ln(rate)'s variance
+    log_rate: float = float("nan")  # ln of the offer's rate over the clicks these counts hold
 
     def of(self, value: str) -> tuple[float, float]:
         return self.effects.get(value, (0.0, self.unseen_var))
@@ -59,9 +60,10 @@ class FeatureEffects:
 NO_EFFECT = FeatureEffects({}, 0.0)
 
 
-def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, ...]:
     """Vectorised over leading axes, values on the last: (shift, variance) per value shaped as the
-    counts, and the unseen value's variance shaped (...,). All 0 where the feature knows too little."""
+    counts, the unseen value's variance and ln of the base rate shaped (...,). Shifts and variances
+    0, and the base NaN, where the feature knows too little."""
     clicks = np.asarray(clicks, dtype=float)
     conversions = np.asarray(conversions, dtype=float)
     total_clicks = clicks.sum(axis=-1, keepdims=True)
@@ -78,7 +80,8 @@ def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarr
     variance = trigamma(a)
     known = total >= MIN_CONVERSIONS
     unseen = np.where(known, trigamma(kappa), 0.0)[..., 0]
-    return np.where(known, shift, 0.0), np.where(known, variance, 0.0), unseen
+    base = np.where(known, np.log(np.maximum(rate, 1e-300)), np.nan)[..., 0]
+    return np.where(known, shift, 0.0), np.where(known, variance, 0.0), unseen, base
 
 
 def feature_effects(counts: dict) -> FeatureEffects:
@@ -87,12 +90,12 @@ def feature_effects(counts: dict) -> FeatureEffects:
         return NO_EFFECT
     values = list(counts)
     table = np.array([counts[value][:2] for value in values], dtype=float)
-    shift, variance, unseen = effect_tables(table[:, 0], table[:, 1])
+    shift, variance, unseen, _ = effect_tables(table[:, 0], table[:, 1])
     if float(unseen) == 0.0:
         return NO_EFFECT
-    return FeatureEffects(
-        dict(zip(values, zip(shift.tolist(), variance.tolist(), strict=True), strict=True)), float(unseen)
-    )
+    log_rate = float(np.log(table[:, 1].sum() / table[:, 0].sum()))
+    effects = dict(zip(values, zip(shift.tolist(), variance.tolist(), strict=True), strict=True))
+    return FeatureEffects(effects, float(unseen), log_rate)
 
 
 def adjustments(context: dict[str, str], offers: list[dict[str, FeatureEffects] | None]) -> Adjustments | None:
@@ -101,16 +104,20 @@ def adjustments(context: dict[str, str], offers: list[dict[str, FeatureEffects] 
     if not context:
         return None
     k = len(offers)
-    shift, variance = np.zeros((1, k)), np.zeros((1, k))
+    shift, variance, base = np.zeros((1, k)), np.zeros((1, k)), np.full((1, k), np.nan)
     for j, features in enumerate(offers):
         if not features:
             continue
+        bases = []
         for feature, value in context.items():
             effect = features.get(feature)
-            if effect is not None:
+            if effect is not None and effect is not NO_EFFECT:
                 moved, spread = effect.of(value)
                 shift[0, j] += moved
                 variance[0, j] += spread
+                bases.append(effect.log_rate)
+        if bases:
+            base[0, j] = float(np.mean(bases))
     if not (shift.any() or variance.any()):
         return None
-    return Adjustments(shift, variance)
+    return Adjustments(shift, variance, None, base)

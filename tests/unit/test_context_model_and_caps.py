@@ -92,6 +92,17 @@ def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_aw
     assert context_model.adjustments({}, [{"geo": effects}]) is None
     found = context_model.adjustments({"geo": "FR", "device": "mobile"}, [{"geo": effects}, None])
     assert found.log_rate[0, 0] == pytest.approx(effects.of("FR")[0]) and found.log_rate[0, 1] == 0.0
+    assert found.base_log_rate[0, 0] == pytest.approx(np.log(421 / 14010)) and np.isnan(found.base_log_rate[0, 1])
+
+
+def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
+    """An offer shown mostly where it does well converts above its average lately: the context's
+    multiplier applies to the average its counts hold, not to that."""
+    posterior = thompson_posterior(STATS, SamplerParams())
+    base = np.array([[np.log(0.01), np.nan, np.nan]])
+    a, b, _, _ = adjusted(posterior, Adjustments(np.array([[np.log(2.0), 0, 0]]), np.zeros((1, 3)), None, base))
+    assert a[0, 0] / (a[0, 0] + b[0, 0]) == pytest.approx(0.02)
+    assert (a[0, 1], b[0, 1]) == (posterior[0][0, 1], posterior[1][0, 1])
 
 
 def test_trigamma_matches_its_series():

@@ -36,6 +36,11 @@ class Adjustments(NamedTuple):
     log_rate: np.ndarray  # ln of the rate's multiplier in this context (0: the offer's average)
     log_rate_var: np.ndarray  # the variance that multiplier adds to ln(rate)
     log_value: np.ndarray | None = None  # ln(1 - shadow price): pacing (None: nothing capped)
+    # ln of the rate the multiplier is relative to: the offer's rate over the clicks its context
+    # counts hold (NaN: none; the multiplier then applies to thompson's posterior mean). The
+    # policy's own choices make an offer's recent clicks lean to the contexts it is good in, so its
+    # live rate is not the average the effects were measured against.
+    base_log_rate: np.ndarray | None = None
 
     @classmethod
     def none(cls, batch: int, k: int) -> "Adjustments":
@@ -51,13 +56,21 @@ class ContextParams(SamplerParams):
 
 def adjusted(posterior: tuple, adjust: Adjustments) -> tuple[np.ndarray, ...]:
     """thompson's (a, b, m, s) with the context's shift and variance on ln(rate) and pacing's on
-    ln(value). ln of a Beta(a, b) rate has variance about b / (a (a + b)) = (1 - mean) / a; the
-    adjusted Beta keeps that relation for the shifted mean and the summed variance, so an
-    adjustment of 0 with no variance gives back (a, b) exactly."""
+    ln(value). The mean is the base rate (the context counts' own, or thompson's mean) times the
+    multiplier. ln of a Beta(a, b) rate has variance about b / (a (a + b)) = (1 - mean) / a; the
+    adjusted Beta keeps that relation for the new mean and the summed variance, so an adjustment
+    of 0 with no variance and no base gives back (a, b) exactly."""
     a, b, m, s = posterior
     touched = (adjust.log_rate != 0.0) | (adjust.log_rate_var > 0.0)
+    based = None
+    if adjust.base_log_rate is not None:
+        based = np.isfinite(adjust.base_log_rate)
+        touched = touched | based
     if touched.any():
-        mean = np.minimum(a / (a + b) * np.exp(adjust.log_rate), MAX_RATE)
+        base = (
+            a / (a + b) if based is None else np.where(based, np.exp(np.nan_to_num(adjust.base_log_rate)), a / (a + b))
+        )
+        mean = np.minimum(base * np.exp(adjust.log_rate), MAX_RATE)
         variance = b / (a * (a + b)) + adjust.log_rate_var
         new_a = np.maximum((1.0 - mean) / variance, MIN_ALPHA)
         new_b = new_a * (1.0 - mean) / mean
