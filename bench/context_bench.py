@@ -22,6 +22,7 @@ import os
 import pathlib
 import pickle
 import time
+import warnings
 
 import numpy as np
 
@@ -93,7 +94,8 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
             ]
             shift_table = np.concatenate([t[0] for t in tables], axis=-1)
             variance_table = np.concatenate([t[1] for t in tables], axis=-1)
-            with np.errstate(invalid="ignore"):  # no feature known yet: NaN, thompson's mean
+            with warnings.catch_warnings():  # no feature known yet: NaN, thompson's mean
+                warnings.simplefilter("ignore", RuntimeWarning)
                 base_rate = np.nanmean(np.stack([t[3] for t in tables]), axis=0)
         decided = Stats(*drift.since_arrays(np.stack(stats), drift_state.baseline))
         if step % CHUNK == 0:  # the next CHUNK clicks' contexts and rates, drawn at once
