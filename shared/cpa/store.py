@@ -78,6 +78,11 @@ def _offer_stats(total: dict) -> OfferStats:
     )
 
 
+def _among(stats: list[OfferStats], eligible: list[int]) -> list[OfferStats]:
+    """The eligible candidates' statistics (all of them when none is left out)."""
+    return stats if len(eligible) == len(stats) else [stats[i] for i in eligible]
+
+
 def click_document(request: SampleRequest, choice: Choice) -> dict:
     """A new click: the offer chosen, how (with the payouts and floor given), and with what
     probability among which candidates."""
@@ -150,7 +155,7 @@ class CpaStore:
             plan,
             tailored.sampler,
             [request.offer_ids[i] for i in eligible],
-            lambda sampler: [stats_for(sampler)[i] for i in eligible],
+            lambda sampler: _among(stats_for(sampler), eligible),
             total_clicks,
             adjust.subset(tailored.params, eligible, len(request.offer_ids)),
             self.rng,
