@@ -2,6 +2,7 @@
 
     python -m bench.context_bench [--envs contextual,capped,E1-context] [--seeds 100] [--workers 2]
                                   [--runs-dir reports/bench/context-runs] [--publish]
+    python -m bench.context_bench --bounds
 
 Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
 capped-out offer out, with no pacing) and `contextual` (the context's effects, and pacing on
@@ -236,6 +237,34 @@ def plot(results: dict, folder: pathlib.Path) -> list[pathlib.Path]:
     return paths
 
 
+def bounds(seeds: int = 20, every: int = 50) -> None:
+    """What choosing by part of the true context earns on `contextual` (no policy, no learning):
+    the best single offer, the best by the true country and device effects (the source ignored),
+    and by the country alone, as % of the contextual oracle; every `every`-th click of `seeds` seeds."""
+    from bench.context_envs import ENVS, ContextWorld
+
+    env = ENVS["contextual"]
+    world = ContextWorld(env, np.arange(seeds))
+    rows = np.arange(seeds)
+    oracle, fixed, known, country = np.zeros(seeds), np.zeros((seeds, env.k)), np.zeros(seeds), np.zeros(seeds)
+    geo, device = world.effects[0], world.effects[1]
+    for step in range(0, env.horizon, every):
+        context = world.context(step)
+        _, values = world.values(context)
+        oracle += values.max(axis=1)
+        fixed += values
+        base = world.rates * world.payouts
+        by_geo = base * np.exp(geo[rows, :, context[:, 0]])
+        known += values[rows, (by_geo * np.exp(device[rows, :, context[:, 1]])).argmax(axis=1)]
+        country += values[rows, by_geo.argmax(axis=1)]
+    for label, earned in (
+        ("best single offer", fixed.max(axis=1)),
+        ("true country and device", known),
+        ("true country", country),
+    ):
+        print(f"{label}: {100 * np.mean(earned / oracle):.1f} % of the contextual oracle ({seeds} seeds)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", default="contextual,capped,E1-context")
@@ -244,7 +273,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs-dir", default=str(REPORT / "context-runs"))
     parser.add_argument("--publish", action="store_true")
+    parser.add_argument("--bounds", action="store_true", help="what part of the true context earns, then stop")
     args = parser.parse_args()
+    if args.bounds:
+        bounds()
+        return
     started = time.perf_counter()
     REPORT.mkdir(parents=True, exist_ok=True)
     pathlib.Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
