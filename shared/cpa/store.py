@@ -83,6 +83,15 @@ def _among(stats: list[OfferStats], eligible: list[int]) -> list[OfferStats]:
     return stats if len(eligible) == len(stats) else [stats[i] for i in eligible]
 
 
+def _spend(cap: caps.Cap | None, deltas: dict, now: datetime.datetime) -> tuple[dict, list[str]]:
+    """A capped offer's day spend (shared/cpa/caps.py), added in the feedback's own commit, and the
+    days before yesterday that the written shard forgets."""
+    if cap is None or not (deltas.get("conversions") or deltas.get("reward")):
+        return {}, []
+    day = caps.day_of(now, cap.tz)
+    return caps.spend_fields(day, deltas.get("conversions", 0), deltas.get("reward", 0)), caps.old_days(day)
+
+
 def click_document(request: SampleRequest, choice: Choice) -> dict:
     """A new click: the offer chosen, how (with the payouts and floor given), and with what
     probability among which candidates."""
@@ -235,6 +244,7 @@ class CpaStore:
         """The click with this reward event added (shared/cpa/settlement.py); a replay of an event
         changes nothing and answers as the first time."""
         click_ref = self._click_ref(request.click_id)
+        offer_caps = self.config.cached(serving.parse_caps)  # before the transaction: no I/O inside it
 
         @firestore.transactional
         def apply(transaction):
@@ -264,7 +274,7 @@ class CpaStore:
             }
             transaction.update(click_ref, update)
             path = offer_counter(click["offer_id"], self.space)
-            spend, forget = self._spend(click["offer_id"], outcome.deltas, now)
+            spend, forget = _spend(offer_caps.get(click["offer_id"]), outcome.deltas, now)
             counters.add(transaction, self.db, path, outcome.deltas | spend, self.cache.shards(path), forget)
             conversions = int(outcome.deltas.get("conversions", 0))
             shards = self.cache.shards(path)
@@ -282,15 +292,6 @@ class CpaStore:
             return answer
 
         return apply(self.db.transaction())
-
-    def _spend(self, offer_id: int, deltas: dict, now: datetime.datetime) -> tuple[dict, list[str]]:
-        """A capped offer's day spend (shared/cpa/caps.py), added in the feedback's own commit, and
-        the days before yesterday that the written shard forgets."""
-        cap = self.config.cached(serving.parse_caps).get(offer_id)
-        if cap is None or not (deltas.get("conversions") or deltas.get("reward")):
-            return {}, []
-        day = caps.day_of(now, cap.tz)
-        return caps.spend_fields(day, deltas.get("conversions", 0), deltas.get("reward", 0)), caps.old_days(day)
 
     def cap_status(self, offer_id: int) -> dict | None:
         """A capped offer's cap and today's spend against it (exact: every shard summed now)."""
