@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-unit lint docs install prereqs scan bench bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset promote
+.PHONY: run test test-unit lint docs install prereqs scan bench bench-sample bench-capacity bench-context drop load-products clean report traffic fuzz evaluate reset promote caps
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -78,6 +78,12 @@ bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run --publish
 
+# Click context and caps (issue 24): the contextual, capped and E1-context environments, 100 paired
+# seeds, table and plots into reports/bench/ (runs kept in reports/bench/context-runs/; hours on 2 shared cores).
+bench-context: install
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PY) -m bench.context_bench --publish
+
 # /sample latency against the bare Firestore work, at 3 to 100 candidates; then /sample with and without the
 # decision log records (two gateways, requests alternating), one run.
 bench-sample: prereqs
@@ -117,6 +123,11 @@ traffic: install
 # make reset ARGS="offer=42"; make reset ARGS='"segment=30-44|Europa|M" --reason "new creative"'.
 reset: install
 	$(PY) -m tools.reset $(ARGS)
+
+# Set, remove or list a tenant's per-offer daily caps in the running `make run` (or --project):
+# make caps ARGS="offer=42 --conversions 100 --tz Europe/Paris"; make caps ARGS="--list --tenant adnet".
+caps: install
+	$(PY) -m tools.caps $(ARGS)
 
 load-products: install
 	$(PY) -m tools.load_products $(FILE)

@@ -31,6 +31,7 @@ import time
 
 import numpy as np
 
+from bench import capacity_context
 from devstack import emulators
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
@@ -67,6 +68,8 @@ SEQUENTIAL_FIELDS = {
     "agent_segments": ["as_of", "totals"],
     "cpa_counters": ["as_of", "totals"],
     "counter_rollups": ["slot", "expire_at"],
+    "context_slots": ["c", "expire_at"],  # a minute's context counts rise in step; `slot` is queried
+    "cpa_context": ["counts", "through", "as_of"],
 }
 # Exemptions this design needs (checked against infra/firestore.tf when it declares them).
 NEEDED_EXEMPTIONS = {
@@ -80,6 +83,8 @@ NEEDED_EXEMPTIONS = {
     "agent_segments": ["as_of", "totals"],
     "cpa_counters": ["as_of", "totals"],
     "counter_rollups": ["slot", "expire_at"],
+    "context_slots": ["c", "expire_at"],
+    "cpa_context": ["counts", "through", "as_of"],
 }
 
 label: contextvars.ContextVar[str] = contextvars.ContextVar("label", default="setup")
@@ -184,12 +189,14 @@ def replay_clicks(
         for _ in range(p["instances"])
     ]
     stores = [
-        [cpa.CpaStore(db, np.random.default_rng(i), cache, space=space) for space in spaces]
+        [capacity_context.store_for(db, cache, i, virtual_clock(counter), space) for space in spaces]
         for i, cache in enumerate(caches)
     ]
-    for store in (store for row in stores for store in row):  # each instance's own copy, on virtual time
-        store.config = config.ConfigDocuments(db, store.config.paths, clock=virtual_clock(counter))
     hot = base + 1
+    for space, offers in dealt:  # each tenant's first offers capped (the hot one where it has it)
+        capacity_context.seed_caps(db, sorted(offers, key=lambda o: o != hot), space)
+    traffic = capacity_context.ContextTraffic(rng)
+    new_source_samples = 0
     total = int(p["clicks_per_s"] * seconds)
     warm = total // 3  # the first third settles the caches; not counted
     counter.clear()
@@ -212,10 +219,12 @@ def replay_clicks(
         label.reset(token)
         if rng.random() < executed:
             click_id += 1
-            token = label.set("sample")
-            stores[instance][tenant].sample(SampleRequest(click_id=click_id, offer_ids=offers))
+            click_context, new_source = traffic.next()
+            token = label.set("sample-new-source" if new_source else "sample")
+            stores[instance][tenant].sample(SampleRequest(click_id=click_id, offer_ids=offers, **click_context))
             label.reset(token)
-            executed_samples += counting
+            executed_samples += counting and not new_source
+            new_source_samples += counting and new_source
             if rng.random() < p["feedback_share"]:
                 reward = 500 if rng.random() < p["conversion_share_of_feedback"] else 0
                 token = label.set("feedback")
@@ -228,6 +237,7 @@ def replay_clicks(
         "virtual_clicks": virtual_clicks,
         "virtual_seconds": virtual_clicks / p["clicks_per_s"],
         "samples": executed_samples,
+        "new_source_samples": new_source_samples,
         "feedback": executed_feedback,
     }
 
@@ -475,7 +485,19 @@ def main() -> None:
                 f"| {k} | {rr:.3f} | {rw:.3f} | {cr:.3f} | **{reads:.3f}** | {ru:.3f} | {ar:.3f} | {aw:.3f} "
                 f"| {cost:.2f} |"
             )
-        print("\n('all' adds roll-ups and feedback on 5 % of clicks, each /feedback: 1 read, 1-2 writes.)")
+        print("\n('all' adds roll-ups and feedback on 5 % of clicks, each /feedback: 1 read, 1-3 writes.)")
+        k_context = 10 if 10 in args.candidates else args.candidates[0]
+        capacity_context.report(
+            db,
+            counter,
+            dict(next(r for kk, r in all_events if kk == k_context)),
+            k_context,
+            next(row for row in rows if row[0] == k_context),
+            tally,
+            p,
+            offer_rates(),
+            (PRICE_READ, PRICE_WRITE),
+        )
 
         # -- per-document write rates ------------------------------------------------------
         k, r = next(((k, r) for k, r in all_events if k == 10), all_events[0])
@@ -576,6 +598,7 @@ def main() -> None:
             + p["rewards_per_s"] * ACCEPTED_SHARE,
             "episodes": p["predict_per_s"] * 2 + p["rewards_per_s"] * 0,
             "rewards": p["rewards_per_s"],
+            "context_slots": p["clicks_per_s"] * (1 + p["feedback_share"] * p["conversion_share_of_feedback"]),
         }
         segment_writes = tally([e for e in ev if collection_of(e[3]) == "agent_segments"], "write")
         collection_rates["agent_segments"] = segment_writes / (c["virtual"] / p["predict_per_s"]) * r["virtual_seconds"]

@@ -4,15 +4,21 @@ python -m bench.decision_cost [--candidates 100] [--calls 2000]
 
 Two rows per sampler: the same statistics on every call (one candidate set between two cache
 refreshes: thompson's probabilities are remembered by posterior), and new statistics on every
-call (a candidate set that rotates per click: the full computation each time).
+call (a candidate set that rotates per click: the full computation each time). `contextual` gets a
+new click context on every call (each candidate's rate shifted, its variance widened, as
+shared/cpa/context_model.py makes them), so it never reuses a probability. Each row gives the
+wall time and the CPU time of the calling thread (on a machine shared with other jobs the wall
+time also counts the time the process waits for a core), and the load average while it ran.
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
 
-from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, OfferStats, SamplerParams, choose
+from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, OfferStats, SamplerParams, Stats, choose_batch
+from shared.cpa.policies.contextual import Adjustments, ContextParams
 
 
 def candidates(k: int, rng: np.random.Generator) -> list[OfferStats]:
@@ -28,30 +34,43 @@ def candidates(k: int, rng: np.random.Generator) -> list[OfferStats]:
     ]
 
 
+def context_params(k: int, rng: np.random.Generator) -> ContextParams:
+    """A click's context: each candidate's ln rate shifted by about +-0.3, with variance 0.01-0.1."""
+    shift = 0.3 * rng.standard_normal((1, k))
+    return ContextParams(adjust=Adjustments(shift, rng.uniform(0.01, 0.1, size=(1, k))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
     rng = np.random.default_rng(0)
-    same = candidates(args.candidates, rng)
-    rotating = [candidates(args.candidates, rng) for _ in range(args.calls)]
-    params = SamplerParams()
+    same = Stats.of(candidates(args.candidates, rng))
+    rotating = [Stats.of(candidates(args.candidates, rng)) for _ in range(args.calls)]
+    contexts = [context_params(args.candidates, rng) for _ in range(args.calls)]
+    plain = SamplerParams()
+    total = np.array([100_000])
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     for sampler in [DEFAULT_SAMPLER] + [s for s in SAMPLERS if s != DEFAULT_SAMPLER]:
         for label, sets in (("same statistics", [same] * args.calls), ("new statistics", rotating)):
+            params = contexts if sampler == "contextual" else [plain] * args.calls
             for _ in range(50):  # warm up
-                choose(sampler, same, 100_000, params, rng)
-            times = np.empty(args.calls)
+                choose_batch(sampler, same, total, plain, rng)
+            wall, cpu = np.empty(args.calls), np.empty(args.calls)
             for i, stats in enumerate(sets):
-                started = time.perf_counter()
-                choose(sampler, stats, 100_000, params, rng)
-                times[i] = time.perf_counter() - started
-            ms = times * 1e3
+                started, started_cpu = time.perf_counter(), time.thread_time()
+                choose_batch(sampler, stats, total, params[i], rng)
+                wall[i], cpu[i] = time.perf_counter() - started, time.thread_time() - started_cpu
             mark = " (default)" if sampler == DEFAULT_SAMPLER else ""
+            context = ", a new context each call" if sampler == "contextual" else ""
             print(
-                f"{sampler:9s}{mark:10s} {args.candidates} candidates, {label}: median {np.median(ms):.3f} ms, "
-                f"p99 {np.percentile(ms, 99):.3f} ms, mean {ms.mean():.3f} ms per decision"
+                f"{sampler:10s}{mark:10s} {args.candidates} candidates, {label}{context}: median "
+                f"{np.median(wall) * 1e3:.3f} ms wall, {np.median(cpu) * 1e3:.3f} ms CPU; "
+                f"p99 {np.percentile(wall, 99) * 1e3:.3f} ms wall",
+                flush=True,
             )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

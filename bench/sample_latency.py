@@ -39,6 +39,8 @@ from shared.web.identity import key_hash
 PROJECT = "offer-bandits-bench"
 LOG_PREFIX = "bench-"  # the decision log's topics in the benchmark's Pub/Sub emulator
 BENCH_KEY = "bench-key"  # the default tenant's API key in the benchmark's own gateway
+FEEDBACK_EVERY = 5  # steady traffic: one click in 5 gets its feedback
+STEADY_COUNTRIES = ("FR", "DE", "US", "BR", "IN", "GB", "ES", "IT")
 
 
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:
@@ -85,10 +87,11 @@ class Caller:
             raise ConnectionError("the server closed the connection mid-response")
         self.buffered += chunk
 
-    def get(self, target: str) -> tuple[int, bytes]:
+    def get(self, target: str, method: str = "GET") -> tuple[int, bytes]:
         if self.socket is None:
             self._connect()
-        request = f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}\r\nx-api-key: {self.key}\r\n\r\n"
+        length = "Content-Length: 0\r\n" if method != "GET" else ""
+        request = f"{method} {target} HTTP/1.1\r\nHost: {self.address[0]}\r\nx-api-key: {self.key}\r\n{length}\r\n"
         self.socket.sendall(request.encode())
         status_line, *header_lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         headers = {
@@ -104,14 +107,28 @@ class Caller:
 
 
 def measure(
-    url: str, db: firestore.Client, offers: tuple[int, ...], n: int, first_click: int, key: str = BENCH_KEY
+    url: str,
+    db: firestore.Client,
+    offers: tuple[int, ...],
+    n: int,
+    first_click: int,
+    key: str = BENCH_KEY,
+    steady: bool = False,
 ) -> tuple[list[float], list[float]]:
     """Alternate one /sample through HTTP with one bare Firestore sample, so the emulator's
-    warm-up and any background load weigh on both sides alike."""
+    warm-up and any background load weigh on both sides alike. `steady`: traffic as in service,
+    each click with a context (so `contextual` decides, with no probability to reuse) and one in
+    FEEDBACK_EVERY converting (untimed /feedback), so the candidates' statistics move at every
+    roll-up and no decision reuses a remembered probability for long."""
     caller = Caller(url, key)
+    rng = random.Random(first_click)
     http, bare = [], []
     for click in range(first_click, first_click + 2 * n, 2):
-        target = f"/sample/?{urllib.parse.urlencode({'click_id': click, 'offer_ids': ','.join(map(str, offers))})}"
+        fields = {"click_id": click, "offer_ids": ",".join(map(str, offers))}
+        if steady:
+            fields |= {"geo": rng.choice(STEADY_COUNTRIES), "device": rng.choice(("desktop", "mobile", "tablet"))}
+            fields |= {"os": rng.choice(("android", "ios", "windows")), "source": f"src-{rng.randrange(500)}"}
+        target = f"/sample/?{urllib.parse.urlencode(fields)}"
         bare_click = click_document(SampleRequest(click_id=click + 1, offer_ids=list(offers)), Choice(0, 1.0))
 
         started = time.perf_counter()
@@ -119,6 +136,11 @@ def measure(
         http.append((time.perf_counter() - started) * 1000)
         if status != 200:
             raise RuntimeError(f"/sample answered {status}: {body[:200]!r}")
+        if steady and click % (2 * FEEDBACK_EVERY) == 0:
+            reward = rng.choice((0, 400, 900, 2500))
+            status, body = caller.get(f"/feedback/?click_id={click}&reward={reward}", "PUT")
+            if status != 200:
+                raise RuntimeError(f"/feedback answered {status}: {body[:200]!r}")
 
         started = time.perf_counter()
         batch = db.batch()
@@ -236,6 +258,35 @@ def time_loopback(url: str, n: int) -> float:
     return statistics.median(latencies)
 
 
+def steady(url: str, db: firestore.Client, args) -> None:
+    """The same rows in steady traffic: fresh offers per row, each click with a context and one in
+    FEEDBACK_EVERY converting, --steady-seconds of it before the row is timed (the statistics then
+    move at every roll-up, and `contextual` has a new context on every click)."""
+    print(
+        f"\nSteady traffic: fresh offers per row, {args.steady_seconds:g} s of traffic on them first, then "
+        f"{args.requests} timed; every click with a context (served by contextual), one in {FEEDBACK_EVERY} "
+        "with its feedback (untimed)\n"
+    )
+    print("| candidates | /sample p50 ms | /sample p99 ms | bare p50 ms | ratio p50 |")
+    print("|---|---|---|---|---|")
+    p50s = {}
+    for row, k in enumerate(args.candidates):
+        offers = tuple(range(100_000 * (row + 1), 100_000 * (row + 1) + k))
+        first = (row + 11) * 10**7
+        started = time.perf_counter()
+        while time.perf_counter() - started < args.steady_seconds:
+            measure(url, db, offers, 50, first, steady=True)
+            first += 100
+        http, bare = measure(url, db, offers, args.requests, first, steady=True)
+        (http_p50, http_p99), (bare_p50, _) = percentiles(http), percentiles(bare)
+        p50s[k] = http_p50
+        print(f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {bare_p50:.2f} | {http_p50 / bare_p50:.2f} |", flush=True)
+    smallest, largest = min(p50s), max(p50s)
+    if largest != smallest:
+        ratio = p50s[largest] / p50s[smallest]
+        print(f"\nsteady traffic: /sample p50 at K = {largest} / at K = {smallest}: {ratio:.2f} (target <= 1.3)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=1500)
@@ -244,6 +295,9 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=int, default=1000, help="pairs of requests not counted")
     parser.add_argument("--log-only", action="store_true", help="only the rows with and without the decision log")
+    parser.add_argument(
+        "--steady-seconds", type=float, default=30.0, help="steady traffic on each row's offers before it is timed"
+    )
     args = parser.parse_args()
 
     firestore_emulator = emulators.start_firestore()
@@ -290,6 +344,7 @@ def main() -> None:
                 f"/sample p50 at K = {largest} / at K = {smallest}: {p50s[largest] / p50s[smallest]:.2f} "
                 "(target <= 1.3)"
             )
+        steady(url, db, args)
         log_rows(url, logged, args.requests, args.warmup)
     finally:
         for process in (gateway, logged_gateway):

@@ -70,16 +70,24 @@ def sample_degraded(request):
 @functions_framework.http
 @endpoint("GET", degraded=sample_degraded, identified=True)
 def sample(request):
+    sample_request = SampleRequest.model_validate(query_and_body(request))
     store = cpa_store(request)
-    click = store.sample(SampleRequest.model_validate(query_and_body(request)))
+    click = store.sample(sample_request)
     log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
+    log_fields(request, **_context_fields(sample_request, click))
     # the holdout's split, for the sample-ratio-mismatch alert (infra/analytics.tf)
     log_fields(request, holdout=click.holdout, holdout_share=store.holdout_share(click))
     return _click_answer(click, recorded=True), 200
 
 
+def _context_fields(sample_request: SampleRequest, click: Click) -> dict:
+    """The click's context and pacing for the request's log line (off-policy evaluation reads them)."""
+    fields = {"context": sample_request.context()} if sample_request.context() else {}
+    return fields | ({"paced": click.paced} if click.paced is not None else {})
+
+
 def _click_answer(click: Click, recorded: bool) -> dict:
-    return {
+    answer = {
         "click_id": click.click_id,
         "offer_id": click.offer_id,
         "sampler": click.sampler,
@@ -87,6 +95,9 @@ def _click_answer(click: Click, recorded: bool) -> dict:
         "recorded": recorded,
         "served_by": click.served_by,
     }
+    if click.paced is not None:  # a capped candidate (shared/cpa/caps.py): did pacing change the choice?
+        answer["paced"] = click.paced
+    return answer
 
 
 @functions_framework.http
@@ -118,9 +129,15 @@ def stats(request):
         offer_id = parse_id(raw_id)
     except ValueError as error:
         raise ApiError(400, f"offer_id: {error}", "offer_id") from None
-    totals = cpa_store(request).offer_stats(offer_id)
+    store = cpa_store(request)
+    totals = store.offer_stats(offer_id)
     found = insights.revenue_per_click([totals], np.random.default_rng(_INSIGHTS_SEED))
-    return _offer_answer(offer_id, totals, found, 0), 200
+    return _offer_answer(offer_id, totals, found, 0) | _cap_answer(store.cap_status(offer_id)), 200
+
+
+def _cap_answer(cap: dict | None) -> dict:
+    """A capped offer's cap and today's spend against it (shared/cpa/caps.py); nothing otherwise."""
+    return {"cap": cap} if cap is not None else {}
 
 
 def compare(request):

@@ -32,7 +32,7 @@ locals {
   # entries. These get no single-field index (composite indexes above are not affected).
   unindexed_fields = {
     # `events`: a click's reward events (shared/platform/windows.py), each with its arrival time.
-    cpa_clicks = ["click_id", "sampled_at", "feedback_at", "expire_at", "candidates", "events", "shadow"]
+    cpa_clicks = ["click_id", "sampled_at", "feedback_at", "expire_at", "candidates", "events", "shadow", "context", "prices"]
     episodes   = ["created_at", "last_update", "timestamp", "reward_timestamp", "expire_at", "states", "eligible_offers", "inclusion", "shadow"]
     rewards    = ["last_update", "timestamp"]
     # Sharded counters (shared/platform/counters.py): a counter's values rise in step under one map `c`, and
@@ -45,11 +45,15 @@ locals {
     agent_linear    = ["as_of", "totals"]
     cpa_counters    = ["as_of", "totals"]
     counter_rollups = ["slot", "expire_at"]
+    # Click context (shared/cpa/context_counts.py): a minute's counts per value under `c` (the fold
+    # queries `slot`, which keeps its index), and each offer's folded counts.
+    context_slots = ["c", "expire_at"]
+    cpa_context   = ["counts", "through", "as_of"]
   }
 
   # Documents deleted by Firestore once their `expire_at` has passed (the code writes it as
   # now + CLICK_RETENTION_DAYS / EPISODE_RETENTION_DAYS).
-  ttl_fields = { cpa_clicks = "expire_at", episodes = "expire_at", counter_rollups = "expire_at" }
+  ttl_fields = { cpa_clicks = "expire_at", episodes = "expire_at", counter_rollups = "expire_at", context_slots = "expire_at" }
 
   field_overrides = merge([
     for collection, fields in local.unindexed_fields : {

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
+from shared.cpa import context
 from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, SamplerParams
 from shared.cpa.settlement import EVENT_ID_PATTERN
 
@@ -113,6 +114,11 @@ class SampleRequest(BaseModel):
     payouts: Annotated[list[float | None], BeforeValidator(_payouts)] | None = None
     # The exploration floor (policies.SamplerParams.floor); None: the service's default.
     floor: Annotated[Number, Field(ge=0, le=1)] | None = None
+    # The click's context (shared/cpa/context.py): stored on the click, learned from by `contextual`.
+    geo: Annotated[str, BeforeValidator(context.parse_geo)] | None = None
+    device: Annotated[str, BeforeValidator(context.parse_device)] | None = None
+    os: Annotated[str, BeforeValidator(context.parse_os)] | None = None
+    source: Annotated[str, BeforeValidator(context.parse_source)] | None = None
 
     @field_validator("payouts")
     @classmethod
@@ -140,8 +146,20 @@ class SampleRequest(BaseModel):
 
     def logged(self) -> dict:
         """What the click document records of the request's policy inputs beyond the sampler
-        (offline evaluation replays the policy with them): payouts and floor, when given."""
-        return {name: getattr(self, name) for name in ("payouts", "floor") if getattr(self, name) is not None}
+        (offline evaluation replays the policy with them): payouts, floor and context, when given."""
+        given = {name: getattr(self, name) for name in ("payouts", "floor") if getattr(self, name) is not None}
+        if self.context():
+            given["context"] = self.context()
+        return given
+
+    def context(self) -> dict[str, str]:
+        """The context fields the click came with (none: {})."""
+        return context.of({feature: getattr(self, feature) for feature in context.FEATURES})
+
+    @property
+    def sampler_given(self) -> bool:
+        """Whether the request named its sampler (else the service chooses: shared/cpa/caps.py)."""
+        return "sampler" in self.model_fields_set
 
 
 class CompareRequest(BaseModel):

@@ -16,6 +16,7 @@ class Click:
     probability: float
     served_by: str
     holdout: bool = False  # served by the baseline as part of the holdout (shared/cpa/holdout.py)
+    paced: bool | None = None  # a capped candidate: whether pacing changed the choice (None: none capped)
 
     @classmethod
     def from_document(cls, document: dict) -> "Click":

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared.cpa import caps
 from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, choose
 from shared.platform import config, holdout
 
@@ -101,3 +102,11 @@ def decide(
             "probability": would.probability,
         }
     return choice, fields
+
+
+def parse_caps(operator_document: dict | None, tenant_document: dict | None) -> tuple[dict, list[str]]:
+    """The tenant's per-offer caps, `cpa.caps` of its own document (shared/cpa/caps.py): offer id ->
+    Cap; invalid entries ignored and noted. The operators' document sets no caps."""
+    problems: list[str] = []
+    found = caps.parse_section(config.section(tenant_document, "cpa", problems).get("caps"), problems)
+    return found, problems

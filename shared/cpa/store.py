@@ -27,7 +27,7 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore
 
-from shared.cpa import drift, holdout, log_records, serving, settlement
+from shared.cpa import adjust, caps, context_counts, drift, holdout, log_records, serving, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
 from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats
 from shared.cpa.records import Click, Feedback
@@ -78,6 +78,20 @@ def _offer_stats(total: dict) -> OfferStats:
     )
 
 
+def _among(stats: list[OfferStats], eligible: list[int]) -> list[OfferStats]:
+    """The eligible candidates' statistics (all of them when none is left out)."""
+    return stats if len(eligible) == len(stats) else [stats[i] for i in eligible]
+
+
+def _spend(cap: caps.Cap | None, deltas: dict, now: datetime.datetime) -> tuple[dict, list[str]]:
+    """A capped offer's day spend (shared/cpa/caps.py), added in the feedback's own commit, and the
+    days before yesterday that the written shard forgets."""
+    if cap is None or not (deltas.get("conversions") or deltas.get("reward")):
+        return {}, []
+    day = caps.day_of(now, cap.tz)
+    return caps.spend_fields(day, deltas.get("conversions", 0), deltas.get("reward", 0)), caps.old_days(day)
+
+
 def click_document(request: SampleRequest, choice: Choice) -> dict:
     """A new click: the offer chosen, how (with the payouts and floor given), and with what
     probability among which candidates."""
@@ -105,6 +119,7 @@ class CpaStore:
         clock: Callable[[], datetime.datetime] | None = None,
         space: Namespace = ROOT,
         log: decision_log.Off | decision_log.PubSubLog | None = None,
+        context_cache: context_counts.ContextCache | None = None,
     ):
         self.db = db
         self.rng = rng
@@ -118,6 +133,8 @@ class CpaStore:
         self.clock = clock or windows.utc_now
         self.config = config.for_db(db, config.OPERATOR_DOCUMENT, space.path(config.SERVING_DOCUMENT))
         self.warmup_counter = space.path(GLOBAL_CLICKS)
+        self.context = context_cache or context_counts.for_db(db)
+        self._exact: dict[str, dict] = {}  # offers' exact totals read by this store (one request)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
         return self.db.collection(self.space.path(CLICKS)).document(click_doc_id(click_id))
@@ -143,11 +160,21 @@ class CpaStore:
 
         warmup = warmup if warm else summaries[self.warmup_counter]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        held = holdout.choice(plan, self.space.tenant, request.click_id, request.offer_ids)
+        tailored, paced_fields = self._tailored(request, plan, candidates, stats_for, total_clicks)
+        eligible = tailored.eligible
+        eligible_ids = [request.offer_ids[i] for i in eligible]
+        held = holdout.choice(plan, self.space.tenant, request.click_id, eligible_ids)
         choice, how = held or serving.decide(
-            plan, request.sampler, request.offer_ids, stats_for, total_clicks, request.params(), self.rng
+            plan,
+            tailored.sampler,
+            eligible_ids,
+            lambda sampler: _among(stats_for(sampler), eligible),
+            total_clicks,
+            adjust.subset(tailored.params, eligible, len(request.offer_ids)),
+            self.rng,
         )
-        click = click_document(request, choice) | how
+        choice = Choice(eligible[choice.index], choice.probability)
+        click = click_document(request, choice) | how | paced_fields(choice)
 
         # No reads, so an atomic batched write rather than a transaction: same all-or-nothing
         # commit, one BeginTransaction round trip less. The create precondition fails the whole
@@ -158,6 +185,9 @@ class CpaStore:
         batch.create(click_ref, click)
         if holdout.learns_from(click):  # a held-out click counts in no statistics
             counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
+            context = request.context()
+            shards = summaries[chosen].shards
+            context_counts.add(batch, self.db, self.space, click["offer_id"], context, 1, 0, shards, self._now())
             if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
                 counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
@@ -179,6 +209,35 @@ class CpaStore:
         """The probability this click had of being held out (the tenant's serving config, cached)."""
         return holdout.share_of(self.config.cached(serving.parse_both), click.served_by)
 
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _tailored(self, request: SampleRequest, plan, candidates: list[Summary], stats_for, total_clicks: int):
+        """What the click's context and the candidates' caps change (shared/cpa/adjust.py), and the
+        click document's fields saying whether pacing changed the choice."""
+        offer_caps = self.config.cached(serving.parse_caps)
+        click_context = request.context()
+        effects = self.context.effects(self.space, request.offer_ids) if click_context else None
+        tailored = adjust.plan(
+            request.sampler,
+            request.sampler_given,
+            request.params(),
+            request.offer_ids,
+            [c.totals for c in candidates],
+            click_context,
+            effects,
+            offer_caps,
+            self.clock(),
+        )
+        if not tailored.capped:
+            return tailored, lambda choice: {}
+        sampler, forced, _ = plan.plan(tailored.sampler, request.offer_ids)
+        unpaced = None
+        if forced is None and tailored.unpaced_params is not None:
+            unpaced = adjust.unpaced_index(sampler, stats_for(sampler), total_clicks, tailored.unpaced_params, self.rng)
+        prices = {str(request.offer_ids[i]): round(price, 6) for i, price in tailored.prices.items()}
+        return tailored, lambda choice: {"paced": unpaced is not None and unpaced != choice.index, "prices": prices}
+
     def _replayed(self, click_ref: firestore.DocumentReference, click: dict) -> Click:
         """The click sampled first, when the retry is the same request; a Conflict naming offer_ids
         when the same click id comes with other candidates (never an offer the caller did not send)."""
@@ -196,6 +255,7 @@ class CpaStore:
         changes nothing and answers as the first time."""
         click_ref = self._click_ref(request.click_id)
         recorded: list[dict] = []  # the outcome record of the attempt that commits
+        offer_caps = self.config.cached(serving.parse_caps)  # before the transaction: no I/O inside it
 
         @firestore.transactional
         def apply(transaction):
@@ -225,9 +285,28 @@ class CpaStore:
                 "feedback_at": now,  # the service's clock, as the event's `at` and the decision log's time
             }
             transaction.update(click_ref, update)
-            if holdout.learns_from(click):
-                path = offer_counter(click["offer_id"], self.space)
-                counters.add(transaction, self.db, path, outcome.deltas, self.cache.shards(path))
+            path = offer_counter(click["offer_id"], self.space)
+            # a held-out click's conversion moves no statistics, but it is spent against the offer's cap
+            learns = holdout.learns_from(click)
+            spend, forget = _spend(offer_caps.get(click["offer_id"]), outcome.deltas, now)
+            if learns or spend:
+                deltas = (outcome.deltas if learns else {}) | spend
+                counters.add(transaction, self.db, path, deltas, self.cache.shards(path), forget)
+            if learns:
+                conversions = int(outcome.deltas.get("conversions", 0))
+                shards = self.cache.shards(path)
+                context = click.get("context")
+                context_counts.add(
+                    transaction,
+                    self.db,
+                    self.space,
+                    click["offer_id"],
+                    context,
+                    0,
+                    conversions,
+                    shards,
+                    now.timestamp(),
+                )
             key = request.event_id or settlement.DEFAULT_EVENT
             event = outcome.event
             time_us = decision_log.microseconds(now.timestamp())
@@ -243,12 +322,32 @@ class CpaStore:
             self.log.emit("outcomes", record)
         return answer
 
+    def cap_status(self, offer_id: int) -> dict | None:
+        """A capped offer's cap and today's spend against it (exact: every shard summed now)."""
+        cap = self.config.cached(serving.parse_caps).get(offer_id)
+        if cap is None:
+            return None
+        path = offer_counter(offer_id, self.space)
+        totals = self._exact.get(path) or counters.exact_totals(self.db, [path])[path]
+        now = self.clock()
+        state = caps.state_of(cap, totals, now)
+        return {
+            "kind": cap.kind,
+            "limit": cap.limit,
+            "tz": cap.tz,
+            "day": caps.day_of(now, cap.tz),
+            "spent": state.spent,
+            "share_of_day": round(state.day_fraction, 4),
+            "price": round(state.price, 6),
+            "reached": state.reached,
+        }
+
     def offer_stats(self, offer_id: int) -> OfferStats:
         """Exact: summed from every shard now, not from the cached summary. An offer this tenant has
         never served (no summary, no shard) is NotFound: offer ids are the tenant's own."""
         path = offer_counter(offer_id, self.space)
         summary = counters.read_summaries(self.db, [path])[path]
-        totals = counters.read_shards(self.db, {path: summary.shards})[path]
+        totals = self._exact[path] = counters.read_shards(self.db, {path: summary.shards})[path]
         if summary.update_time is None and not totals:
             raise errors.NotFound(f"offer {offer_id} has no statistics for this client", "offer_id")
         return _offer_stats(totals)

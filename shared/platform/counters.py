@@ -90,12 +90,21 @@ def pick_shard(shards: int, rng: random.Random | None = None) -> int:
     return (rng or random).randrange(shards)
 
 
-def add(writes, db: firestore.Client, counter_path: str, amounts: dict[str, float], shards: int = MIN_SHARDS) -> None:
+def add(
+    writes,
+    db: firestore.Client,
+    counter_path: str,
+    amounts: dict[str, float],
+    shards: int = MIN_SHARDS,
+    forget: Iterable[str] = (),
+) -> None:
     """Within `writes` (a transaction or a batch: one atomic commit), add `amounts` (field ->
-    delta; dotted paths allowed) to a random one of the counter's `shards` (from its summary)."""
+    delta; dotted paths allowed) to a random one of the counter's `shards` (from its summary).
+    `forget`: dotted fields that shard drops in the same write (old entries of a dated map)."""
     increments = {field: firestore.Increment(delta) for field, delta in amounts.items() if delta}
     if increments:
         increments[WRITES] = firestore.Increment(1)
+        increments.update(dict.fromkeys(forget, firestore.DELETE_FIELD))
         writes.set(shard_ref(db, counter_path, pick_shard(shards)), {FIELD: nest(increments)}, merge=True)
 
 

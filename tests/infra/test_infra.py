@@ -229,6 +229,9 @@ UNINDEXED = {
     "agent_linear": "as_of totals",  # shared/customer/linear_store.py
     "cpa_counters": "as_of totals",
     "counter_rollups": "slot expire_at",
+    # shared/cpa/context_counts.py: a minute's context counts (its `slot` stays indexed: the fold's query)
+    "context_slots": "c expire_at",
+    "cpa_context": "counts through as_of",
 }
 
 
@@ -240,7 +243,9 @@ def test_sequential_fields_are_unindexed_and_clicks_episodes_and_leases_expire()
         ("cpa_clicks", "expire_at"),
         ("episodes", "expire_at"),
         ("counter_rollups", "expire_at"),
+        ("context_slots", "expire_at"),
     }
+    assert ("context_slots", "slot") not in exempt
     field = RESOURCES[("google_firestore_field", "override")]
     assert field["index_config"] == [{}], "an empty index_config is what removes the indexes"
     assert field["dynamic"] == [{"ttl_config": {"for_each": "${each.value.ttl ? [1] : []}", "content": [{}]}}]

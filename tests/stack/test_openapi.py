@@ -57,6 +57,11 @@ def test_answers_of_the_running_stack_match_the_spec(api):
     call("GET", "/offer_ids/abc/stats")
     call("GET", "/sample", params={"click_id": 3, "offer_ids": "3,5", "payouts": "250,", "floor": 0.05})
     call("GET", "/sample", params={"click_id": 4, "offer_ids": "3,5", "payouts": "250"})  # 400
+    context = {"geo": "fr", "device": "mobile", "os": "Android", "source": "pub-1"}
+    assert (
+        call("GET", "/sample", params={"click_id": 5, "offer_ids": "3,5", **context}).json()["sampler"] == "contextual"
+    )
+    assert call("GET", "/sample", params={"click_id": 6, "offer_ids": "3,5", "geo": "XX"}).json()["field"] == "geo"
     call("GET", "/offers/compare", params={"offer_ids": f"{first['offer_id']},8,9"})
     call("GET", "/offers/compare/", params={"offer_ids": "9"})  # no conversion: null intervals
     call("GET", "/offers/compare", params={"offer_ids": ",".join(map(str, range(21)))})  # 400

@@ -61,6 +61,7 @@ class ReportData:
     offers: list[int]  # the most clicked offers in the window, most clicked first
     stats: list[OfferStats]  # their all-time counters, in the same order
     offers_left_out: int  # offers clicked in the window beyond max_offers
+    caps: tuple = ()  # per offer, its daily cap and today's spend (CpaStore.cap_status), None if uncapped
 
 
 def read(
@@ -85,6 +86,7 @@ def read(
         offers=offers,
         stats=[store.offer_stats(offer) for offer in offers],
         offers_left_out=len(ranked) - len(offers),
+        caps=tuple(store.cap_status(offer) for offer in offers),
     )
 
 

@@ -167,7 +167,8 @@ def render(
             f'<img src="{html.escape(src)}" alt="{html.escape(title)}">',
             f'<p class="caption">{html.escape(caption)}</p></section>',
         ]
-    body += [_offer_table(ranking), proof.srm_table(lifts), _footer(limits)]
+    caps = dict(zip(data.offers, data.caps, strict=False))  # no caps read: an empty tuple
+    body += [_offer_table(ranking, caps), proof.srm_table(lifts), _footer(limits)]
     out.write_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>offer-bandits report</title><style>{CSS}</style></head>\n<body>\n"
@@ -199,27 +200,46 @@ def _unranked_note(ranking: Ranking) -> str:
     )
 
 
-def _offer_table(ranking: Ranking) -> str:
+def _offer_table(ranking: Ranking, caps: dict) -> str:
+    """`caps`: each capped offer's cap and today's spend (CpaStore.cap_status), None if uncapped."""
     if not ranking.offers and not ranking.unranked:
         return ""
     head = "<tr><th>offer</th><th>clicks</th><th>conversions</th><th>revenue (cents)</th><th>per click</th>"
-    head += "<th>95 % interval</th><th>P(best)</th></tr>"
+    head += "<th>95 % interval</th><th>P(best)</th>"
+    capped = any(caps.values())
+    head += "<th>today's spend / daily cap</th></tr>" if capped else "</tr>"
     rows = []
     for i in ranking.order():
         s, found = ranking.stats[i], ranking.found
         rows.append(
             f"<tr><td>offer {ranking.offers[i]}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
             f"<td>{_number(s.reward)}</td><td>{found.observed[i]:,.2f}</td>"
-            f"<td>{found.low[i]:,.2f} – {found.high[i]:,.2f}</td><td>{found.p_best[i]:.1%}</td></tr>"
+            f"<td>{found.low[i]:,.2f} – {found.high[i]:,.2f}</td><td>{found.p_best[i]:.1%}</td>"
+            + (f"<td>{_spend(caps.get(ranking.offers[i]))}</td>" if capped else "")
+            + "</tr>"
         )
     for offer, s in ranking.unranked:
         rows.append(
             f"<tr><td>offer {offer}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
             f"<td>{_number(s.reward)}</td><td>{s.reward / max(s.clicks, 1):,.2f}</td>"
-            f'<td colspan="2">not enough data (fewer than {ranking.min_clicks:,} clicks)</td></tr>'
+            f'<td colspan="2">not enough data (fewer than {ranking.min_clicks:,} clicks)</td>'
+            + (f"<td>{_spend(caps.get(offer))}</td>" if capped else "")
+            + "</tr>"
         )
     return (
         '<section id="offers"><h2>Offers (all-time counters)</h2><table>' + head + "".join(rows) + "</table></section>"
+    )
+
+
+def _spend(cap: dict | None) -> str:
+    """A capped offer's spend today against its cap (shared/cpa/caps.py), and its pacing price."""
+    if cap is None:
+        return "–"
+    unit = "conversions" if cap["kind"] == "conversions" else "cents"
+    share = cap["spent"] / cap["limit"]
+    return (
+        f"{_number(cap['spent'])} / {_number(cap['limit'])} {unit} ({share:.0%}) on {cap['day']} ({cap['tz']}), "
+        f"{cap['share_of_day']:.0%} of the day gone; pacing price {cap['price']:.2f}"
     )
 
 

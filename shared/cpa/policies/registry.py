@@ -12,6 +12,7 @@ import numpy as np
 
 from shared.cpa.policies.basic import epsilon_core, greedy_core, random_core
 from shared.cpa.policies.common import candidates
+from shared.cpa.policies.contextual import contextual_core, contextual_probabilities
 from shared.cpa.policies.thompson import thompson_core
 from shared.cpa.policies.thompson_integral import thompson_propensities
 from shared.cpa.policies.types import Core, SamplerParams, Stats
@@ -46,6 +47,7 @@ SAMPLERS: dict[str, Sampler] = {
         Sampler("ucb", ucb_core),
         Sampler("klucb", klucb_core),
         Sampler("thompson", thompson_core, forgets=True, probabilities=_thompson_probabilities),
+        Sampler("contextual", contextual_core, forgets=True, probabilities=contextual_probabilities),
     )
 }
 DEFAULT_SAMPLER = "thompson"

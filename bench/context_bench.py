@@ -1,0 +1,306 @@
+"""The benchmark of issue 24: click context and caps (bench/context_envs.py).
+
+    python -m bench.context_bench [--envs contextual,capped,E1-context] [--seeds 100] [--workers 2]
+                                  [--runs-dir reports/bench/context-runs] [--publish]
+    python -m bench.context_bench --bounds
+
+Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
+capped-out offer out, with no pacing) and `contextual` (the context's effects, and pacing on
+`capped`), each as the service runs it: the batched core, the exploration floor, drift restarts
+every DISCOUNT_BUCKET clicks (bench.run's DRIFT). The contextual sampler's context counts are
+folded every FOLD_CLICKS clicks (the store folds once a minute); on `capped` the day's spend is
+seen SPEND_LAG_CLICKS late (the statistics cache's lag). Both policies see the same draws.
+
+Figures: % of the oracle's revenue (the contextual oracle, or the capped linear programme's), the
+paired difference to thompson with a 95 % interval over seeds, and on `capped` each cap's spend at
+the day's end and the share of the day it lasted. Runs are kept in --runs-dir and reused.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import pathlib
+import pickle
+import time
+import warnings
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+REPORT = ROOT / "reports" / "bench"
+PUBLISHED = ROOT / "bench" / "results"
+FOLD_CLICKS = 1_000
+SPEND_LAG_CLICKS = 100
+CHECKPOINTS = 100
+CHUNK = 1_000  # clicks whose contexts are drawn together
+POLICIES = ("thompson", "contextual")
+
+
+def run(env_key: str, sampler: str, seeds: int) -> dict:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from bench.context_envs import ENVS, ContextWorld, capped_optimum
+    from bench.harness import DISCOUNT_BUCKET
+    from bench.run import project_params
+    from shared.cpa import caps as caps_rules
+    from shared.cpa import drift
+    from shared.cpa.context_model import effect_tables
+    from shared.cpa.policies import Stats, choose_batch
+    from shared.cpa.policies.contextual import Adjustments, ContextParams
+
+    started = time.perf_counter()
+    env = ENVS[env_key]
+    world = ContextWorld(env, np.arange(seeds))
+    _, params, drift_params = project_params("thompson")
+    rng = np.random.default_rng([0, env.number, 99])
+    b, k = seeds, env.k
+    rows = np.arange(b)
+    stats = Stats.zeros(b, k)
+    clicks, conversions, reward, reward_sq, log_conversions, log_reward, log_reward_sq = stats
+    total_clicks = np.zeros(b)
+    drift_state, rolled_totals = drift.DriftState.zeros((b, k)), np.zeros((7, b, k))
+    sizes = env.cardinalities()
+    context_clicks = np.zeros((b, k, sum(sizes)))
+    context_conversions = np.zeros((b, k, sum(sizes)))
+    shift_table = variance_table = np.zeros((b, k, sum(sizes)))
+    base_rate = np.full((b, k), np.nan)
+    contextual = sampler == "contextual"
+    capped = env.days > 0
+    if capped:
+        day_caps = world.caps()
+        time_of_day = world.time_of_day()
+        day_length = world.day_length()
+        spent = np.zeros((b, k))
+        seen_spent = spent.copy()
+        ends, lasted = [], []
+        optimum = (
+            np.array([capped_optimum(world.rates[r], world.payouts[r], day_caps[r], day_length) for r in range(b)])
+            * env.days
+        )
+        exhausted = np.ones((b, k))
+    revenue = np.zeros(b)
+    oracle = np.zeros(b)
+    steps = np.linspace(0, env.horizon, CHECKPOINTS + 1).astype(int)[1:]
+    curve = np.zeros((b, CHECKPOINTS))
+    checkpoint = 0
+    for step in range(env.horizon):
+        if step % DISCOUNT_BUCKET == 0 and step:
+            totals = np.stack(stats)
+            drift_state = drift.roll(drift_state, totals, rolled_totals, DISCOUNT_BUCKET, drift_params)
+            rolled_totals = totals
+        if contextual and step % FOLD_CLICKS == 0 and step:
+            tables = [
+                effect_tables(context_clicks[..., o : o + n], context_conversions[..., o : o + n])
+                for o, n in zip(world.offsets, sizes, strict=True)
+            ]
+            shift_table = np.concatenate([t[0] for t in tables], axis=-1)
+            variance_table = np.concatenate([t[1] for t in tables], axis=-1)
+            with warnings.catch_warnings():  # no feature known yet: NaN, thompson's mean
+                warnings.simplefilter("ignore", RuntimeWarning)
+                base_rate = np.nanmean(np.stack([t[3] for t in tables]), axis=0)
+        decided = Stats(*drift.since_arrays(np.stack(stats), drift_state.baseline))
+        if step % CHUNK == 0:  # the next CHUNK clicks' contexts and rates, drawn at once
+            chunk_contexts = world.contexts(step, min(CHUNK, env.horizon - step))
+            chunk_rates, chunk_values = world.values(chunk_contexts)
+        context, rates, values = (part[step % CHUNK] for part in (chunk_contexts, chunk_rates, chunk_values))
+        columns = context + world.offsets
+        step_params, mask, log_value = params, None, None
+        if capped:
+            within = step % day_length
+            if within == 0 and step:
+                ends.append(spent / np.where(np.isfinite(day_caps), day_caps, np.nan))
+                lasted.append(exhausted.copy())
+                spent[:], exhausted[:] = 0.0, 1.0
+            if within % SPEND_LAG_CLICKS == 0:
+                seen_spent = spent.copy()
+            reached = seen_spent >= day_caps
+            open_ = ~reached
+            mask = np.where(open_.any(axis=1, keepdims=True), open_, True)
+            mask = None if mask.all() else mask  # no offer out: the unmasked core (no nan-median)
+            if contextual:
+                fraction = time_of_day[within]
+                schedule = day_caps * min(1.0, fraction + caps_rules.SLACK)
+                price = np.clip(caps_rules.PRICE_GAIN * (seen_spent / schedule - 1.0), 0.0, caps_rules.MAX_PRICE)
+                log_value = np.where(np.isfinite(day_caps), np.log1p(-price), 0.0)
+        if contextual:
+            shift = sum(shift_table[rows, :, columns[:, f]] for f in range(3))
+            variance = sum(variance_table[rows, :, columns[:, f]] for f in range(3))
+            step_params = ContextParams(**params.__dict__, adjust=Adjustments(shift, variance, log_value, base_rate))
+        position = choose_batch(sampler, decided, total_clicks, step_params, rng, propensity=False, mask=mask).index
+        converted = world.converted(step, position, rates)
+        value = values[rows, position]
+        if capped:
+            paid = spent[rows, position] < day_caps[rows, position]
+            revenue += np.where(paid, value, 0.0)
+            spent[rows, position] += converted
+            newly = (spent[rows, position] >= day_caps[rows, position]) & (exhausted[rows, position] == 1.0)
+            exhausted[rows[newly], position[newly]] = time_of_day[step % day_length]
+        else:
+            revenue += value
+            oracle += values.max(axis=1)
+        payout = world.payouts[rows, position] * converted
+        log_payout = np.log(np.where(converted, payout, 1.0))
+        clicks[rows, position] += 1.0
+        total_clicks += 1.0
+        conversions[rows, position] += converted
+        reward[rows, position] += payout
+        reward_sq[rows, position] += payout * payout
+        log_conversions[rows, position] += converted
+        log_reward[rows, position] += log_payout
+        log_reward_sq[rows, position] += log_payout * log_payout
+        if contextual:
+            for f in range(3):
+                context_clicks[rows, position, columns[:, f]] += 1.0
+                context_conversions[rows, position, columns[:, f]] += converted
+        if step + 1 == steps[checkpoint]:
+            curve[:, checkpoint] = revenue
+            checkpoint += 1
+    found = {"env": env_key, "sampler": sampler, "steps": steps, "revenue": revenue, "curve": curve}
+    if capped:
+        ends.append(spent / np.where(np.isfinite(day_caps), day_caps, np.nan))
+        lasted.append(exhausted.copy())
+        bounded = np.isfinite(day_caps)
+        found["optimum"] = optimum
+        found["cap_end"] = np.array([e[bounded] for e in ends])  # (days, B x capped)
+        found["lasted"] = np.array([e[bounded] for e in lasted])
+    else:
+        found["optimum"] = oracle
+    found["seconds"] = time.perf_counter() - started
+    return found
+
+
+def _task(args):
+    env_key, sampler, seeds, runs_dir = args
+    kept = pathlib.Path(runs_dir) / f"{env_key}_{sampler}_{seeds}.pkl" if runs_dir else None
+    if kept is not None and kept.exists():
+        return pickle.loads(kept.read_bytes())
+    found = run(env_key, sampler, seeds)
+    if kept is not None:
+        kept.write_bytes(pickle.dumps(found))
+    return found
+
+
+def ci95(x: np.ndarray) -> float:
+    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x)))
+
+
+def table(results: dict) -> str:
+    lines = []
+    for env_key, by_policy in results.items():
+        from bench.context_envs import ENVS
+
+        env = ENVS[env_key]
+        base = by_policy.get("thompson")
+        lines += [f"### {env_key}: {env.detail}; T = {env.horizon:,}", ""]
+        of = "the capped optimum (linear programme)" if env.days else "the contextual oracle"
+        head = f"| policy | seeds | % of {of} ± 95 % CI | paired − thompson, points (95 % CI) |"
+        if env.days:
+            head += " cap spent at day's end: max | caps lasting past 90 % of the day | earliest cap end |"
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
+        for policy, r in by_policy.items():
+            share = 100 * r["revenue"] / r["optimum"]
+            paired = "—"
+            if base is not None and policy != "thompson":
+                diff = share - 100 * base["revenue"] / base["optimum"]
+                paired = f"{diff.mean():+.2f} ± {ci95(diff):.2f}"
+            cells = [policy, str(len(share)), f"{share.mean():.2f} ± {ci95(share):.2f}", paired]
+            if env.days:
+                cells += [
+                    f"{100 * np.nanmax(r['cap_end']):.1f} %",
+                    f"{100 * np.mean(r['lasted'] >= 0.9):.1f} %",
+                    f"{100 * np.min(r['lasted']):.1f} % of the day",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(results: dict, folder: pathlib.Path) -> list[pathlib.Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench import plots
+
+    paths = []
+    for env_key, by_policy in results.items():
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for policy, r in by_policy.items():
+            share = 100 * r["curve"] / (r["optimum"][:, None] * r["steps"][None, :] / r["steps"][-1])
+            mean, half = share.mean(axis=0), 1.96 * share.std(axis=0, ddof=1) / np.sqrt(len(share))
+            (line,) = ax.plot(r["steps"], mean, label=policy)
+            ax.fill_between(r["steps"], mean - half, mean + half, color=line.get_color(), alpha=0.15)
+        path = folder / f"revenue_{env_key}.png"
+        title = f"{env_key}: revenue so far, % of the optimum's pace (mean ± 95 % CI)"
+        paths.append(plots.save(fig, ax, path, title, "clicks", "% of optimum", loc="lower right"))
+    return paths
+
+
+def bounds(seeds: int = 20, every: int = 50) -> None:
+    """What choosing by part of the true context earns on `contextual` (no policy, no learning):
+    the best single offer, the best by the true country and device effects (the source ignored),
+    and by the country alone, as % of the contextual oracle; every `every`-th click of `seeds` seeds."""
+    from bench.context_envs import ENVS, ContextWorld
+
+    env = ENVS["contextual"]
+    world = ContextWorld(env, np.arange(seeds))
+    rows = np.arange(seeds)
+    oracle, fixed, known, country = np.zeros(seeds), np.zeros((seeds, env.k)), np.zeros(seeds), np.zeros(seeds)
+    geo, device = world.effects[0], world.effects[1]
+    for step in range(0, env.horizon, every):
+        context = world.context(step)
+        _, values = world.values(context)
+        oracle += values.max(axis=1)
+        fixed += values
+        base = world.rates * world.payouts
+        by_geo = base * np.exp(geo[rows, :, context[:, 0]])
+        known += values[rows, (by_geo * np.exp(device[rows, :, context[:, 1]])).argmax(axis=1)]
+        country += values[rows, by_geo.argmax(axis=1)]
+    for label, earned in (
+        ("best single offer", fixed.max(axis=1)),
+        ("true country and device", known),
+        ("true country", country),
+    ):
+        print(f"{label}: {100 * np.mean(earned / oracle):.1f} % of the contextual oracle ({seeds} seeds)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", default="contextual,capped,E1-context")
+    parser.add_argument("--policies", default=",".join(POLICIES))
+    parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs-dir", default=str(REPORT / "context-runs"))
+    parser.add_argument("--publish", action="store_true")
+    parser.add_argument("--bounds", action="store_true", help="what part of the true context earns, then stop")
+    args = parser.parse_args()
+    if args.bounds:
+        bounds()
+        return
+    started = time.perf_counter()
+    REPORT.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
+    tasks = [(e, p, args.seeds, args.runs_dir) for e in args.envs.split(",") for p in args.policies.split(",")]
+    results: dict = {e: {} for e in args.envs.split(",")}
+    with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:
+        for found in pool.imap_unordered(_task, tasks):
+            results[found["env"]][found["sampler"]] = found
+            share = 100 * np.mean(found["revenue"] / found["optimum"])
+            print(f"{found['env']} {found['sampler']}: {share:.2f} % ({found['seconds']:.0f} s)", flush=True)
+    results = {e: {p: by[p] for p in args.policies.split(",") if p in by} for e, by in results.items()}
+    text = table(results) + f"\nWall time: {(time.perf_counter() - started) / 60:.1f} min ({args.seeds} seeds).\n"
+    (REPORT / "context_results.md").write_text(text)
+    summary = {e: {p: float(np.mean(r["revenue"] / r["optimum"])) for p, r in by.items()} for e, by in results.items()}
+    (REPORT / "context_results.json").write_text(json.dumps(summary, indent=1))
+    paths = plot(results, REPORT)
+    print(text)
+    if args.publish:
+        PUBLISHED.mkdir(parents=True, exist_ok=True)
+        (PUBLISHED / "context_results.md").write_text(text)
+        for path in paths:
+            (PUBLISHED / path.name).write_bytes(path.read_bytes())
+
+
+if __name__ == "__main__":
+    main()

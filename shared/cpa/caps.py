@@ -1,0 +1,145 @@
+"""Per-offer daily caps and their pacing. Pure (the store passes in the clock and the day's spend).
+
+A cap is set per offer in the tenant's `config/serving`, `cpa.caps` (parsed by
+shared/cpa/serving.py `parse_caps`):
+
+    {"cpa": {"caps": {"42": {"conversions": 100, "tz": "Europe/Paris"}, "7": {"cents": 250000}}}}
+
+- conversions or cents: what the advertiser buys per day (exactly one of the two, above 0);
+- tz: the IANA time zone whose midnight starts the offer's day (default UTC).
+An entry that is not valid is ignored and logged; the others still apply.
+
+Spend is counted from /feedback, in the same commit that applies the reward event once (the offer's
+counter shard gains `day.{YYYY-MM-DD}.conversions` and `.cents`, the day in the offer's time zone),
+so a replayed event never counts twice.
+
+Pacing (a shadow price per capped offer, as the dual of the day's linear programme): the decision
+values a capped offer at (1 - price) x its revenue per click, so the offer keeps winning the clicks
+where its advantage over the alternatives is largest and cedes the others first. The price rises
+while the day's spend runs ahead of the cap's share of the day, PRICE_GAIN per unit of overspend
+ratio, and is 0 while it is behind. A cap reached takes the offer out of the candidates unless
+nothing else is eligible.
+"""
+
+import datetime
+import math
+import zoneinfo
+from dataclasses import dataclass
+from typing import NamedTuple
+
+KINDS = ("conversions", "cents")
+DAY_FIELD = "day"  # the counter map of spend per day: day.{YYYY-MM-DD}.{conversions, cents}
+PRICE_GAIN = 20.0  # price per unit of spend above the day's schedule (1.05 x schedule: price 1)
+MAX_PRICE = 0.999  # a paced offer's value is at least 0.1 % of its own
+# The schedule allows this share of the cap ahead of the day's elapsed share (quantised spend early
+# in the day: one conversion is not a runaway).
+SLACK = 0.01
+MAX_CAP = 1e12
+
+
+class Cap(NamedTuple):
+    kind: str  # "conversions" or "cents"
+    limit: float
+    tz: str = "UTC"
+
+
+@dataclass(frozen=True)
+class CapState:
+    """One capped candidate at decision time."""
+
+    spent: float
+    limit: float
+    day_fraction: float  # share of the offer's day elapsed, in [0, 1)
+
+    @property
+    def reached(self) -> bool:
+        return self.spent >= self.limit
+
+    @property
+    def price(self) -> float:
+        """The shadow price: the share of the offer's value that pacing takes off."""
+        schedule = self.limit * min(1.0, self.day_fraction + SLACK)
+        ahead = self.spent / schedule - 1.0 if schedule > 0 else math.inf
+        return min(MAX_PRICE, max(0.0, PRICE_GAIN * ahead))
+
+
+def parse_section(caps, problems: list[str]) -> dict[int, Cap]:
+    """`cpa.caps` of a configuration document: offer id (a string key) -> Cap; invalid entries noted."""
+    if caps is None:
+        return {}
+    if not isinstance(caps, dict):
+        problems.append("cpa.caps: not an object of offer id -> cap")
+        return {}
+    found = {}
+    for key, entry in caps.items():
+        name = f"cpa.caps.{str(key)[:40]}"
+        offer = str(key).strip()
+        if not offer.isdigit() or int(offer) >= 2**63:
+            problems.append(f"{name}: the key is not an offer id")
+            continue
+        if not isinstance(entry, dict):
+            problems.append(f"{name}: not an object")
+            continue
+        kinds = [kind for kind in KINDS if entry.get(kind) is not None]
+        if len(kinds) != 1:
+            problems.append(f"{name}: give exactly one of conversions or cents")
+            continue
+        limit = entry[kinds[0]]
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not 0 < limit <= MAX_CAP:
+            problems.append(f"{name}.{kinds[0]}: {str(limit)[:40]!r} is not a number above 0")
+            continue
+        tz = entry.get("tz", "UTC")
+        if not valid_zone(tz):
+            problems.append(f"{name}.tz: {str(tz)[:60]!r} is not an IANA time zone")
+            continue
+        found[int(offer)] = Cap(kinds[0], float(limit), tz)
+    return found
+
+
+def valid_zone(name) -> bool:
+    if not isinstance(name, str) or not name or len(name) > 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def local_time(now: datetime.datetime, tz: str) -> datetime.datetime:
+    return now.astimezone(zoneinfo.ZoneInfo(tz))
+
+
+def day_of(now: datetime.datetime, tz: str = "UTC") -> str:
+    """The offer's day (its time zone's calendar date) at `now`, as the counter's key."""
+    return local_time(now, tz).date().isoformat()
+
+
+def day_fraction(now: datetime.datetime, tz: str = "UTC") -> float:
+    """The share of the offer's day elapsed at `now` (a day of 23 or 25 hours counted as it is)."""
+    local = local_time(now, tz)
+    midnight = datetime.datetime.combine(local.date(), datetime.time(), tzinfo=local.tzinfo)
+    tomorrow = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(), local.tzinfo)
+    length = (tomorrow.astimezone(datetime.UTC) - midnight.astimezone(datetime.UTC)).total_seconds()
+    return min(max((local - midnight).total_seconds() / length, 0.0), 1.0 - 1e-9)
+
+
+def spend_fields(day: str, conversions: float, cents: float) -> dict[str, float]:
+    """The counter increments (dotted paths) that add one reward event's spend to its day."""
+    return {f"{DAY_FIELD}.{day}.conversions": conversions, f"{DAY_FIELD}.{day}.cents": cents}
+
+
+def spent(totals: dict, day: str, kind: str) -> float:
+    """The day's spend of the cap's kind in an offer counter's totals."""
+    return float(((totals.get(DAY_FIELD) or {}).get(day) or {}).get(kind, 0.0))
+
+
+def state_of(cap: Cap, totals: dict, now: datetime.datetime) -> CapState:
+    return CapState(spent(totals, day_of(now, cap.tz), cap.kind), cap.limit, day_fraction(now, cap.tz))
+
+
+def old_days(day: str, kept: int = 2, forgotten: int = 7) -> list[str]:
+    """The dotted day fields a written shard drops: the `forgotten` days before the `kept` latest
+    (today and yesterday), so a shard's day map stays a few entries long."""
+    date = datetime.date.fromisoformat(day)
+    return [f"{DAY_FIELD}.{date - datetime.timedelta(days=back)}" for back in range(kept, kept + forgotten)]

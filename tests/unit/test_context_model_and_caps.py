@@ -1,0 +1,205 @@
+"""Click context, the contextual sampler, caps and pacing: the pure parts (issue 24)."""
+
+import datetime
+
+import numpy as np
+import pytest
+
+from shared.cpa import adjust, caps, context_model, serving
+from shared.cpa.models import SampleRequest
+from shared.cpa.policies import SAMPLERS, OfferStats, SamplerParams, Stats, choose_batch, thompson_propensities
+from shared.cpa.policies.contextual import Adjustments, ContextParams, adjusted
+from shared.cpa.policies.thompson_integral import _products_of_the_others
+from shared.cpa.policies.thompson_model import thompson_posterior
+from tests.conftest import function_client
+
+STATS = Stats.of(
+    [
+        OfferStats(1000, 20, 10_000, 5e6, 20, 20 * np.log(500), 20 * np.log(500) ** 2),
+        OfferStats(500, 5, 10_000, 2e7, 5, 5 * np.log(2000), 5 * np.log(2000) ** 2),
+        OfferStats(),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("geo", "XX"),
+        ("geo", "FRA"),
+        ("device", "tv"),
+        ("os", "a.b"),
+        ("os", ""),
+        ("source", "-x"),
+        ("source", "a" * 65),
+    ],
+)
+def test_an_invalid_context_field_is_a_400_naming_it(field, value):
+    answer = function_client("sample").get("/sample", query_string={"click_id": 1, "offer_ids": "3,5", field: value})
+    assert answer.status_code == 400
+    assert answer.get_json()["field"] == field and answer.get_json()["error"].startswith(f"{field}: ")
+
+
+def test_context_fields_are_normalised_and_recorded():
+    request = SampleRequest.model_validate(
+        {"click_id": "1", "offer_ids": "1,2", "geo": "fr", "device": "Mobile", "os": "iOS", "source": "Pub_7"}
+    )
+    assert request.context() == {"geo": "FR", "device": "mobile", "os": "ios", "source": "Pub_7"}
+    assert request.logged() == {"context": request.context()}
+    assert SampleRequest.model_validate({"click_id": "1", "offer_ids": "1"}).logged() == {}
+
+
+def test_contextual_without_adjustments_decides_and_logs_exactly_as_thompson():
+    for seed in range(20):
+        plain = choose_batch("thompson", STATS, np.array([10_000]), SamplerParams(), np.random.default_rng(seed))
+        context_free = choose_batch(
+            "contextual", STATS, np.array([10_000]), ContextParams(), np.random.default_rng(seed)
+        )
+        assert plain.index.tolist() == context_free.index.tolist()
+        assert plain.probability.tolist() == context_free.probability.tolist()
+
+
+def test_an_adjustment_of_nothing_leaves_the_posterior_as_it_is_and_a_shift_moves_its_mean():
+    posterior = thompson_posterior(STATS, SamplerParams())
+    same = adjusted(posterior, Adjustments.none(1, 3))
+    assert all(np.array_equal(x, y) for x, y in zip(posterior, same, strict=True))
+    a, b, _, _ = adjusted(posterior, Adjustments(np.array([[np.log(2.0), 0.0, 0.0]]), np.zeros((1, 3))))
+    before = posterior[0][0, 0] / (posterior[0][0, 0] + posterior[1][0, 0])
+    assert a[0, 0] / (a[0, 0] + b[0, 0]) == pytest.approx(2 * before)
+    _, _, m, _ = adjusted(posterior, Adjustments(np.zeros((1, 3)), np.zeros((1, 3)), np.array([[np.log(0.5), 0, 0]])))
+    assert m[0, 0] == pytest.approx(posterior[2][0, 0] + np.log(0.5))
+
+
+def test_contextual_logs_its_exact_probability():
+    params = ContextParams(adjust=Adjustments(np.array([[0.4, -0.3, 0.0]]), np.array([[0.05, 0.2, 0.0]])))
+    shares = SAMPLERS["contextual"].probabilities(STATS, params)[0]
+    rng = np.random.default_rng(1)
+    wins = np.zeros(3)
+    batch = Stats(*(np.repeat(part, 20_000, axis=0) for part in STATS))
+    tiled = ContextParams(adjust=Adjustments(*(np.repeat(x, 20_000, axis=0) for x in params.adjust[:2])))
+    decided = choose_batch("contextual", batch, np.full(20_000, 10_000), tiled, rng, propensity=False)
+    wins += np.bincount(decided.index, minlength=3)
+    assert np.abs(wins / wins.sum() - shares).max() < 0.015
+
+
+def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_away():
+    counts = {"FR": [5000, 250], "DE": [5000, 50], "US": [4000, 120], "rare": [10, 1]}
+    effects = context_model.feature_effects(counts)
+    assert effects.of("new-source")[0] == 0.0 and effects.of("new-source")[1] > 0
+    assert effects.of("FR")[0] > 0.3 and effects.of("DE")[0] < -0.6  # strong evidence: far from 1
+    assert abs(effects.of("rare")[0]) < abs(np.log(0.1 / (420 / 14010)))  # shrunk towards 1
+    assert context_model.feature_effects({"FR": [50, 1]}).of("FR") == (0.0, 0.0)  # too little to learn from
+    assert context_model.adjustments({}, [{"geo": effects}]) is None
+    found = context_model.adjustments({"geo": "FR", "device": "mobile"}, [{"geo": effects}, None])
+    assert found.log_rate[0, 0] == pytest.approx(effects.of("FR")[0]) and found.log_rate[0, 1] == 0.0
+    assert found.base_log_rate[0, 0] == pytest.approx(np.log(421 / 14010)) and np.isnan(found.base_log_rate[0, 1])
+
+
+def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
+    """An offer shown mostly where it does well converts above its average lately: the context's
+    multiplier applies to the average its counts hold, not to that."""
+    posterior = thompson_posterior(STATS, SamplerParams())
+    base = np.array([[np.log(0.01), np.nan, np.nan]])
+    a, b, _, _ = adjusted(posterior, Adjustments(np.array([[np.log(2.0), 0, 0]]), np.zeros((1, 3)), None, base))
+    assert a[0, 0] / (a[0, 0] + b[0, 0]) == pytest.approx(0.02)
+    assert (a[0, 1], b[0, 1]) == (posterior[0][0, 1], posterior[1][0, 1])
+
+
+def test_trigamma_matches_its_series():
+    x = np.array([0.01, 0.5, 1.0, 3.0, 10.0, 200.0])
+    exact = np.array([sum(1.0 / (v + n) ** 2 for n in range(200_000)) + 1.0 / (v + 200_000) for v in x])
+    assert np.allclose(context_model.trigamma(x), exact, rtol=1e-5)
+
+
+def test_caps_parse_keeps_the_valid_entries_and_names_the_others():
+    problems: list[str] = []
+    document = {
+        "cpa": {
+            "caps": {
+                "42": {"conversions": 100, "tz": "Europe/Paris"},
+                "7": {"cents": 250_000},
+                "x": {"conversions": 1},
+                "8": {"conversions": 1, "cents": 2},
+                "9": {"conversions": -1},
+                "10": {"cents": 5, "tz": "Mars/Olympus"},
+                "11": "100",
+            }
+        }
+    }
+    found, problems = serving.parse_caps(None, document)
+    assert found == {42: caps.Cap("conversions", 100.0, "Europe/Paris"), 7: caps.Cap("cents", 250_000.0, "UTC")}
+    assert len(problems) == 5 and all(problem.startswith("cpa.caps.") for problem in problems)
+    assert serving.parse_caps(None, {"cpa": {"caps": [1]}})[0] == {}
+    assert serving.parse_caps({"cpa": {"caps": {"1": {"cents": 5}}}}, None)[0] == {}  # operators set none
+
+
+def test_the_day_and_its_share_are_the_offers_time_zone():
+    now = datetime.datetime(2027, 3, 1, 23, 30, tzinfo=datetime.UTC)
+    assert caps.day_of(now, "UTC") == "2027-03-01" and caps.day_of(now, "Europe/Paris") == "2027-03-02"
+    assert caps.day_fraction(now, "UTC") == pytest.approx(23.5 / 24)
+    assert caps.day_fraction(now, "Europe/Paris") == pytest.approx(0.5 / 24)
+    assert caps.old_days("2027-03-02")[0] == "day.2027-02-28" and len(caps.old_days("2027-03-02")) == 7
+
+
+def test_the_shadow_price_rises_with_spend_ahead_of_the_day_and_is_zero_behind_it():
+    behind = caps.CapState(spent=40, limit=100, day_fraction=0.5)
+    ahead = caps.CapState(spent=52, limit=100, day_fraction=0.5)
+    far_ahead = caps.CapState(spent=90, limit=100, day_fraction=0.5)
+    assert behind.price == 0.0 and 0.0 < ahead.price < far_ahead.price == caps.MAX_PRICE
+    assert caps.CapState(100, 100, 0.99).reached and not caps.CapState(99, 100, 0.99).reached
+
+
+def test_the_plan_leaves_a_capped_out_offer_out_unless_it_is_the_only_one():
+    now = datetime.datetime(2027, 3, 1, 12, tzinfo=datetime.UTC)
+    day = caps.day_of(now)
+    spent = {"day": {day: {"conversions": 3, "cents": 900}}}
+    offer_caps = {5: caps.Cap("conversions", 3.0)}
+    plan = adjust.plan("thompson", False, SamplerParams(), [5, 6], [spent, {}], {}, None, offer_caps, now)
+    assert plan.eligible == [1] and plan.sampler == "contextual" and plan.capped[0].reached
+    alone = adjust.plan("thompson", False, SamplerParams(), [5], [spent], {}, None, offer_caps, now)
+    assert alone.eligible == [0]
+    named = adjust.plan("klucb", True, SamplerParams(), [5, 6], [spent, {}], {}, None, offer_caps, now)
+    assert named.sampler == "klucb" and named.eligible == [1]
+    free = adjust.plan("thompson", False, SamplerParams(), [5, 6], [{}, {}], {}, None, {}, now)
+    assert free.sampler == "thompson" and free.params == SamplerParams() and free.unpaced_params is None
+
+
+def test_the_products_of_the_others_are_exact_with_zeros():
+    rng = np.random.default_rng(0)
+    cdf = rng.uniform(size=(6, 40))
+    cdf[rng.uniform(size=cdf.shape) < 0.3] = 0.0
+    brute = np.array([np.prod(np.delete(cdf, i, axis=0), axis=0) for i in range(6)])
+    assert np.allclose(_products_of_the_others(cdf), brute, rtol=1e-12, atol=0)
+
+
+def test_thompson_probabilities_at_k_100_add_up_and_follow_the_draws():
+    rng = np.random.default_rng(3)
+    clicks = rng.integers(50, 5000, size=100)
+    conversions = rng.binomial(clicks, rng.uniform(0.005, 0.08, size=100))
+    payout = rng.uniform(200, 8000, size=100)
+    stats = Stats.of(
+        [
+            OfferStats(int(c), int(v), float(v * p), float(v * p * p))
+            for c, v, p in zip(clicks, conversions, payout, strict=True)
+        ]
+    )
+    shares = thompson_propensities(stats, SamplerParams())[0]
+    assert shares.sum() == pytest.approx(1.0)
+    batch = Stats(*(np.repeat(part, 20_000, axis=0) for part in stats))
+    decided = choose_batch("thompson", batch, np.full(20_000, 10**5), SamplerParams(floor=0.0), rng, propensity=False)
+    found = np.bincount(decided.index, minlength=100) / 20_000
+    assert np.abs(found - shares).max() < 0.015
+
+
+def test_the_report_shows_each_capped_offers_spend_against_its_cap():
+    from tools.report import page, ranking
+
+    stats = [OfferStats(1000, 20, 10_000, 5e6), OfferStats(800, 10, 9_000, 9e6)]
+    cap = {"kind": "conversions", "limit": 50.0, "tz": "Europe/Paris", "day": "2027-03-01", "spent": 20.0}
+    cap |= {"share_of_day": 0.5, "price": 0.0, "reached": False}
+    ranked = ranking.rank([3, 5], stats, np.random.default_rng(0), min_clicks=100)
+    table = page._offer_table(ranked, {3: cap, 5: None})
+    assert "today's spend / daily cap" in table and "20 / 50 conversions (40%) on 2027-03-01" in table
+    assert "daily cap" not in page._offer_table(ranked, {3: None, 5: None})
+    too_few = ranking.rank([3, 5], stats, np.random.default_rng(0), min_clicks=10_000)  # listed, not ranked
+    assert "20 / 50 conversions (40%)" in page._offer_table(too_few, {3: cap, 5: None})
