@@ -1,0 +1,60 @@
+"""The policies the family compares: the project's samplers as the service runs them, and named
+variants (prototypes of a different default, run only when asked for).
+
+A policy is a sampler of shared.cpa.policies, its SamplerParams and the store's drift restarts
+(DriftParams, clock at one click a second as in bench/run.py's DRIFT; only for the samplers that
+decide on restarted statistics, policies.FORGETS), or None (cumulative counters).
+"""
+
+import zlib
+from dataclasses import dataclass, replace
+
+from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, DriftParams
+from shared.cpa.policies import DEFAULT_SAMPLER, FORGETS, SamplerParams
+
+RUNNER_VERSION = 1  # bump when bench/family/cpa_runner.py or cpa_envs.py change what a run measures
+DRIFT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    sampler: str
+    params: SamplerParams
+    drift: DriftParams | None
+    label: str
+
+    @property
+    def key(self) -> str:
+        """Names a kept run: everything that decides its result but the code (RUNNER_VERSION stands for that)."""
+        detail = repr((self.sampler, self.params, self.drift, RUNNER_VERSION))
+        return f"{self.name}-{zlib.crc32(detail.encode()):08x}"
+
+
+def _project(name: str, sampler: str, label: str, drift: bool = True, **changes) -> Policy:
+    params = replace(SamplerParams(), **changes)
+    return Policy(name, sampler, params, DRIFT if drift and sampler in FORGETS else None, label)
+
+
+SAMPLERS = {  # every project sampler as the service runs it (default SamplerParams, drift where it applies)
+    policy.name: policy
+    for policy in (
+        _project("thompson", "thompson", "thompson (project)"),
+        _project("klucb", "klucb", "klucb (project)"),
+        _project("greedy", "greedy", "greedy, 100 warm-up (project)"),
+        _project("epsilon", "epsilon", "epsilon-greedy 0.1 (project)"),
+        _project("ucb", "ucb", "UCB1 (project)"),
+    )
+}
+VARIANTS = {
+    policy.name: policy
+    for policy in (_project("thompson-no-drift", "thompson", "thompson without drift restarts", drift=False),)
+}
+POLICIES = {**SAMPLERS, **VARIANTS}
+DEFAULT = DEFAULT_SAMPLER  # the family's default policy: the service's default sampler as the service runs it
+
+
+def get(name: str) -> Policy:
+    if name not in POLICIES:
+        raise KeyError(f"unknown policy {name!r}; one of {', '.join(POLICIES)}")
+    return POLICIES[name]
