@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint install prereqs scan bench bench-family bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
+.PHONY: run test lint docs install prereqs scan bench bench-family bench-sample bench-capacity drop load-products clean report traffic fuzz evaluate reset
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -19,17 +19,28 @@ install: $(VENV)/.installed
 
 prereqs: install
 	@$(PY) -m devstack.prereqs
-	@$(PY) -m devstack.report.browser  # Debian's Chromium for the report's screenshot test (installs if root)
+	@$(PY) -m tools.report.browser  # Debian's Chromium for the report's screenshot test (installs if root)
 
 run: prereqs
 	PORT=$(PORT) $(PY) -m devstack.run
 
-# ruff (pyproject.toml): lint and format are part of the suite, so CI enforces them.
+# ruff and import-linter (pyproject.toml): lint, format and the import contracts (layers only point
+# down, no cycles) are part of the suite, so CI enforces them.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
-test: prereqs lint
+# The documentation site (mkdocs.yml, docs/) into site/; --strict fails on any warning (a page
+# missing from the nav, a broken link or anchor). MkDocs and the Material theme go into .venv.
+$(VENV)/.docs-installed: requirements-docs.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-docs.txt
+	@touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+test: prereqs lint docs
 	$(PY) -m pytest -q -rs
 	@if command -v terraform >/dev/null; then terraform fmt -check -recursive -diff infra && echo "terraform fmt: clean"; \
 	 else echo "terraform not installed: skipped terraform fmt -check"; fi
@@ -75,36 +86,36 @@ bench-capacity: prereqs
 	$(PY) -m bench.capacity
 
 clean:
-	rm -rf $(VENV) .venv-fuzz .pytest_cache local-results reports
+	rm -rf $(VENV) .venv-fuzz .pytest_cache local-results reports site
 
 # The report page (reports/report.html, charts beside it) from the running `make run`, or from the
 # project in GOOGLE_CLOUD_PROJECT when no stack runs; options: make report ARGS="--since 24h --max-clicks 20000".
 report: install
-	$(PY) -m devstack.report $(ARGS)
+	$(PY) -m tools.report $(ARGS)
 
 # Off-policy evaluation of every CPA sampler (IPS, SNIPS, doubly robust, 95 % intervals) on the clicks and
 # episodes logged by the running `make run` (or FIRESTORE_EMULATOR_HOST / GOOGLE_CLOUD_PROJECT);
 # options: make evaluate ARGS="--since 24h --max-clicks 20000", ARGS="--export log.jsonl", ARGS="--project ID".
 evaluate: install
-	$(PY) -m devstack.evaluate $(ARGS)
+	$(PY) -m tools.evaluate $(ARGS)
 
 # Simulated clicks and customers sent to the running `make run` (seeded), so the report has something to show.
 traffic: install
-	$(PY) -m devstack.report.traffic $(ARGS)
+	$(PY) -m tools.traffic $(ARGS)
 
 # Archive then zero one offer's or segment's statistics in the running `make run` (or --project):
 # make reset ARGS="offer=42"; make reset ARGS='"segment=30-44|Europa|M" --reason "new creative"'.
 reset: install
-	$(PY) -m devstack.reset $(ARGS)
+	$(PY) -m tools.reset $(ARGS)
 
 load-products: install
-	$(PY) -m devstack.load_products $(FILE)
+	$(PY) -m tools.load_products $(FILE)
 
 # Drop a client CSV into the running stack's inbox (`make run` in another terminal), wait for its
 # batch job and copy the result and error CSVs to local-results/.
 drop: install
 	@test -n "$(FILE)" -a -n "$(CLIENT)" || { echo "usage: make drop FILE=<csv> CLIENT=<client>"; exit 1; }
-	$(PY) -m devstack.drop --file $(FILE) --client $(CLIENT)
+	$(PY) -m tools.drop --file $(FILE) --client $(CLIENT)
 
 # Batch scoring throughput and peak memory at 10k and 1M generated rows, against fresh emulators.
 bench-batch: prereqs

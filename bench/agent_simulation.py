@@ -1,4 +1,4 @@
-"""Company A's learning agent (shared/customer/agent.py `slates`) against the static agent and
+"""Company A's learning agent (shared/customer/agents/ `slates`) against the static agent and
 the oracle slate, on simulated customers (bench/slates.py), every 5,000 rewards up to 50,000.
 
     python -m bench.agent_simulation [--seeds 4] [--customers 50000] [--out reports/bench]

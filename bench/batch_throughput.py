@@ -56,7 +56,7 @@ def child(name: str, generation: str) -> None:
     """Run one job in this process, delivering again while a delivery stops at its time budget,
     and print its figures as JSON."""
     from shared.batch import job as batch_job
-    from shared.firestore_client import get_db
+    from shared.platform.firestore import get_db
 
     started = time.perf_counter()
     deliveries = 0
@@ -96,19 +96,19 @@ def ceiling(docs: int = 20_000, chunk: int = 5000) -> float:
     import uuid
 
     from shared.batch.writer import Ramp, create_new
-    from shared.customer import agent
+    from shared.customer import agents, segments
     from shared.customer.store import EPISODES, new_episode
-    from shared.firestore_client import get_db
+    from shared.platform.firestore import get_db
 
     db = get_db()
     episode = new_episode(
         "1000000",
         "2022-04-01",
         {"age": 40.0, "gender": "F", "region": "Asia", "client-since": "2015-01-01", "last_offer": "OFFER_2"},
-        list(agent.OFFERS),
+        list(segments.OFFERS),
         "30-44|Asia|F",
         ["OFFER_1", "OFFER_2", "OFFER_3"],
-        agent.LEARNING,
+        agents.LEARNING,
         "batch:bench",
         datetime.datetime.now(datetime.UTC),
     )

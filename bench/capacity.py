@@ -3,7 +3,7 @@
     make bench-capacity        (or: python -m bench.capacity --seconds 3 --executed 0.02)
 
 Starts its own Firestore and Storage emulators. Every document read and written is counted at the
-RPC level (shared/sdk_private.observe_documents), per request, per document and per collection.
+RPC level (shared/platform/sdk_private.observe_documents), per request, per document and per collection.
 
 The profile is replayed in VIRTUAL time (each simulated instance's stats cache runs on the
 replay's clock, its background work inline): PROFILE below. Every virtual click runs the real
@@ -32,12 +32,12 @@ import time
 import numpy as np
 
 from devstack import emulators
-from shared import counters, sdk_private, stats_cache
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
-from shared.customer import agent, linear_store
+from shared.customer import linear_store, segments
 from shared.customer import store as customer
 from shared.customer.models import PredictRequest, RewardRequest
+from shared.platform import counters, sdk_private, stats_cache
 
 PROJECT = "offer-bandits-capacity"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -216,17 +216,17 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
     stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
     stores[0].ensure_agent_registered()
     segments = [
-        agent.segment_of(age, gender, region)
+        segments.segment_of(age, gender, region)
         for age in (20, 40, 50, 70)  # one age in each band
-        for gender in agent.GENDERS
-        for region in agent.REGIONS
+        for gender in segments.GENDERS
+        for region in segments.REGIONS
     ]
     # segments in service for an hour (not young), each taking a 24th of /predict and /rewards
     rate = p["predict_per_s"] * 1.2 / len(set(segments))  # shown at /predict, accepted (1 in 5) at /rewards
     batch = db.batch()
     # and each offer's linear statistics: /predict adds the slate's shown part to 3 of them
-    linear_rate = p["predict_per_s"] * 3 / len(agent.OFFERS)
-    for offer in agent.OFFERS:
+    linear_rate = p["predict_per_s"] * 3 / len(segments.OFFERS)
+    for offer in segments.OFFERS:
         path = linear_store.counter_path(offer)
         totals = {counters.WRITES: linear_rate * 3600}
         batch.set(counters.shard_ref(db, path, 0), {counters.FIELD: totals})
@@ -251,8 +251,8 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
         if n == warm:
             counter.clear()
         instance = n % p["instances"]
-        states = {"age": rng.randint(18, 80), "gender": rng.choice("FM"), "region": rng.choice(agent.REGIONS)}
-        segment = agent.segment_of(states["age"], states["gender"], states["region"])
+        states = {"age": rng.randint(18, 80), "gender": rng.choice("FM"), "region": rng.choice(segments.REGIONS)}
+        segment = segments.segment_of(states["age"], states["gender"], states["region"])
         token = label.set("predict-cache")
         caches[instance].get([customer.segment_counter(segment)])
         label.reset(token)
@@ -261,10 +261,10 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
                 customer_id=f"c{n}",
                 timestamp="2024-01-01",
                 states=states,
-                offers={offer: True for offer in agent.OFFERS},
+                offers={offer: True for offer in segments.OFFERS},
             )
             token = label.set("predict")
-            episode_id, _ = stores[instance].predict(request)
+            episode_id = stores[instance].predict(request).episode_id
             label.reset(token)
             token = label.set("rewards")
             stores[(instance + 1) % p["instances"]].reward(
@@ -297,10 +297,10 @@ def run_batch(db, counter: Counter, rows: int) -> dict:
         if not gcs.bucket(name).exists():
             gcs.create_bucket(name)
     rng = random.Random(3)
-    lines = ["customer_id,age,gender,region," + ",".join(agent.OFFERS)]
+    lines = ["customer_id,age,gender,region," + ",".join(segments.OFFERS)]
     for n in range(rows):
-        flags = ",".join(rng.choice(["True", "False", "True"]) for _ in agent.OFFERS)
-        lines.append(f"{n},{rng.randint(18, 80)},{rng.choice('FM')},{rng.choice(agent.REGIONS)},{flags}")
+        flags = ",".join(rng.choice(["True", "False", "True"]) for _ in segments.OFFERS)
+        lines.append(f"{n},{rng.randint(18, 80)},{rng.choice('FM')},{rng.choice(segments.REGIONS)},{flags}")
     blob = gcs.bucket("cap-inbox").blob("company_b/capacity.csv")
     blob.upload_from_file(io.BytesIO(("\n".join(lines) + "\n").encode()), content_type="text/csv")
     blob.reload()
@@ -501,7 +501,7 @@ def main() -> None:
         rww = tally(ev, "write", {"rewards"}, {"request"}) / max(1, c["rewards"])
         # Each /predict adds its slate's `shown`, each accepted reward its `accepted`, to one shard.
         segment_rate = p["predict_per_s"] + p["rewards_per_s"] * ACCEPTED_SHARE
-        seg_rate = segment_rate / len(agent.AGE_BANDS) / len(agent.REGIONS) / len(agent.GENDERS)
+        seg_rate = segment_rate / len(segments.AGE_BANDS) / len(segments.REGIONS) / len(segments.GENDERS)
         seg_shards, seg_hot = hottest_shard_rate(seg_rate)
         b = run_batch(db, counter, args.batch_rows)
         br = tally(b["events"], "read") / b["rows"]

@@ -31,7 +31,8 @@ import numpy as np
 
 from bench import plots, rand
 from bench import slates as slates_env
-from shared.customer import agent, linear
+from shared.customer import agents, segments
+from shared.customer.agents import linear, segment_thompson
 
 ENV_NUMBER = 8
 OFFERS = tuple(f"OFFER_{number}" for number in range(1, 21))
@@ -40,7 +41,7 @@ UNSEEN = ("65+", "Asia")  # age band and region of the segments that arrive late
 UNSEEN_FROM = 40_000
 LAST = 5_000
 BATCH = 100
-LINEAR_AGENTS = (agent.LINEAR_TS, agent.LINEAR_UCB)
+LINEAR_AGENTS = (agents.LINEAR_TS, agents.LINEAR_UCB)
 NAMES = ("oracle", *LINEAR_AGENTS, "learning", "static")
 LABELS = {"learning": "thompson-slate (segment agent)", "static": "static", "oracle": "oracle slate"}
 
@@ -51,14 +52,14 @@ def hidden(seed: int) -> dict[str, np.ndarray]:
     k = len(OFFERS)
     base = np.log(0.05 / 0.95) + 0.5 * rng.standard_normal(k)
     slope, curve = 0.5 * rng.standard_normal(k), 0.4 * rng.standard_normal(k)
-    region = {r: 0.4 * rng.standard_normal(k) for r in agent.REGIONS}
-    gender = {g: 0.3 * rng.standard_normal(k) for g in agent.GENDERS}
+    region = {r: 0.4 * rng.standard_normal(k) for r in segments.REGIONS}
+    gender = {g: 0.3 * rng.standard_normal(k) for g in segments.GENDERS}
     fixed = {}
     for segment in linear.SEGMENTS:
         band, r, g = segment.split("|")
-        log_score = np.log([agent.static_scores(segment)[o] for o in agent.OFFERS])
+        log_score = np.log([segments.static_scores(segment)[o] for o in segments.OFFERS])
         static = np.zeros(k)
-        static[: len(agent.OFFERS)] = STATIC_WEIGHT * (log_score - log_score.mean()) / log_score.std()
+        static[: len(segments.OFFERS)] = STATIC_WEIGHT * (log_score - log_score.mean()) / log_score.std()
         fixed[segment] = base + region[r] + gender[g] + static + 0.15 * rng.standard_normal(k)
     return {"fixed": fixed, "slope": slope, "curve": curve}
 
@@ -66,20 +67,20 @@ def hidden(seed: int) -> dict[str, np.ndarray]:
 def customers(seed: int, n: int):
     rng = np.random.default_rng([ENV_NUMBER, seed, 2])
     ages = rng.integers(18, 91, size=n)
-    genders = rng.choice(agent.GENDERS, size=n)
-    regions = rng.choice(agent.REGIONS, size=n)
-    others = rng.choice([r for r in agent.REGIONS if r != UNSEEN[1]], size=n)
+    genders = rng.choice(segments.GENDERS, size=n)
+    regions = rng.choice(segments.REGIONS, size=n)
+    others = rng.choice([r for r in segments.REGIONS if r != UNSEEN[1]], size=n)
     sizes = rng.integers(3, len(OFFERS) + 1, size=n)
     for i in range(n):
         region = str(regions[i])
-        if i < UNSEEN_FROM and agent.age_band(ages[i]) == UNSEEN[0] and region == UNSEEN[1]:
+        if i < UNSEEN_FROM and segments.age_band(ages[i]) == UNSEEN[0] and region == UNSEEN[1]:
             region = str(others[i])
         eligible = [OFFERS[j] for j in sorted(rng.choice(len(OFFERS), size=int(sizes[i]), replace=False))]
         yield linear.Customer(int(ages[i]), str(genders[i]), region), eligible
 
 
 def is_unseen(customer: linear.Customer) -> bool:
-    return agent.age_band(customer.age) == UNSEEN[0] and customer.region == UNSEEN[1]
+    return segments.age_band(customer.age) == UNSEEN[0] and customer.region == UNSEEN[1]
 
 
 @dataclasses.dataclass
@@ -101,8 +102,8 @@ def e7_world(seed: int, n: int) -> World:
     drawn = list(slates_env.customers(seed, n))
     table = np.array([rates[segment] for segment in linear.SEGMENTS])
     segment = np.array([SEGMENT_INDEX[s] for _, s, _ in drawn])
-    eligible = np.array([[o in e for o in agent.OFFERS] for _, _, e in drawn])
-    return World(7, seed, agent.OFFERS, [c for c, _, _ in drawn], segment, eligible, lambda i: table[segment[i]])
+    eligible = np.array([[o in e for o in segments.OFFERS] for _, _, e in drawn])
+    return World(7, seed, segments.OFFERS, [c for c, _, _ in drawn], segment, eligible, lambda i: table[segment[i]])
 
 
 def e8_world(seed: int, n: int) -> World:
@@ -110,7 +111,7 @@ def e8_world(seed: int, n: int) -> World:
     drawn = list(customers(seed, n))
     people = [c for c, _ in drawn]
     fixed = np.array([world["fixed"][s] for s in linear.SEGMENTS])
-    segment = np.array([SEGMENT_INDEX[agent.segment_of(*c)] for c in people])
+    segment = np.array([SEGMENT_INDEX[segments.segment_of(*c)] for c in people])
     z = (np.array([c.age for c in people], dtype=float) - 50.0) / 20.0
     eligible = np.array([[o in e for o in OFFERS] for _, e in drawn])
 
@@ -134,11 +135,13 @@ def simulate(world: World) -> dict[str, np.ndarray]:
     Customers come in batches of BATCH: an agent decides a batch with the evidence of the
     batches before (rewards arrive late in the service too), so every agent's arithmetic runs
     once per batch: the linear agents through linear.Model, the segment agent as
-    agent.learning_slates does it (Beta(prior + counts) draws, per segment and offer)."""
+    segment_thompson.learning_slates does it (Beta(prior + counts) draws, per segment and offer)."""
     n, k = world.eligible.shape
     offers = list(world.offers)
-    static = np.array([[agent._score(agent.static_scores(s), o) for o in offers] for s in linear.SEGMENTS])
-    alpha, beta = np.array([[agent.prior(s, o) for o in offers] for s in linear.SEGMENTS]).transpose(2, 0, 1)
+    static = np.array(
+        [[segment_thompson._score(segments.static_scores(s), o) for o in offers] for s in linear.SEGMENTS]
+    )
+    alpha, beta = np.array([[agents.prior(s, o) for o in offers] for s in linear.SEGMENTS]).transpose(2, 0, 1)
     shown, taken = np.zeros((len(linear.SEGMENTS), k)), np.zeros((len(linear.SEGMENTS), k))
     models = {name: linear.Model() for name in LINEAR_AGENTS}
     rngs = {name: np.random.default_rng([world.env, world.seed, 10 + i]) for i, name in enumerate(NAMES)}

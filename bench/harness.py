@@ -14,7 +14,7 @@ from bench import rand
 from bench.envs import Env
 from shared.cpa import drift
 from shared.cpa.drift import DriftParams
-from shared.cpa.policies import FORGETS, SamplerParams, Stats, choose_batch
+from shared.cpa.policies import SAMPLERS, SamplerParams, Stats, choose_batch
 
 CHECKPOINTS = 200  # cumulative regret is recorded at this many evenly spaced steps
 DELAY_WINDOW = 1 << 15  # conversions later than this many clicks (p < 1e-7 at mean 2,000) arrive at its end
@@ -122,10 +122,11 @@ def run_project_policy(
     lag_clicks: decisions read a snapshot of the statistics refreshed every lag_clicks clicks, as a
     per-instance cache with a freshness bound would serve them (counts still exact underneath);
     with lag_fraction, every min(lag_clicks, max(lag_min, lag_fraction x clicks so far)) clicks:
-    the cache's rule for young counters (shared/stats_cache.py age_limit).
+    the cache's rule for young counters (shared/platform/stats_cache.py age_limit).
     drift_params: the store's restarts on a detected market change (shared/cpa/drift.py), its clock
     in clicks: every DISCOUNT_BUCKET clicks, as a roll-up, each offer's recent window decays and
-    gains what the totals gained, and a sampler in FORGETS decides on totals - baseline.
+    gains what the totals gained (drift.roll, the store's own rule), and a sampler that forgets
+    (the registry's trait) decides on drift.since_arrays.
     """
     import time
 
@@ -142,8 +143,8 @@ def run_project_policy(
     # pending conversions, reward, reward_sq, log_reward, log_reward_sq, by arrival slot
     pending = np.zeros((DELAY_WINDOW, 5, batch, env.k)) if env.delay_mean else None
     factor = 2.0 ** (-DISCOUNT_BUCKET / half_life) if half_life else None
-    forgets = drift_params is not None and sampler in FORGETS
-    recent, baseline, rolled_totals = (np.zeros((7, batch, env.k)) for _ in range(3))
+    forgets = drift_params is not None and SAMPLERS[sampler].forgets
+    drift_state, rolled_totals = drift.DriftState.zeros((batch, env.k)), np.zeros((7, batch, env.k))
     checkpoint = 0
     refreshed = -(10**9)
     for step in range(env.horizon):
@@ -161,10 +162,8 @@ def run_project_policy(
                 counts *= factor
         if forgets and step % DISCOUNT_BUCKET == 0 and step:
             totals = np.stack(stats)
-            recent = recent * 2.0 ** (-DISCOUNT_BUCKET / drift_params.half_life) + (totals - rolled_totals)
+            drift_state = drift.roll(drift_state, totals, rolled_totals, DISCOUNT_BUCKET, drift_params)
             rolled_totals = totals
-            moved = drift.changed(totals - baseline, recent, drift_params.threshold)
-            baseline[:, moved] = (totals - recent)[:, moved]
         if lag_clicks and step - refreshed >= (
             min(lag_clicks, max(lag_min, lag_fraction * refreshed)) if lag_fraction else lag_clicks
         ):
@@ -172,10 +171,7 @@ def run_project_policy(
             refreshed = step
         elif not lag_clicks:
             seen = stats
-        decided = seen
-        if forgets and baseline.any():  # as drift.since: what is left after the baseline, counts whole
-            decided = Stats(*np.maximum(np.stack(seen) - baseline, 0.0))
-            decided = decided._replace(**{name: np.round(getattr(decided, name)) for name in drift.COUNTS})
+        decided = Stats(*drift.since_arrays(np.stack(seen), drift_state.baseline)) if forgets else seen
         epoch = env.epoch_of(step)
         step_params = params
         if env.payouts_known:

@@ -8,7 +8,7 @@ import timeit
 
 import numpy as np
 
-from shared.customer import agent, propensity
+from shared.customer import agents, propensity
 
 SEGMENT = "30-44|Europa|M"
 ELIGIBLE = [f"OFFER_{n}" for n in range(1, 11)]
@@ -16,9 +16,9 @@ ELIGIBLE = [f"OFFER_{n}" for n in range(1, 11)]
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    for policy in agent.AGENT_VERSIONS:
-        counts = {"OFFER_1": (40.0, 9.0)} if agent.reads_counts(policy) else {}
-        served = agent.slates(policy, SEGMENT, ELIGIBLE, counts, rng)[0]
+    for policy in agents.AGENTS:
+        counts = {"OFFER_1": (40.0, 9.0)} if (agents.AGENTS[policy].evidence == agents.SEGMENT_COUNTS) else {}
+        served = agents.slates(policy, SEGMENT, ELIGIBLE, counts, rng)[0]
         runs = 20
         seconds = timeit.timeit(
             lambda p=policy, c=counts, s=served: propensity.inclusion(p, SEGMENT, ELIGIBLE, c, s, rng), number=runs

@@ -1,5 +1,5 @@
 """The default sampler with fresh statistics vs statistics that lag as the per-instance cache
-serves them (shared/stats_cache.py): decisions read a snapshot refreshed when it is too old.
+serves them (shared/platform/stats_cache.py): decisions read a snapshot refreshed when it is too old.
 
     python -m bench.lag [--seeds 100] [--lags 4000] [--envs E1,E2,E3,E4,E5,E6] [--fresh-json FILE]
 
@@ -35,8 +35,8 @@ def _task(args):
     from bench.envs import ENVS
     from bench.harness import World, run_project_policy
     from bench.run import HALF_LIVES
-    from shared import stats_cache
     from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
+    from shared.platform import stats_cache
 
     if lag == CACHE:
         rule = {

@@ -36,7 +36,7 @@ PUBLISHED = ROOT / "bench" / "results"
 # configuration the default is proposed with (None: cumulative counters, as the store keeps today).
 HALF_LIVES: dict[str, float | None] = {}
 # The store's restarts on a detected market change (shared/cpa/drift.py), for the samplers that
-# decide on them (policies.FORGETS), with the benchmark's clock at one click a second: the
+# decide on them (the registry's `forgets`), with the benchmark's clock at one click a second: the
 # service's default half-life of 1,800 s is 1,800 clicks. A variant may set "drift": None.
 DRIFT = (DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
 
@@ -95,12 +95,12 @@ def project_params(policy: str):
     from dataclasses import replace
 
     from shared.cpa.drift import DriftParams
-    from shared.cpa.policies import FORGETS, SamplerParams
+    from shared.cpa.policies import SAMPLERS, SamplerParams
 
     sampler, changes = VARIANTS[policy][1:] if policy in VARIANTS else (policy, {})
     changes = dict(changes)
     drift = changes.pop("drift", DRIFT)
-    drift_params = DriftParams(*drift) if drift is not None and sampler in FORGETS else None
+    drift_params = DriftParams(*drift) if drift is not None and SAMPLERS[sampler].forgets else None
     return sampler, replace(SamplerParams(), **changes), drift_params
 
 

@@ -5,13 +5,14 @@
 Starts its own Firestore emulator and gateway. The bare work is what no implementation of
 `/sample` can avoid: one commit that creates the click document and adds one to a shard of the
 chosen offer's counter. The candidates' statistics come from the instance's cache of rolled-up
-summaries (shared/stats_cache.py), refreshed in the background, so a sample reads nothing; the
+summaries (shared/platform/stats_cache.py), refreshed in the background, so a sample reads nothing; the
 bare work reads nothing either. The ratio of the two is the cost of everything else: HTTP,
 validation, the cache lookup, the policy, logging. Rows at 3 and 100 candidates in the same run
 show how the cost grows with K (target: K = 100 within 1.3x of K = 3).
 """
 
 import argparse
+import json
 import math
 import os
 import random
@@ -24,12 +25,14 @@ from google.cloud import firestore
 
 from devstack import emulators
 from devstack.serve import start_in_background
-from shared import counters, stats_cache
 from shared.cpa.models import SampleRequest
 from shared.cpa.policies import Choice
 from shared.cpa.store import CLICKS, click_doc_id, click_document, offer_counter
+from shared.platform import counters, stats_cache
+from shared.web.identity import key_hash
 
 PROJECT = "offer-bandits-bench"
+BENCH_KEY = "bench-key"  # the default tenant's API key in the benchmark's own gateway
 
 
 def percentiles(samples_ms: list[float]) -> tuple[float, float]:
@@ -78,7 +81,8 @@ class Caller:
     def get(self, target: str) -> tuple[int, bytes]:
         if self.socket is None:
             self._connect()
-        self.socket.sendall(f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}\r\n\r\n".encode())
+        request = f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}\r\nx-api-key: {BENCH_KEY}\r\n\r\n"
+        self.socket.sendall(request.encode())
         status_line, *header_lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         headers = {
             name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)
@@ -165,7 +169,8 @@ def main() -> None:
     args = parser.parse_args()
 
     firestore_emulator = emulators.start_firestore()
-    env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
+    tenants = json.dumps({key_hash(BENCH_KEY): "default"})
+    env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT, "API_KEY_TENANTS": tenants}
     os.environ.update(env)
     gateway = None
     try:

@@ -1,7 +1,8 @@
 """`make run`: the emulators, every function behind one local URL, and the sample data loaded;
 plus the batch path: the storage emulator (inbox and results buckets), `score_upload` served by
 functions-framework as deployed, and the bridge that turns new inbox objects into its CloudEvents.
-The running stack's addresses go to STATE_FILE (DEVSTACK_STATE_FILE), which `make drop` reads.
+The running stack's addresses go to its state file (tools/target.py: one per port), which the
+tools (`make drop`, `make report`, ...) read.
 
 Every process it starts has a process group of its own (devstack.processes). SIGINT, SIGTERM or
 SIGHUP, at any moment, startup included, stops every group within a few seconds; a watchdog does it
@@ -13,7 +14,6 @@ the buckets are created again); after MAX_RESTARTS within RESTART_WINDOW it stop
 import contextlib
 import json
 import os
-import pathlib
 import signal
 import subprocess
 import sys
@@ -22,14 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from devstack import emulators, processes, serve
-from devstack.load_products import load_products_file
+from devstack.clients import environment, example_clients, new_keys
+from shared.platform.namespace import Namespace
+from tools import target
+from tools.load_products import load_products_file
 
 LOCAL_PROJECT = "offer-bandits-local"
 SAMPLE_PRODUCTS = "examples/company_A_products.csv"
 INBOX_BUCKET = "local-inbox"
 RESULTS_BUCKET = "local-results"
-# local-results/ is gitignored; tests point DEVSTACK_STATE_FILE elsewhere, beside a developer's stack.
-STATE_FILE = pathlib.Path(os.environ.get("DEVSTACK_STATE_FILE", "local-results/.devstack.json"))
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EMULATOR_TIMEOUT = 90
 MAX_RESTARTS = 5
@@ -81,15 +82,16 @@ def main() -> int:
     # Inherited by everything the stack starts: `grep -l OFFER_BANDITS_STACK /proc/*/environ` finds it all.
     os.environ.setdefault("OFFER_BANDITS_STACK", str(os.getpid()))
     port = int(os.environ.get("PORT", "8000"))
+    state_file = target.state_file(port)  # local-results/ is gitignored
     wrote_state = False
     try:
         processes.watch()
         services, state = _start(port)
-        STATE_FILE.parent.mkdir(parents=True, exist_ok=True)
+        state_file.parent.mkdir(parents=True, exist_ok=True)
         wrote_state = True  # before the write: a signal in between must still remove it
-        written = STATE_FILE.with_suffix(".tmp")
+        written = state_file.with_suffix(".tmp")
         written.write_text(json.dumps(state, indent=2))
-        written.replace(STATE_FILE)  # `make drop` never reads half a file
+        written.replace(state_file)  # a tool never reads half a file
         _say(
             f"\noffer-bandits is running at {state['gateway']}\n"
             f"  Firestore emulator: {state['firestore_emulator_host']} (FIRESTORE_EMULATOR_HOST), "
@@ -97,7 +99,10 @@ def main() -> int:
             f"  Storage emulator: {state['storage_emulator_host']}, buckets {INBOX_BUCKET} and {RESULTS_BUCKET}; "
             f"score_upload at {state['score_upload']}, fed by the bridge\n"
             f"  sample data: products from {SAMPLE_PRODUCTS}\n"
-            f"  try: curl '{state['gateway']}/sample/?click_id=1&offer_ids=3,5,7'\n"
+            f"  clients (examples/clients.json), each a tenant calling with its own API key (x-api-key):\n"
+            + "".join(f"    {tenant:<10} {key}\n" for tenant, key in state["api_keys"].items())
+            + f"  try: curl -H 'x-api-key: {state['api_keys']['default']}' "
+            f"'{state['gateway']}/sample/?click_id=1&offer_ids=3,5,7'\n"
             f"       make drop FILE=examples/company_B.csv CLIENT=company_b\n"
             "Ctrl-C stops everything; a part that exits is restarted.\n",
             sys.stdout,
@@ -115,7 +120,7 @@ def main() -> int:
     finally:
         _stopping = True
         if wrote_state:
-            STATE_FILE.unlink(missing_ok=True)
+            state_file.unlink(missing_ok=True)
         processes.stop_all()
         _say("devstack: stopped")
     return 0
@@ -134,6 +139,9 @@ def _start(port: int) -> tuple[list[Service], dict]:
         INBOX_BUCKET=INBOX_BUCKET,
         RESULTS_BUCKET=RESULTS_BUCKET,
     )
+    clients = example_clients()
+    keys = new_keys(clients)
+    os.environ.update(environment(clients, keys, os.environ))
     env = dict(os.environ)
     url = f"http://127.0.0.1:{port}"
     score_upload_url = f"http://127.0.0.1:{score_upload_port}/"
@@ -141,7 +149,7 @@ def _start(port: int) -> tuple[list[Service], dict]:
     firestore = _emulator_service(
         "Firestore emulator",
         lambda: emulators.launch_firestore(firestore_port),
-        lambda: load_products_file(SAMPLE_PRODUCTS),
+        lambda: _load_products(clients),
         f"on 127.0.0.1:{firestore_port} with an empty database; the sample products are loaded again",
     )
     storage = _emulator_service(
@@ -181,6 +189,8 @@ def _start(port: int) -> tuple[list[Service], dict]:
         "results_bucket": RESULTS_BUCKET,
         "score_upload": score_upload_url,
         "pid": os.getpid(),
+        "api_keys": keys,  # tenant -> its API key (x-api-key header); this file is local and gitignored
+        "batch_tenants": json.loads(os.environ["BATCH_TENANTS"]),  # inbox folder -> tenant
     }
     return [firestore, storage, gateway, score_upload, bridge], state
 
@@ -197,6 +207,12 @@ def _emulator_service(name: str, launch: Callable[[], emulators.Emulator], setup
         setup()
 
     return Service(name, launch_process, ready, log_tail=lambda: current[0].log_tail(5), comeback=comeback)
+
+
+def _load_products(clients: dict[str, dict]) -> None:
+    for client in clients.values():
+        if client.get("products_file"):
+            load_products_file(client["products_file"], Namespace(client["tenant"]))
 
 
 def _create_buckets(project: str) -> None:

@@ -4,29 +4,33 @@ Deployed, this file is the source archive's main.py, beside the `shared` package
 
 A request's path: the entry point here parses it into a model (shared/<product>/models.py), the
 store (shared/<product>/store.py) reads and writes Firestore and asks a pure policy
-(shared/cpa/policies.py, shared/customer/agent.py) what to do; the JSON answer is built here.
+(shared/cpa/policies/, shared/customer/agents/) what to do; the JSON answer is built here.
 """
 
 import datetime
 import os
 import re
+import zlib
 
 import functions_framework
 import numpy as np
 
-from shared import reset
+from shared import admin
 from shared.batch import job as batch_job
 from shared.cpa import insights
 from shared.cpa.models import CompareRequest, FeedbackRequest, SampleRequest, parse_id
 from shared.cpa.policies import OfferStats
+from shared.cpa.records import Click
 from shared.cpa.store import CpaStore
-from shared.customer import agent
+from shared.customer import agents, segments
 from shared.customer.models import PredictRequest, RewardRequest
-from shared.customer.store import CustomerStore, slate_of
-from shared.firestore_client import get_db, get_request_db
-from shared.http import ApiError, endpoint, json_body, log_fields, query_and_body
+from shared.customer.records import Episode
+from shared.customer.store import CustomerStore
+from shared.platform.firestore import get_db, get_request_db
+from shared.platform.namespace import DEFAULT_TENANT, Namespace
+from shared.web.http import ApiError, endpoint, json_body, log_fields, query_and_body, tenant
+from shared.web.identity import token_claims
 
-_rng = np.random.default_rng()
 _STATS_PATH = re.compile(r"^/offer_ids/([^/]+)/stats/?$")
 _COMPARE_PATH = re.compile(r"^/offers/compare/?$")
 # Intervals and P(best) are Monte Carlo (shared/cpa/insights.py): a fixed seed gives the same
@@ -34,8 +38,22 @@ _COMPARE_PATH = re.compile(r"^/offers/compare/?$")
 _INSIGHTS_SEED = 0
 
 
-def cpa_store() -> CpaStore:
-    return CpaStore(get_request_db(), _rng)
+_rngs: dict[str, np.random.Generator] = {}
+
+
+def rng_of(space: Namespace) -> np.random.Generator:
+    """The tenant's own generator: one tenant's traffic never shifts another's draws. DECISION_SEED
+    seeds them (tests and benchmarks replay the same decisions); unset, fresh entropy."""
+    if space.tenant not in _rngs:
+        seed = os.environ.get("DECISION_SEED")
+        entropy = [int(seed), zlib.crc32(space.tenant.encode())] if seed else None
+        _rngs.setdefault(space.tenant, np.random.default_rng(entropy))
+    return _rngs[space.tenant]
+
+
+def cpa_store(request) -> CpaStore:
+    space = tenant(request)
+    return CpaStore(get_request_db(), rng_of(space), space=space)
 
 
 def sample_degraded(request):
@@ -43,38 +61,48 @@ def sample_degraded(request):
     (feedback for this click id is a 404: the click was never sampled)."""
     sample_request = SampleRequest.model_validate(query_and_body(request))
     offers = sample_request.offer_ids
-    answer = {
-        "click_id": sample_request.click_id,
-        "offer_id": offers[int(_rng.integers(len(offers)))],
-        "sampler": "random",
-        "probability": 1 / len(offers),
-        "recorded": False,
-        "served_by": "degraded:random",
-    }
-    log_fields(request, sampler="random", offer_id=answer["offer_id"], served_by=answer["served_by"])
-    return answer, 200
+    offer = offers[int(rng_of(tenant(request)).integers(len(offers)))]
+    click = Click(sample_request.click_id, offer, "random", 1 / len(offers), "degraded:random")
+    log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
+    return _click_answer(click, recorded=False), 200
 
 
 @functions_framework.http
-@endpoint("GET", degraded=sample_degraded)
+@endpoint("GET", degraded=sample_degraded, identified=True)
 def sample(request):
-    click = cpa_store().sample(SampleRequest.model_validate(query_and_body(request)))
-    served_by = click.get("served_by", click["sampler"])  # clicks recorded before served_by existed
-    log_fields(request, sampler=click["sampler"], offer_id=click["offer_id"], served_by=served_by)
-    answer = {key: click[key] for key in ("click_id", "offer_id", "sampler", "probability")}
-    return answer | {"recorded": True, "served_by": served_by}, 200
+    click = cpa_store(request).sample(SampleRequest.model_validate(query_and_body(request)))
+    log_fields(request, sampler=click.sampler, offer_id=click.offer_id, served_by=click.served_by)
+    return _click_answer(click, recorded=True), 200
+
+
+def _click_answer(click: Click, recorded: bool) -> dict:
+    return {
+        "click_id": click.click_id,
+        "offer_id": click.offer_id,
+        "sampler": click.sampler,
+        "probability": click.probability,
+        "recorded": recorded,
+        "served_by": click.served_by,
+    }
 
 
 @functions_framework.http
-@endpoint("PUT")
+@endpoint("PUT", identified=True)
 def feedback(request):
-    click = cpa_store().feedback(FeedbackRequest.model_validate(query_and_body(request)))
-    log_fields(request, offer_id=click["offer_id"], reward=click["reward"], is_conversion=click["is_conversion"])
-    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward", "event_id", "late")}, 200
+    fed = cpa_store(request).feedback(FeedbackRequest.model_validate(query_and_body(request)))
+    log_fields(request, offer_id=fed.offer_id, reward=fed.reward, is_conversion=fed.is_conversion)
+    return {
+        "click_id": fed.click_id,
+        "offer_id": fed.offer_id,
+        "is_conversion": fed.is_conversion,
+        "reward": fed.reward,
+        "event_id": fed.event_id,
+        "late": fed.late,
+    }, 200
 
 
 @functions_framework.http
-@endpoint("GET")
+@endpoint("GET", identified=True)
 def stats(request):
     """/offer_ids/{id}/stats (one offer's totals) and /offers/compare (which offer is winning)."""
     if _COMPARE_PATH.match(request.path):
@@ -87,14 +115,14 @@ def stats(request):
         offer_id = parse_id(raw_id)
     except ValueError as error:
         raise ApiError(400, f"offer_id: {error}", "offer_id") from None
-    totals = cpa_store().offer_stats(offer_id)
+    totals = cpa_store(request).offer_stats(offer_id)
     found = insights.revenue_per_click([totals], np.random.default_rng(_INSIGHTS_SEED))
     return _offer_answer(offer_id, totals, found, 0), 200
 
 
 def compare(request):
     offer_ids = CompareRequest.model_validate(query_and_body(request)).offer_ids
-    totals = cpa_store().offers_stats(offer_ids)
+    totals = cpa_store(request).offers_stats(offer_ids)
     found = insights.revenue_per_click(totals, np.random.default_rng(_INSIGHTS_SEED))
     offers = [
         _offer_answer(offer, stats, found, i) | {"p_best": round(float(found.p_best[i]), 4)}
@@ -126,111 +154,106 @@ def _offer_answer(offer_id: int, totals: OfferStats, found: insights.Insights, i
 
 
 # -- Customer offers (Company A) -----------------------------------------------------------------
-_agent_registered = False
+_agent_registered: set[str] = set()  # tenants whose TB_AGENTS entry this instance has made sure of
 
 
-def customer_store() -> CustomerStore:
-    global _agent_registered
-    store = CustomerStore(get_request_db(), _rng, os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT))
-    if not _agent_registered:
+def customer_store(request) -> CustomerStore:
+    space = tenant(request)
+    policy = os.environ.get("AGENT_POLICY", agents.DEFAULT_AGENT)
+    store = CustomerStore(get_request_db(), rng_of(space), policy, space=space)
+    if space.tenant not in _agent_registered:
         store.ensure_agent_registered()
-        _agent_registered = True
+        _agent_registered.add(space.tenant)
     return store
 
 
-def _prediction(request) -> tuple[CustomerStore, PredictRequest, str, dict]:
-    store = customer_store()
+def _prediction(request) -> tuple[CustomerStore, PredictRequest, Episode]:
+    store = customer_store(request)
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
-    episode_id, episode = store.predict(predict_request)
-    log_fields(request, policy=episode["policy"], served_by=episode.get("served_by", episode["policy"]))
-    return store, predict_request, episode_id, episode
+    episode = store.predict(predict_request)
+    log_fields(request, policy=episode.policy, served_by=episode.served_by)
+    return store, predict_request, episode
 
 
-def _prediction_answer(predict_request: PredictRequest, episode_id: str | None, episode: dict, offers) -> dict:
+def _prediction_answer(predict_request: PredictRequest, episode: Episode, offers) -> dict:
     return {
         "customer_id": predict_request.customer_id,
         "response-date": datetime.date.today().isoformat(),
         "best-three-offers": offers,
-        "episode_id": episode_id,
-        "policy": episode["policy"],
-        "agent-version": episode["agent_version"],
-        "recorded": episode_id is not None,
-        "served_by": episode.get("served_by", episode["policy"]),  # episodes from before served_by
+        "episode_id": episode.episode_id,
+        "policy": episode.policy,
+        "agent-version": episode.agent_version,
+        "recorded": episode.episode_id is not None,
+        "served_by": episode.served_by,
     }
 
 
-def _static_prediction(request) -> tuple[PredictRequest, list[str]]:
+def _static_prediction(request) -> tuple[PredictRequest, Episode]:
     """Firestore unreachable and DEGRADED_MODE on: the static agent's slate, no episode recorded
     (so no episode id, and nothing to reward)."""
     predict_request = PredictRequest.model_validate(json_body(request, required=True))
     states = predict_request.states
-    segment = agent.segment_of(states.age, states.gender, states.region)
-    log_fields(request, policy=agent.STATIC, served_by=_STATIC_EPISODE["served_by"])
-    return predict_request, agent.slates(agent.STATIC, segment, predict_request.eligible, {}, _rng)[0]
-
-
-_STATIC_EPISODE = {
-    "policy": agent.STATIC,
-    "agent_version": agent.AGENT_VERSIONS[agent.STATIC],
-    "served_by": f"degraded:{agent.STATIC}",
-}
+    segment = segments.segment_of(states.age, states.gender, states.region)
+    slate = agents.slates(agents.STATIC, segment, predict_request.eligible, {}, rng_of(tenant(request)))[0]
+    static = agents.STATIC
+    episode = Episode(None, predict_request.customer_id, slate, static, agents.version_of(static), f"degraded:{static}")
+    log_fields(request, policy=episode.policy, served_by=episode.served_by)
+    return predict_request, episode
 
 
 def predict_degraded(request):
-    predict_request, slate = _static_prediction(request)
-    return _prediction_answer(predict_request, None, _STATIC_EPISODE, slate), 200
+    predict_request, episode = _static_prediction(request)
+    return _prediction_answer(predict_request, episode, episode.slate), 200
 
 
 def predict_v2_degraded(request):
-    predict_request, slate = _static_prediction(request)
-    answer = _prediction_answer(predict_request, None, _STATIC_EPISODE, dict.fromkeys(slate))
-    answer["missing-product-names"] = slate  # product names live in Firestore too
+    predict_request, episode = _static_prediction(request)
+    answer = _prediction_answer(predict_request, episode, dict.fromkeys(episode.slate))
+    answer["missing-product-names"] = episode.slate  # product names live in Firestore too
     return answer, 200
 
 
 @functions_framework.http
-@endpoint("GET")
+@endpoint("GET", identified=True)
 def is_alive(request):
-    latest = customer_store().latest_agent()
-    return {
-        "status": "I'm alive and running",
-        "agent-version": f"{latest['version']}-API",
-        "policy": latest.get("policy"),
-    }, 200
+    serving = customer_store(request).serving_agent()
+    answer = {"status": "I'm alive and running", "agent-version": f"{serving.version}-API", "policy": serving.policy}
+    if serving.served_by != serving.policy:  # the kill switch forces this agent
+        answer["served_by"] = serving.served_by
+    return answer, 200
 
 
 @functions_framework.http
-@endpoint("POST", degraded=predict_degraded)
+@endpoint("POST", degraded=predict_degraded, identified=True)
 def predict(request):
-    _, predict_request, episode_id, episode = _prediction(request)
-    return _prediction_answer(predict_request, episode_id, episode, slate_of(episode)), 200
+    _, predict_request, episode = _prediction(request)
+    return _prediction_answer(predict_request, episode, episode.slate), 200
 
 
 @functions_framework.http
-@endpoint("POST", degraded=predict_v2_degraded)
+@endpoint("POST", degraded=predict_v2_degraded, identified=True)
 def predict_v2(request):
-    store, predict_request, episode_id, episode = _prediction(request)
-    slate = slate_of(episode)
-    names = store.product_names(slate)
-    answer = _prediction_answer(predict_request, episode_id, episode, names)
-    missing = [offer for offer in slate if names[offer] is None]
+    store, predict_request, episode = _prediction(request)
+    names = store.product_names(episode.slate)
+    answer = _prediction_answer(predict_request, episode, names)
+    missing = [offer for offer in episode.slate if names[offer] is None]
     if missing:
         answer["missing-product-names"] = missing
     return answer, 200
 
 
 @functions_framework.http
-@endpoint("PUT")
+@endpoint("PUT", identified=True)
 def rewards(request):
-    episode_id, episode = customer_store().reward(RewardRequest.model_validate(json_body(request, required=True)))
-    log_fields(request, policy=episode["policy"], accepted=episode["accepted"])
+    outcome = customer_store(request).reward(RewardRequest.model_validate(json_body(request, required=True)))
+    log_fields(request, policy=outcome.policy, accepted=outcome.accepted)
     return {
-        "customer_id": episode["customer_id"],
-        "episode_id": episode_id,
-        "accepted_one_of_the_three_offers": episode["accepted"],
-        "accepted_offer": episode.get("accepted_offer"),
-        "offers": slate_of(episode),
-        "late": episode["late"],
+        "customer_id": outcome.customer_id,
+        "episode_id": outcome.episode_id,
+        "accepted_one_of_the_three_offers": outcome.accepted,
+        "accepted_offer": outcome.accepted_offer,
+        "offers": outcome.slate,
+        "late": outcome.late,
         "status": "recorded",
     }, 200
 
@@ -252,7 +275,7 @@ def admin_identity(request) -> str:
     if not header.startswith("Bearer "):
         raise ApiError(401, "an identity token is required (Authorization: Bearer)", "Authorization")
     try:
-        claims = reset.token_claims(header.removeprefix("Bearer ").strip())
+        claims = token_claims(header.removeprefix("Bearer ").strip())
     except ValueError as error:
         raise ApiError(401, f"Authorization: {error}", "Authorization") from None
     return claims.get("email") or claims.get("sub") or "unknown"
@@ -261,26 +284,31 @@ def admin_identity(request) -> str:
 @functions_framework.http
 @endpoint("POST")
 def admin_reset(request):
-    """Archive then zero one offer's or one segment's statistics (shared/reset.py):
-    POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "reason"."""
+    """Archive then zero one offer's or one segment's statistics of one tenant (shared/admin.py):
+    POST {"offer": 42} or {"segment": "30-44|Europa|M"}, optional "tenant" (default: default) and
+    "reason". Operators only: the platform checks their identity token."""
     fields = query_and_body(request)
+    who = admin_identity(request)
     targets = [name for name in ("offer", "segment") if fields.get(name) not in (None, "")]
     if len(targets) != 1:
         raise ApiError(400, "name exactly one of offer or segment", "offer")
     kind = targets[0]
     try:
-        path = reset.counter_of(kind, str(fields[kind]))
+        space = Namespace(str(fields.get("tenant") or DEFAULT_TENANT))
+    except ValueError as error:
+        raise ApiError(400, f"tenant: {error}", "tenant") from None
+    try:
+        path = admin.counter_of(kind, str(fields[kind]), space)
     except ValueError as error:
         raise ApiError(400, f"{kind}: {error}", kind) from None
     reason = str(fields.get("reason") or "")[:500]
-    who = admin_identity(request)
-    archive = reset.reset(get_db(), kind, str(fields[kind]), who, reason)
-    log_fields(request, reset_counter=path, reset_by=who, archive=archive["id"])
+    archive = admin.reset(get_db(), kind, str(fields[kind]), who, reason, space)
+    log_fields(request, reset_counter=path, reset_by=who, archive=archive.id)
     return {
-        "archive_id": archive["id"],
+        "archive_id": archive.id,
         "counter": path,
         "who": who,
-        "archived": archive["totals"],
-        "shards_moved": archive["shards_moved"],
-        "status": archive["status"],
+        "archived": archive.totals,
+        "shards_moved": archive.shards_moved,
+        "status": archive.status,
     }, 200

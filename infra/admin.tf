@@ -1,4 +1,4 @@
-# The statistics reset (functions/main.py admin_reset, shared/reset.py) is a function of its own,
+# The statistics reset (functions/main.py admin_reset, shared/platform/counter_reset.py) is a function of its own,
 # "admin-reset" in local.functions. It is not in openapi.json, so API Gateway has no route to it,
 # and run.invoker on it goes to var.admin_members alone: each admin calls it with their own Google
 # identity token, e.g.

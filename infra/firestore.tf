@@ -31,11 +31,11 @@ locals {
   # sequential click id) takes at most about 500 writes/s; large arrays and maps only cost index
   # entries. These get no single-field index (composite indexes above are not affected).
   unindexed_fields = {
-    # `events`: a click's reward events (shared/settlement.py), each with its arrival time.
+    # `events`: a click's reward events (shared/platform/windows.py), each with its arrival time.
     cpa_clicks = ["click_id", "sampled_at", "feedback_at", "expire_at", "candidates", "events", "shadow"]
     episodes   = ["created_at", "last_update", "timestamp", "reward_timestamp", "expire_at", "states", "eligible_offers", "inclusion", "shadow"]
     rewards    = ["last_update", "timestamp"]
-    # Sharded counters (shared/counters.py): a counter's values rise in step under one map `c`, and
+    # Sharded counters (shared/platform/counters.py): a counter's values rise in step under one map `c`, and
     # its summary's totals and roll-up time rise on every roll-up (and an offer's drift state in
     # `derived`, shared/cpa/drift.py); the roll-up leases carry a rising slot number. No query
     # reads any of them by value.

@@ -25,7 +25,7 @@ locals {
     AGENT_POLICY           = var.agent_policy
     CLICK_RETENTION_DAYS   = tostring(var.click_retention_days)
     EPISODE_RETENTION_DAYS = tostring(var.episode_retention_days)
-    # shared/settlement.py: when a decision without a reward stands settled at its default.
+    # shared/platform/windows.py: when a decision without a reward stands settled at its default.
     CLICK_REWARD_WINDOW_SECONDS   = tostring(var.click_reward_window_seconds)
     EPISODE_REWARD_WINDOW_SECONDS = tostring(var.episode_reward_window_seconds)
   }

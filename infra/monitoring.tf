@@ -1,9 +1,9 @@
 # Metrics, a dashboard and alerts, all built from the JSON lines the functions already write
-# (shared/log.py, shared/http.py). Cloud Logging lifts `severity`, `message` and `httpRequest` of
+# (shared/platform/log.py, shared/web/http.py). Cloud Logging lifts `severity`, `message` and `httpRequest` of
 # such a line into the log entry; the other fields stay under jsonPayload. Each request logs one
 # line with httpRequest{requestMethod, requestUrl, status, latency} and `function`; `degraded` on
 # answers made without Firestore; and, on answers below 400, what the handler recorded with
-# shared/http.py log_fields (functions/main.py): /sample `sampler`, `offer_id`, `served_by`;
+# shared/web/http.py log_fields (functions/main.py): /sample `sampler`, `offer_id`, `served_by`;
 # /feedback `offer_id`, `reward`, `is_conversion`; /predict(-v2) `policy`, `served_by`; /rewards
 # `policy`, `accepted`; admin_reset `reset_counter`, `reset_by`. score-upload logs "batch file
 # failed" (WARNING) with the job's fields. tests/test_infra.py checks every field read here is one

@@ -28,7 +28,7 @@ status=0
 # The API Gateway spec. JSON cannot carry inline skips, so the two checks that do not fit are
 # named here: CKV_OPENAPI_16 wants `produces` on every GET operation but the spec declares it once
 # at the top level (valid Swagger 2.0); CKV_OPENAPI_17 wants `consumes` on every PUT/POST, while
-# the functions read query parameters and a JSON body alike (shared/http.py).
+# the functions read query parameters and a JSON body alike (shared/web/http.py).
 "$VENV/bin/checkov" -f infra/openapi.json --framework openapi --quiet --compact --skip-download \
   --skip-check CKV_OPENAPI_16,CKV_OPENAPI_17 "$@" || status=$?
 

@@ -1,25 +1,57 @@
 """Fixtures that start the real emulators and the one-URL gateway on free ports.
 
 Pure tests never ask for them, so they run without Java or servers.
+
+Every gateway a test starts knows the test tenants' API keys (API_KEY_TENANTS, set for the whole
+session), and every HTTP call to 127.0.0.1 carries the `default` tenant's key unless it names one
+(or None, for no key): as a client configured with its key would. The default tenant's documents
+are at the root, so tests that read Firestore find them where they always were.
 """
 
+import json
 import os
 import pathlib
 import tempfile
+import urllib.parse
 
 import pytest
+import requests
 
 from devstack import emulators
 from devstack.serve import start_in_background
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = "offer-bandits-test"
-# Decisions may use statistics this old (shared/stats_cache.py); short here so tests that wait
+# Decisions may use statistics this old (shared/platform/stats_cache.py); short here so tests that wait
 # for the freshness bound wait little. Tests read it as os.environ["STATS_MAX_AGE_SECONDS"].
 STATS_MAX_AGE_SECONDS = "0.5"
-# How long an instance keeps its copy of config/serving (shared/serving_config.py); short here so a
+# How long an instance keeps its copy of config/serving (shared/platform/config.py); short here so a
 # test that changes the document waits little for every server to see it.
 SERVING_CONFIG_TTL_SECONDS = "0.5"
+# The test tenants' API keys (two for tenant_a: a rotation in progress).
+TEST_KEYS = {"default": ["test-key-default"], "tenant_a": ["test-key-a", "test-key-a-next"], "tenant_b": ["test-key-b"]}
+DEFAULT_KEY = TEST_KEYS["default"][0]
+
+
+def api_key_tenants(keys: dict[str, list[str]]) -> str:
+    """API_KEY_TENANTS for these keys (shared/web/identity.py: SHA-256 of each key -> its tenant)."""
+    from shared.web.identity import key_hash
+
+    return json.dumps({key_hash(key): tenant for tenant, tenant_keys in keys.items() for key in tenant_keys})
+
+
+os.environ["API_KEY_TENANTS"] = api_key_tenants(TEST_KEYS)
+_request = requests.Session.request
+
+
+def _with_the_default_key(self, method, url, *args, headers=None, **kwargs):
+    local = urllib.parse.urlsplit(str(url)).hostname in ("127.0.0.1", "localhost")
+    if local and not any(name.lower() == "x-api-key" for name in (headers or {})):
+        headers = {**(headers or {}), "x-api-key": DEFAULT_KEY}
+    return _request(self, method, url, *args, headers=headers, **kwargs)
+
+
+requests.Session.request = _with_the_default_key
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +77,7 @@ def firestore_emulator():
 @pytest.fixture
 def db(firestore_emulator):
     """A Firestore client on an emptied emulator."""
-    from shared.firestore_client import get_db
+    from shared.platform.firestore import get_db
 
     emulators.clear_firestore(firestore_emulator.host_port, PROJECT)
     get_db.cache_clear()
@@ -103,3 +135,14 @@ def batch_buckets(db, storage_emulator, monkeypatch):
     monkeypatch.setenv("INBOX_BUCKET", "test-inbox")
     monkeypatch.setenv("RESULTS_BUCKET", "test-results")
     return buckets
+
+
+def function_client(target: str, key: str | None = DEFAULT_KEY):
+    """The Flask test client of one entry point of functions/main.py, built as deployed, whose
+    requests carry `key` (the default tenant's, unless told otherwise)."""
+    import functions_framework
+
+    client = functions_framework.create_app(target, str(ROOT / "functions" / "main.py")).test_client()
+    if key is not None:
+        client.environ_base["HTTP_X_API_KEY"] = key
+    return client

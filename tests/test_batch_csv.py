@@ -10,7 +10,7 @@ import pytest
 from shared.batch.csv_io import Customer, FileError, Rejected, RowParser, csv_bytes, read_layout, records, safe_cell
 from shared.batch.job import client_and_stem, output_paths
 from shared.batch.rules import RulesError, load_rules, parse_rules
-from shared.customer import agent
+from shared.customer import agents, segments
 
 COMPANY_B = load_rules("company_b")
 OFFERS = ",".join(f"OFFER_{n}" for n in range(1, 11))
@@ -81,7 +81,7 @@ def test_rules_leave_only_allowed_offers():
         ).encode()
     )
     eligible = [set(row.eligible) for row in rows]
-    everything = set(agent.OFFERS)
+    everything = set(segments.OFFERS)
     assert eligible == [
         everything - {"OFFER_4", "OFFER_5", "OFFER_6"},
         everything - {"OFFER_1", "OFFER_3", "OFFER_4"},
@@ -211,13 +211,13 @@ def test_object_paths():
             client_and_stem(name)
 
 
-@pytest.mark.parametrize("policy", [agent.STATIC, agent.LEARNING])
+@pytest.mark.parametrize("policy", [agents.STATIC, agents.LEARNING])
 def test_a_group_of_rows_gets_the_slates_of_one_request_each(policy):
-    segment = agent.segment_of(70, "F", "Europa")
+    segment = segments.segment_of(70, "F", "Europa")
     eligible = ("OFFER_2", "OFFER_7", "OFFER_8", "OFFER_9", "OFFER_10")
     counts = {"OFFER_9": (40.0, 1.0), "OFFER_2": (10.0, 6.0)}
-    grouped = agent.slates(policy, segment, eligible, counts, np.random.default_rng(7), rows=200)
+    grouped = agents.slates(policy, segment, eligible, counts, np.random.default_rng(7), rows=200)
     rng = np.random.default_rng(7)
-    one_by_one = [agent.slates(policy, segment, list(eligible), counts, rng)[0] for _ in range(200)]
+    one_by_one = [agents.slates(policy, segment, list(eligible), counts, rng)[0] for _ in range(200)]
     assert grouped == one_by_one
     assert all(len(set(slate)) == 3 for slate in one_by_one)

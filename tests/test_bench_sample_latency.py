@@ -5,8 +5,8 @@ import json
 import urllib.parse
 
 from bench.sample_latency import Caller, measure
-from shared import counters
 from shared.cpa.store import CLICKS, offer_counter
+from shared.platform import counters
 
 
 def test_the_benchmark_client_reads_keep_alive_answers_whole(api):

@@ -15,11 +15,11 @@ import requests
 
 from devstack import emulators
 from devstack.serve import start_in_background
-from shared import counters, sdk_private, stats_cache
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.customer.models import PredictRequest
 from shared.customer.store import EPISODES, CustomerStore
+from shared.platform import counters, sdk_private, stats_cache
 
 
 def max_age() -> float:
@@ -62,7 +62,7 @@ def test_episodes_carry_their_expiry(db, monkeypatch):
         states={"age": 30, "gender": "F", "region": "Asia"},
         offers={"OFFER_1": True},
     )
-    episode_id, _ = store.predict(request)
+    episode_id = store.predict(request).episode_id
     stored = db.collection(EPISODES).document(episode_id).get().to_dict()
     retention = stored["expire_at"] - datetime.datetime.now(datetime.UTC)
     assert datetime.timedelta(days=29.99) < retention <= datetime.timedelta(days=30)

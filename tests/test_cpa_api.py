@@ -71,10 +71,13 @@ def test_fields_may_come_as_a_json_body(api):
     assert answer.json()["is_conversion"] is False
 
 
-def test_stats_of_an_unseen_offer_are_zeros(api):
+def test_stats_of_an_offer_the_client_never_served_are_a_404_and_of_a_clicked_one_without_conversion_null_rpc(api):
+    """Offer ids are each client's own: an offer this client never served has no statistics (issue 23)."""
+    assert stats(api, 424242) == {"error": "offer 424242 has no statistics for this client", "field": "offer_id"}
+    sample(api, click_id=4242, offer_ids="424242")
     assert stats(api, 424242) == {
         "offer_id": 424242,
-        "clicks": 0,
+        "clicks": 1,
         "conversions": 0,
         "reward": 0,
         "cr": 0.0,
@@ -200,7 +203,7 @@ def test_wrong_method_is_405_and_unknown_path_404(api):
 
 
 def wait_for_freshness():
-    """Decisions see every write older than STATS_MAX_AGE_SECONDS (shared/stats_cache.py)."""
+    """Decisions see every write older than STATS_MAX_AGE_SECONDS (shared/platform/stats_cache.py)."""
     time.sleep(float(os.environ["STATS_MAX_AGE_SECONDS"]) + 0.05)
 
 

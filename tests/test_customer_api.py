@@ -7,7 +7,7 @@ import pathlib
 import pytest
 import requests
 
-from devstack.load_products import load_products_file
+from tools.load_products import load_products_file
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 COMPANY_A = json.loads((EXAMPLES / "company_A.json").read_text())
@@ -76,8 +76,8 @@ def test_every_company_a_request_gets_three_distinct_eligible_offers_and_each_re
 
 
 def _segment_totals(api, field):
-    from shared import counters
-    from shared.firestore_client import get_db
+    from shared.platform import counters
+    from shared.platform.firestore import get_db
 
     db = get_db()
     total = 0

@@ -1,4 +1,4 @@
-"""`make evaluate` (devstack/evaluate.py) end to end: clicks and customers logged by the real
+"""`make evaluate` (tools/evaluate.py) end to end: clicks and customers logged by the real
 /sample, /feedback, /predict and /rewards, read back from the Firestore emulator and evaluated."""
 
 import json
@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import requests
 
-from devstack import evaluate
 from shared.cpa.policies import SAMPLERS
+from tools import evaluate
 
 OFFERS = {1: (0.10, 200), 2: (0.05, 800), 3: (0.02, 1500)}  # rate, payout: 20, 40, 30 cents a click
 _ROW = re.compile(r"^  (\S+)\s+(\S+) \[(\S+), (\S+)\]\s+(\S+) \[(\S+), (\S+)\]\s+(\S+) \[(\S+), (\S+)\]\s+")

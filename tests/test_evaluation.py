@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from shared.cpa import evaluation, policies
+from shared.cpa import insights, policies
 from shared.cpa.policies import OfferStats, SamplerParams, Stats
+from shared.maths import estimators
 
 RATES = np.array([0.08, 0.05, 0.03, 0.02, 0.005])
 PAYOUTS = np.array([200.0, 400.0, 560.0, 800.0, 8000.0])  # revenue per click 16, 20, 16.8, 16, 40
@@ -45,9 +46,9 @@ def test_intervals_cover_the_true_value_in_at_least_90_percent_of_seeds(target):
         model_row = np.array([other_r[other_a == a].mean() if np.any(other_a == a) else 0.0 for a in range(5)])
         model = np.broadcast_to(model_row, (len(actions), 5))
         for name, estimate in (
-            ("ips", evaluation.ips(actions, propensities, rewards, target_probs)),
-            ("snips", evaluation.snips(actions, propensities, rewards, target_probs)),
-            ("dr", evaluation.doubly_robust(actions, propensities, rewards, target_probs, model)),
+            ("ips", estimators.ips(actions, propensities, rewards, target_probs)),
+            ("snips", estimators.snips(actions, propensities, rewards, target_probs)),
+            ("dr", estimators.doubly_robust(actions, propensities, rewards, target_probs, model)),
         ):
             covered[name] += estimate.low <= truth <= estimate.high
     for name, count in covered.items():
@@ -57,8 +58,8 @@ def test_intervals_cover_the_true_value_in_at_least_90_percent_of_seeds(target):
 def test_ips_is_exact_arithmetic_on_a_tiny_log():
     actions, propensities, rewards = np.array([0, 1]), np.array([0.5, 0.25]), np.array([10.0, 40.0])
     target = np.array([[1.0, 0.0], [0.5, 0.5]])
-    assert evaluation.ips(actions, propensities, rewards, target).value == pytest.approx((2 * 10 + 2 * 40) / 2)
-    assert evaluation.snips(actions, propensities, rewards, target).value == pytest.approx((20 + 80) / 4)
+    assert estimators.ips(actions, propensities, rewards, target).value == pytest.approx((2 * 10 + 2 * 40) / 2)
+    assert estimators.snips(actions, propensities, rewards, target).value == pytest.approx((20 + 80) / 4)
 
 
 def _offer(clicks, conversions, payout):
@@ -76,10 +77,10 @@ def _offer(clicks, conversions, payout):
 
 def test_probability_best_and_interval_on_revenue_per_click():
     stats = Stats.of([_offer(20_000, 400, 200.0), _offer(20_000, 100, 8000.0), _offer(300, 3, 1000.0)])
-    best = evaluation.probability_best(stats)[0]
+    best = insights.probability_best(stats)[0]
     assert best.sum() == pytest.approx(1.0)
     assert best[1] > 0.99  # 40 c a click against 4 and ~10
-    low, high = evaluation.revenue_interval(stats)
+    low, high = insights.revenue_interval(stats)
     assert low[0, 1] < 40.0 < high[0, 1]
     assert low[0, 0] < 4.0 < high[0, 0]
     assert high[0, 2] - low[0, 2] > high[0, 0] - low[0, 0]  # fewer clicks, a wider interval
@@ -93,7 +94,7 @@ def test_probability_best_carries_none_of_the_policys_optimism():
     )
     stats = Stats.of([_offer(2000, 40, 300.0), uncertain])
     plain = SamplerParams(floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None)
-    best = evaluation.probability_best(stats)[0]
+    best = insights.probability_best(stats)[0]
     assert best == pytest.approx(policies.thompson_propensities(stats, plain)[0], abs=1e-9)
     # the default policy prices the uncertain payout high; the report must not
     assert policies.thompson_propensities(stats, SamplerParams(floor=0.0))[0][1] > best[1] + 0.005

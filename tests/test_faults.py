@@ -14,7 +14,7 @@ import requests
 
 from devstack import emulators
 from devstack.serve import start_in_background
-from shared.firestore_client import RETRY_BUDGET_S, get_request_db, is_unavailable
+from shared.platform.firestore import RETRY_BUDGET_S, get_request_db, is_unavailable
 
 PROJECT = "offer-bandits-faults"
 ANSWER_WITHIN_S = 5.0

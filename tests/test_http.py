@@ -7,8 +7,9 @@ import flask
 import pytest
 from google.api_core import exceptions
 
-from shared import firestore_client, http
-from shared.http import ApiError, endpoint, query_and_body
+from shared.platform import firestore as firestore_client
+from shared.web import http
+from shared.web.http import ApiError, endpoint, query_and_body
 
 app = flask.Flask(__name__)
 

@@ -28,7 +28,7 @@ from hcl2 import SerializationOptions
 from devstack.routes import entry_points, load_routes
 from shared.batch import rules
 from shared.batch.job import FINALIZED
-from shared.http import endpoint
+from shared.web.http import endpoint
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -347,7 +347,7 @@ UNINDEXED = {
     "cpa_clicks": "click_id sampled_at feedback_at expire_at candidates events",
     "episodes": "created_at last_update timestamp reward_timestamp expire_at states eligible_offers",
     "rewards": "last_update timestamp",
-    # shared/counters.py: shard values, summaries' totals and roll-up times, leases' slots
+    # shared/platform/counters.py: shard values, summaries' totals and roll-up times, leases' slots
     "shards": "c",
     "cpa_offers": "as_of totals derived",  # derived: an offer's drift state (shared/cpa/drift.py)
     "agent_segments": "as_of totals",
@@ -440,8 +440,8 @@ def _request_line(capsys, monkeypatch, degraded: bool) -> dict:
     """The log line of one request through the real decorator, with fields from log_fields."""
     from google.api_core import exceptions
 
-    from shared.firestore_client import breaker
-    from shared.http import log_fields
+    from shared.platform.firestore import breaker
+    from shared.web.http import log_fields
 
     def probe(request):
         if degraded:

@@ -1,4 +1,4 @@
-"""The contextual linear agent (shared/customer/linear.py) and its place behind agent.slates. Pure."""
+"""The contextual linear agent (shared/customer/agents/linear.py) and its place behind agents.slates. Pure."""
 
 import itertools
 import re
@@ -6,10 +6,11 @@ import re
 import numpy as np
 import pytest
 
-from shared.customer import agent, linear
-from shared.customer.linear import Customer
+from shared.customer import agents, segments
+from shared.customer.agents import linear
+from shared.customer.agents.linear import Customer
 
-TS, UCB, MEAN = agent.LINEAR_TS, agent.LINEAR_UCB, linear.MEAN
+TS, UCB, MEAN = agents.LINEAR_TS, agents.LINEAR_UCB, linear.MEAN
 AGES = {"18-29": (18, 25, 29), "30-44": (30, 44), "45-64": (45, 64), "65+": (65, 90)}
 
 
@@ -25,20 +26,20 @@ def sum_amounts(*amounts: dict) -> dict:
 def test_with_no_data_the_slate_is_the_static_agents_for_every_segment(segment):
     band, region, gender = segment.split("|")
     rng = np.random.default_rng(0)
-    eligibles = [list(agent.OFFERS)] + [
-        [o for o in agent.OFFERS if rng.random() < 0.5] or ["OFFER_1"] for _ in range(20)
+    eligibles = [list(segments.OFFERS)] + [
+        [o for o in segments.OFFERS if rng.random() < 0.5] or ["OFFER_1"] for _ in range(20)
     ]
     for age, eligible in itertools.product(AGES[band], eligibles):
-        expected = agent.static_slate(segment, eligible)
+        expected = agents.static_slate(segment, eligible)
         customer = Customer(age, gender, region)
         for policy in (UCB, MEAN):
             assert linear.slates_from_stats({}, customer, eligible, rng, policy=policy) == [expected]
-        assert agent.slates(UCB, segment, eligible, {}, rng, customer=customer) == [expected]
+        assert agents.slates(UCB, segment, eligible, {}, rng, customer=customer) == [expected]
     # Thompson sampling draws around that prior: the offer shown most often has the top static
     # score, and an offer with twice another's static weight is shown more often than it.
-    draws = agent.slates(TS, segment, list(agent.OFFERS), {}, np.random.default_rng(1), rows=3000)
-    shown = {offer: sum(offer in slate for slate in draws) for offer in agent.OFFERS}
-    scores = agent.static_scores(segment)
+    draws = agents.slates(TS, segment, list(segments.OFFERS), {}, np.random.default_rng(1), rows=3000)
+    shown = {offer: sum(offer in slate for slate in draws) for offer in segments.OFFERS}
+    scores = segments.static_scores(segment)
     assert scores[max(shown, key=shown.get)] == max(scores.values())
     assert all(shown[a] > shown[b] for a in scores for b in scores if scores[a] >= 2 * scores[b])
 
@@ -48,7 +49,7 @@ def test_slates_are_three_distinct_eligible_offers_and_fewer_when_fewer_are_elig
     customer = Customer(37, "M", "Asia")
     stats = linear.update_amounts(customer, ["OFFER_9", "OFFER_12", "OFFER_2"], True, "OFFER_12")
     for policy in (TS, UCB):
-        for eligible in (["OFFER_2", "OFFER_5", "OFFER_9", "OFFER_12"], list(agent.OFFERS) + ["OFFER_12", "X-1"]):
+        for eligible in (["OFFER_2", "OFFER_5", "OFFER_9", "OFFER_12"], list(segments.OFFERS) + ["OFFER_12", "X-1"]):
             for slate in linear.slates_from_stats(stats, customer, eligible, rng, rows=50, policy=policy):
                 assert len(slate) == 3 == len(set(slate)) and set(slate) <= set(eligible)
         assert sorted(linear.slates_from_stats(stats, customer, ["OFFER_4", "OFFER_1"], rng, policy=policy)[0]) == [
@@ -58,12 +59,12 @@ def test_slates_are_three_distinct_eligible_offers_and_fewer_when_fewer_are_elig
 
 
 def test_a_group_of_rows_gets_the_slates_of_one_call_each_and_each_row_its_own_customer():
-    segment = agent.segment_of(70, "F", "Europa")
+    segment = segments.segment_of(70, "F", "Europa")
     eligible = ["OFFER_2", "OFFER_7", "OFFER_8", "OFFER_9", "OFFER_10"]
     stats = linear.update_amounts(Customer(71, "F", "Europa"), ["OFFER_9", "OFFER_2", "OFFER_7"], True)
-    grouped = agent.slates(TS, segment, eligible, stats, np.random.default_rng(7), rows=200)
+    grouped = agents.slates(TS, segment, eligible, stats, np.random.default_rng(7), rows=200)
     rng = np.random.default_rng(7)
-    assert grouped == [agent.slates(TS, segment, eligible, stats, rng)[0] for _ in range(200)]
+    assert grouped == [agents.slates(TS, segment, eligible, stats, rng)[0] for _ in range(200)]
     # rows of different customers: each row scored for its own age
     young, old = Customer(18, "F", "Europa"), Customer(90, "F", "Europa")
     eligible = ["OFFER_1", "OFFER_2", "OFFER_3", "OFFER_4"]
@@ -83,18 +84,18 @@ def test_learning_moves_the_slate_to_an_offer_customers_accept(policy, rank):
     last-ranked one; LinUCB explores only within its bonus, so it is shown the first offer left out."""
     rng = np.random.default_rng(42)
     customer = Customer(25, "M", "Asia")
-    segment = agent.segment_of(*customer)
-    eligible = list(agent.OFFERS)
-    ranked = sorted(eligible, key=lambda o: -agent.static_scores(segment)[o])
+    segment = segments.segment_of(*customer)
+    eligible = list(segments.OFFERS)
+    ranked = sorted(eligible, key=lambda o: -segments.static_scores(segment)[o])
     loved = ranked[rank]
-    assert loved not in agent.static_slate(segment, eligible)
+    assert loved not in agents.static_slate(segment, eligible)
     accept_rate = {offer: 0.03 for offer in eligible} | {loved: 0.6}
     stats: dict = {}
     for _ in range(300):
-        slate = agent.slates(policy, segment, eligible, stats, rng, customer=customer)[0]
+        slate = agents.slates(policy, segment, eligible, stats, rng, customer=customer)[0]
         accepted = [offer for offer in slate if rng.random() < accept_rate[offer]][:1]
         stats = sum_amounts(stats, linear.update_amounts(customer, slate, bool(accepted)))
-    recent = agent.slates(policy, segment, eligible, stats, rng, rows=100, customer=customer)
+    recent = agents.slates(policy, segment, eligible, stats, rng, rows=100, customer=customer)
     assert sum(loved in slate for slate in recent) >= 95
 
 
@@ -102,11 +103,11 @@ def test_a_segment_never_seen_is_scored_from_the_effects_it_shares():
     """Asia customers and customers over 65 elsewhere accept OFFER_3; no woman over 65 in Asia was
     ever seen, yet her slate leads with OFFER_3, which the static agent ranks last for her."""
     unseen = Customer(75, "F", "Asia")
-    eligible = list(agent.OFFERS)
-    assert "OFFER_3" not in agent.static_slate(agent.segment_of(*unseen), eligible)
+    eligible = list(segments.OFFERS)
+    assert "OFFER_3" not in agents.static_slate(segments.segment_of(*unseen), eligible)
     slate = ["OFFER_3", "OFFER_1", "OFFER_2"]
-    seen = [Customer(a, g, r) for a in (25, 35, 50, 70, 80) for g in agent.GENDERS for r in agent.REGIONS]
-    seen = [c for c in seen if agent.segment_of(*c) != agent.segment_of(*unseen)]
+    seen = [Customer(a, g, r) for a in (25, 35, 50, 70, 80) for g in segments.GENDERS for r in segments.REGIONS]
+    seen = [c for c in seen if segments.segment_of(*c) != segments.segment_of(*unseen)]
     stats = sum_amounts(
         *(
             linear.update_amounts(c, slate, c.region == "Asia" or c.age >= 65, "OFFER_3")
@@ -114,7 +115,7 @@ def test_a_segment_never_seen_is_scored_from_the_effects_it_shares():
             for _ in range(30)
         )
     )
-    assert not any(f".seg_{linear._name(agent.segment_of(*unseen))}" in field for field in stats)
+    assert not any(f".seg_{linear._name(segments.segment_of(*unseen))}" in field for field in stats)
     assert linear.slates_from_stats(stats, unseen, eligible, np.random.default_rng(0), policy=MEAN)[0][0] == "OFFER_3"
 
 
@@ -212,18 +213,21 @@ def test_one_reward_writes_few_fields_with_names_firestore_takes_unquoted():
 
 
 def test_which_statistics_each_policy_reads():
-    assert agent.reads_counts(agent.LEARNING) and not agent.reads_counts(agent.STATIC)
-    assert not agent.reads_counts(TS) and agent.reads_linear_stats(TS) and agent.reads_linear_stats(UCB)
-    assert not agent.reads_linear_stats(agent.LEARNING)
-    assert set(agent.LINEAR) <= set(agent.AGENT_VERSIONS)
+    evidence = {name: agent.evidence for name, agent in agents.AGENTS.items()}
+    assert evidence == {
+        agents.STATIC: None,
+        agents.LEARNING: agents.SEGMENT_COUNTS,
+        TS: agents.LINEAR_STATISTICS,
+        UCB: agents.LINEAR_STATISTICS,
+    }
 
 
 def test_without_a_customer_the_middle_of_the_segments_age_band_is_scored():
     assert linear.representative("65+|Asia|F") == Customer(77.5, "F", "Asia")
     assert linear.representative("18-29|Europa|M") == Customer(24.0, "M", "Europa")
     segment = "30-44|Americas|M"
-    assert agent.slates(UCB, segment, agent.OFFERS, {}, np.random.default_rng(0)) == [
-        agent.static_slate(segment, agent.OFFERS)
+    assert agents.slates(UCB, segment, segments.OFFERS, {}, np.random.default_rng(0)) == [
+        agents.static_slate(segment, segments.OFFERS)
     ]
 
 

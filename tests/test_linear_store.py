@@ -10,9 +10,10 @@ import requests
 
 from devstack import emulators
 from devstack.serve import start_in_background
-from shared import counters
-from shared.customer import agent, linear, linear_store
-from shared.customer.linear import Customer
+from shared.customer import agents, linear_store, segments
+from shared.customer.agents import linear
+from shared.customer.agents.linear import Customer
+from shared.platform import counters
 from tests.test_batch_job import deliver, read_csv, upload
 
 OFFERS = [f"OFFER_{n}" for n in range(1, 11)]
@@ -24,7 +25,7 @@ LOVED = "OFFER_7"
 @pytest.fixture(scope="module")
 def linear_api(firestore_emulator):
     """A gateway serving AGENT_POLICY=linear-ts (the session's gateway serves the default agent)."""
-    env = {**os.environ, **firestore_emulator.env, "AGENT_POLICY": agent.LINEAR_TS}
+    env = {**os.environ, **firestore_emulator.env, "AGENT_POLICY": agents.LINEAR_TS}
     log = tempfile.NamedTemporaryFile(prefix="gateway-linear-", suffix=".log", delete=False)
     process, url = start_in_background(emulators.free_port(), env, log)
     yield url
@@ -61,7 +62,7 @@ def add_evidence(db, customer: Customer, times: int) -> None:
 
 def test_rewards_move_the_linear_statistics_once_and_a_later_prediction_uses_them(linear_api, db):
     first = predict(linear_api, "c1", "2026-11-24T01:00:00", 70)
-    assert (first["policy"], first["agent-version"]) == (agent.LINEAR_TS, agent.AGENT_VERSIONS[agent.LINEAR_TS])
+    assert (first["policy"], first["agent-version"]) == (agents.LINEAR_TS, agents.version_of(agents.LINEAR_TS))
     slate = first["best-three-offers"]
     assert len(set(slate)) == 3 and set(slate) <= set(OFFERS)
     # the decision adds the slate's shown part (n, xx); nothing is credited before a reward
@@ -80,7 +81,7 @@ def test_rewards_move_the_linear_statistics_once_and_a_later_prediction_uses_the
         assert answer.status_code == 200, answer.text
     totals = linear_totals(db, OFFERS)
     x = linear.customer_features(Customer(70, "F", "Europa"))
-    segment = f"seg_{linear._name(agent.segment_of(70, 'F', 'Europa'))}"
+    segment = f"seg_{linear._name(segments.segment_of(70, 'F', 'Europa'))}"
     for offer in OFFERS:
         if offer not in slate:
             assert totals[offer] == {}
@@ -94,13 +95,13 @@ def test_rewards_move_the_linear_statistics_once_and_a_later_prediction_uses_the
     # evidence that 65+ Europa women take LOVED: a later prediction (after the freshness bound)
     # for another such customer puts it first
     add_evidence(db, Customer(75, "F", "Europa"), 300)
-    assert agent.static_slate(agent.segment_of(72, "F", "Europa"), OFFERS)[0] != LOVED
+    assert agents.static_slate(segments.segment_of(72, "F", "Europa"), OFFERS)[0] != LOVED
     time.sleep(float(os.environ["STATS_MAX_AGE_SECONDS"]) + 0.05)
     for n in range(3):
         later = predict(linear_api, f"c{2 + n}", "2026-11-24T01:01:00", 72)
         assert later["best-three-offers"][0] == LOVED
     young = predict(linear_api, "c9", "2026-11-24T01:02:00", 25, "M", "Asia")
-    assert young["policy"] == agent.LINEAR_TS and len(set(young["best-three-offers"])) == 3
+    assert young["policy"] == agents.LINEAR_TS and len(set(young["best-three-offers"])) == 3
 
 
 def test_an_unnamed_acceptance_credits_a_third_to_each_offer(linear_api, db):
@@ -113,7 +114,7 @@ def test_an_unnamed_acceptance_credits_a_third_to_each_offer(linear_api, db):
 
 
 def test_batch_scoring_with_the_linear_agent_scores_each_row_with_its_evidence(batch_buckets, db, monkeypatch):
-    monkeypatch.setenv("AGENT_POLICY", agent.LINEAR_TS)
+    monkeypatch.setenv("AGENT_POLICY", agents.LINEAR_TS)
     monkeypatch.setenv("BATCH_INITIAL_OPS_PER_SECOND", "100000")
     monkeypatch.setenv("BATCH_MAX_OPS_PER_SECOND", "100000")
     add_evidence(db, Customer(75, "F", "Europa"), 300)
@@ -130,4 +131,4 @@ def test_batch_scoring_with_the_linear_agent_scores_each_row_with_its_evidence(b
         if customer_id.startswith("s"):
             assert offers[0] == LOVED
     episode = db.collection("episodes").document(results["s0"]["episode_id"]).get().to_dict()
-    assert episode["policy"] == agent.LINEAR_TS
+    assert episode["policy"] == agents.LINEAR_TS

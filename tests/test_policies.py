@@ -390,16 +390,16 @@ def test_harness_feeds_the_log_sums_the_store_adds_per_conversion():
 
     seen = {}
 
-    def spy(stats, total_clicks, params, rng, propensity=True):
+    def spy(stats, total_clicks, params, rng, propensity=True, mask=None):
         seen["stats"] = stats
-        return policies.thompson_core(stats, total_clicks, params, rng, propensity)
+        return policies.SAMPLERS["thompson"].core(stats, total_clicks, params, rng, propensity, mask)
 
     env = ENVS["E4"].__class__(**{**ENVS["E4"].__dict__, "horizon": 3000})
-    policies.CORES["spy"] = spy
+    policies.SAMPLERS["spy"] = policies.Sampler("spy", spy)
     try:
         run_project_policy(World(env, np.arange(2)), "spy", PARAMS)
     finally:
-        del policies.CORES["spy"]
+        del policies.SAMPLERS["spy"]
     stats = seen["stats"]
     assert stats.conversions.sum() > 0
     assert np.array_equal(stats.log_conversions, stats.conversions)

@@ -5,6 +5,7 @@ import numpy as np
 
 from shared.cpa import policies
 from shared.cpa.policies import OfferStats, SamplerParams, Stats, choose, thompson_propensities
+from shared.cpa.policies import thompson as thompson_policy
 
 
 def exact(stats: list[OfferStats], params: SamplerParams) -> np.ndarray:
@@ -20,13 +21,13 @@ def test_the_remembered_probability_is_the_computed_one_and_follows_the_statisti
     params = SamplerParams(floor=0.0)
     before = [OfferStats(100, 3, 300.0, 30_000.0), OfferStats(100, 5, 500.0, 50_000.0), OfferStats(10, 0, 0, 0)]
     after = [before[0], OfferStats(400, 5, 500.0, 50_000.0), before[2]]  # offer 2 lost its shine
-    policies._one_request_propensities.cache_clear()
+    thompson_policy._one_request_propensities.cache_clear()
     for stats in (before, before, after, before):
         truth = exact(stats, params)
         for seed in range(5):
             index, probability = logged(stats, params, seed)
             assert probability == truth[index]
-    assert policies._one_request_propensities.cache_info().hits > 0
+    assert thompson_policy._one_request_propensities.cache_info().hits > 0
     assert not np.allclose(exact(before, params), exact(after, params))
 
 
@@ -52,5 +53,5 @@ def test_a_remembered_vector_cannot_be_changed_by_a_caller():
     key = tuple(
         np.ascontiguousarray(p, dtype=float).tobytes() for p in policies.thompson_posterior(stats, SamplerParams())
     )
-    remembered = policies._one_request_propensities(*key, False, policies.OPTIMISTIC_PAYOUT_MULTIPLE, True, 1)
+    remembered = thompson_policy._one_request_propensities(*key, False, policies.OPTIMISTIC_PAYOUT_MULTIPLE, True, 1)
     assert not remembered.flags.writeable

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from shared.cpa import replay
-from shared.cpa.policies import CORES, SamplerParams, Stats, choose_batch
+from shared.cpa.policies import SAMPLERS, SamplerParams, Stats, choose_batch
 from shared.customer import evaluation as slates
 
 RATES = np.array([0.05, 0.03, 0.02, 0.01])
@@ -59,7 +59,7 @@ def test_a_conversion_counts_from_its_feedback_time_with_its_payout_sums():
         assert last[j, 1] == (log.reward[before][chosen] > 0).sum() == last[j, 4]
 
 
-@pytest.mark.parametrize("sampler", sorted(CORES))
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 def test_target_probabilities_agree_with_what_each_sampler_logs(sampler):
     """The replayed vector must give the chosen offer exactly the probability the core logs."""
     rng = np.random.default_rng(3)

@@ -12,8 +12,9 @@ import requests
 from matplotlib import image
 
 from devstack import emulators
-from devstack.report import __main__ as report
-from devstack.report import browser, page, traffic
+from tools import traffic
+from tools.report import __main__ as report
+from tools.report import browser, page
 
 CLICKS, CUSTOMERS = 300, 60
 
@@ -21,7 +22,7 @@ CLICKS, CUSTOMERS = 300, 60
 @pytest.fixture(scope="module")
 def stack(gateway, firestore_emulator):
     """The gateway with an emptied Firestore that then received CLICKS clicks and CUSTOMERS customers."""
-    from shared.firestore_client import get_db
+    from shared.platform.firestore import get_db
 
     emulators.clear_firestore(firestore_emulator.host_port, os.environ["GOOGLE_CLOUD_PROJECT"])
     get_db.cache_clear()

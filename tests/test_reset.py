@@ -1,4 +1,5 @@
-"""Statistics reset (shared/reset.py, the admin function, `make reset`) against the Firestore emulator."""
+"""Statistics reset (shared/admin.py, shared/platform/counter_reset.py, the admin function, `make reset`)
+against the Firestore emulator."""
 
 import base64
 import concurrent.futures
@@ -11,14 +12,15 @@ import numpy as np
 import pytest
 import requests
 
-from devstack import reset as reset_cli
 from devstack.routes import entry_points, load_routes, resolve
-from shared import counters, reset
+from shared import admin
 from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.cpa.store import CpaStore, offer_counter
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import CustomerStore, segment_counter
+from shared.platform import counter_reset, counters
 from tests.conftest import PROJECT
+from tools import reset as reset_cli
 
 MAIN = str(pathlib.Path(__file__).resolve().parent.parent / "functions" / "main.py")
 ADMIN_PATHS = ["/admin_reset", "/admin-reset", "/admin/reset", "/admin_reset/", "/reset"]
@@ -49,9 +51,9 @@ def test_reset_archives_the_exact_totals_then_zeroes_shards_and_summary(db):
     assert before["clicks"] == 12 and before["conversions"] == 6 and before["reward"] == 1800
 
     shards = counters.read_summaries(db, [path])[path].shards
-    archive = reset.reset(db, "offer", "7", who="alice@example.com", reason="new landing page")
+    archive = admin.reset(db, "offer", "7", who="alice@example.com", reason="new landing page")
 
-    stored = db.collection(reset.ARCHIVE).document(archive["id"]).get().to_dict()
+    stored = db.collection(counter_reset.ARCHIVE).document(archive.id).get().to_dict()
     assert stored["who"] == "alice@example.com" and stored["reason"] == "new landing page"
     assert stored["counter"] == path and stored["status"] == "done"
     assert stored["started_at"] <= stored["finished_at"]
@@ -77,7 +79,7 @@ def test_reset_of_a_segment_archives_its_offers_counts(db):
             states={"age": 35, "gender": "F", "region": "Asia"},
             offers=offers,
         )
-        episode_id, _ = store.predict(request)
+        episode_id = store.predict(request).episode_id
         store.reward(
             RewardRequest(customer_id=f"c{number}", timestamp="2024-01-02", accepted=number % 2, episode_id=episode_id)
         )
@@ -86,8 +88,8 @@ def test_reset_of_a_segment_archives_its_offers_counts(db):
     before = counters.exact_totals(db, [path])[path]
     assert sum(v["shown"] for k, v in before.items() if k.startswith("OFFER_")) == 12
 
-    archive = reset.reset(db, "segment", segment, who="bob")
-    assert archive["totals"] == before and archive["who"] == "bob" and archive["kind"] == "segment"
+    archive = admin.reset(db, "segment", segment, who="bob")
+    assert archive.totals == before and archive.who == "bob" and archive.kind == "segment"
     assert counters.exact_totals(db, [path])[path] == {}
 
 
@@ -117,18 +119,18 @@ def test_clicks_during_a_reset_are_counted_once_either_in_the_archive_or_after_i
         batch.commit()
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         futures = [pool.submit(writer, seed) for seed in range(4)]
-        archive = reset.reset(db, "offer", "42", who="carol")
+        archive = admin.reset(db, "offer", "42", who="carol")
         stop.set()
         for future in futures:
             future.result()
     during = sum(committed)
     after = counters.exact_totals(db, [path])[path]
-    archived = archive["totals"].get("clicks")
+    archived = archive.totals.get("clicks")
     print(f"{len(committed)} commits during the reset; clicks archived {archived}, after {after.get('clicks', 0)}")
-    assert archive["shards_moved"] <= shards and archive["status"] == "done"
-    assert archive["totals"]["clicks"] + after.get("clicks", 0) == shards + during
-    assert archive["totals"]["reward"] + after.get("reward", 0) == 10 * (shards + during)
-    assert archive["totals"]["clicks"] >= shards  # what was there before the reset began is archived
+    assert archive.shards_moved <= shards and archive.status == "done"
+    assert archive.totals["clicks"] + after.get("clicks", 0) == shards + during
+    assert archive.totals["reward"] + after.get("reward", 0) == 10 * (shards + during)
+    assert archive.totals["clicks"] >= shards  # what was there before the reset began is archived
     assert counters.read_summaries(db, [path])[path].shards == shards  # never shrinks
 
 
@@ -148,7 +150,7 @@ def test_the_admin_function_records_the_callers_identity_and_refuses_bad_request
     assert answer.status_code == 200, answer.get_json()
     body = answer.get_json()
     assert body["who"] == "admin@example.com" and body["archived"]["clicks"] == 4 and body["status"] == "done"
-    assert db.collection(reset.ARCHIVE).document(body["archive_id"]).get().get("who") == "admin@example.com"
+    assert db.collection(counter_reset.ARCHIVE).document(body["archive_id"]).get().get("who") == "admin@example.com"
     assert counters.exact_totals(db, [offer_counter(9)])[offer_counter(9)] == {}
 
     assert client.post("/", json={"offer": 9}).status_code == 401
@@ -173,7 +175,7 @@ def test_the_admin_path_is_unreachable_through_the_gateway_routes(api, db):
         answer = requests.post(f"{api}{path}", json={"offer": 5}, timeout=30)
         assert answer.status_code == 404 and answer.json()["field"] == "path", path
     assert counters.exact_totals(db, [offer_counter(5)])[offer_counter(5)]["clicks"] == 2
-    assert not list(db.collection(reset.ARCHIVE).stream())
+    assert not list(db.collection(counter_reset.ARCHIVE).stream())
 
 
 def test_make_reset_resets_with_the_who_flag(db, capsys):
@@ -181,7 +183,7 @@ def test_make_reset_resets_with_the_who_flag(db, capsys):
     assert reset_cli.main(["offer=3", "--who", "dave", "--reason", "cli"]) == 0
     out = capsys.readouterr().out
     assert "cpa_offers/3" in out and "as dave" in out
-    (archive,) = [s.to_dict() for s in db.collection(reset.ARCHIVE).stream()]
+    (archive,) = [s.to_dict() for s in db.collection(counter_reset.ARCHIVE).stream()]
     assert archive["who"] == "dave" and archive["totals"]["clicks"] == 5
     with pytest.raises(SystemExit):
         reset_cli.arguments(["shop=3"])

@@ -1,4 +1,4 @@
-"""Reward windows (lazy settlement) and several reward events per click (shared/settlement.py).
+"""Reward windows and several reward events per click (shared/platform/windows.py, shared/cpa/settlement.py).
 
 The stores take the window and a clock in their constructor: the tests step the clock past the
 window rather than wait, so a slow machine cannot make an on-time reward late. The served
@@ -8,24 +8,27 @@ a cached summary.
 """
 
 import concurrent.futures
+import dataclasses
 import datetime
 import math
 import pathlib
 import time
 
-import functions_framework
 import numpy as np
 import pydantic
 import pytest
 import requests
 from google.api_core import exceptions
 
-from shared import counters, errors, settlement
+from shared.cpa import settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
 from shared.cpa.store import CpaStore, click_doc_id, offer_counter
-from shared.customer import agent
+from shared.customer import agents, segments
+from shared.customer import store as customer_store
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.store import EPISODES, CustomerStore, new_episode, segment_counter
+from shared.platform import counters, errors, windows
+from tests.conftest import function_client
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MAIN = str(ROOT / "functions" / "main.py")
@@ -78,21 +81,21 @@ def test_counter_deltas_telescope_to_the_final_totals_and_count_one_conversion_p
 
 
 def test_a_decision_is_settled_once_its_window_has_passed():
-    assert not settlement.is_settled(NOW, NOW + datetime.timedelta(seconds=10), 10)
-    assert settlement.is_settled(NOW, NOW + datetime.timedelta(seconds=10.001), 10)
-    assert not settlement.is_settled(None, NOW, 10)
+    assert not windows.is_settled(NOW, NOW + datetime.timedelta(seconds=10), 10)
+    assert windows.is_settled(NOW, NOW + datetime.timedelta(seconds=10.001), 10)
+    assert not windows.is_settled(None, NOW, 10)
 
 
 def test_the_window_comes_from_the_environment_and_a_bad_one_names_the_variable(monkeypatch):
     name = settlement.CLICK_WINDOW_ENV
     monkeypatch.delenv(name, raising=False)
-    assert settlement.window_seconds(name, 86_400) == 86_400
+    assert windows.window_seconds(name, 86_400) == 86_400
     monkeypatch.setenv(name, "2.5")
-    assert settlement.window_seconds(name, 86_400) == 2.5
-    for bad in ("0", "-1", "nan", "inf", "soon", str(settlement.MAX_WINDOW_SECONDS + 1)):
+    assert windows.window_seconds(name, 86_400) == 2.5
+    for bad in ("0", "-1", "nan", "inf", "soon", str(windows.MAX_WINDOW_SECONDS + 1)):
         monkeypatch.setenv(name, bad)
         with pytest.raises(ValueError, match=name):
-            settlement.window_seconds(name, 86_400)
+            windows.window_seconds(name, 86_400)
 
 
 def click(**fields):
@@ -173,8 +176,7 @@ def payout_of(totals: dict) -> dict:
 
 def answer(store, **fields) -> dict:
     """What /feedback answers (functions/main.py) for this feedback."""
-    click = store.feedback(FeedbackRequest(**fields))
-    return {key: click[key] for key in ("click_id", "offer_id", "is_conversion", "reward", "event_id", "late")}
+    return dataclasses.asdict(store.feedback(FeedbackRequest(**fields)))
 
 
 def test_unrewarded_clicks_settle_at_zero_once_and_late_rewards_are_corrections(db, clock):
@@ -235,22 +237,21 @@ def test_a_click_rewarded_the_old_way_takes_further_events_by_their_deltas(db, c
     batch = db.batch()
     counters.add(batch, db, offer_counter(5), settlement.click_amounts(250))
     batch.commit()
-    assert store.feedback(FeedbackRequest(click_id=20, reward=250))["reward"] == 250  # a replay, as before
-    assert store.feedback(FeedbackRequest(click_id=20, reward=100, event_id="deposit"))["reward"] == 350
+    assert store.feedback(FeedbackRequest(click_id=20, reward=250)).reward == 250  # a replay, as before
+    assert store.feedback(FeedbackRequest(click_id=20, reward=100, event_id="deposit")).reward == 350
     assert payout_of(offer_totals(db, 5)) == payout(350)
 
 
 # -- episodes, against the emulator ---------------------------------------------------------------
 STATES = {"age": 30, "gender": "F", "region": "Asia"}
 OFFERS = {"OFFER_1": True, "OFFER_2": True, "OFFER_3": True}
-SEGMENT = agent.segment_of(30, "F", "Asia")
+SEGMENT = segments.segment_of(30, "F", "Asia")
 STATE_BODY = {"states": STATES, "offers": OFFERS}
 
 
 def predict(store, customer_id: str, timestamp: str = "2026-01-01") -> str:
     request = PredictRequest(customer_id=customer_id, timestamp=timestamp, states=STATES, offers=OFFERS)
-    episode_id, _ = store.predict(request)
-    return episode_id
+    return store.predict(request).episode_id
 
 
 def reward(store, customer_id: str, accepted: bool, episode_id: str | None = None, offer: str | None = None):
@@ -261,7 +262,7 @@ def reward(store, customer_id: str, accepted: bool, episode_id: str | None = Non
         episode_id=episode_id,
         accepted_offer=offer,
     )
-    return store.reward(request)[1]
+    return dataclasses.asdict(store.reward(request))
 
 
 def segment_totals(db) -> dict[str, tuple[int, int]]:
@@ -286,7 +287,8 @@ def test_unrewarded_episodes_settle_as_not_accepted_once_and_late_rewards_are_co
     assert closed.value.field == "customer_id" and "episode_id" in closed.value.message
 
     late = reward(store, "b", True, episode_id=settled, offer="OFFER_3")
-    assert (late["late"], late["accepted"], late["up_to_date"]) == (True, True, True)
+    assert (late["late"], late["accepted"]) == (True, True)
+    assert db.document(f"episodes/{settled}").get().get("up_to_date") is True
     assert db.document(f"rewards/{settled}").get().get("late") is True
     for _ in range(2):  # the late reward replayed: the same answer, counted once
         again = reward(store, "b", True, episode_id=settled, offer="OFFER_3")
@@ -315,7 +317,7 @@ def test_an_episode_recorded_before_shown_was_counted_at_predict_counts_it_with_
     store = CustomerStore(db, np.random.default_rng(0), reward_window=WINDOW, clock=clock)
     # as /predict wrote episodes before, and as batch scoring still does: no counter at creation
     slate = ["OFFER_1", "OFFER_2", "OFFER_3"]
-    old = new_episode("e", "2026-01-01", STATES, slate, SEGMENT, slate, agent.DEFAULT_AGENT, "batch")
+    old = new_episode("e", "2026-01-01", STATES, slate, SEGMENT, slate, agents.DEFAULT_AGENT, "batch")
     db.document(f"{EPISODES}/old-episode").create(old)
     clock.past_the_window()
     answer = reward(store, "e", True, episode_id="old-episode", offer="OFFER_1")
@@ -328,9 +330,9 @@ def test_an_episode_recorded_before_shown_was_counted_at_predict_counts_it_with_
 @pytest.fixture
 def served(db, monkeypatch):
     monkeypatch.setenv(settlement.CLICK_WINDOW_ENV, str(SERVED_WINDOW))
-    monkeypatch.setenv(settlement.EPISODE_WINDOW_ENV, str(SERVED_WINDOW))
+    monkeypatch.setenv(customer_store.EPISODE_WINDOW_ENV, str(SERVED_WINDOW))
     names = ("sample", "feedback", "predict", "rewards")
-    return {name: functions_framework.create_app(name, MAIN).test_client() for name in names}
+    return {name: function_client(name) for name in names}
 
 
 def test_served_answers_say_late_after_the_window_from_the_environment(served):

@@ -1,10 +1,10 @@
 """The one place that checks every private google-cloud-firestore attribute the code relies on
-(shared/sdk_private.py). An SDK upgrade that removes or changes one fails here, by name."""
+(shared/platform/sdk_private.py). An SDK upgrade that removes or changes one fails here, by name."""
 
 import pathlib
 import re
 
-from shared import sdk_private
+from shared.platform import sdk_private
 
 
 def test_snapshot_fields_are_the_snapshots_own_data(db):
@@ -23,11 +23,11 @@ def test_nothing_outside_sdk_private_touches_private_attributes():
         for path in (root / folder).rglob("*.py")
         if path.name != "sdk_private.py" and private.search(path.read_text())
     ]
-    assert not offenders, f"private SDK attributes used outside shared/sdk_private.py: {offenders}"
+    assert not offenders, f"private SDK attributes used outside shared/platform/sdk_private.py: {offenders}"
 
 
 def test_every_call_of_the_request_client_is_bounded(db):
-    from shared.firestore_client import CALL_TIMEOUT_S, RETRY_BUDGET_S, ROLLBACK_TIMEOUT_S, get_request_db
+    from shared.platform.firestore import CALL_TIMEOUT_S, RETRY_BUDGET_S, ROLLBACK_TIMEOUT_S, get_request_db
 
     get_request_db.cache_clear()
     names = ["get_document", "batch_get_documents", "run_query", "begin_transaction", "commit", "rollback"]

@@ -1,4 +1,5 @@
-"""Shadow decisions and their propensities (shared/shadow.py, shared/customer/propensity.py): pure
+"""Shadow decisions and their propensities (shared/cpa/serving.py, shared/customer/serving.py,
+shared/customer/propensity.py): pure
 checks first, then through the local gateway against the Firestore emulator."""
 
 import itertools
@@ -9,11 +10,14 @@ import numpy as np
 import pytest
 import requests
 
-from shared import serving_config, shadow
+from shared.cpa import serving as cpa_serving
 from shared.cpa.policies import OfferStats, SamplerParams
+from shared.cpa.serving import CpaServing
 from shared.cpa.store import CLICKS, click_doc_id
-from shared.customer import agent, propensity
-from shared.serving_config import ServingConfig
+from shared.customer import agents, propensity, segments
+from shared.customer import serving as customer_serving
+from shared.customer.serving import CustomerServing
+from shared.platform import config as platform_config
 
 STATS = [
     OfferStats(clicks=400, conversions=8, reward=2000, reward_sq=500_000),
@@ -30,15 +34,15 @@ COUNTS = {"OFFER_1": (40.0, 9.0), "OFFER_4": (30.0, 2.0), "OFFER_7": (5.0, 3.0)}
 def test_the_live_choice_and_generator_are_the_same_with_or_without_a_shadow(sampler):
     for seed in range(20):
         answers = []
-        for config in (ServingConfig(), ServingConfig(cpa_shadow="thompson"), ServingConfig(cpa_shadow="random")):
+        for config in (CpaServing(), CpaServing(shadow="thompson"), CpaServing(shadow="random")):
             live = np.random.default_rng(seed)
-            choice, fields = shadow.cpa_decision(
+            choice, fields = cpa_serving.decide(
                 config, sampler, OFFERS, STATS, 1000, SamplerParams(), live, np.random.default_rng(seed)
             )
             answers.append((choice, fields["served_by"], live.random()))  # the generator's next draw too
-            if config.cpa_shadow:
+            if config.shadow:
                 logged = fields["shadow"]
-                assert logged["sampler"] == config.cpa_shadow and logged["offer_id"] in OFFERS
+                assert logged["sampler"] == config.shadow and logged["offer_id"] in OFFERS
                 assert 0 < logged["probability"] <= 1
             else:
                 assert "shadow" not in fields
@@ -51,8 +55,8 @@ def test_the_shadow_logs_its_own_propensity():
     chosen, logged = [], {}
     rng = np.random.default_rng(7)
     for _ in range(4000):
-        _, fields = shadow.cpa_decision(
-            ServingConfig(cpa_shadow="thompson"), "random", OFFERS, STATS, 1000, SamplerParams(), rng, rng
+        _, fields = cpa_serving.decide(
+            CpaServing(shadow="thompson"), "random", OFFERS, STATS, 1000, SamplerParams(), rng, rng
         )
         chosen.append(fields["shadow"]["offer_id"])
         logged[fields["shadow"]["offer_id"]] = fields["shadow"]["probability"]
@@ -63,51 +67,51 @@ def test_the_shadow_logs_its_own_propensity():
 
 def test_the_config_forces_an_offer_among_the_candidates_or_a_sampler():
     rng = np.random.default_rng(0)
-    choice, fields = shadow.cpa_decision(
-        ServingConfig(cpa_offer_id=22, cpa_sampler="greedy"), "thompson", OFFERS, STATS, 0, SamplerParams(), rng
+    choice, fields = cpa_serving.decide(
+        CpaServing(offer_id=22, sampler="greedy"), "thompson", OFFERS, STATS, 0, SamplerParams(), rng
     )
     assert (choice.index, choice.probability, fields["served_by"]) == (1, 1.0, "config:offer")
-    choice, fields = shadow.cpa_decision(
-        ServingConfig(cpa_offer_id=99, cpa_sampler="greedy"), "thompson", OFFERS, STATS, 10**6, SamplerParams(), rng
+    choice, fields = cpa_serving.decide(
+        CpaServing(offer_id=99, sampler="greedy"), "thompson", OFFERS, STATS, 10**6, SamplerParams(), rng
     )
     assert fields == {"sampler": "greedy", "served_by": "config:greedy"}
     assert choice.probability > 0.99  # greedy after its warm-up: the best, but for the floor
 
 
 def _exact_static(segment, eligible):
-    slate = agent.static_slate(segment, eligible)
+    slate = agents.static_slate(segment, eligible)
     return {offer: float(offer in slate) for offer in eligible}
 
 
 def test_inclusion_is_exact_for_the_static_agent_and_a_shadow_leaves_the_live_slate_alone():
     rng = np.random.default_rng(1)
-    slate = agent.slates(agent.STATIC, SEGMENT, ELIGIBLE, {}, rng)[0]
-    assert propensity.inclusion(agent.STATIC, SEGMENT, ELIGIBLE, {}, slate, rng) == _exact_static(SEGMENT, ELIGIBLE)
+    slate = agents.slates(agents.STATIC, SEGMENT, ELIGIBLE, {}, rng)[0]
+    assert propensity.inclusion(agents.STATIC, SEGMENT, ELIGIBLE, {}, slate, rng) == _exact_static(SEGMENT, ELIGIBLE)
     # the live slate, drawn first with the live generator, is the same whatever the shadow does
     for seed in range(10):
         slates = []
         for config in (
-            ServingConfig(),
-            ServingConfig(agent_shadow=agent.STATIC),
-            ServingConfig(agent_shadow="linear-ts"),
+            CustomerServing(),
+            CustomerServing(shadow=agents.STATIC),
+            CustomerServing(shadow="linear-ts"),
         ):
             live = np.random.default_rng(seed)
-            slate = agent.slates(agent.LEARNING, SEGMENT, ELIGIBLE, COUNTS, live)[0]
-            fields = shadow.slate_fields(
+            slate = agents.slates(agents.LEARNING, SEGMENT, ELIGIBLE, COUNTS, live)[0]
+            fields = customer_serving.slate_fields(
                 config,
-                agent.LEARNING,
-                agent.LEARNING,
+                agents.LEARNING,
+                agents.LEARNING,
                 SEGMENT,
                 ELIGIBLE,
                 slate,
-                lambda p: COUNTS if p == agent.LEARNING else {},
+                lambda p: COUNTS if p == agents.LEARNING else {},
                 rng=np.random.default_rng(seed),
             )
             slates.append((slate, live.random()))
             assert fields["inclusion"].keys() == set(ELIGIBLE)
             assert all(fields["inclusion"][offer] > 0 for offer in slate)
-            if config.agent_shadow:
-                assert fields["shadow"]["policy"] == config.agent_shadow
+            if config.shadow:
+                assert fields["shadow"]["policy"] == config.shadow
                 assert len(fields["shadow"]["slate"]) == 3 and set(fields["shadow"]["slate"]) <= set(ELIGIBLE)
                 assert sum(fields["shadow"]["inclusion"].values()) == pytest.approx(3.0)
         assert slates[0] == slates[1] == slates[2]
@@ -124,7 +128,7 @@ def test_estimated_inclusion_is_within_its_stated_bound_of_the_true_value():
         [
             reference_rng.beta(a + counts.get(offer, (0, 0))[1], b + np.subtract(*counts.get(offer, (0, 0))), 2_000_000)
             for offer in eligible
-            for a, b in [agent.prior(SEGMENT, offer)]
+            for a, b in [agents.prior(SEGMENT, offer)]
         ]
     )
     lowest = np.bincount(draws.argmin(axis=1), minlength=4) / len(draws)
@@ -133,8 +137,8 @@ def test_estimated_inclusion_is_within_its_stated_bound_of_the_true_value():
     assert bound == pytest.approx(0.0616, abs=1e-4)
     rng = np.random.default_rng(3)
     for _ in range(20):
-        served = agent.slates(agent.LEARNING, SEGMENT, eligible, counts, rng)[0]
-        estimate = propensity.inclusion(agent.LEARNING, SEGMENT, eligible, counts, served, rng)
+        served = agents.slates(agents.LEARNING, SEGMENT, eligible, counts, rng)[0]
+        estimate = propensity.inclusion(agents.LEARNING, SEGMENT, eligible, counts, served, rng)
         assert sum(estimate.values()) == pytest.approx(3.0)
         for offer in eligible:
             assert abs(estimate[offer] - exact[offer]) <= bound, (offer, estimate[offer], exact[offer])
@@ -143,7 +147,7 @@ def test_estimated_inclusion_is_within_its_stated_bound_of_the_true_value():
 def test_inclusion_of_every_draw_counts_the_served_slate():
     rng = np.random.default_rng(5)
     served = ["OFFER_2", "OFFER_9", "OFFER_10"]
-    estimate = propensity.inclusion(agent.LEARNING, SEGMENT, ELIGIBLE, COUNTS, served, rng, draws=0)
+    estimate = propensity.inclusion(agents.LEARNING, SEGMENT, ELIGIBLE, COUNTS, served, rng, draws=0)
     assert estimate == {offer: float(offer in served) for offer in ELIGIBLE}
 
 
@@ -163,16 +167,16 @@ def serving(db):
     """Writes config/serving; removed afterwards, and every server's copy with it."""
 
     def write(document):
-        db.document(serving_config.DOCUMENT).set(document)
+        db.document(cpa_serving.DOCUMENT).set(document)
         time.sleep(float(os.environ["SERVING_CONFIG_TTL_SECONDS"]) + 0.3)  # every instance's copy expired
 
     yield write
-    db.document(serving_config.DOCUMENT).delete()
+    db.document(cpa_serving.DOCUMENT).delete()
     time.sleep(float(os.environ["SERVING_CONFIG_TTL_SECONDS"]) + 0.3)
 
 
 def test_shadow_decisions_are_logged_with_propensities(api, db, serving):
-    serving({"cpa": {"shadow": "epsilon"}, "customer": {"shadow": agent.STATIC}})
+    serving({"cpa": {"shadow": "epsilon"}, "customer": {"shadow": agents.STATIC}})
     for click in range(1, 6):
         answer = requests.get(f"{api}/sample", params={"click_id": click, "offer_ids": "4,5,6"}, timeout=30).json()
         assert answer["served_by"] == "thompson" and answer["recorded"] is True
@@ -184,15 +188,15 @@ def test_shadow_decisions_are_logged_with_propensities(api, db, serving):
         assert 0 < logged["probability"] <= 1
 
     answer = requests.post(f"{api}/predict", json=PREDICT, timeout=30).json()
-    assert answer["served_by"] == agent.LEARNING and answer["policy"] == agent.LEARNING
+    assert answer["served_by"] == agents.LEARNING and answer["policy"] == agents.LEARNING
     episode = db.collection("episodes").document(answer["episode_id"]).get().to_dict()
-    assert episode["served_by"] == agent.LEARNING
+    assert episode["served_by"] == agents.LEARNING
     assert set(episode["inclusion"]) == set(ELIGIBLE) and sum(episode["inclusion"].values()) == pytest.approx(3.0)
     assert all(episode["inclusion"][offer] > 0 for offer in answer["best-three-offers"])
-    segment = agent.segment_of(33, "M", "Europa")
+    segment = segments.segment_of(33, "M", "Europa")
     assert episode["shadow"] == {
-        "policy": agent.STATIC,
-        "slate": agent.static_slate(segment, ELIGIBLE),
+        "policy": agents.STATIC,
+        "slate": agents.static_slate(segment, ELIGIBLE),
         "inclusion": _exact_static(segment, ELIGIBLE),
     }
 
@@ -202,7 +206,7 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
         return requests.get(f"{api}/sample", params={"click_id": click_id, "offer_ids": "4,5,6"}, timeout=30).json()
 
     assert served(1)["served_by"] == "thompson"
-    db.document(serving_config.DOCUMENT).set({"cpa": {"offer_id": 5}, "customer": {"policy": agent.STATIC}})
+    db.document(cpa_serving.DOCUMENT).set({"cpa": {"offer_id": 5}, "customer": {"policy": agents.STATIC}})
     changed = time.monotonic()  # the write has committed
     click = itertools.count(2)
     # Every copy read before the write expires within TTL of it: a request that starts later than
@@ -224,42 +228,43 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
         == "thompson"
     )
     answer = requests.post(f"{api}/predict", json=PREDICT, timeout=30).json()
-    assert (answer["policy"], answer["served_by"]) == (agent.STATIC, "config:static")
-    assert answer["best-three-offers"] == agent.static_slate(agent.segment_of(33, "M", "Europa"), ELIGIBLE)
+    assert (answer["policy"], answer["served_by"]) == (agents.STATIC, "config:static")
+    assert answer["best-three-offers"] == agents.static_slate(segments.segment_of(33, "M", "Europa"), ELIGIBLE)
 
     # a malformed document is ignored field by field, never a 500
     serving({"cpa": "nonsense", "customer": {"policy": "no-such-agent", "shadow": 3}})
     assert served(500)["served_by"] == "thompson"
     answer = requests.post(f"{api}/predict", json=PREDICT | {"customer_id": "c-2"}, timeout=30)
-    assert answer.status_code == 200 and answer.json()["served_by"] == agent.LEARNING
+    assert answer.status_code == 200 and answer.json()["served_by"] == agents.LEARNING
 
 
 def test_the_config_is_read_once_per_period_whatever_the_requests(db):
     now = [1000.0]
-    cache = serving_config.ConfigCache(db, ttl=5.0, clock=lambda: now[0])
-    assert cache.get() == ServingConfig() and cache.reads == 1  # no document: the defaults
-    db.document(serving_config.DOCUMENT).set({"customer": {"policy": agent.STATIC}})
+    cache = platform_config.ConfigDocument(db, customer_serving.DOCUMENT, ttl=5.0, clock=lambda: now[0])
+    assert cache.cached(customer_serving.parse) == CustomerServing() and cache.reads == 1  # no document: defaults
+    db.document(cpa_serving.DOCUMENT).set({"customer": {"policy": agents.STATIC}})
     for _ in range(100):
-        assert cache.get().agent_policy is None  # the copy held until it is 5 s old
+        assert cache.cached(customer_serving.parse).policy is None  # the copy held until it is 5 s old
     assert cache.reads == 1
     now[0] += 5.0
-    assert cache.get().agent_policy == agent.STATIC and cache.reads == 2
+    assert cache.cached(customer_serving.parse).policy == agents.STATIC and cache.reads == 2
     for _ in range(100):
-        cache.get()
+        cache.cached(customer_serving.parse)
     assert cache.reads == 2
 
 
 def test_a_malformed_document_is_ignored_field_by_field(monkeypatch):
-    config, problems = serving_config.parse(
-        {"cpa": {"sampler": "nope", "offer_id": True, "shadow": "ucb"}, "customer": ["static"]}
-    )
-    assert config == ServingConfig(cpa_shadow="ucb")
+    document = {"cpa": {"sampler": "nope", "offer_id": True, "shadow": "ucb"}, "customer": ["static"]}
+    cpa, cpa_problems = cpa_serving.parse(document)
+    customer, customer_problems = customer_serving.parse(document)
+    assert (cpa, customer) == (CpaServing(shadow="ucb"), CustomerServing())
+    problems = cpa_problems + customer_problems
     assert len(problems) == 3 and any(p.startswith("cpa.sampler") for p in problems)
-    assert serving_config.parse("not an object") == (ServingConfig(), ["the document is not an object"])
-    monkeypatch.setenv("AGENT_SHADOW_POLICY", agent.STATIC)
-    assert serving_config.parse(None)[0].agent_shadow == agent.STATIC  # the environment's default
-    assert serving_config.parse({"customer": {"shadow": "off"}})[0].agent_shadow is None  # turned off
-    assert serving_config.parse({"cpa": {"offer_id": 42, "sampler": "greedy"}})[0].cpa_plan("thompson", [1, 2]) == (
+    assert cpa_serving.parse("not an object") == (CpaServing(), ["the document is not an object"])
+    monkeypatch.setenv("AGENT_SHADOW_POLICY", agents.STATIC)
+    assert customer_serving.parse(None)[0].shadow == agents.STATIC  # the environment's default
+    assert customer_serving.parse({"customer": {"shadow": "off"}})[0].shadow is None  # turned off
+    assert cpa_serving.parse({"cpa": {"offer_id": 42, "sampler": "greedy"}})[0].plan("thompson", [1, 2]) == (
         "greedy",
         None,
         "config:greedy",

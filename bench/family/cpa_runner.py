@@ -97,8 +97,7 @@ def run_batch(
     b, kmax = len(envs), batch.kmax
     rng = np.random.default_rng([policy_seed, FAMILY_NUMBER, *sorted(int(s) for s in batch.seed)[:8], b])
     stats = Stats.zeros(b, kmax)
-    recent, baseline, rolled = (np.zeros((7, b, kmax)) for _ in range(3))
-    restarts = np.zeros(b, dtype=int)
+    state, rolled = drift.DriftState.zeros((b, kmax)), np.zeros((7, b, kmax))
     rates = np.zeros((b, kmax))
     present = np.zeros((b, kmax), dtype=bool)
     regret, oracle = np.zeros(b), np.zeros(b)
@@ -114,13 +113,15 @@ def run_batch(
         finished = batch.steps[alive] <= step
         if finished.any() or rowmap is None:
             for i in alive[finished]:
-                results[i] = _result(envs[i], checkpoints[i], restarts[i], late[i], started, b)
+                row = int(np.flatnonzero(alive == i)[0])
+                results[i] = _result(envs[i], checkpoints[i], state.restarts[row].sum(), late[row], started, b)
             keep = ~finished
             alive = alive[keep]
             stats = _gather(stats, keep)
-            recent, baseline, rolled = recent[:, keep], baseline[:, keep], rolled[:, keep]
+            state = drift.DriftState(state.recent[:, keep], state.baseline[:, keep], state.restarts[keep])
+            rolled = rolled[:, keep]
             rates, present, regret, oracle, late = rates[keep], present[keep], regret[keep], oracle[keep], late[keep]
-            restarts, next_point = restarts[keep], next_point[keep]
+            next_point = next_point[keep]
             blocks = batch.block[alive]
             rowmap = np.repeat(np.arange(len(alive)), blocks)
             offsets = np.arange(len(rowmap)) - np.repeat(np.cumsum(blocks) - blocks, blocks)
@@ -135,12 +136,10 @@ def run_batch(
         if drift_params is not None and step:
             rolling = rolling[done[rolling] > 0]
             if len(rolling):
-                moved = _roll_up(stats, recent, baseline, rolled, rolling, drift_params)
-                restarts[rolling] += moved
+                _roll_up(stats, state, rolled, rolling, drift_params)
         decided = stats
-        if drift_params is not None and baseline.any():
-            decided = Stats(*np.maximum(np.stack(stats) - baseline, 0.0))
-            decided = decided._replace(**{name: np.round(getattr(decided, name)) for name in drift.COUNTS})
+        if drift_params is not None:
+            decided = Stats(*drift.since_arrays(np.stack(stats), state.baseline))
         click = done[rowmap] + offsets
         env_of = alive[rowmap]
         mask = _candidates(batch, present, rowmap, env_of, click)
@@ -159,7 +158,7 @@ def run_batch(
             checkpoints[alive[row]].append((int(targets[alive[row], next_point[row]]), regret[row], oracle[row]))
             next_point[row] += 1
     for row, i in enumerate(alive):
-        results[i] = _result(envs[i], checkpoints[i], restarts[row], late[row], started, b)
+        results[i] = _result(envs[i], checkpoints[i], state.restarts[row].sum(), late[row], started, b)
     return [results[i] for i in range(b)]
 
 
@@ -248,15 +247,10 @@ def _deliver(stats: Stats, arrivals: list, alive: np.ndarray) -> None:
     _add_conversions(stats, rows[keep], where[keep], payout[keep])
 
 
-def _roll_up(stats, recent, baseline, rolled, rows, params: DriftParams) -> np.ndarray:
-    """The store's roll-up (as bench/harness.py runs it) for `rows`; the number of offers restarted per row."""
+def _roll_up(stats: Stats, state: drift.DriftState, rolled: np.ndarray, rows: np.ndarray, params: DriftParams):
+    """The store's roll-up (drift.roll, the rule the store and bench/harness.py run) for `rows`, in place."""
     totals = np.stack(stats)[:, rows]
-    window = recent[:, rows] * 2.0 ** (-BUCKET / params.half_life) + (totals - rolled[:, rows])
-    recent[:, rows] = window
+    part = drift.DriftState(state.recent[:, rows], state.baseline[:, rows], state.restarts[rows])
+    new = drift.roll(part, totals, rolled[:, rows], BUCKET, params)
+    state.recent[:, rows], state.baseline[:, rows], state.restarts[rows] = new
     rolled[:, rows] = totals
-    moved = drift.changed(totals - baseline[:, rows], window, params.threshold)
-    if moved.any():
-        base = baseline[:, rows]
-        base[:, moved] = (totals - window)[:, moved]
-        baseline[:, rows] = base
-    return moved.sum(axis=1)

@@ -1,5 +1,5 @@
 """The seeded generator of customer-agent environments (issue 26): customers of the 24 segments
-(age band x region x gender of shared/customer/agent.py), a slate of three, each customer accepting at
+(age band x region x gender of shared/customer/segments.py), a slate of three, each customer accepting at
 most one offer of it. `draw(cls, seed)` is a pure function of its arguments (tests/test_family.py).
 
 Per environment (U uniform, LU log-uniform, N(0, 1) draws per offer unless said):
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.customer import agent, linear
+from shared.customer import segments
+from shared.customer.agents import linear
 
 CUSTOMER_NUMBER = 126  # salt of the family's customer random numbers
 CLASSES = ("segmented", "contextual", "new-products", "delayed")
@@ -89,30 +90,31 @@ def draw(cls: str, seed: int) -> CustomerWorld:
     }.get(cls, (rng.uniform(0.0, 0.8), rng.uniform(0.0, 1.0)))
     base = np.log(level / (1 - level)) + spread * rng.standard_normal(n)
     slope, curve = 0.5 * rng.standard_normal(n), 0.4 * rng.standard_normal(n)
-    region = {r: 0.4 * rng.standard_normal(n) for r in agent.REGIONS}
-    gender = {g: 0.3 * rng.standard_normal(n) for g in agent.GENDERS}
+    region = {r: 0.4 * rng.standard_normal(n) for r in segments.REGIONS}
+    gender = {g: 0.3 * rng.standard_normal(n) for g in segments.GENDERS}
     fixed = np.zeros((len(linear.SEGMENTS), n))
-    known = min(n, len(agent.OFFERS))
+    known = min(n, len(segments.OFFERS))
     for g, segment in enumerate(linear.SEGMENTS):
         _, r, x = segment.split("|")
-        log_score = np.log([agent.static_scores(segment)[o] for o in agent.OFFERS])
+        log_score = np.log([segments.static_scores(segment)[o] for o in segments.OFFERS])
         static = np.zeros(n)
         static[:known] = ((log_score - log_score.mean()) / log_score.std())[:known]
         fixed[g] = base + w_static * static + w_shared * (region[r] + gender[x])
         fixed[g] += w_segment * rng.standard_normal(n)
     ages = rng.integers(18, 91, size=total)
-    genders = rng.choice(agent.GENDERS, size=total)
-    regions = rng.choice(agent.REGIONS, size=total)
+    genders = rng.choice(segments.GENDERS, size=total)
+    regions = rng.choice(segments.REGIONS, size=total)
     joins = np.zeros(n, dtype=int)
     detail = (
         f"{n} offers, {total:,} customers, level {100 * level:.1f} %, segment {w_segment:.2f}, shared {w_shared:.2f}"
     )
     unseen = np.zeros(total, dtype=bool)
     if cls == "contextual" and rng.random() < 0.5:
-        band, where = agent.AGE_BANDS[int(rng.integers(len(agent.AGE_BANDS)))][2], str(rng.choice(agent.REGIONS))
+        band = segments.AGE_BANDS[int(rng.integers(len(segments.AGE_BANDS)))][2]
+        where = str(rng.choice(segments.REGIONS))
         start = int(rng.uniform(0.4, 0.8) * total)
-        others = rng.choice([r for r in agent.REGIONS if r != where], size=total)
-        bands = np.array([agent.age_band(a) for a in ages])
+        others = rng.choice([r for r in segments.REGIONS if r != where], size=total)
+        bands = np.array([segments.age_band(a) for a in ages])
         hidden = (bands == band) & (regions == where)
         regions = np.where(hidden & (np.arange(total) < start), others, regions)
         unseen = hidden & (np.arange(total) >= start)
@@ -128,7 +130,7 @@ def draw(cls: str, seed: int) -> CustomerWorld:
         delay = np.minimum(np.ceil(np.log(u) / np.log1p(-1.0 / mean)), MAX_DELAY).astype(int)
         detail += f"; reward delay mean {mean:,.0f} customers"
     customers = [linear.Customer(int(a), str(x), str(r)) for a, x, r in zip(ages, genders, regions, strict=True)]
-    segment = np.array([SEGMENT_INDEX[agent.segment_of(*c)] for c in customers])
+    segment = np.array([SEGMENT_INDEX[segments.segment_of(*c)] for c in customers])
     z = (ages.astype(float) - 50.0) / 20.0
     logit = fixed[segment] + w_shared * (np.outer(z, slope) + np.outer(z**2 - 0.6, curve))
     eligible = _eligible(rng, joins, total)

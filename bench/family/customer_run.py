@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.family import customer_envs, split
 from bench.family.report import _mean_ci, _table
-from shared.customer import agent
+from shared.customer import agents
 
 CUSTOMER_VERSION = 1  # bump when customer_envs or customer_runner change what a run measures
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
@@ -25,7 +25,7 @@ SAMPLE_PER_CLASS = 2
 def _tag() -> str:
     from bench.family.customer_runner import AGENTS
 
-    detail = repr((CUSTOMER_VERSION, [(a, agent.AGENT_VERSIONS[a]) for a in AGENTS]))
+    detail = repr((CUSTOMER_VERSION, [(a, agents.version_of(a)) for a in AGENTS]))
     return f"{zlib.crc32(detail.encode()):08x}"
 
 
@@ -79,7 +79,7 @@ def section(args, out: pathlib.Path) -> str:
 
 
 def _label(name: str) -> str:
-    return name + (" **default**" if name == agent.DEFAULT_AGENT else "")
+    return name + (" **default**" if name == agents.DEFAULT_AGENT else "")
 
 
 def tables(runs: list, out: pathlib.Path) -> str:
@@ -98,7 +98,7 @@ def tables(runs: list, out: pathlib.Path) -> str:
         "",
     ]
     lines += _table(groups, AGENTS, lambda n, g: _mean_ci(100.0 - lost[n][members[g]]), _label, "agent")
-    default = agent.DEFAULT_AGENT
+    default = agents.DEFAULT_AGENT
     lines += [
         f"Paired: `{default}` − agent, points of the oracle's acceptances (positive: the default did better):",
         "",
@@ -142,7 +142,7 @@ def plot(runs: list, classes: list[str], path: pathlib.Path) -> pathlib.Path:
                 share[j, at[ok]] = 100.0 * run.regret[name][ok] / run.oracle[ok]
             reached = (~np.isnan(share)).sum(axis=0)
             mean = np.where(reached > 0, np.nansum(share, axis=0) / np.maximum(reached, 1), np.nan)
-            ax.plot(GRID, mean, lw=2.4 if name == agent.DEFAULT_AGENT else 1.2, label=name)
+            ax.plot(GRID, mean, lw=2.4 if name == agents.DEFAULT_AGENT else 1.2, label=name)
         ax.set_xscale("log")
         ax.set_title(f"{cls} ({len(chosen)} worlds)", fontsize=10)
         ax.set_xlabel("customers")

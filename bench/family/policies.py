@@ -3,16 +3,17 @@ variants (prototypes of a different default, run only when asked for).
 
 A policy is a sampler of shared.cpa.policies, its SamplerParams and the store's drift restarts
 (DriftParams, clock at one click a second as in bench/run.py's DRIFT; only for the samplers that
-decide on restarted statistics, policies.FORGETS), or None (cumulative counters).
+decide on restarted statistics, the registry's `forgets`), or None (cumulative counters).
 """
 
 import zlib
 from dataclasses import dataclass, replace
 
 from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, DriftParams
-from shared.cpa.policies import DEFAULT_SAMPLER, FORGETS, SamplerParams
+from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
+from shared.cpa.policies import SAMPLERS as REGISTRY
 
-RUNNER_VERSION = 1  # bump when bench/family/cpa_runner.py or cpa_envs.py change what a run measures
+RUNNER_VERSION = 2  # bump when bench/family/cpa_runner.py or cpa_envs.py change what a run measures
 DRIFT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
 
 
@@ -33,7 +34,7 @@ class Policy:
 
 def _project(name: str, sampler: str, label: str, drift: bool = True, **changes) -> Policy:
     params = replace(SamplerParams(), **changes)
-    return Policy(name, sampler, params, DRIFT if drift and sampler in FORGETS else None, label)
+    return Policy(name, sampler, params, DRIFT if drift and REGISTRY[sampler].forgets else None, label)
 
 
 SAMPLERS = {  # every project sampler as the service runs it (default SamplerParams, drift where it applies)

@@ -21,13 +21,13 @@ import time
 import numpy as np
 
 from bench.family import cpa_envs, policies, split
-from bench.family.choose import TAKES_MASK
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 REPORT = ROOT / "reports" / "family"
 RUNS = REPORT / "runs"
 PUBLISHED = ROOT / "bench" / "results" / "family"
 MAX_ROWS = 64  # environments per lockstep batch
+K_BANDS = (10, 30, 70, 200)  # environments of a batch have K within one band
 SAMPLE_PER_CLASS = 2
 
 
@@ -51,16 +51,13 @@ def _cost(env) -> float:
 
 
 def batches(keys: list) -> list[list]:
-    """Lockstep batches of environments: the same candidate count where the policy core cannot take
-    a mask (one core call per distinct count and step), else bands of K; similar lengths together."""
+    """Lockstep batches of environments: bands of K (a batch is padded to its largest K), and within a
+    band environments of similar cost together, at most MAX_ROWS a batch."""
     envs = [cpa_envs.draw(cls, seed) for cls, seed in keys]
     groups: dict = {}
     for key, env in zip(keys, envs, strict=True):
-        if TAKES_MASK:
-            group = 0 if env.k <= 10 else 1 if env.k <= 50 else 2
-        else:
-            group = (env.k, env.shown, env.cls == "arrivals")
-        groups.setdefault(group, []).append((key, _cost(env)))
+        band = next(i for i, edge in enumerate(K_BANDS) if env.k <= edge)
+        groups.setdefault(band, []).append((key, _cost(env)))
     out = []
     for members in groups.values():
         members.sort(key=lambda m: -m[1])

@@ -23,7 +23,7 @@ from typing import TextIO
 from pydantic import TypeAdapter, ValidationError
 
 from shared.batch.rules import OFFER_COLUMN, ClientRules
-from shared.customer import agent
+from shared.customer import segments
 from shared.customer.models import Timestamp, parse_age, parse_flag, parse_gender, parse_region
 
 REQUIRED = ("customer_id", "age", "gender", "region")
@@ -34,8 +34,8 @@ MAX_FIELD_CHARS = 64 * 1024  # a runaway quoted field (over several lines) fails
 MEMO_ENTRIES = 10_000  # parsed cells remembered per file (ages, genders, regions, dates, flags repeat)
 RESULT_HEADER = (
     "customer_id",
-    *(f"offer_{r}" for r in range(1, agent.SLATE_SIZE + 1)),
-    *(f"product_{r}" for r in range(1, agent.SLATE_SIZE + 1)),
+    *(f"offer_{r}" for r in range(1, segments.SLATE_SIZE + 1)),
+    *(f"product_{r}" for r in range(1, segments.SLATE_SIZE + 1)),
     "episode_id",
     "response_date",
 )

@@ -2,7 +2,7 @@
 
 The input is read as a stream and handled in chunks of `chunk_rows` records. Per chunk: parse
 and apply the client's rules (shared/batch/csv_io.py), read each needed segment's counters once,
-draw the slates (shared/customer/agent.py, one call per group of alike rows), create the episodes
+draw the slates (shared/customer/agents/, one call per group of alike rows), create the episodes
 through BulkWriter at Firestore's ramp (shared/batch/writer.py), write the chunk's rows as part
 objects in the results bucket, then record the chunk in the job's status document. While chunk k
 is being written, chunk k+1 is parsed and scored; never more than one chunk waits, so memory stays bounded.
@@ -31,6 +31,7 @@ import datetime
 import functools
 import hashlib
 import itertools
+import json
 import os
 import time
 import uuid
@@ -41,6 +42,7 @@ import numpy as np
 from google.api_core import exceptions
 from google.cloud import firestore, storage
 
+from shared.batch import status as status_document
 from shared.batch.csv_io import (
     ERROR_HEADER,
     RESULT_HEADER,
@@ -52,14 +54,18 @@ from shared.batch.csv_io import (
     read_layout,
     records,
 )
+from shared.batch.outputs import Parts
 from shared.batch.rules import RulesError, load_rules
+from shared.batch.status import JOBS, LeaseLost
+from shared.batch.status import now as _now
 from shared.batch.writer import Ramp, create_new
-from shared.customer import agent, linear_store
-from shared.customer.store import EPISODES, CustomerStore, new_episode, slate_of
-from shared.firestore_client import LOCAL_PROJECT, get_db
-from shared.log import log
+from shared.customer import agents, segments
+from shared.customer.records import slate_of
+from shared.customer.store import EPISODES, CustomerStore, new_episode
+from shared.platform.firestore import LOCAL_PROJECT, get_db
+from shared.platform.log import log
+from shared.platform.namespace import ROOT, Namespace
 
-JOBS = "batch_jobs"
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 DEFAULT_CHUNK_ROWS = 5000
 # Cloud Functions 2nd gen event functions time out at 540 s: stop in time to record the last chunk
@@ -69,7 +75,6 @@ DEFAULT_TIME_BUDGET_SECONDS = 480
 # long is taken for dead and the next delivery takes the file over.
 DEFAULT_LEASE_SECONDS = 120
 READ_CHUNK_BYTES = 8 * 1024 * 1024
-COMPOSE_LIMIT = 32  # sources per GCS compose request
 IN_FILTER_VALUES = 10  # values per Firestore `in` filter (the limit was 10; it is 30 since 2023)
 
 
@@ -83,21 +88,28 @@ def handle(event_id: str, event_type: str, data: dict) -> dict | None:
         log("ERROR", "storage event without bucket, name or generation", event_id=event_id)
         return None
     upload = Upload(str(data["bucket"]), str(data["name"]), str(data["generation"]), str(event_id))
-    policy = os.environ.get("AGENT_POLICY", agent.DEFAULT_AGENT)
-    return Job(upload, get_db(), get_gcs(), os.environ["RESULTS_BUCKET"], policy).run()
+    space = tenant_of_folder(upload.name.partition("/")[0])
+    if space is None:
+        log("ERROR", "an upload in a folder no client owns: not scored", event_id=event_id, name=upload.name)
+        return None
+    policy = os.environ.get("AGENT_POLICY", agents.DEFAULT_AGENT)
+    return Job(upload, get_db(), get_gcs(), os.environ["RESULTS_BUCKET"], policy, space=space).run()
+
+
+def tenant_of_folder(folder: str) -> Namespace | None:
+    """The tenant whose client owns this inbox folder: BATCH_TENANTS (JSON folder -> tenant, from the
+    client registry); None for a folder no client owns. Unset: a single-tenant deployment, every
+    folder the default tenant's."""
+    tenants = os.environ.get("BATCH_TENANTS")
+    if tenants is None:
+        return ROOT
+    tenant = json.loads(tenants).get(folder)
+    return Namespace(tenant) if tenant else None
 
 
 @functools.cache
 def get_gcs() -> storage.Client:
     return storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or LOCAL_PROJECT)
-
-
-class JobBusy(RuntimeError):
-    """Another delivery of this file holds a live lease; failing makes the platform retry later."""
-
-
-class LeaseLost(RuntimeError):
-    """Another delivery took this file over (this run's lease had lapsed): stop writing."""
 
 
 class OutOfTime(RuntimeError):
@@ -157,9 +169,10 @@ class Job:
         db: firestore.Client,
         gcs: storage.Client,
         results_bucket: str,
-        policy: str = agent.DEFAULT_AGENT,
+        policy: str = agents.DEFAULT_AGENT,
         rng: np.random.Generator | None = None,
         ramp: Ramp | None = None,
+        space: Namespace = ROOT,
     ):
         self.started = time.monotonic()
         self.time_budget = _env_number("BATCH_TIME_BUDGET_SECONDS", DEFAULT_TIME_BUDGET_SECONDS, float)
@@ -169,10 +182,11 @@ class Job:
         self.db = db
         self.gcs = gcs
         self.results = gcs.bucket(results_bucket)
-        self.store = CustomerStore(db, rng or np.random.default_rng(), policy)
-        self.status_ref = db.collection(JOBS).document(upload.job_id)
+        self.space = space  # the client's tenant: its episodes, counters and job status are its own
+        self.store = CustomerStore(db, rng or np.random.default_rng(), policy, space=space)
+        self.status_ref = db.collection(space.path(JOBS)).document(upload.job_id)
         self.owner = uuid.uuid4().hex
-        self.parts = f"_parts/{upload.job_id}"
+        self.parts = Parts(gcs, self.results, upload.job_id, upload.source)
 
     # -- the run -----------------------------------------------------------------------------
     def run(self) -> dict | None:
@@ -224,8 +238,8 @@ class Job:
             parser = RowParser(layout, rules)
             self.store.ensure_agent_registered()
             names = self._product_names([offer for offer, _ in layout.offers])
-            self._put_part("results", 0, csv_bytes([], RESULT_HEADER))
-            self._put_part("errors", 0, csv_bytes([], ERROR_HEADER))
+            self.parts.put("results", 0, csv_bytes([], RESULT_HEADER))
+            self.parts.put("errors", 0, csv_bytes([], ERROR_HEADER))
             totals = {key: status.get(key, 0) for key in ("rows_read", "rows_scored", "rejected_rows")}
             deadline = self.started + self.time_budget
             with concurrent.futures.ThreadPoolExecutor(1) as writer:
@@ -242,8 +256,8 @@ class Job:
                     pending = writer.submit(self._write_chunk, chunk, names, status["response_date"])
                 if pending:
                     pending.result()
-        results = self._compose("results", results_path)
-        errors = self._compose("errors", errors_path) if totals["rejected_rows"] else None
+        results = self.parts.compose("results", results_path)
+        errors = self.parts.compose("errors", errors_path) if totals["rejected_rows"] else None
         status = self._finish(
             {
                 "state": "done",
@@ -252,7 +266,7 @@ class Job:
                 "errors_path": f"gs://{self.results.name}/{errors}" if errors else None,
             }
         )
-        self._delete_parts()  # only once done: a redelivery before that composes the same parts again
+        self.parts.delete()  # only once done: a redelivery before that composes the same parts again
         return status
 
     def _chunks(self, lines: Iterator, parser: RowParser, done: int, size: int, totals: dict) -> Iterator[Chunk]:
@@ -274,26 +288,18 @@ class Job:
 
     def _score_chunk(self, chunk: Chunk) -> None:
         """Rows that share a segment and an eligible list share the agent's inputs: one agent call
-        per group (priors computed once, one draw per row) rather than one per row."""
-        keys = [(agent.segment_of(c.age, c.gender, c.region), tuple(c.eligible)) for c in chunk.customers]
+        per group (priors computed once, one draw per row) rather than one per row; the linear
+        agents score each row's own customer (its age within the segment)."""
+        keys = [(segments.segment_of(c.age, c.gender, c.region), tuple(c.eligible)) for c in chunk.customers]
         policy = self.store.policy
-        counts = self.store.many_segment_counts({segment for segment, _ in keys}) if agent.reads_counts(policy) else {}
-        if not agent.reads_linear_stats(policy):
-            slates = {
-                key: agent.slates(policy, key[0], key[1], counts.get(key[0], {}), self.store.rng, rows)
-                for key, rows in collections.Counter(keys).items()
-            }
-            chunk.slates = [slates[key].pop() for key in keys]
-            return
-        # The linear agents score each row's own customer (its age within the segment).
-        model = linear_store.model(self.store.cache, {offer for _, eligible in keys for offer in eligible})
+        evidence = self.store.evidence(policy, {s for s, _ in keys}, {o for _, eligible in keys for o in eligible})
         groups: dict[tuple, list[int]] = collections.defaultdict(list)
         for row, key in enumerate(keys):
             groups[key].append(row)
         chunk.slates = [[] for _ in keys]
-        for key, rows in groups.items():
+        for (segment, eligible), rows in groups.items():
             customers = [chunk.customers[row] for row in rows]
-            drawn = agent.slates(policy, *key, model, self.store.rng, len(rows), customers)
+            drawn = agents.slates(policy, segment, eligible, evidence(segment), self.store.rng, len(rows), customers)
             for row, slate in zip(rows, drawn, strict=True):
                 chunk.slates[row] = slate
 
@@ -301,7 +307,7 @@ class Job:
         episodes = {}
         now = _now()
         for customer, slate in zip(chunk.customers, chunk.slates, strict=True):
-            segment = agent.segment_of(customer.age, customer.gender, customer.region)
+            segment = segments.segment_of(customer.age, customer.gender, customer.region)
             episodes[self.upload.episode_id(customer.line)] = new_episode(
                 customer.customer_id,
                 customer.timestamp or response_date,
@@ -314,18 +320,18 @@ class Job:
                 now,
             )
         ids = list(episodes)
-        stored = self._stored_slates(create_new(self.db, EPISODES, episodes, self.ramp))
+        stored = self._stored_slates(create_new(self.db, self.space.path(EPISODES), episodes, self.ramp))
         rows = []
         for customer, episode_id in zip(chunk.customers, ids, strict=True):
             slate = stored.get(episode_id) or slate_of(episodes[episode_id])
-            padded = slate + [""] * (agent.SLATE_SIZE - len(slate))
+            padded = slate + [""] * (segments.SLATE_SIZE - len(slate))
             rows.append(
                 [customer.customer_id, *padded, *(names.get(o) or "" for o in padded), episode_id, response_date]
             )
         if rows:
-            self._put_part("results", chunk.index + 1, csv_bytes(rows))
+            self.parts.put("results", chunk.index + 1, csv_bytes(rows))
         if chunk.rejected:
-            self._put_part(
+            self.parts.put(
                 "errors", chunk.index + 1, csv_bytes([r.line, r.customer_id, r.reason] for r in chunk.rejected)
             )
         self._record_chunk(chunk)
@@ -337,7 +343,9 @@ class Job:
         """The slates of episodes that were already there (written by an earlier run), which are kept."""
         if not episode_ids:
             return {}
-        refs = [self.db.collection(EPISODES).document(episode_id) for episode_id in sorted(episode_ids)]
+        refs = [
+            self.db.collection(self.space.path(EPISODES)).document(episode_id) for episode_id in sorted(episode_ids)
+        ]
         return {snapshot.id: slate_of(snapshot.to_dict()) for snapshot in self.db.get_all(refs) if snapshot.exists}
 
     # -- Firestore reads ---------------------------------------------------------------------
@@ -347,95 +355,12 @@ class Job:
             names.update(self.store.product_names(offers[start : start + IN_FILTER_VALUES]))
         return names
 
-    # -- outputs -----------------------------------------------------------------------------
-    def _put_part(self, kind: str, number: int, data: bytes) -> None:
-        self.results.blob(f"{self.parts}/{kind}/{number:07d}.csv").upload_from_string(data, content_type="text/csv")
-
-    def _compose(self, kind: str, destination: str) -> str:
-        sources = sorted(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/{kind}/"), key=lambda b: b.name)
-        level = 0
-        while len(sources) > COMPOSE_LIMIT:  # compose takes at most 32 sources: fold level by level
-            groups = [sources[i : i + COMPOSE_LIMIT] for i in range(0, len(sources), COMPOSE_LIMIT)]
-            sources = [
-                self._compose_into(f"{self.parts}/fold/{kind}-{level}-{n:05d}.csv", group)
-                for n, group in enumerate(groups)
-            ]
-            level += 1
-        self._compose_into(destination, sources)
-        return destination
-
-    def _compose_into(self, name: str, sources: list) -> storage.Blob:
-        blob = self.results.blob(name)
-        blob.content_type = "text/csv; charset=utf-8"
-        blob.metadata = {"source": self.upload.source}
-        blob.compose(sources)
-        return blob
-
-    def _delete_parts(self) -> None:
-        self.results.delete_blobs(
-            list(self.gcs.list_blobs(self.results, prefix=f"{self.parts}/")), on_error=lambda _: None
-        )
-
-    # -- the status document -----------------------------------------------------------------
+    # -- the status document (shared/batch/status.py) -------------------------------------------
     def _claim(self) -> dict | None:
-        upload, now = self.upload, _now()
-
-        @firestore.transactional
-        def claim(transaction) -> dict | None:
-            snapshot = self.status_ref.get(transaction=transaction)
-            if not snapshot.exists:
-                status = {
-                    "bucket": upload.bucket,
-                    "name": upload.name,
-                    "generation": upload.generation,
-                    "client": None,
-                    "state": "running",
-                    "chunk_rows": _chunk_rows(),
-                    "chunks_done": 0,
-                    "rows_read": 0,
-                    "rows_scored": 0,
-                    "rejected_rows": 0,
-                    "response_date": now.date().isoformat(),
-                    "created_at": now,
-                    "updated_at": now,
-                    "attempts": 1,
-                    "event_ids": [upload.event_id],
-                    "lease_owner": self.owner,
-                    "lease_expires": now + self.lease,
-                    "results_path": None,
-                    "errors_path": None,
-                }
-                transaction.create(self.status_ref, status)
-                return status
-            status = snapshot.to_dict()
-            if status["state"] in ("done", "failed"):
-                return None
-            if status.get("lease_owner") != self.owner and status["lease_expires"] > now:
-                raise JobBusy(f"batch job {self.status_ref.id} is being run by another delivery")
-            update = {
-                "state": "running",
-                "attempts": status.get("attempts", 0) + 1,
-                "lease_owner": self.owner,
-                "lease_expires": now + self.lease,
-                "updated_at": now,
-                "event_ids": firestore.ArrayUnion([upload.event_id]),
-            }
-            transaction.update(self.status_ref, update)
-            return status | update
-
-        return claim(self.db.transaction())
+        return status_document.claim(self.db, self.status_ref, self.upload, self.owner, self.lease, _chunk_rows())
 
     def _update(self, fields: dict) -> None:
-        """Write to the status document while this delivery holds the lease; LeaseLost otherwise."""
-
-        @firestore.transactional
-        def update(transaction) -> None:
-            owner = self.status_ref.get(["lease_owner"], transaction=transaction).get("lease_owner")
-            if owner != self.owner:
-                raise LeaseLost(f"batch job {self.status_ref.id} is now run by another delivery")
-            transaction.update(self.status_ref, {**fields, "updated_at": _now()})
-
-        update(self.db.transaction())
+        status_document.update(self.db, self.status_ref, self.owner, fields)
 
     def _finish(self, fields: dict) -> dict:
         self._update({**fields, "finished_at": _now(), "lease_expires": _now()})
@@ -462,7 +387,3 @@ def _env_number(name: str, default, kind):
     if value <= 0:
         raise ValueError(f"{name} must be positive, not {value}")
     return value
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)

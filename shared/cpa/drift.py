@@ -17,11 +17,13 @@ about once in 2,000 independent tests; consecutive roll-ups test mostly the same
 A false alarm costs little: the offer keeps its recent window. Why not a
 plain discount: on stationary traffic it throws away evidence the policy needs (E1 loses 1 to 4
 points of oracle revenue at half-lives that help E5 by 2); a restart forgets only when the data
-say the market moved. Only `thompson` decides on restarted statistics (policies.FORGETS).
+say the market moved. Which samplers decide on restarted statistics: `forgets` in the registry
+(shared/cpa/policies/registry.py).
 """
 
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,6 +82,46 @@ def changed(since: np.ndarray, recent: np.ndarray, threshold: float) -> np.ndarr
     return (rate > threshold) | (payout > threshold)
 
 
+class DriftState(NamedTuple):
+    """An offer's (or a batch of offers') drift state as arrays shaped (7, ...) in FIELDS order."""
+
+    recent: np.ndarray
+    baseline: np.ndarray
+    restarts: np.ndarray  # shaped (...): restarts so far
+
+    @classmethod
+    def zeros(cls, shape: tuple = ()) -> "DriftState":
+        return cls(np.zeros((len(FIELDS), *shape)), np.zeros((len(FIELDS), *shape)), np.zeros(shape, dtype=int))
+
+
+def roll(
+    state: DriftState, totals: np.ndarray, previous: np.ndarray, elapsed: float, params: DriftParams
+) -> DriftState:
+    """The drift state after one roll-up (the rule the store's roll-up and the benchmark both run):
+    `recent` decays by 2^(-elapsed / half_life) and gains what the totals gained since `previous`;
+    where the recent window disagrees with the older rest of `since`, the offer restarts
+    (baseline = totals - recent). An offer whose counts went down (a statistics reset,
+    shared/cpa/reset.py) starts afresh: everything it holds is recent. Arrays shaped (7, ...)."""
+    counts = [FIELDS.index(name) for name in COUNTS]  # only a reset lowers them (ln payouts may fall)
+    reset = np.any(totals[counts] < previous[counts], axis=0)
+    recent = state.recent * 2.0 ** (-max(elapsed, 0.0) / params.half_life) + (totals - previous)
+    moved = changed(totals - state.baseline, recent, params.threshold) & ~reset
+    baseline = np.where(moved, totals - recent, state.baseline)
+    restarts = state.restarts + moved
+    return DriftState(np.where(reset, totals, recent), np.where(reset, 0.0, baseline), np.where(reset, 0, restarts))
+
+
+def since_arrays(totals: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """What a forgetting policy decides on, arrays shaped (7, ...): totals - baseline, floored at 0,
+    its counts whole (a count weighted below 1/2 by the recent window is forgotten)."""
+    if not baseline.any():
+        return totals
+    kept = np.maximum(totals - baseline, 0.0)
+    counts = [FIELDS.index(name) for name in COUNTS]
+    kept[counts] = np.round(kept[counts])
+    return kept
+
+
 def _vector(values: dict | None) -> np.ndarray:
     values = values or {}
     return np.array([float(values.get(name, 0.0)) for name in FIELDS])
@@ -90,20 +132,13 @@ def _fields(vector: np.ndarray) -> dict:
 
 
 def rolled(state: dict | None, totals: dict, previous_totals: dict, elapsed: float, params: DriftParams) -> dict:
-    """The offer's drift state after a roll-up: {"recent", "baseline", "restarts"} (see the module's
-    doc). `elapsed`: time since the previous roll-up. A counter whose totals went down (a statistics
-    reset, shared/reset.py) starts afresh: everything it holds is recent."""
+    """`roll` of one offer whose state and totals are stored maps: {"recent", "baseline", "restarts"}."""
     state = state or {}
-    now, before = _vector(totals), _vector(previous_totals)
-    counts = [FIELDS.index(name) for name in COUNTS]  # only a reset lowers them (ln payouts may fall)
-    if np.any(now[counts] < before[counts]):
-        return {"recent": _fields(now), "baseline": _fields(np.zeros(len(FIELDS))), "restarts": 0}
-    recent = _vector(state.get("recent")) * 2.0 ** (-max(elapsed, 0.0) / params.half_life) + (now - before)
-    baseline = _vector(state.get("baseline"))
-    restarts = int(state.get("restarts", 0))
-    if changed((now - baseline)[:, None], recent[:, None], params.threshold)[0]:
-        baseline, restarts = now - recent, restarts + 1
-    return {"recent": _fields(recent), "baseline": _fields(baseline), "restarts": restarts}
+    before = DriftState(
+        _vector(state.get("recent")), _vector(state.get("baseline")), np.array(int(state.get("restarts", 0)))
+    )
+    after = roll(before, _vector(totals), _vector(previous_totals), elapsed, params)
+    return {"recent": _fields(after.recent), "baseline": _fields(after.baseline), "restarts": int(after.restarts)}
 
 
 def since(totals: dict, state: dict | None) -> dict:
@@ -111,7 +146,4 @@ def since(totals: dict, state: dict | None) -> dict:
     baseline = (state or {}).get("baseline")
     if not baseline:
         return totals
-    kept = {name: max(float(totals.get(name, 0)) - baseline.get(name, 0.0), 0.0) for name in FIELDS}
-    for count in COUNTS:  # a count weighted below 1/2 by the recent window is forgotten
-        kept[count] = round(kept[count])
-    return {**totals, **kept}
+    return {**totals, **_fields(since_arrays(_vector(totals), _vector(baseline)))}

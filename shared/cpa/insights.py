@@ -27,7 +27,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.cpa.policies import LOG_SIGMA2_FLOOR, OfferStats, Stats, log_payout_posterior
+from shared.cpa.policies import (
+    LOG_SIGMA2_FLOOR,
+    OfferStats,
+    SamplerParams,
+    Stats,
+    log_payout_posterior,
+    thompson_draws,
+    thompson_propensities,
+)
 
 DRAWS = 20_000
 LEVEL = 0.95
@@ -114,3 +122,34 @@ def _legacy_payout_draws(stats: Stats, rng: np.random.Generator, size: tuple) ->
     pooled_cv2 = np.where(repeated.sum(axis=1, keepdims=True) > 0, pooled_cv2, 1.0)
     shape = n / np.maximum(pooled_cv2, MIN_CV2)
     return rng.gamma(shape, np.maximum(mean, 1e-300) / shape, size=size)
+
+
+# The sampler's own posterior, without its floor or optimism (probability_best, revenue_interval).
+def probability_best(stats: Stats, params: SamplerParams | None = None) -> np.ndarray:
+    """(B, K) posterior probability that each offer has the highest revenue per click (thompson's
+    posterior, exact by numerical integration; no floor, no optimism)."""
+    params = _posterior_only(params)
+    return thompson_propensities(stats, params)
+
+
+def revenue_interval(
+    stats: Stats, params: SamplerParams | None = None, level: float = 0.95, draws: int = 20_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high), each (B, K): a central `level` posterior interval on each offer's revenue per
+    click (cents), from `draws` posterior draws (quantile error ~ 1 / sqrt(draws) in probability)."""
+    params = _posterior_only(params)
+    samples = np.exp(thompson_draws(stats, params, np.random.default_rng(seed), draws))
+    tail = (1.0 - level) / 2.0
+    return np.quantile(samples, tail, axis=0), np.quantile(samples, 1.0 - tail, axis=0)
+
+
+def _posterior_only(params: SamplerParams | None) -> SamplerParams:
+    """The posterior of `params` (prior, known payouts) without the policy's floor or optimism."""
+    learning = (
+        {}
+        if params is None
+        else {"thompson_a": params.thompson_a, "thompson_b": params.thompson_b, "payouts": params.payouts}
+    )
+    return SamplerParams(
+        floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None, **learning
+    )

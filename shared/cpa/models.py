@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, SamplerParams
-from shared.settlement import EVENT_ID_PATTERN
+from shared.cpa.settlement import EVENT_ID_PATTERN
 
 MAX_ID = 2**63 - 1
 MAX_OFFERS = 100

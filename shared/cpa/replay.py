@@ -17,10 +17,10 @@ by then. Approximations:
   default floor where none was given): "the same request, another sampler".
 
 Then every sampler's probability of every candidate, per click, in batches (all clicks with the same
-number of candidates and floor at once): `thompson` exactly by numerical integration
-(policies.thompson_propensities, as it logs), every other sampler from its own core run REPLAYS
-times: each run gives one candidate and that candidate's exact probability; the probability left
-over is shared evenly among the candidates no run chose. That is exact for the samplers whose
+floor at once, candidate sets of any size padded and masked): exactly where the registry has the
+sampler's probabilities (`thompson`, by numerical integration, as it logs), every other sampler from
+its own core run REPLAYS times: each run gives one candidate and that candidate's exact probability;
+the probability left over is shared evenly among the candidates no run chose. That is exact for the samplers whose
 rarely chosen candidates all have the same probability (random, greedy, epsilon, ucb, klucb: the
 floor's and epsilon's uniform share), checked in tests/test_replay.py.
 """
@@ -29,15 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.cpa import evaluation
 from shared.cpa.policies import (
     DEFAULT_FLOOR,
+    SAMPLERS,
     OfferStats,
     SamplerParams,
     Stats,
     choose_batch,
-    thompson_propensities,
 )
+from shared.maths import estimators
 
 REPLAYS = 16  # core runs per click for the samplers without an exact vector of probabilities
 MODEL_CLICKS = 10.0  # the reward model's shrinkage: each offer starts with 10 clicks at the average
@@ -110,23 +110,30 @@ def decision_stats(log: Log, lag: float = 0.0) -> tuple[list[np.ndarray], np.nda
 
 
 def target_probabilities(
-    sampler: str, stats: Stats, clicks_before: np.ndarray, params: SamplerParams, rng: np.random.Generator
+    sampler: str,
+    stats: Stats,
+    clicks_before: np.ndarray,
+    params: SamplerParams,
+    rng: np.random.Generator,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(B, K): the sampler's probability of choosing each candidate (see the module docstring)."""
-    if sampler == "thompson":
-        floor = params.floor
-        return floor / stats.clicks.shape[1] + (1.0 - floor) * thompson_propensities(stats, params)
+    """(B, K): the sampler's probability of choosing each candidate (see the module docstring); 0 in
+    the padding outside `mask`."""
+    exact = SAMPLERS[sampler].probabilities
+    if exact is not None:
+        return exact(stats, params, mask)
     batch, k = stats.clicks.shape
+    valid = np.ones((batch, k), dtype=bool) if mask is None else mask
     known = np.full((batch, k), np.nan)
     rows = np.arange(batch)
     for _ in range(REPLAYS):
-        decided = choose_batch(sampler, stats, clicks_before, params, rng, propensity=True)
+        decided = choose_batch(sampler, stats, clicks_before, params, rng, propensity=True, mask=mask)
         known[rows, decided.index] = decided.probability
     seen = np.isfinite(known)
     left = np.maximum(1.0 - np.where(seen, known, 0.0).sum(axis=1), 0.0)
-    unseen = k - seen.sum(axis=1)
+    unseen = valid.sum(axis=1) - seen.sum(axis=1)
     share = np.where(unseen > 0, left / np.maximum(unseen, 1), 0.0)
-    found = np.where(seen, known, share[:, None])
+    found = np.where(seen, known, np.where(valid, share[:, None], 0.0))
     return found / found.sum(axis=1, keepdims=True)
 
 
@@ -149,29 +156,36 @@ def replay(log: Log, samplers, rng: np.random.Generator, lag: float = 0.0) -> Re
     widest = max((len(log.candidates[i]) for i in index), default=1)
     targets = {name: np.zeros((len(index), widest)) for name in samplers}
     model = np.zeros((len(index), widest))
-    # groups: same number of candidates and same floor, so one batch and one SamplerParams each
+    # one batch per floor (a SamplerParams each); candidate sets of every size padded to the widest
     floors = np.where(np.isfinite(log.floor), log.floor, DEFAULT_FLOOR)
-    keys = {}
-    for row, i in enumerate(index):
-        keys.setdefault((len(log.candidates[i]), float(floors[i])), []).append(row)
     global_rpc, global_cr = _global_rates(log)
-    for (k, floor), rows in keys.items():
-        rows = np.array(rows)
+    sizes = np.array([len(log.candidates[i]) for i in index], dtype=int)
+    mask = np.arange(widest)[None, :] < sizes[:, None]
+    for floor in np.unique(floors[index]):
+        rows = np.flatnonzero(floors[index] == floor)
         clicks = index[rows]
-        fields = np.stack([per_click[i] for i in clicks])  # (B, K, 7)
+        fields = np.zeros((len(rows), widest, len(_FIELDS)))
+        for row, i in enumerate(clicks):
+            fields[row, : len(per_click[i])] = per_click[i]
         stats = Stats(*np.moveaxis(fields, 2, 0))
-        payouts = _payouts(log, clicks, k)
-        params = SamplerParams(floor=floor, payouts=payouts)
+        payouts = _payouts(log, clicks, widest)
+        params = SamplerParams(floor=float(floor), payouts=payouts)
+        ragged = None if mask[rows].all() else mask[rows]
         for name in samplers:
-            targets[name][rows, :k] = target_probabilities(name, stats, clicks_before[clicks], params, rng)
-        model[rows, :k] = _reward_model(stats, payouts, global_rpc[clicks], global_cr[clicks])
+            targets[name][rows] = target_probabilities(name, stats, clicks_before[clicks], params, rng, ragged)
+        model[rows] = np.where(mask[rows], _reward_model(stats, payouts, global_rpc[clicks], global_cr[clicks]), 0.0)
     return Replayed(index, log.action[index], log.probability[index], log.reward[index], targets, model)
 
 
-def _payouts(log: Log, clicks: np.ndarray, k: int) -> np.ndarray | None:
+def _payouts(log: Log, clicks: np.ndarray, widest: int) -> np.ndarray | None:
+    """(B, widest) the clicks' known payouts, NaN where unknown or padding; None when none is known."""
     if all(log.payouts[i] is None for i in clicks):
         return None
-    return np.array([log.payouts[i] if log.payouts[i] is not None else (np.nan,) * k for i in clicks], dtype=float)
+    known = np.full((len(clicks), widest), np.nan)
+    for row, i in enumerate(clicks):
+        if log.payouts[i] is not None:
+            known[row, : len(log.payouts[i])] = log.payouts[i]
+    return known
 
 
 def _global_rates(log: Log) -> tuple[np.ndarray, np.ndarray]:
@@ -201,9 +215,9 @@ def _reward_model(stats: Stats, payouts, global_rpc, global_cr) -> np.ndarray:
 @dataclass(frozen=True)
 class PolicyEstimate:
     sampler: str
-    ips: evaluation.Estimate
-    snips: evaluation.Estimate
-    dr: evaluation.Estimate
+    ips: estimators.Estimate
+    snips: estimators.Estimate
+    dr: estimators.Estimate
     ess: float  # effective sample size of the importance weights: (sum w)^2 / sum w^2
 
 
@@ -217,26 +231,26 @@ def estimates(replayed: Replayed) -> list[PolicyEstimate]:
         found.append(
             PolicyEstimate(
                 name,
-                evaluation.ips(a, p, r, target),
-                evaluation.snips(a, p, r, target) if (w > 0).any() else evaluation.Estimate(*[float("nan")] * 3),
-                evaluation.doubly_robust(a, p, r, target, replayed.model),
+                estimators.ips(a, p, r, target),
+                estimators.snips(a, p, r, target) if (w > 0).any() else estimators.Estimate(*[float("nan")] * 3),
+                estimators.doubly_robust(a, p, r, target, replayed.model),
                 ess,
             )
         )
     return found
 
 
-def logged_value(replayed: Replayed) -> evaluation.Estimate:
+def logged_value(replayed: Replayed) -> estimators.Estimate:
     """The logging policy's own revenue per click on these clicks (weights of 1)."""
     a, p = replayed.action, replayed.probability
     target = np.zeros((len(a), int(a.max(initial=0)) + 1))
     target[np.arange(len(a)), a] = p
-    return evaluation.ips(a, p, replayed.reward, target)
+    return estimators.ips(a, p, replayed.reward, target)
 
 
 def shadow_estimates(
     actions, probabilities, rewards, shadow_actions
-) -> tuple[float, evaluation.Estimate, evaluation.Estimate]:
+) -> tuple[float, estimators.Estimate, estimators.Estimate]:
     """A shadow policy that drew its own choice beside the live one, independently given the same
     statistics: (agreement, IPS, SNIPS) of its revenue per click. IPS weight 1{shadow chose the
     logged offer} / logged probability: unbiased, as E[1{a_s = a} r / mu(a)] = sum_a pi_s(a) r(a)."""
@@ -244,6 +258,6 @@ def shadow_estimates(
     agree = (np.asarray(shadow_actions) == actions).astype(float)
     target = np.zeros((len(actions), int(actions.max(initial=0)) + 1))
     target[np.arange(len(actions)), actions] = agree
-    nan = evaluation.Estimate(float("nan"), float("nan"), float("nan"))
-    snips = evaluation.snips(actions, probabilities, rewards, target) if agree.any() else nan
-    return float(agree.mean()), evaluation.ips(actions, probabilities, rewards, target), snips
+    nan = estimators.Estimate(float("nan"), float("nan"), float("nan"))
+    snips = estimators.snips(actions, probabilities, rewards, target) if agree.any() else nan
+    return float(agree.mean()), estimators.ips(actions, probabilities, rewards, target), snips

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.cpa import evaluation
-from shared.cpa.evaluation import Estimate, mean_interval
+from shared.maths import estimators
+from shared.maths.estimators import Estimate, mean_interval
 
 NAN = Estimate(float("nan"), float("nan"), float("nan"))
 
@@ -82,8 +82,8 @@ def offer_acceptance(episodes: Episodes) -> list[OfferEstimate]:
                 offer,
                 int(eligible.sum()),
                 int(shown.sum()),
-                evaluation.ips(actions, propensities, credit, target),
-                evaluation.snips(actions, propensities, credit, target),
+                estimators.ips(actions, propensities, credit, target),
+                estimators.snips(actions, propensities, credit, target),
             )
         )
     return found

@@ -1,6 +1,6 @@
-"""The linear agents' statistics in Firestore (shared/customer/linear.py says what they are).
+"""The linear agents' statistics in Firestore (shared/customer/agents/linear.py says what they are).
 
-One sharded counter per offer, `agent_linear/{offer}` (shared/counters.py): its fields are that
+One sharded counter per offer, `agent_linear/{offer}` (shared/platform/counters.py): its fields are that
 offer's `n`, `xx.{f}.{g}` and `xr.{f}` sums, the ones `linear.update_amounts` emits under
 `{offer}.`. Why per offer:
 - size: one offer's sums are at most 1 + DIM (DIM + 1) / 2 + DIM numbers (about 700 fields,
@@ -31,15 +31,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from google.cloud import firestore
 
-from shared import counters, stats_cache
-from shared.customer import linear
+from shared.customer.agents import linear
+from shared.platform import counters, stats_cache
+from shared.platform.namespace import ROOT, Namespace
 
 COLLECTION = "agent_linear"
 
 
-def counter_path(offer: str) -> str:
+def counter_path(offer: str, space: Namespace = ROOT) -> str:
     """Offer names are a letter then letters, digits, `_` or `-` (shared/customer/models.py): no `/`."""
-    return f"{COLLECTION}/{offer}"
+    return space.path(f"{COLLECTION}/{offer}")
 
 
 def customer_of(episode: Mapping) -> linear.Customer | None:
@@ -62,23 +63,27 @@ def per_offer(amounts: Mapping[str, float]) -> dict[str, dict[str, float]]:
     return grouped
 
 
-def _add(writes, db: firestore.Client, cache: stats_cache.StatsCache, amounts: Mapping, read: bool) -> None:
+def _add(
+    writes, db: firestore.Client, cache: stats_cache.StatsCache, amounts: Mapping, read: bool, space: Namespace
+) -> None:
     grouped = per_offer(amounts)
-    paths = {offer: counter_path(offer) for offer in grouped}
+    paths = {offer: counter_path(offer, space) for offer in grouped}
     if read:  # outside a transaction: through the cache, which keeps the counters rolled up
         summaries = cache.get(list(paths.values()))
         shards = {offer: summaries[path].shards for offer, path in paths.items()}
     else:  # no I/O inside a transaction; fewer shards than the summary says is safe
-        shards = {offer: getattr(cache.peek(path), "shards", counters.MIN_SHARDS) for offer, path in paths.items()}
+        shards = {offer: cache.shards(path) for offer, path in paths.items()}
     for offer, fields in grouped.items():
         counters.add(writes, db, paths[offer], fields, shards[offer])
 
 
-def add_shown(writes, db: firestore.Client, cache: stats_cache.StatsCache, customer, slate: Sequence[str]) -> None:
+def add_shown(
+    writes, db: firestore.Client, cache: stats_cache.StatsCache, customer, slate: Sequence[str], space: Namespace = ROOT
+) -> None:
     """Within `writes` (the batch that creates a /predict episode), add the slate's shown part:
     `n` and `xx` of each offer (a refusal's amounts). The episode records `linear_counted`."""
     if slate:
-        _add(writes, db, cache, linear.update_amounts(customer, slate, False), read=True)
+        _add(writes, db, cache, linear.update_amounts(customer, slate, False), True, space)
 
 
 def add_reward(
@@ -89,6 +94,7 @@ def add_reward(
     slate: Sequence[str],
     accepted: bool,
     accepted_offer: str | None,
+    space: Namespace = ROOT,
 ) -> None:
     """Within `writes` (the reward's transaction), add the reward: `xr` of the credited offers, plus
     `n` and `xx` when the episode's creation did not add them (batch episodes, older episodes)."""
@@ -98,29 +104,30 @@ def add_reward(
     amounts = linear.update_amounts(customer, slate, accepted, accepted_offer)
     if episode.get("linear_counted"):
         amounts = {field: delta for field, delta in amounts.items() if ".xr." in field}
-    _add(writes, db, cache, amounts, read=False)
+    _add(writes, db, cache, amounts, False, space)
 
 
 _solved: dict[str, tuple[object, linear.Model]] = {}
 _solved_lock = threading.Lock()
 
 
-def model(cache: stats_cache.StatsCache, offers: Iterable[str]) -> linear.Model:
+def model(cache: stats_cache.StatsCache, offers: Iterable[str], space: Namespace = ROOT) -> linear.Model:
     """The posterior of the offers' models from their cached summaries. Each offer's summary is
     parsed and solved once (a roll-up gives a new summary object), so a decision costs no more
-    than the draws."""
+    than the draws. Remembered by counter path: a tenant's offers are its own."""
     offers = list(dict.fromkeys(offers))
-    summaries = cache.get([counter_path(offer) for offer in offers])
+    summaries = cache.get([counter_path(offer, space) for offer in offers])
     parts = {}
     for offer in offers:
-        summary = summaries[counter_path(offer)]
+        path = counter_path(offer, space)
+        summary = summaries[path]
         with _solved_lock:
-            entry = _solved.get(offer)
+            entry = _solved.get(path)
         if entry is None or entry[0] is not summary:
             solved = linear.Model.from_sums({offer: linear.offer_sums(summary.totals)})
             solved.posterior([offer])  # solved once, here
             entry = (summary, solved)
             with _solved_lock:
-                _solved[offer] = entry
+                _solved[path] = entry
         parts[offer] = entry[1]
     return linear.Model.combine(parts)

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from shared import nesting
-from shared.customer.agent import GENDERS, REGIONS
+from shared.customer.segments import GENDERS, REGIONS
+from shared.web import nesting
 
 MAX_LITERAL_CHARS = 4096
 MAX_NESTING = 4

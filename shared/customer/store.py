@@ -7,14 +7,14 @@
   `expire_at` for the TTL policy (EPISODE_RETENTION_DAYS, default 365).
 - `rewards/{episode_id}` (TB_REWARDS): id, customer_id, accepted_offer, last_update, episode_id.
 - `agent_segments/{segment}` (summary) and `.../shards/{n}`: per offer `shown` and `accepted`, the
-  learning agent's evidence, as sharded counters (shared/counters.py); decisions read the
-  summaries through the instance's cache (shared/stats_cache.py).
+  learning agent's evidence, as sharded counters (shared/platform/counters.py); decisions read the
+  summaries through the instance's cache (shared/platform/stats_cache.py).
 - `agent_linear/{offer}` (summary) and `.../shards/{n}`: the linear agents' statistics per offer,
   as sharded counters too (shared/customer/linear_store.py).
 
 `/predict` creates the episode and adds its slate's `shown` in one batched write (`shown_counted`);
 an episode without a reward is a "not accepted" once EPISODE_REWARD_WINDOW_SECONDS have passed
-(shared/settlement.py), with no write. A reward's transaction reads only its episode (written by
+(shared/platform/windows.py), with no write. A reward's transaction reads only its episode (written by
 that customer's requests alone), creates the reward and adds `accepted` (and `shown`, for batch
 episodes and those created before `shown_counted`) to the segment's counters, and the reward to
 the slate's linear statistics (shared/customer/linear_store.py): a replay finds the
@@ -32,16 +32,20 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared import counters, errors, serving_config, settlement, shadow, stats_cache
-from shared.customer import agent, linear_store
+from shared.customer import agents, linear_store, segments, serving
 from shared.customer.models import PredictRequest, RewardRequest
-from shared.firestore_client import MAX_COMMIT_WRITES
+from shared.customer.records import Episode, RewardOutcome, ServingAgent, slate_of
+from shared.platform import config, counters, errors, stats_cache, windows
+from shared.platform.firestore import MAX_COMMIT_WRITES
+from shared.platform.namespace import ROOT, Namespace
 
 AGENTS = "agents"
 PRODUCTS = "products"
 EPISODES = "episodes"
 REWARDS = "rewards"
 DEFAULT_EPISODE_RETENTION_DAYS = 365
+EPISODE_WINDOW_ENV = "EPISODE_REWARD_WINDOW_SECONDS"
+DEFAULT_EPISODE_WINDOW_SECONDS = 604_800  # seven days
 
 
 def episode_expire_at(now) -> datetime.datetime:
@@ -52,8 +56,8 @@ def episode_expire_at(now) -> datetime.datetime:
     return start + datetime.timedelta(days=days)
 
 
-def segment_counter(segment: str) -> str:
-    return f"agent_segments/{segment.replace('/', '_')}"
+def segment_counter(segment: str, space: Namespace = ROOT) -> str:
+    return space.path(f"agent_segments/{segment.replace('/', '_')}")
 
 
 def segment_counts(total: dict) -> dict[str, tuple[float, float]]:
@@ -89,24 +93,16 @@ def new_episode(
         "segment": segment,
         "eligible_offers": ",".join(eligible),
         "policy": policy,
-        "agent_version": agent.AGENT_VERSIONS[policy],
+        "agent_version": agents.version_of(policy),
         "source": source,
         "created_at": now,
         "last_update": now,
         "up_to_date": False,
         "expire_at": episode_expire_at(now),
     }
-    for rank in range(agent.SLATE_SIZE):
+    for rank in range(segments.SLATE_SIZE):
         episode[f"predicted_offer_{rank + 1}"] = slate[rank] if rank < len(slate) else None
     return episode
-
-
-def slate_of(episode: dict) -> list[str]:
-    return [
-        episode[f"predicted_offer_{rank + 1}"]
-        for rank in range(agent.SLATE_SIZE)
-        if episode.get(f"predicted_offer_{rank + 1}")
-    ]
 
 
 class CustomerStore:
@@ -114,30 +110,34 @@ class CustomerStore:
         self,
         db: firestore.Client,
         rng: np.random.Generator,
-        policy: str = agent.DEFAULT_AGENT,
+        policy: str = agents.DEFAULT_AGENT,
         cache: stats_cache.StatsCache | None = None,
         reward_window: float | None = None,
         clock: Callable[[], datetime.datetime] | None = None,
+        space: Namespace = ROOT,
     ):
-        if policy not in agent.AGENT_VERSIONS:
-            raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agent.AGENT_VERSIONS)}")
+        if policy not in agents.AGENTS:
+            raise ValueError(f"unknown agent policy {policy!r}; choose one of {sorted(agents.AGENTS)}")
         self.db = db
         self.rng = rng
         self.policy = policy
+        self.space = space  # the tenant's namespace: every document this store names is in it
         self.cache = cache or stats_cache.for_db(db)
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
-        self.reward_window = reward_window or settlement.window_seconds(
-            settlement.EPISODE_WINDOW_ENV, settlement.DEFAULT_EPISODE_WINDOW_SECONDS
-        )
-        self.clock = clock or settlement.utc_now
-        self.serving = serving_config.for_db(db)
+        self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
+        self.clock = clock or windows.utc_now
+        self.config = config.for_db(db, space.path(serving.DOCUMENT))
+        self.operator_config = config.for_db(db, serving.OPERATOR_DOCUMENT)
+
+    def _collection(self, name: str) -> firestore.CollectionReference:
+        return self.db.collection(self.space.path(name))
 
     # -- agents ------------------------------------------------------------------------------
     def ensure_agent_registered(self) -> None:
         """Create this agent's TB_AGENTS entry once; later starts of the same version change nothing."""
-        version = agent.AGENT_VERSIONS[self.policy]
+        version = agents.version_of(self.policy)
         with contextlib.suppress(exceptions.AlreadyExists):
-            self.db.collection(AGENTS).document(f"{self.policy}-{version}").create(
+            self._collection(AGENTS).document(f"{self.policy}-{version}").create(
                 {
                     "id": f"{self.policy}-{version}",
                     "version": version,
@@ -146,19 +146,28 @@ class CustomerStore:
                 }
             )
 
-    def latest_agent(self) -> dict:
-        """The most recent TB_AGENTS entry; registers this agent first if the collection is empty."""
-        query = self.db.collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
+    def _serving(self) -> serving.CustomerServing:
+        """The tenant's kill switch under the operators' override (each read at most once per TTL)."""
+        return serving.over(self.operator_config.cached(serving.parse_operator), self.config.cached(serving.parse))
+
+    def serving_agent(self) -> ServingAgent:
+        """The agent serving /predict now: the one the kill switch forces, else the most recent
+        TB_AGENTS entry (this agent is registered first if the collection is empty)."""
+        forced = self._serving().policy
+        if forced is not None:
+            return ServingAgent(forced, agents.version_of(forced), f"{serving.CONFIG_PREFIX}{forced}")
+        query = self._collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
         latest = [snapshot.to_dict() for snapshot in query.stream()]
         if not latest:
             self.ensure_agent_registered()
             latest = [snapshot.to_dict() for snapshot in query.stream()]
-        return latest[0]
+        policy = latest[0].get("policy")
+        return ServingAgent(policy, latest[0]["version"], policy)
 
     # -- products ----------------------------------------------------------------------------
     def product_names(self, offers: list[str]) -> dict[str, str | None]:
         names: dict[str, str | None] = {offer: None for offer in offers}
-        query = self.db.collection(PRODUCTS).where(filter=FieldFilter("offer_id", "in", offers))
+        query = self._collection(PRODUCTS).where(filter=FieldFilter("offer_id", "in", offers))
         for snapshot in query.stream():
             product = snapshot.to_dict()
             names[product["offer_id"]] = product["product_name"]
@@ -169,7 +178,7 @@ class CustomerStore:
         written = 0
         batch = self.db.batch()
         for row in rows:
-            batch.set(self.db.collection(PRODUCTS).document(str(row["id"])), row)
+            batch.set(self._collection(PRODUCTS).document(str(row["id"])), row)
             written += 1
             if written % MAX_COMMIT_WRITES == 0:
                 batch.commit()
@@ -181,56 +190,77 @@ class CustomerStore:
     def segment_counts(self, segment: str) -> dict[str, tuple[float, float]]:
         return self.many_segment_counts([segment])[segment]
 
-    def many_segment_counts(self, segments: Iterable[str]) -> dict[str, dict[str, tuple[float, float]]]:
+    def many_segment_counts(self, keys: Iterable[str]) -> dict[str, dict[str, tuple[float, float]]]:
         """Each segment's (shown, accepted) per offer, from the instance's cache of summaries."""
-        segments = list(segments)
-        summaries = self.cache.get([segment_counter(segment) for segment in segments])
-        return {segment: segment_counts(summaries[segment_counter(segment)].totals) for segment in segments}
+        keys = list(keys)
+        summaries = self.cache.get([segment_counter(segment, self.space) for segment in keys])
+        return {segment: segment_counts(summaries[segment_counter(segment, self.space)].totals) for segment in keys}
 
-    def _counts(self, policy: str, segment: str, eligible: list[str]):
-        """The evidence `policy` reads for this segment and these offers (agent.slates' `counts`)."""
-        if agent.reads_linear_stats(policy):
-            return linear_store.model(self.cache, eligible)
-        return self.segment_counts(segment) if agent.reads_counts(policy) else {}
+    def evidence(self, policy: str, segment_keys: Iterable[str], offers: Iterable[str]) -> Callable[[str], object]:
+        """What `policy` decides on (the registry's `evidence`) for these segments and offers, as
+        segment -> evidence for agents.slates, read from the instance's cache once for all of them."""
+        kind = agents.AGENTS[policy].evidence
+        if kind == agents.LINEAR_STATISTICS:
+            model = linear_store.model(self.cache, offers, self.space)
+            return lambda _segment: model
+        if kind == agents.SEGMENT_COUNTS:
+            counts = self.many_segment_counts(segment_keys)
+            return lambda segment: counts.get(segment, {})
+        return lambda _segment: {}
 
-    def predict(self, request: PredictRequest) -> tuple[str, dict]:
-        """Choose the slate and record its episode; returns (episode id, episode). A retry of the
-        same request (its id derives from the request) returns the episode recorded first."""
+    def predict(self, request: PredictRequest) -> Episode:
+        """Choose the slate and record its episode. A retry of the same request (its id derives from
+        the request) returns the episode recorded first."""
         states = request.states
-        segment = agent.segment_of(states.age, states.gender, states.region)
+        segment = segments.segment_of(states.age, states.gender, states.region)
         eligible = request.eligible
-        config = self.serving.get()  # the kill switch may force an agent; a shadow is logged beside it
-        policy, served_by = config.agent_plan(self.policy)
-        counts = self._counts(policy, segment, eligible)
-        slate = agent.slates(policy, segment, eligible, counts, self.rng, customer=states)[0]
+        plan = self._serving()  # the kill switch may force an agent; a shadow is logged
+        policy, served_by = plan.plan(self.policy)
+
+        def evidence_of(agent: str):
+            return self.evidence(agent, [segment], eligible)(segment)
+
+        slate = agents.slates(policy, segment, eligible, evidence_of(policy), self.rng, customer=states)[0]
         episode = new_episode(
             request.customer_id, request.timestamp, states.model_dump(), eligible, segment, slate, policy, "api"
         )
-        episode |= shadow.slate_fields(
-            config, served_by, policy, segment, eligible, slate, lambda p: self._counts(p, segment, eligible), states
-        )
+        episode |= serving.slate_fields(plan, served_by, policy, segment, eligible, slate, evidence_of, states)
         # The slate counts as shown in the episode's own commit (as a click counts at /sample), so
         # an episode never rewarded is a "not accepted" once its window passes, with no write.
         episode["shown_counted"] = True
         episode["linear_counted"] = True  # and the shown part of its linear statistics (linear_store)
-        episode_ref = self.db.collection(EPISODES).document(request.episode_id)
-        path = segment_counter(segment)
+        episode_ref = self._collection(EPISODES).document(request.episode_id)
+        path = segment_counter(segment, self.space)
         # Through the cache even when the policy reads no counts: it keeps the counter rolled up,
         # so its shard count grows with /predict's rate (no I/O when the policy already read it).
         shards = self.cache.get([path])[path].shards
         batch = self.db.batch()
         batch.create(episode_ref, episode)
         counters.add(batch, self.db, path, {f"{offer}.shown": 1 for offer in slate}, shards)
-        linear_store.add_shown(batch, self.db, self.cache, states, slate)
+        linear_store.add_shown(batch, self.db, self.cache, states, slate, self.space)
         try:
             batch.commit()
         except exceptions.AlreadyExists:
-            return episode_ref.id, episode_ref.get().to_dict()
-        return episode_ref.id, episode
+            return self._replayed(episode_ref, episode)
+        return Episode.from_document(episode_ref.id, episode)
+
+    def _replayed(self, episode_ref: firestore.DocumentReference, episode: dict) -> Episode:
+        """The episode recorded first, when the retry is the same request; a Conflict naming the field
+        when the same episode key comes with other eligible offers or states (never a slate the
+        caller did not allow)."""
+        stored = episode_ref.get().to_dict()
+        for field, name in (("eligible_offers", "offers"), ("states", "states")):
+            if _comparable(stored.get(field, episode[field])) != _comparable(episode[field]):
+                raise errors.Conflict(
+                    f"episode {episode_ref.id} was predicted for other {name}; a retry must send the same "
+                    f"{name}, a new prediction a new timestamp or request_id",
+                    name,
+                )
+        return Episode.from_document(episode_ref.id, stored)
 
     # -- rewards -----------------------------------------------------------------------------
     def _episode_for_reward(self, request: RewardRequest) -> firestore.DocumentReference:
-        episodes = self.db.collection(EPISODES)
+        episodes = self._collection(EPISODES)
         if request.episode_id:
             return episodes.document(request.episode_id)
         mine = episodes.where(filter=FieldFilter("customer_id", "==", request.customer_id))
@@ -256,8 +286,8 @@ class CustomerStore:
             )
         return open_episodes[0].reference
 
-    def reward(self, request: RewardRequest) -> tuple[str, dict]:
-        """Record the reward on its episode; returns (episode id, rewarded episode)."""
+    def reward(self, request: RewardRequest) -> RewardOutcome:
+        """Record the reward on its episode (a replay of it changes nothing and answers the same)."""
         episode_ref = self._episode_for_reward(request)
 
         @firestore.transactional
@@ -274,7 +304,7 @@ class CustomerStore:
                 )
             if episode.get("up_to_date"):
                 if _same_reward(episode, request):
-                    return episode_ref.id, {**episode, "late": episode.get("late", False)}
+                    return RewardOutcome.from_document(episode_ref.id, episode)
                 raise errors.Conflict(
                     f"episode {episode_ref.id} was already rewarded with accepted={episode['accepted']}",
                     "accepted_one_of_the_three_offers",
@@ -292,7 +322,7 @@ class CustomerStore:
             }
             transaction.update(episode_ref, update)
             transaction.create(
-                self.db.collection(REWARDS).document(episode_ref.id),
+                self._collection(REWARDS).document(episode_ref.id),
                 {
                     "id": episode_ref.id,
                     "episode_id": episode_ref.id,
@@ -309,24 +339,26 @@ class CustomerStore:
             amounts = {} if episode.get("shown_counted") else {f"{offer}.shown": 1 for offer in slate}
             if request.accepted:
                 amounts.update(
-                    {f"{offer}.accepted": 1 for offer in agent.credited_offers(slate, request.accepted_offer)}
+                    {f"{offer}.accepted": 1 for offer in agents.credited_offers(slate, request.accepted_offer)}
                 )
-            path = segment_counter(episode["segment"])
-            counters.add(transaction, self.db, path, amounts, self._shards(path))
+            path = segment_counter(episode["segment"], self.space)
+            counters.add(transaction, self.db, path, amounts, self.cache.shards(path))
             linear_store.add_reward(
-                transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer
+                transaction, self.db, self.cache, episode, slate, request.accepted, request.accepted_offer, self.space
             )
-            return episode_ref.id, {**episode, **update}
+            return RewardOutcome.from_document(episode_ref.id, {**episode, **update})
 
         return apply(self.db.transaction())
 
     def _settled(self, episode: dict, now: datetime.datetime) -> bool:
-        return settlement.is_settled(episode.get("created_at"), now, self.reward_window)
+        return windows.is_settled(episode.get("created_at"), now, self.reward_window)
 
-    def _shards(self, path: str) -> int:
-        """The counter's shard count as this instance knows it, without I/O (fewer is always safe)."""
-        summary = self.cache.peek(path)
-        return summary.shards if summary else counters.MIN_SHARDS
+
+def _comparable(value):
+    """An episode's stored states (JSON text, or a map in older episodes) or eligible offers, as a value."""
+    if isinstance(value, str) and value.startswith("{"):
+        return json.loads(value)
+    return value
 
 
 def _same_reward(episode: dict, request: RewardRequest) -> bool:

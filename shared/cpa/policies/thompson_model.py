@@ -1,0 +1,73 @@
+"""Thompson's draw of each candidate's log revenue per click: ln(rate) + ln(mean payout), the payout a
+node of a Gauss-Hermite discretisation, with the optional optimism (reflection above the mean). Pure.
+"""
+
+import numpy as np
+
+from shared.cpa.policies.posterior import beta_posterior, payout_normal
+from shared.cpa.policies.types import SamplerParams, Stats
+
+# Thompson draws the log payout from a PAYOUT_NODES-point Gauss-Hermite discretisation of
+# Normal(m, s^2) (it keeps the first 2 * PAYOUT_NODES - 1 moments): that makes each candidate's
+# draw a finite mixture of shifted log-Beta variables, whose distribution function thompson_propensities
+# computes on a grid, so the logged probability is the policy's own (see thompson_propensities).
+PAYOUT_NODES = 5
+GH_NODES, GH_WEIGHTS = np.polynomial.hermite_e.hermegauss(PAYOUT_NODES)
+GH_WEIGHTS = GH_WEIGHTS / GH_WEIGHTS.sum()
+GH_CUMULATIVE = np.cumsum(GH_WEIGHTS)
+
+
+def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
+    """(a, b, m, s), each (B, K): rate ~ Beta(a, b), ln mean payout ~ Normal(m, s^2)."""
+    a, b = beta_posterior(stats, params)
+    m, s = payout_normal(stats, params)
+    shape = stats.clicks.shape
+    return np.broadcast_to(a, shape), np.broadcast_to(b, shape), m, s
+
+
+def thompson_draws(
+    stats: Stats, params: SamplerParams, rng: np.random.Generator, draws: int = 1, posterior=None, mask=None
+) -> np.ndarray:
+    """`draws` x B x K samples of each candidate's log revenue per click from its posterior:
+    ln(rate) + ln(mean payout), rate ~ beta_posterior, ln payout a node of payout_normal's
+    Gauss-Hermite discretisation (see PAYOUT_NODES). Padding (outside `mask`) draws -inf."""
+    a, b, m, s = posterior if posterior is not None else thompson_posterior(stats, params)
+    samples = max(int(params.samples), 1)
+    size = (draws * samples, *stats.clicks.shape)
+    with np.errstate(divide="ignore"):
+        log_rate = np.log(rng.beta(a, b, size=size))
+    if np.any(s > 0):
+        node = np.minimum(np.searchsorted(GH_CUMULATIVE, rng.random(size)), PAYOUT_NODES - 1)
+        nodes = np.abs(GH_NODES) if params.optimistic_payout else GH_NODES
+        values = _optimism(log_rate + m + s * nodes[node], a, b, m, params, mask)
+    else:
+        values = _optimism(log_rate + m, a, b, m, params, mask)
+    if mask is not None:
+        values = np.where(mask, values, -np.inf)
+    if samples == 1:
+        return values
+    return np.maximum.reduce(values.reshape(draws, samples, *stats.clicks.shape), axis=1)
+
+
+def reflected(m: np.ndarray, params: SamplerParams, mask=None) -> np.ndarray | None:
+    """Which candidates' draws are reflected above their mean (see SamplerParams.optimistic and
+    optimistic_payout_multiple), shaped as m; None when none is. The median is over each row's
+    candidates (`mask`)."""
+    if params.optimistic:
+        return np.ones(np.shape(m), dtype=bool)
+    if params.optimistic_payout_multiple is None:
+        return None
+    if mask is None:
+        median = np.median(m, axis=-1, keepdims=True)
+    else:
+        median = np.nanmedian(np.where(mask, m, np.nan), axis=-1, keepdims=True)
+    high = m - median > np.log(params.optimistic_payout_multiple)
+    return high if high.any() else None
+
+
+def _optimism(draws: np.ndarray, a, b, m, params: SamplerParams, mask=None) -> np.ndarray:
+    chosen = reflected(m, params, mask)
+    if chosen is None:
+        return draws
+    threshold = np.log(a / (a + b)) + m
+    return np.where(chosen, threshold + np.abs(draws - threshold), draws)

@@ -1,0 +1,108 @@
+"""How /sample decisions are served: the kill switch's `cpa` section of the tenant's `config/serving`
+(under the operators' `config/operator`, whose fields win for every tenant), and the shadow
+sampler's would-be decision logged beside the live one. Pure (the store passes in the statistics it
+read and the documents the platform cached, shared/platform/config.py).
+
+    {"cpa": {"sampler": "greedy", "offer_id": 42, "shadow": "epsilon"}}
+
+- sampler: every /sample decision uses this sampler, whatever the request asks for;
+- offer_id: /sample answers this offer whenever it is among the candidates (probability 1); other
+  clicks are served as usual. It wins over `sampler`;
+- shadow: the sampler logged beside each decision; default CPA_SHADOW_SAMPLER from the environment,
+  "off" for none.
+A field that is not valid (an unknown sampler, an offer id that is not an integer) is ignored and
+logged; the other fields still apply.
+
+Stored on the click (the names and shapes `make evaluate` reads): `served_by`, and with a shadow
+`shadow: {sampler, offer_id, probability}`, the offer the shadow sampler would have chosen and the
+probability it had of choosing it. The shadow draws from its own generator (SHADOW_RNG), never the
+live one, and reads nothing the live decision does not: with the same statistics and the same live
+generator state, the live answer is the same with or without a shadow. Because the shadow's draw is
+independent of the live one given the statistics, E[reward x 1{shadow offer = live offer} / live
+probability] is the shadow's value per click (the replay estimator).
+"""
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, choose
+from shared.platform import config
+
+DOCUMENT = "config/serving"  # in the tenant's namespace
+OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
+CONFIG_PREFIX = "config:"  # served_by of a decision the config forced
+SHADOW_RNG = np.random.default_rng()
+
+
+@dataclass(frozen=True)
+class CpaServing:
+    sampler: str | None = None
+    offer_id: int | None = None
+    shadow: str | None = None
+
+    def plan(self, sampler: str, candidates: list[int]) -> tuple[str, int | None, str]:
+        """(sampler to run, index of a forced offer or None, served_by) for one /sample request."""
+        if self.offer_id is not None and self.offer_id in candidates:
+            return sampler, candidates.index(self.offer_id), f"{CONFIG_PREFIX}offer"
+        if self.sampler is not None:
+            return self.sampler, None, f"{CONFIG_PREFIX}{self.sampler}"
+        return sampler, None, sampler
+
+
+def parse(document: dict | None, env_defaults: bool = True) -> tuple[CpaServing, list[str]]:
+    """The `cpa` section a document asks for, and what was wrong with it (ignored fields)."""
+    problems: list[str] = []
+    cpa = config.section(document, "cpa", problems)
+    offer_id = cpa.get("offer_id")
+    if offer_id is not None and (isinstance(offer_id, bool) or not isinstance(offer_id, int) or offer_id < 0):
+        problems.append(f"cpa.offer_id: {str(offer_id)[:60]!r} is not a non-negative integer")
+        offer_id = None
+    serving = CpaServing(
+        sampler=config.choice(cpa.get("sampler"), SAMPLERS, "cpa.sampler", problems),
+        offer_id=offer_id,
+        shadow=config.choice_or_env(
+            cpa, "shadow", "cpa.shadow", "CPA_SHADOW_SAMPLER" if env_defaults else None, SAMPLERS, problems
+        ),
+    )
+    return serving, problems
+
+
+def parse_operator(document: dict | None) -> tuple[CpaServing, list[str]]:
+    """The operators' override: what it sets, nothing from the environment."""
+    return parse(document, env_defaults=False)
+
+
+def over(operator: CpaServing, tenant: CpaServing) -> CpaServing:
+    """The tenant's settings with every field the operators set replaced by theirs."""
+    return CpaServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
+
+
+def decide(
+    serving: CpaServing,
+    sampler: str,
+    offer_ids: list[int],
+    stats: Sequence[OfferStats] | Callable[[str], Sequence[OfferStats]],
+    total_clicks: int,
+    params: SamplerParams,
+    rng: np.random.Generator,
+    shadow_rng: np.random.Generator | None = None,
+) -> tuple[Choice, dict]:
+    """The live choice and the click document's fields that record how it was made. `stats`: the
+    candidates' statistics, or sampler -> the statistics that sampler decides on."""
+    stats_for = stats if callable(stats) else lambda _: stats
+    sampler, forced, served_by = serving.plan(sampler, offer_ids)
+    choice = (
+        Choice(forced, 1.0) if forced is not None else choose(sampler, stats_for(sampler), total_clicks, params, rng)
+    )
+    fields = {"sampler": sampler, "served_by": served_by}
+    if serving.shadow is not None:
+        would = choose(serving.shadow, stats_for(serving.shadow), total_clicks, params, shadow_rng or SHADOW_RNG)
+        fields["shadow"] = {
+            "sampler": serving.shadow,
+            "offer_id": offer_ids[would.index],
+            "probability": would.probability,
+        }
+    return choice, fields

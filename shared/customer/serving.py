@@ -1,0 +1,89 @@
+"""How /predict slates are served: the kill switch's `customer` section of the tenant's `config/serving`
+(under the operators' `config/operator`, whose fields win for every tenant), and the episode's record
+of how its slate was chosen, with the shadow agent's would-be slate. Pure.
+
+    {"customer": {"policy": "static", "shadow": "linear-ts"}}
+
+- policy: /predict and /predict-v2 use this agent instead of AGENT_POLICY (and /is-alive says so);
+- shadow: the agent logged beside each decision; default AGENT_SHADOW_POLICY from the environment,
+  "off" for none.
+A field that is not valid is ignored and logged; the other fields still apply.
+
+Stored on the episode: `served_by`, `inclusion` (offer -> P(offer in the live slate),
+shared/customer/propensity.py), and with a shadow `shadow: {policy, slate, inclusion}`. The shadow
+and the inclusion estimate draw from their own generator, never the live one: the live slate is the
+same with or without them.
+"""
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.customer import propensity
+from shared.customer.agents import AGENTS
+from shared.platform import config
+
+DOCUMENT = "config/serving"  # in the tenant's namespace
+OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
+CONFIG_PREFIX = "config:"  # served_by of a decision the config forced
+INCLUSION_RNG = np.random.default_rng()
+
+
+@dataclass(frozen=True)
+class CustomerServing:
+    policy: str | None = None
+    shadow: str | None = None
+
+    def plan(self, policy: str) -> tuple[str, str]:
+        """(agent to run, served_by) for one /predict request."""
+        if self.policy is not None:
+            return self.policy, f"{CONFIG_PREFIX}{self.policy}"
+        return policy, policy
+
+
+def parse(document: dict | None, env_defaults: bool = True) -> tuple[CustomerServing, list[str]]:
+    """The `customer` section a document asks for, and what was wrong with it (ignored fields)."""
+    problems: list[str] = []
+    customer = config.section(document, "customer", problems)
+    serving = CustomerServing(
+        policy=config.choice(customer.get("policy"), AGENTS, "customer.policy", problems),
+        shadow=config.choice_or_env(
+            customer, "shadow", "customer.shadow", "AGENT_SHADOW_POLICY" if env_defaults else None, AGENTS, problems
+        ),
+    )
+    return serving, problems
+
+
+def parse_operator(document: dict | None) -> tuple[CustomerServing, list[str]]:
+    """The operators' override: what it sets, nothing from the environment."""
+    return parse(document, env_defaults=False)
+
+
+def over(operator: CustomerServing, tenant: CustomerServing) -> CustomerServing:
+    """The tenant's settings with every field the operators set replaced by theirs."""
+    return CustomerServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
+
+
+def slate_fields(
+    serving: CustomerServing,
+    served_by: str,
+    policy: str,
+    segment: str,
+    eligible: Sequence[str],
+    slate: Sequence[str],
+    evidence_of: Callable[[str], Mapping],
+    customer=None,
+    rng: np.random.Generator | None = None,
+) -> dict:
+    """The episode's `served_by`, `inclusion` and, with a shadow agent, `shadow`. `evidence_of(policy)`:
+    what that agent reads for this request."""
+    rng = rng or INCLUSION_RNG
+    fields = {
+        "served_by": served_by,
+        "inclusion": propensity.inclusion(policy, segment, eligible, evidence_of(policy), slate, rng, customer),
+    }
+    if serving.shadow is not None:
+        fields["shadow"] = propensity.shadow_slate(serving.shadow, segment, eligible, evidence_of, rng, customer)
+    return fields

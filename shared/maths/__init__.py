@@ -1,0 +1,1 @@
+"""Pure maths the products share (off-policy estimators)."""

@@ -1,0 +1,1 @@
+"""Web: HTTP in and out, input bounds, who is calling."""

@@ -1,0 +1,83 @@
+"""`make report`: an HTML page with PNG charts of what the service is doing, from Firestore.
+
+Where it reads: the rule every tool follows (tools/target.py): FIRESTORE_EMULATOR_HOST, `--project ID`,
+the running `make run`, GOOGLE_CLOUD_PROJECT.
+
+    python -m tools.report [--since 7d] [--max-clicks 50000] [--max-episodes 20000] [--max-offers 20]
+                              [--out reports/report.html] [--project ID]
+"""
+
+import argparse
+import datetime
+import pathlib
+import re
+import sys
+
+import numpy as np
+
+from shared.platform.namespace import ROOT, Namespace
+from tools import target
+from tools.report import data, page
+
+DEFAULT_OUT = pathlib.Path("reports/report.html")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(value: str, now: datetime.datetime | None = None) -> datetime.datetime:
+    """'90m', '24h', '7d', '2w' back from now, or an ISO date/time (UTC unless it names a zone)."""
+    now = now or datetime.datetime.now(datetime.UTC)
+    duration = _DURATION.match(value)
+    if duration:
+        return now - datetime.timedelta(**{_UNITS[duration.group(2)]: float(duration.group(1))})
+    try:
+        moment = datetime.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since: {value!r} is neither like 24h / 7d nor an ISO date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+
+
+def connect(project: str | None) -> str:
+    """Point the Firestore client at the source (tools/target.py); returns its description."""
+    return target.connect(project, "start `make run` (and `make traffic`), or set GOOGLE_CLOUD_PROJECT").description
+
+
+def arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.report", description=__doc__.split("\n")[0])
+    parser.add_argument("--since", type=parse_since, default="7d", help="window start: 24h, 7d, or an ISO date")
+    parser.add_argument("--max-clicks", type=int, default=50_000, help="newest click documents read at most")
+    parser.add_argument("--max-episodes", type=int, default=20_000, help="newest episodes read at most")
+    parser.add_argument("--max-offers", type=int, default=20, help="most clicked offers given their own charts")
+    parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="the HTML file (charts go beside it)")
+    parser.add_argument("--project", help="read this Google Cloud project's Firestore rather than the local stack")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the Monte Carlo draws (default: random)")
+    parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose data (default: the default tenant)")
+    args = parser.parse_args(argv)
+    for name in ("max_clicks", "max_episodes", "max_offers"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def build(
+    db, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, source: str, seed=None, space=ROOT
+) -> list:
+    """Read the tenant's data, then write the page and its charts; returns the PNG paths."""
+    found = data.read(db, since, limits.max_clicks, limits.max_episodes, limits.max_offers, space)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return page.render(found, out, limits, source, np.random.default_rng(seed))
+
+
+def main(argv=None) -> int:
+    args = arguments(argv)
+    source = f"{connect(args.project)}, tenant {args.tenant.tenant}"
+    from shared.platform.firestore import get_db  # after connect(): the client reads the environment
+
+    limits = page.Limits(args.max_clicks, args.max_episodes, args.max_offers)
+    pngs = build(get_db(), args.out, args.since, limits, source, args.seed, args.tenant)
+    print(f"Report from {source}:\n  {args.out.resolve().as_uri()}\n  charts: {pngs[0].parent}/ ({len(pngs)} PNG)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
