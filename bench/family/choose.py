@@ -10,6 +10,7 @@ which still have counts of their own) are zeroed before the call, so no row redu
 
 import numpy as np
 
+from bench.family.prototypes import PROTOTYPES
 from shared.cpa.policies import SamplerParams, Stats, choose_batch
 
 
@@ -21,7 +22,11 @@ def choose(
     rng: np.random.Generator,
     mask: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(B,) chosen positions, each inside its row's mask."""
+    """(B,) chosen positions, each inside its row's mask; `sampler` a project sampler or one of
+    bench/family/prototypes.py."""
+    if sampler in PROTOTYPES:
+        padded = stats if mask is None else Stats(*(np.where(mask, part, 0.0) for part in stats))
+        return PROTOTYPES[sampler](padded, total_clicks, params, rng, False, mask).index
     if mask is None or mask.all():
         return choose_batch(sampler, stats, total_clicks, params, rng, propensity=False).index
     padded = Stats(*(None if part is None else np.where(mask, part, 0.0) for part in stats))

@@ -138,12 +138,13 @@ def run_batch(
             if len(rolling):
                 _roll_up(stats, state, rolled, rolling, drift_params)
         decided = stats
-        if drift_params is not None:
+        if drift_params is not None and state.restarts.any():  # since_arrays is the totals before any restart
             decided = Stats(*drift.since_arrays(np.stack(stats), state.baseline))
         click = done[rowmap] + offsets
         env_of = alive[rowmap]
         mask = _candidates(batch, present, rowmap, env_of, click)
-        position = choose(sampler, _gather(decided, rowmap), done[rowmap].astype(float), params, rng, mask)
+        seen = decided if len(rowmap) == len(alive) else _gather(decided, rowmap)  # blocks of one click: rows
+        position = choose(sampler, seen, done[rowmap].astype(float), params, rng, mask)
         values = rates * batch.payouts[alive]
         best = np.where(mask, values[rowmap], -1.0).max(axis=1)
         chosen_value = values[rowmap, position]

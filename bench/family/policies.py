@@ -34,7 +34,8 @@ class Policy:
 
 def _project(name: str, sampler: str, label: str, drift: bool = True, **changes) -> Policy:
     params = replace(SamplerParams(), **changes)
-    return Policy(name, sampler, params, DRIFT if drift and REGISTRY[sampler].forgets else None, label)
+    forgets = REGISTRY[sampler].forgets if sampler in REGISTRY else True  # prototypes are thompson's
+    return Policy(name, sampler, params, DRIFT if drift and forgets else None, label)
 
 
 SAMPLERS = {  # every project sampler as the service runs it (default SamplerParams, drift where it applies)

@@ -67,6 +67,7 @@ def cpa_section(part: str, runs: dict, out) -> str:
         lines += [f"Paired: `{default}` − policy, points of oracle revenue (positive: the default earned more):", ""]
         others = [n for n in names if n != default]
         lines += _table(groups, others, lambda n, g: _mean_ci((_lost(runs[n]) - base)[members[g]], "+"), _label)
+        lines += default_verdict(runs, members, classes)
     lines += ["Points of oracle revenue lost: median / p90 over environments:", ""]
     lines += _table(
         groups,
@@ -89,6 +90,23 @@ def cpa_section(part: str, runs: dict, out) -> str:
     path = plot(runs, classes, out / f"regret_{part}.png")
     lines += [f"![mean regret against clicks per class]({path.name})", ""]
     return "\n".join(lines)
+
+
+def default_verdict(runs: dict, members: dict, classes: list[str]) -> list[str]:
+    """Issue 26's target for the default against every other project sampler (not the variants):
+    paired difference >= 0 overall and >= -0.5 points in every class (point estimates)."""
+    base = _lost(runs[policies.DEFAULT])
+    misses = []
+    for name in (n for n in runs if n in policies.SAMPLERS and n != policies.DEFAULT):
+        diff = _lost(runs[name]) - base
+        if diff.mean() < 0:
+            misses.append(f"overall behind `{name}` ({diff.mean():+.2f} ± {ci95(diff):.2f})")
+        for cls in classes:
+            d = diff[members[cls]]
+            if d.mean() < -0.5:
+                misses.append(f"{cls} behind `{name}` by more than 0.5 ({d.mean():+.2f} ± {ci95(d):.2f})")
+    verdict = "met" if not misses else "not met: " + "; ".join(misses)
+    return [f"Target (default ≥ every other project sampler overall, ≥ −0.5 points in every class): {verdict}.", ""]
 
 
 def _mean_ci(x: np.ndarray, sign: str = "") -> str:

@@ -31,10 +31,12 @@ K_BANDS = (10, 30, 70, 200)  # environments of a batch have K within one band
 SAMPLE_PER_CLASS = 2
 
 
-def environments(part: str, which: str, per_class: int | None = None, sample: bool = False) -> list:
+def environments(
+    part: str, which: str, per_class: int | None = None, sample: bool = False, classes: list | None = None
+) -> list:
     """(class, seed) of a part of the split ("cpa", "lock_on"), `which` "test" or "train"."""
     chosen = []
-    for cls in split.classes(part):
+    for cls in classes or split.classes(part):
         seeds = split.test_seeds(part, cls) if which == "test" else split.training_seeds(part, cls)
         if sample:
             seeds = sorted(seeds, key=lambda s: _cost(cpa_envs.draw(cls, s)))[:SAMPLE_PER_CLASS]
@@ -120,6 +122,7 @@ def main() -> None:
     parser.add_argument("--sample", action="store_true")
     parser.add_argument("--policies", default=",".join(policies.POLICIES))
     parser.add_argument("--parts", default="cpa,lock_on")
+    parser.add_argument("--classes", default=None, help="only these classes (e.g. drifting)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--publish", action="store_true")
     parser.add_argument("--tabulate-only", action="store_true", help="tabulate the kept runs, run nothing")
@@ -139,7 +142,8 @@ def main() -> None:
 
             sections.append(customer_run.section(args, out))
             continue
-        keys = environments(part, args.split, args.per_class, args.sample)
+        classes = [c for c in args.classes.split(",") if c in split.classes(part)] if args.classes else None
+        keys = environments(part, args.split, args.per_class, args.sample, classes)
         if not args.tabulate_only:
             run_missing(names, keys, args.workers)
         runs = load(names, keys)
