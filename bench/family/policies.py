@@ -32,10 +32,11 @@ class Policy:
         return f"{self.name}-{zlib.crc32(detail.encode()):08x}"
 
 
-def _project(name: str, sampler: str, label: str, drift: bool = True, **changes) -> Policy:
+def _project(name: str, sampler: str, label: str, drift: bool | DriftParams = True, **changes) -> Policy:
     params = replace(SamplerParams(), **changes)
     forgets = REGISTRY[sampler].forgets if sampler in REGISTRY else True  # prototypes are thompson's
-    return Policy(name, sampler, params, DRIFT if drift and forgets else None, label)
+    restarts = drift if isinstance(drift, DriftParams) else DRIFT if drift else None
+    return Policy(name, sampler, params, restarts if forgets else None, label)
 
 
 SAMPLERS = {  # every project sampler as the service runs it (default SamplerParams, drift where it applies)
@@ -50,7 +51,14 @@ SAMPLERS = {  # every project sampler as the service runs it (default SamplerPar
 }
 VARIANTS = {
     policy.name: policy
-    for policy in (_project("thompson-no-drift", "thompson", "thompson without drift restarts", drift=False),)
+    for policy in (
+        _project("thompson-no-drift", "thompson", "thompson without drift restarts", drift=False),
+        *(
+            _project(f"thompson-drift{t:g}", "thompson", f"thompson, restarts at threshold {t:g}", DriftParams(1800, t))
+            for t in (9.0, 12.0, 16.0)
+        ),
+        _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
+    )
 }
 POLICIES = {**SAMPLERS, **VARIANTS}
 DEFAULT = DEFAULT_SAMPLER  # the family's default policy: the service's default sampler as the service runs it

@@ -16,7 +16,7 @@ import time
 from bench.family import policies, report, run, split
 
 
-def training_keys(part: str, per_class: int | None, seeds: str | None) -> list[tuple[str, int]]:
+def training_keys(part: str, per_class: int | None, seeds: str | None, classes=None) -> list[tuple[str, int]]:
     """(class, seed) of training environments: the first `per_class` of each class, or the named ones
     ("part/class:seed,..."), each checked by split.require_training."""
     if seeds:
@@ -29,7 +29,7 @@ def training_keys(part: str, per_class: int | None, seeds: str | None) -> list[t
                 keys.append((cls, int(seed)))
         return keys
     keys = []
-    for cls in split.classes(part):
+    for cls in classes or split.classes(part):
         chosen = split.training_seeds(part, cls)[:per_class]
         keys += [(cls, s) for s in split.require_training(part, cls, chosen)]
     return keys
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--per-class", type=int, default=None)
     parser.add_argument("--seeds", default=None, help="part/class:seed,... (training seeds only)")
     parser.add_argument("--parts", default="cpa")
+    parser.add_argument("--classes", default=None, help="only these classes")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default="tune")
     parser.add_argument("--tabulate-only", action="store_true")
@@ -51,7 +52,11 @@ def main(argv: list[str] | None = None) -> str:
     out.mkdir(parents=True, exist_ok=True)
     sections = []
     try:
-        parts = {part: training_keys(part, args.per_class, args.seeds) for part in args.parts.split(",")}
+        only = args.classes.split(",") if args.classes else None
+        parts = {}
+        for part in args.parts.split(","):
+            classes = [c for c in only if c in split.classes(part)] if only else None
+            parts[part] = training_keys(part, args.per_class, args.seeds, classes)
     except split.TestSeedError as refused:
         sys.exit(f"refused: {refused}")
     for part, keys in parts.items():
