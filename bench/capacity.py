@@ -37,7 +37,7 @@ from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.customer import linear_store, segments
 from shared.customer import store as customer
 from shared.customer.models import PredictRequest, RewardRequest
-from shared.platform import counters, sdk_private, stats_cache
+from shared.platform import config, counters, namespace, sdk_private, stats_cache
 
 PROJECT = "offer-bandits-capacity"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -122,18 +122,29 @@ def offer_rates(base: int = 0) -> dict[int, float]:
     return {base + o: p["hot_offer_clicks_per_s"] if o == 1 else rest for o in range(1, p["offers"] + 1)}
 
 
-def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) -> None:
-    """Offers in service: summaries with shard counts sized for their rates, each rolled up at a
-    random moment of the last roll-up interval (as in steady state)."""
+def tenants_offers(base: int, tenants: int) -> list[tuple[namespace.Namespace, list[int]]]:
+    """The profile's offers dealt to `tenants` tenants (the hot one to the first), so that the
+    service holds as many counters, written as fast, whatever the number of tenants: each tenant's
+    offers, the hot one first where it has it. One tenant: the default one, with every offer."""
+    rates = offer_rates(base)
+    offers = list(rates)
+    if tenants == 1:
+        return [(namespace.ROOT, offers)]
+    return [(namespace.Namespace(f"tenant{n}"), offers[n::tenants]) for n in range(tenants)]
+
+
+def seed_offers(db, rates: dict[int, float], now: float, interval: float, rng: random.Random, space=namespace.ROOT):
+    """Offers in service (offer -> clicks/s): summaries with shard counts sized for their rates, each
+    rolled up at a random moment of the last roll-up interval (as in steady state)."""
     batch, pending = db.batch(), 0
-    for offer, rate in offer_rates(base).items():
+    for offer, rate in rates.items():
         as_of = now - rng.uniform(0, interval)
         # in service for an hour: no longer young (stats_cache.age_limit); the totals sit in a
         # shard too, so that roll-ups find them
         totals = {"clicks": 5000, "conversions": 100, "reward": 50000.0, "reward_sq": 3e7, counters.WRITES: rate * 3600}
-        batch.set(counters.shard_ref(db, cpa.offer_counter(offer), 0), {counters.FIELD: totals})
+        batch.set(counters.shard_ref(db, cpa.offer_counter(offer, space), 0), {counters.FIELD: totals})
         batch.set(
-            db.document(cpa.offer_counter(offer)),
+            db.document(cpa.offer_counter(offer, space)),
             {
                 "shards": counters.shards_for(rate),
                 "totals": totals,
@@ -145,26 +156,40 @@ def seed_offers(db, base: int, now: float, interval: float, rng: random.Random) 
         if pending >= 400:
             batch.commit()
             batch, pending = db.batch(), 0
-    batch.set(counters.shard_ref(db, cpa.GLOBAL_CLICKS, 0), {counters.FIELD: {"clicks": 10**6}})
+    batch.set(counters.shard_ref(db, space.path(cpa.GLOBAL_CLICKS), 0), {counters.FIELD: {"clicks": 10**6}})
     batch.set(
-        db.document(cpa.GLOBAL_CLICKS),
+        db.document(space.path(cpa.GLOBAL_CLICKS)),
         {"shards": 8, "totals": {"clicks": 10**6}, "as_of": datetime.datetime.fromtimestamp(now, datetime.UTC)},
     )
     batch.commit()
 
 
-def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float, max_age: float, rng) -> dict:
+def replay_clicks(
+    db, counter: Counter, k: int, seconds: float, executed: float, max_age: float, rng, tenants: int = 1
+) -> dict:
+    """The click profile, its offers dealt to `tenants` tenants (tenants_offers) and each click to the
+    tenant of its candidates, in proportion to the tenants' click rates."""
     p = PROFILE
     start = 1_000_000.0 + k * 1000
     counter.now = start
     base = k * 10_000  # each K its own offers: no clearing of the emulator between rows
-    seed_offers(db, base, start, max_age / 2, rng)
+    dealt = tenants_offers(base, tenants)
+    spaces = [space for space, _ in dealt]
+    rates = offer_rates(base)
+    shares = [sum(rates[o] for o in offers) for _, offers in dealt]
+    for space, offers in dealt:
+        seed_offers(db, {offer: rates[offer] for offer in offers}, start, max_age / 2, rng, space)
     caches = [
         stats_cache.StatsCache(db, max_age=max_age, clock=virtual_clock(counter), background=False)
         for _ in range(p["instances"])
     ]
-    stores = [cpa.CpaStore(db, np.random.default_rng(i), cache) for i, cache in enumerate(caches)]
-    hot, others = base + 1, list(range(base + 2, base + p["offers"] + 1))
+    stores = [
+        [cpa.CpaStore(db, np.random.default_rng(i), cache, space=space) for space in spaces]
+        for i, cache in enumerate(caches)
+    ]
+    for store in (store for row in stores for store in row):  # each instance's own copy, on virtual time
+        store.config = config.ConfigDocuments(db, store.config.paths, clock=virtual_clock(counter))
+    hot = base + 1
     total = int(p["clicks_per_s"] * seconds)
     warm = total // 3  # the first third settles the caches; not counted
     counter.clear()
@@ -176,22 +201,25 @@ def replay_clicks(db, counter: Counter, k: int, seconds: float, executed: float,
         if n == warm:
             counter.clear()
         instance = n % p["instances"]
-        offers = [hot, *rng.sample(others, k - 1)]
+        tenant = rng.choices(range(len(spaces)), shares)[0] if len(spaces) > 1 else 0
+        own = dealt[tenant][1]  # every click of the hot offer's tenant has it among its candidates
+        hot_first = [hot] if hot in own else []
+        offers = [*hot_first, *rng.sample([o for o in own if o != hot], min(k, len(own)) - len(hot_first))]
         # what CpaStore.sample looks up once the warm-up is over: the candidates alone
-        paths = [cpa.offer_counter(o) for o in offers]
+        paths = [cpa.offer_counter(o, spaces[tenant]) for o in offers]
         token = label.set("sample-cache")
         caches[instance].get(paths)
         label.reset(token)
         if rng.random() < executed:
             click_id += 1
             token = label.set("sample")
-            stores[instance].sample(SampleRequest(click_id=click_id, offer_ids=offers))
+            stores[instance][tenant].sample(SampleRequest(click_id=click_id, offer_ids=offers))
             label.reset(token)
             executed_samples += counting
             if rng.random() < p["feedback_share"]:
                 reward = 500 if rng.random() < p["conversion_share_of_feedback"] else 0
                 token = label.set("feedback")
-                stores[instance].feedback(FeedbackRequest(click_id=click_id, reward=reward))
+                stores[instance][tenant].feedback(FeedbackRequest(click_id=click_id, reward=reward))
                 label.reset(token)
                 executed_feedback += counting
     virtual_clicks = total - warm
@@ -214,15 +242,17 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
         for _ in range(p["instances"])
     ]
     stores = [customer.CustomerStore(db, np.random.default_rng(i), cache=c) for i, c in enumerate(caches)]
+    for store in stores:  # each instance's own copy of the kill switch, on virtual time
+        store.config = config.ConfigDocuments(db, store.config.paths, clock=virtual_clock(counter))
     stores[0].ensure_agent_registered()
-    segments = [
+    keys = [
         segments.segment_of(age, gender, region)
         for age in (20, 40, 50, 70)  # one age in each band
         for gender in segments.GENDERS
         for region in segments.REGIONS
     ]
     # segments in service for an hour (not young), each taking a 24th of /predict and /rewards
-    rate = p["predict_per_s"] * 1.2 / len(set(segments))  # shown at /predict, accepted (1 in 5) at /rewards
+    rate = p["predict_per_s"] * 1.2 / len(set(keys))  # shown at /predict, accepted (1 in 5) at /rewards
     batch = db.batch()
     # and each offer's linear statistics: /predict adds the slate's shown part to 3 of them
     linear_rate = p["predict_per_s"] * 3 / len(segments.OFFERS)
@@ -233,7 +263,7 @@ def replay_customers(db, counter: Counter, seconds: float, executed: float, max_
         as_of = datetime.datetime.fromtimestamp(start - rng.uniform(0, max_age / 2), datetime.UTC)
         summary = {"shards": counters.shards_for(linear_rate), "totals": totals, "as_of": as_of, "rate": linear_rate}
         batch.set(db.document(path), summary)
-    for segment in set(segments):
+    for segment in set(keys):
         path = customer.segment_counter(segment)
         totals = {counters.WRITES: rate * 3600}
         batch.set(counters.shard_ref(db, path, 0), {counters.FIELD: totals})
@@ -382,6 +412,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, nargs="+", default=[3, 10, 30, 100])
     parser.add_argument("--max-age", type=float, default=stats_cache.DEFAULT_MAX_AGE, help="STATS_MAX_AGE_SECONDS")
     parser.add_argument("--batch-rows", type=int, default=2000)
+    parser.add_argument("--tenants", type=int, default=2, help="tenants sharing the click profile (same offer ids)")
     args = parser.parse_args()
 
     firestore_emulator = emulators.start_firestore()
@@ -396,7 +427,7 @@ def main() -> None:
         sdk_private.observe_documents(db, counter.read, counter.write)
         rng = random.Random(11)
         p = PROFILE
-        print(f"Capacity model, STATS_MAX_AGE_SECONDS={args.max_age:g}; profile: {p}")
+        print(f"Capacity model, STATS_MAX_AGE_SECONDS={args.max_age:g}; {args.tenants} tenant(s); profile: {p}")
         print(
             f"virtual time: {args.seconds:g} s per K (first third not counted), {args.executed:.0%} of clicks "
             f"run end to end, every click's cache lookup run\n"
@@ -404,7 +435,7 @@ def main() -> None:
         rows = []
         all_events = []
         for k in args.candidates:
-            r = replay_clicks(db, counter, k, args.seconds, args.executed, args.max_age, rng)
+            r = replay_clicks(db, counter, k, args.seconds, args.executed, args.max_age, rng, args.tenants)
             ev, clicks = r["events"], r["virtual_clicks"]
             all_events.append((k, r))
             req_reads = tally(ev, "read", {"sample"}, {"request"}) / max(1, r["samples"])
@@ -557,7 +588,7 @@ def main() -> None:
         for coll in ("cpa_clicks", "counter_rollups"):
             print(f"- {coll}: {'MONOTONIC' if monotonic_ids(r['events'], coll) else 'spread'}")
         print(f"- episodes (/predict): {'MONOTONIC' if monotonic_ids(ev, 'episodes') else 'spread'}")
-        print(f"- episodes (batch): {'MONOTONIC' if monotonic_ids(b['events'], 'episodes') else 'spread'}")
+        print(f"- batch packs: {'MONOTONIC' if monotonic_ids(b['events'], 'batch_packs') else 'spread'}")
         print(
             "- click ids in the replay were consecutive integers, as ad platforms issue them; "
             f"their documents: {sorted(e[3] for e in r['events'] if 'cpa_clicks/' in e[3])[:2]}"

@@ -49,7 +49,8 @@ class Caller:
     mostly parsing headers through email.parser (requests more), which would count as the
     service's own."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, key: str = BENCH_KEY):
+        self.key = key  # the API key every request carries
         address = urllib.parse.urlsplit(url)
         self.address = (address.hostname, address.port)
         self.socket = None
@@ -81,7 +82,7 @@ class Caller:
     def get(self, target: str) -> tuple[int, bytes]:
         if self.socket is None:
             self._connect()
-        request = f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}\r\nx-api-key: {BENCH_KEY}\r\n\r\n"
+        request = f"GET {target} HTTP/1.1\r\nHost: {self.address[0]}\r\nx-api-key: {self.key}\r\n\r\n"
         self.socket.sendall(request.encode())
         status_line, *header_lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
         headers = {
@@ -97,11 +98,11 @@ class Caller:
 
 
 def measure(
-    url: str, db: firestore.Client, offers: tuple[int, ...], n: int, first_click: int
+    url: str, db: firestore.Client, offers: tuple[int, ...], n: int, first_click: int, key: str = BENCH_KEY
 ) -> tuple[list[float], list[float]]:
     """Alternate one /sample through HTTP with one bare Firestore sample, so the emulator's
     warm-up and any background load weigh on both sides alike."""
-    caller = Caller(url)
+    caller = Caller(url, key)
     http, bare = [], []
     for click in range(first_click, first_click + 2 * n, 2):
         target = f"/sample/?{urllib.parse.urlencode({'click_id': click, 'offer_ids': ','.join(map(str, offers))})}"

@@ -7,8 +7,9 @@ gcp-storage-emulator delivers no events, so the bridge polls the bucket. Like Ev
 trigger's retry policy it delivers at least once: a delivery the function fails (an error status,
 or no answer because its process died) is retried with the same event id, with backoff capped at
 MAX_DELAY, until the function accepts it or RETRY_PERIOD has passed. The period outlives a dead
-run's lease (shared/batch/job.py), and a batch job that stops at its time budget is resumed by the
-next retry. Each event is delivered on its own thread, so one long file holds up no other.
+run's lease (shared/batch/job.py), so the next retry takes a file over from a run that died and
+carries on from the tasks it recorded. Each event is delivered on its own thread, so one long file
+holds up no other.
 """
 
 import argparse

@@ -1,14 +1,16 @@
 """`make run`: the emulators, every function behind one local URL, and the sample data loaded;
 plus the batch path: the storage emulator (inbox and results buckets), `score_upload` served by
-functions-framework as deployed, and the bridge that turns new inbox objects into its CloudEvents.
+functions-framework as deployed, the bridge that turns new inbox objects into its CloudEvents, and
+the batch engine (devstack/engine.py) that runs large files' tasks as parallel local processes.
 The running stack's addresses go to its state file (tools/target.py: one per port), which the
 tools (`make drop`, `make report`, ...) read.
 
 Every process it starts has a process group of its own (devstack.processes). SIGINT, SIGTERM or
 SIGHUP, at any moment, startup included, stops every group within a few seconds; a watchdog does it
-if this process itself dies. While it runs, a part that exits is reported on stderr and restarted on
-the same port, so the addresses stay valid (an emulator comes back empty: the sample products and
-the buckets are created again); after MAX_RESTARTS within RESTART_WINDOW it stops everything.
+if this process itself dies. A part that exits, during startup or later, or does not answer during
+startup, is reported on stderr and restarted on the same port, so the addresses stay valid (an
+emulator comes back empty: the sample products and the buckets are created again); after
+MAX_RESTARTS within RESTART_WINDOW it stops everything.
 """
 
 import contextlib
@@ -131,13 +133,19 @@ def _start(port: int) -> tuple[list[Service], dict]:
     firestore_port = emulators.free_port(avoid=(port,))
     storage_port = emulators.free_port(avoid=(port, firestore_port))
     score_upload_port = emulators.free_port(avoid=(port, firestore_port, storage_port))
+    engine_port = emulators.free_port(avoid=(port, firestore_port, storage_port, score_upload_port))
     project = os.environ.get("GOOGLE_CLOUD_PROJECT", LOCAL_PROJECT)
+    engine_url = f"http://127.0.0.1:{engine_port}"
     os.environ.update(
         FIRESTORE_EMULATOR_HOST=f"127.0.0.1:{firestore_port}",
         STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{storage_port}",
         GOOGLE_CLOUD_PROJECT=project,
         INBOX_BUCKET=INBOX_BUCKET,
         RESULTS_BUCKET=RESULTS_BUCKET,
+        # Files over BATCH_PARALLEL_BYTES go to the batch engine: here devstack/engine.py, which
+        # answers Cloud Run's jobs.run and runs the job's tasks as local processes.
+        BATCH_ENGINE_JOB=f"projects/{project}/locations/local/jobs/batch-engine",
+        BATCH_ENGINE_URL=engine_url,
     )
     clients = example_clients()
     keys = new_keys(clients)
@@ -166,6 +174,12 @@ def _start(port: int) -> tuple[list[Service], dict]:
         lambda: processes.spawn(_score_upload_command(score_upload_port), env=env),
         lambda process: serve.wait_for(score_upload_url, process),
     )
+    engine = Service(
+        "batch engine",
+        lambda: processes.spawn([sys.executable, "-m", "devstack.engine", "--port", str(engine_port)], env=env),
+        lambda process: serve.wait_for(engine_url, process),
+        comeback="with no executions: a file it was running is finished by its next delivery or a new upload",
+    )
     bridge = Service(
         "bridge",
         lambda: processes.spawn(
@@ -173,13 +187,14 @@ def _start(port: int) -> tuple[list[Service], dict]:
         ),
     )
     # Everything boots at once; each is then waited for in the order they need each other.
-    for service in (firestore, storage, gateway, score_upload):
+    for service in (firestore, storage, gateway, score_upload, engine):
         service.process = service.launch()
-    firestore.ready(firestore.process)
-    storage.ready(storage.process)
-    score_upload.ready(score_upload.process)
-    bridge.start()
-    gateway.ready(gateway.process)  # its /is-alive reads Firestore
+    _until_ready(firestore)
+    _until_ready(storage)
+    _until_ready(score_upload)
+    _until_ready(engine)
+    bridge.start()  # it answers nothing: if it exits, the supervisor restarts it
+    _until_ready(gateway)  # its /is-alive reads Firestore
     state = {
         "gateway": url,
         "project": project,
@@ -188,11 +203,12 @@ def _start(port: int) -> tuple[list[Service], dict]:
         "inbox_bucket": INBOX_BUCKET,
         "results_bucket": RESULTS_BUCKET,
         "score_upload": score_upload_url,
+        "batch_engine": engine_url,
         "pid": os.getpid(),
         "api_keys": keys,  # tenant -> its API key (x-api-key header); this file is local and gitignored
         "batch_tenants": json.loads(os.environ["BATCH_TENANTS"]),  # inbox folder -> tenant
     }
-    return [firestore, storage, gateway, score_upload, bridge], state
+    return [firestore, storage, gateway, score_upload, engine, bridge], state
 
 
 def _emulator_service(name: str, launch: Callable[[], emulators.Emulator], setup: Callable, comeback: str) -> Service:
@@ -250,11 +266,32 @@ def _supervise(services: list[Service]) -> None:
                 _restart(service)
 
 
+def _until_ready(service: Service) -> None:
+    """Wait for a part that was launched; one that exits or does not answer during startup is
+    restarted like one that exits later (the same MAX_RESTARTS within RESTART_WINDOW)."""
+    try:
+        service.ready(service.process)
+        return
+    except emulators.MissingPrerequisite:
+        raise
+    except RuntimeError as error:
+        processes.stop(service.process)
+        _say(f"devstack: {service.name} did not start: {error}")
+    while not _start_again(service):
+        pass
+
+
 def _restart(service: Service) -> None:
     code = service.process.returncode
     processes.stop(service.process)  # what it left behind: gunicorn's worker, gcloud's java
     tail = service.log_tail().rstrip()
     _say(f"devstack: {service.name} exited ({_exit_reason(code)})" + (f"; its log ends:\n{tail}" if tail else ""))
+    _start_again(service)
+
+
+def _start_again(service: Service) -> bool:
+    """Start a part that is down, after a back-off; True once it answers. Raises GaveUp after
+    MAX_RESTARTS within RESTART_WINDOW."""
     now = time.monotonic()
     service.restarts = [moment for moment in service.restarts if now - moment < RESTART_WINDOW]
     if len(service.restarts) >= MAX_RESTARTS:
@@ -267,11 +304,14 @@ def _restart(service: Service) -> None:
     service.restarts.append(time.monotonic())
     try:
         service.start()
+    except emulators.MissingPrerequisite:
+        raise
     except RuntimeError as error:  # did not come back: the next round tries again, or gives up
         _say(f"devstack: {service.name} did not come back: {error}")
         processes.stop(service.process)
-        return
+        return False
     _say(f"devstack: {service.name} restarted" + (f" {service.comeback}" if service.comeback else ""))
+    return True
 
 
 def _exit_reason(code: int) -> str:

@@ -32,14 +32,17 @@ locals {
 
   # runs_as: the runtime service account (iam.tf). invoker: the only account allowed to call it.
   # inbox_trigger: called by Eventarc for each new object in the inbox rather than over HTTP.
+  # api_key_tenants: gets API_KEY_TENANTS, the tenant of each API key by its hash (clients.tf),
+  # added in the resource below because it depends on the keys.
   functions = merge(
     {
       for name, fn in local.http_functions : name => merge(fn, {
-        runs_as       = "http"
-        invoker       = "gateway"
-        inbox_trigger = false
-        min_instances = var.min_instances
-        max_instances = var.max_instances
+        runs_as         = "http"
+        invoker         = "gateway"
+        inbox_trigger   = false
+        api_key_tenants = true
+        min_instances   = var.min_instances
+        max_instances   = var.max_instances
         # API Gateway calls from outside any VPC, so ingress stays open; only the gateway's
         # account holds run.invoker (iam.tf).
         ingress = "ALLOW_ALL"
@@ -50,27 +53,34 @@ locals {
           # shared/cpa/drift.py: an offer's statistics restart when its market moves.
           DRIFT_HALF_LIFE_SECONDS = tostring(var.drift_half_life_seconds)
           DRIFT_THRESHOLD         = tostring(var.drift_threshold)
+          # The function-side limiter (shared/web/limits.py): tenant => requests a minute (the registry,
+          # clients.tf), each instance admitting its share of it.
+          TENANT_REQUESTS_PER_MINUTE = jsonencode(local.tenant_requests_per_minute)
+          MAX_INSTANCES              = tostring(var.max_instances)
         })
       })
     },
     {
       # One file at a time per instance, long timeout.
       "score-upload" = {
-        entry_point   = "score_upload"
-        memory        = "1Gi"
-        cpu           = "1"
-        timeout       = 540
-        concurrency   = 1
-        runs_as       = "batch"
-        invoker       = "trigger"
-        inbox_trigger = true
-        min_instances = 0
-        max_instances = var.batch_max_instances
+        entry_point     = "score_upload"
+        memory          = "1Gi"
+        cpu             = "1"
+        timeout         = 540
+        concurrency     = 1
+        runs_as         = "batch"
+        invoker         = "trigger"
+        inbox_trigger   = true
+        api_key_tenants = false
+        min_instances   = 0
+        max_instances   = var.batch_max_instances
         # Eventarc deliveries from the same project count as internal traffic.
         ingress = "ALLOW_INTERNAL_ONLY"
-        env = merge(local.common_env, {
+        env = merge(local.common_env, local.engine_launcher_env, {
           RESULTS_BUCKET = local.bucket_names.results
           INBOX_BUCKET   = local.bucket_names.inbox
+          # A file in <folder>/ is scored as this tenant's (the registry, clients.tf).
+          BATCH_TENANTS = jsonencode(local.batch_tenants)
         })
       }
     },
@@ -78,18 +88,19 @@ locals {
       # Statistics reset (admin.tf): never in openapi.json, so the gateway cannot reach it; only
       # var.admin_members may invoke it, with their own identity token.
       "admin-reset" = {
-        entry_point   = "admin_reset"
-        memory        = "512Mi"
-        cpu           = "1"
-        timeout       = 300
-        concurrency   = 1
-        runs_as       = "admin"
-        invoker       = "admins"
-        inbox_trigger = false
-        min_instances = 0
-        max_instances = 1
-        ingress       = "ALLOW_ALL"
-        env           = local.common_env
+        entry_point     = "admin_reset"
+        memory          = "512Mi"
+        cpu             = "1"
+        timeout         = 300
+        concurrency     = 1
+        runs_as         = "admin"
+        invoker         = "admins"
+        inbox_trigger   = false
+        api_key_tenants = true
+        min_instances   = 0
+        max_instances   = 1
+        ingress         = "ALLOW_ALL"
+        env             = local.common_env
       }
     },
   )
@@ -126,7 +137,7 @@ resource "google_cloudfunctions2_function" "function" {
     service_account_email            = google_service_account.account[each.value.runs_as].email
     all_traffic_on_latest_revision   = true
     ingress_settings                 = each.value.ingress
-    environment_variables            = each.value.env
+    environment_variables            = merge(each.value.env, each.value.api_key_tenants ? { API_KEY_TENANTS = local.api_key_tenants } : {})
   }
 
   dynamic "event_trigger" {

@@ -1,8 +1,8 @@
 # The public entry point: API Gateway, routing by infra/openapi.json (the same table the local
 # stack reads). Each operation's backend address is ${backend_<entry point>}, filled here with
 # that function's Cloud Run URL, and each path gets its trailing-slash twin (modules/api_spec).
-# The gateway calls the functions as its own service account; callers authenticate with an API key
-# in the `x-api-key` header.
+# The gateway calls the functions as its own service account; callers authenticate with their
+# client's API key in the `x-api-key` header (the keys, and the quota they count against: clients.tf).
 locals {
   backends = {
     for name, fn in google_cloudfunctions2_function.function :
@@ -13,9 +13,11 @@ locals {
 }
 
 module "api_spec" {
-  source   = "./modules/api_spec"
-  template = "${path.module}/openapi.json"
-  backends = local.backends
+  source              = "./modules/api_spec"
+  template            = "${path.module}/openapi.json"
+  backends            = local.backends
+  quota_metric        = local.quota_metric
+  requests_per_minute = local.quota_default
 }
 
 resource "google_api_gateway_api" "api" {
@@ -59,24 +61,10 @@ resource "google_api_gateway_gateway" "api" {
   api_config = google_api_gateway_api_config.api.id
 }
 
-# API keys are checked against the API's own managed service, which must be enabled.
+# API keys are checked against the API's own managed service, which must be enabled in the project
+# each key belongs to: here, and in each client's consumer_project (clients.tf).
 resource "google_project_service" "gateway_managed_service" {
   project            = var.project_id
   service            = google_api_gateway_api.api.managed_service
   disable_on_destroy = false
-}
-
-resource "google_apikeys_key" "client" {
-  project      = var.project_id
-  name         = "${var.name_prefix}-client"
-  display_name = "offer-bandits API client key"
-
-  restrictions {
-    # Usable for this API only, not for any other Google API in the project.
-    api_targets {
-      service = google_api_gateway_api.api.managed_service
-    }
-  }
-
-  depends_on = [google_project_service.gateway_managed_service]
 }

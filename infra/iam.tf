@@ -6,36 +6,36 @@
 #   gateway  - what API Gateway uses to call the HTTP functions
 #   admin    - what admin-reset runs as: Firestore, nothing else
 locals {
-  service_accounts = {
+  service_accounts = merge({
     http    = "offer-bandits HTTP functions runtime"
     batch   = "offer-bandits score-upload runtime"
     build   = "offer-bandits function builds"
     trigger = "offer-bandits storage trigger"
     gateway = "offer-bandits API Gateway backend calls"
     admin   = "offer-bandits admin-reset runtime"
-  }
+  }, local.engine_service_accounts) # engine: the batch engine's tasks (batch_engine.tf)
 
   # Project-wide roles. No roles/logging.logWriter for the runtimes: the code logs JSON lines to
   # stdout, which the platform ships to Cloud Logging without the runtime identity needing a role.
   # The build roles are what Cloud Functions documents for a custom build account (new projects
   # no longer give the default build account these, nor Editor).
-  project_grants = [
+  project_grants = concat([
     { account = "http", role = "roles/datastore.user" },
     { account = "batch", role = "roles/datastore.user" },
     { account = "admin", role = "roles/datastore.user" },
     { account = "build", role = "roles/logging.logWriter" },       # build logs
     { account = "build", role = "roles/artifactregistry.writer" }, # push to gcf-artifacts
     { account = "trigger", role = "roles/eventarc.eventReceiver" },
-  ]
+  ], local.engine_project_grants)
 
   # Object roles on one bucket each (storage.tf). score-upload composes its output from
   # temporary pieces it then deletes, and a re-uploaded file replaces its earlier result:
   # objectUser is the smallest predefined role with create, read and delete.
-  bucket_grants = [
+  bucket_grants = concat([
     { account = "batch", bucket = "inbox", role = "roles/storage.objectViewer" },
     { account = "batch", bucket = "results", role = "roles/storage.objectUser" },
     { account = "build", bucket = "source", role = "roles/storage.objectViewer" },
-  ]
+  ], local.engine_bucket_grants)
 }
 
 resource "google_service_account" "account" {

@@ -80,8 +80,8 @@ locals {
       labels      = { function = "EXTRACT(jsonPayload.function)" }
     }
     batch_failures = {
-      description = "Batch files score-upload gave up on."
-      filter      = "${local.function_lines} AND jsonPayload.message=\"batch file failed\""
+      description = "Batch files score-upload or the batch engine gave up on."
+      filter      = "(${local.function_lines} OR ${local.engine_lines}) AND jsonPayload.message=\"batch file failed\""
       labels      = {}
     }
     resets = {

@@ -1,5 +1,5 @@
 output "gateway_url" {
-  description = "Base URL of the API, e.g. curl -H \"x-api-key: $KEY\" \"$URL/sample?click_id=1&offer_ids=3,5,7\"."
+  description = "Base URL of the API, e.g. curl -H \"x-api-key: $KEY\" \"$URL/sample?click_id=1&offer_ids=3,5,7\" with KEY one of client_api_keys."
   value       = "https://${google_api_gateway_gateway.api.default_hostname}"
 }
 
@@ -13,10 +13,29 @@ output "results_bucket" {
   value       = local.buckets.results
 }
 
-output "api_key" {
-  description = "API key for the gateway, sent in the x-api-key header. terraform output -raw api_key"
-  value       = google_apikeys_key.client.key_string
-  sensitive   = true
+output "client_api_keys" {
+  description = "Each client's live API keys by slot, sent in the x-api-key header: terraform output -json client_api_keys | jq -r '.company_a.primary'. Hand each client its own only."
+  value = {
+    for client, entry in var.clients : client => {
+      for slot in entry.api_keys : slot => google_apikeys_key.client["${client} ${slot}"].key_string
+    }
+  }
+  sensitive = true
+}
+
+output "clients" {
+  description = "The registry as deployed: each client's tenant, key slots, inbox folder, rules and products files, allowance and the project its keys (and gateway quota) belong to."
+  value = {
+    for client, entry in var.clients : client => {
+      tenant              = local.client_tenants[client]
+      api_keys            = entry.api_keys
+      folder              = "${client}/"
+      rules_file          = local.client_rules_files[client]
+      products_file       = entry.products_file
+      requests_per_minute = entry.requests_per_minute
+      quota_project       = coalesce(entry.consumer_project, var.project_id)
+    }
+  }
 }
 
 output "function_urls" {

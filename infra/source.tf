@@ -5,21 +5,25 @@
 locals {
   repo_root = "${path.module}/.."
 
-  # Archive path => repository path, for the files that are placed somewhere else.
-  archive_placed = {
-    "main.py"          = "functions/main.py"
-    "requirements.txt" = "requirements.txt"
-  }
+  # Archive path => repository path, for the files that are placed somewhere else. A client whose
+  # rules_file is not clients/<client>.json gets it shipped under that name (clients.tf).
+  archive_placed = merge(
+    {
+      "main.py"          = "functions/main.py"
+      "requirements.txt" = "requirements.txt"
+    },
+    { for client, entry in var.clients : "clients/${client}.json" => entry.rules_file if entry.rules_file != null },
+  )
 
   # Folders archived whole, under the same path. shared/batch/rules.py reads clients/ as a
   # sibling of shared/ (parents[2] of its own file): the archive root, as in the repository.
   archive_folders = ["shared", "clients"]
 
   # __pycache__ is left behind by local test runs and is not text (file() reads UTF-8 only).
-  source_files = merge(local.archive_placed, {
+  source_files = merge({
     for f in fileset(local.repo_root, "{${join(",", local.archive_folders)}}/**") : f => f
     if !strcontains(f, "__pycache__") && !endswith(f, ".pyc")
-  })
+  }, local.archive_placed)
 }
 
 data "archive_file" "source" {
@@ -41,4 +45,11 @@ resource "google_storage_bucket_object" "source" {
   bucket = google_storage_bucket.source.name
   name   = "functions/source-${data.archive_file.source.output_md5}.zip"
   source = data.archive_file.source.output_path
+
+  lifecycle {
+    precondition {
+      condition     = length(local.missing_client_files) == 0
+      error_message = "clients: these files are not in the repository: ${join(", ", local.missing_client_files)}."
+    }
+  }
 }

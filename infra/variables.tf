@@ -61,6 +61,35 @@ variable "batch_max_instances" {
   default     = 5
 }
 
+variable "batch_engine_image" {
+  description = "Container image of the batch engine's tasks (functions/batch_task.Dockerfile), e.g. REGION-docker.pkg.dev/PROJECT/PREFIX-engine/batch-engine@sha256:... as cloudbuild.yaml pushes it. Null means the repository's :latest."
+  type        = string
+  default     = null
+}
+
+variable "batch_engine_parallelism" {
+  description = "Tasks of one batch engine execution that run at once (each one vCPU). 100 scores 10M rows in about 2 minutes; bounded by the project's Cloud Run CPU quota in the region."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.batch_engine_parallelism >= 1 && var.batch_engine_parallelism <= 1000
+    error_message = "batch_engine_parallelism must be between 1 and 1000."
+  }
+}
+
+variable "batch_engine_max_retries" {
+  description = "Times Cloud Run runs a failed batch engine task again before the file is marked failed."
+  type        = number
+  default     = 3
+}
+
+variable "batch_parallel_bytes" {
+  description = "Client files larger than this many bytes are scored on the batch engine; smaller ones by score-upload itself (faster: no execution to start)."
+  type        = number
+  default     = 50331648 # 48 MiB, about 470,000 rows of Company B's format
+}
+
 variable "min_instances" {
   description = "Warm instances kept for each HTTP function (0 = scale to zero; 1 removes cold starts at a cost)."
   type        = number
@@ -139,23 +168,94 @@ variable "stats_max_age_seconds" {
   }
 }
 
-variable "batch_clients" {
-  description = "Batch clients and who uploads for each: client name (the inbox folder) => IAM members, e.g. { company_b = [\"group:uploads@company-b.example\"] }. Each member may add files under <client>/ in the inbox and read <client>/ in results, nothing else."
-  type        = map(list(string))
-  default     = {}
+variable "clients" {
+  description = <<-EOT
+    The client registry: one entry per client company, keyed by the client's name (its folder in the
+    inbox and results buckets). Each entry:
+    - tenant: the tenant the client's requests and files act as (default: the client's name);
+    - api_keys: the client's live API key slots (default ["primary"]; [] for a batch-only client;
+      at most two, so a key can be rotated: add "next", hand it out, then drop "primary");
+    - batch_members: IAM members who may add files under <client>/ in the inbox and read <client>/
+      in results, nothing else (default none);
+    - rules_file: its eligibility rules, relative to the repository root (default clients/<client>.json);
+    - products_file: its products CSV for tools/load_products.py (default none);
+    - requests_per_minute: its allowance, all its keys together (default 60000: 1,000 a second);
+    - consumer_project: a separate Google Cloud project to create its keys in, which gives it a
+      quota of its own at the gateway (default: the service's project, shared by every client
+      there; docs/clients-and-tenants.md).
+  EOT
+  type = map(object({
+    tenant              = optional(string)
+    api_keys            = optional(list(string), ["primary"])
+    batch_members       = optional(list(string), [])
+    rules_file          = optional(string)
+    products_file       = optional(string)
+    requests_per_minute = optional(number, 60000)
+    consumer_project    = optional(string)
+  }))
+  default = {}
+
+  # 30 characters: "<name_prefix>-<client>-<slot>" is an API key ID (at most 63).
+  validation {
+    condition     = alltrue([for client in keys(var.clients) : can(regex("^[a-z][a-z0-9_-]{0,29}$", client))])
+    error_message = "clients: names are 1 to 30 lower-case letters, digits, '_' and '-', starting with a letter (they are the inbox folder names)."
+  }
 
   validation {
-    condition     = alltrue([for client in keys(var.batch_clients) : can(regex("^[a-z0-9][a-z0-9_-]{0,62}$", client))])
-    error_message = "batch_clients: client names are lower-case letters, digits, '_' and '-' (they are the inbox folder names)."
+    condition     = length(distinct([for client in keys(var.clients) : replace(client, "_", "-")])) == length(var.clients)
+    error_message = "clients: two names differ only by '_' against '-' (their API key IDs would be the same)."
+  }
+
+  # shared/platform/namespace.py: TENANT_NAME.
+  validation {
+    condition     = alltrue([for client, entry in var.clients : can(regex("^[a-z][a-z0-9_-]{0,39}$", coalesce(entry.tenant, client)))])
+    error_message = "clients: a tenant is 1 to 40 lower-case letters, digits, '_' and '-', starting with a letter."
+  }
+
+  validation {
+    condition     = length(distinct([for client, entry in var.clients : coalesce(entry.tenant, client)])) == length(var.clients)
+    error_message = "clients: two clients name the same tenant; each client is its own tenant."
+  }
+
+  validation {
+    condition = alltrue([
+      for entry in values(var.clients) : length(entry.api_keys) <= 2 && length(distinct(entry.api_keys)) == length(entry.api_keys) && alltrue([
+        for slot in entry.api_keys : can(regex("^[a-z][a-z0-9]{0,11}$", slot))
+      ])
+    ])
+    error_message = "clients: api_keys holds at most two distinct slot names of 1 to 12 lower-case letters and digits (e.g. [\"primary\", \"next\"] while rotating)."
   }
 
   validation {
     condition = alltrue(flatten([
-      for members in values(var.batch_clients) : [
-        for member in members : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", member))
+      for entry in values(var.clients) : [
+        for member in entry.batch_members : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):", member))
       ]
     ]))
-    error_message = "batch_clients: members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
+    error_message = "clients: batch_members are user:, group:, serviceAccount:, domain:, principal: or principalSet: IAM members; never public."
+  }
+
+  validation {
+    condition     = alltrue([for entry in values(var.clients) : entry.requests_per_minute >= 1 && floor(entry.requests_per_minute) == entry.requests_per_minute])
+    error_message = "clients: requests_per_minute is a whole number of at least 1."
+  }
+
+  validation {
+    condition     = alltrue([for entry in values(var.clients) : entry.consumer_project == null || can(regex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", coalesce(entry.consumer_project, "x")))])
+    error_message = "clients: consumer_project is a Google Cloud project ID."
+  }
+}
+
+# Folded into var.clients (batch_members). Kept so that a terraform.tfvars still setting it fails
+# the plan instead of silently dropping every client's bucket access.
+variable "batch_clients" {
+  description = "Replaced by clients: { company_b = { batch_members = [...] } }. Must stay empty."
+  type        = any
+  default     = {}
+
+  validation {
+    condition     = length(var.batch_clients) == 0
+    error_message = "batch_clients is now part of clients: write clients = { company_b = { batch_members = [\"group:uploads@company-b.example\"] } } (docs/clients-and-tenants.md)."
   }
 }
 

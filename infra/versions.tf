@@ -8,7 +8,8 @@ terraform {
       source  = "hashicorp/google"
       version = "~> 6.0"
     }
-    # Only for the API Gateway resources (api, api_config, gateway), which are beta-only.
+    # Only for the resources that are beta-only: API Gateway (api, api_config, gateway) and the
+    # consumer quota override of a client's own project (clients.tf).
     google-beta = {
       source  = "hashicorp/google-beta"
       version = "~> 6.0"

@@ -7,10 +7,11 @@ import urllib.parse
 from bench.sample_latency import Caller, measure
 from shared.cpa.store import CLICKS, offer_counter
 from shared.platform import counters
+from tests.conftest import DEFAULT_KEY
 
 
 def test_the_benchmark_client_reads_keep_alive_answers_whole(api):
-    caller = Caller(api)
+    caller = Caller(api, DEFAULT_KEY)
     answers = []
     for click in (1, 2, 1):
         status, body = caller.get(f"/sample/?{urllib.parse.urlencode({'click_id': click, 'offer_ids': '3,5,7'})}")
@@ -25,7 +26,7 @@ def test_the_benchmark_client_reads_keep_alive_answers_whole(api):
 
 
 def test_a_measuring_round_times_one_sample_and_one_bare_sample_per_pair(api, db):
-    http, bare = measure(api, db, (3, 5, 7), 3, 100)
+    http, bare = measure(api, db, (3, 5, 7), 3, 100, DEFAULT_KEY)
     assert len(http) == len(bare) == 3 and min(http + bare) > 0
     # /sample took the even clicks, the bare work the odd ones; each counted one click.
     assert sorted(snap.get("click_id") for snap in db.collection(CLICKS).stream()) == [100, 101, 102, 103, 104, 105]

@@ -1,6 +1,7 @@
 """`make run` as a user runs it: stopped by SIGINT (Ctrl-C: the terminal signals make's whole
 process group) or SIGTERM (`kill <make>`: make passes it on) during startup, idle and mid-batch, it
-leaves no process behind; a killed score_upload or Firestore emulator is restarted.
+leaves no process behind; a killed score_upload or Firestore emulator is restarted, during startup
+as later.
 
 Every process of a stack is found by the OFFER_BANDITS_STACK value it inherits from make.
 """
@@ -171,9 +172,11 @@ def drop(state: dict, gcs, name: str, data: bytes):
 
 def job_status(state: dict, db, blob) -> dict:
     from shared.batch import job as batch_job
+    from shared.platform.namespace import Namespace
 
     upload = batch_job.Upload(state["inbox_bucket"], blob.name, str(blob.generation))
-    snapshot = db.collection(batch_job.JOBS).document(upload.job_id).get()
+    tenant = Namespace(state["batch_tenants"][blob.name.partition("/")[0]])  # the folder's client's
+    snapshot = db.collection(tenant.path(batch_job.JOBS)).document(upload.job_id).get()
     return snapshot.to_dict() if snapshot.exists else {}
 
 
@@ -183,6 +186,23 @@ def test_stopped_during_startup_leaves_nothing(stack, sig):
     stack.wait(lambda: stack.find("java", "CloudFirestore"), 90, "the Firestore emulator's java started")
     assert not stack.state_file.exists()
     stack.assert_stops_after(sig)
+
+
+def test_parts_killed_during_startup_are_restarted_and_the_stack_comes_up(stack):
+    # While the Firestore emulator's java boots (it answers seconds later), the emulator and the
+    # gateway (waited for last) both die: each is restarted as if it had died later.
+    stack.wait(lambda: stack.find("java", "CloudFirestore"), 90, "the Firestore emulator's java started")
+    (gateway,) = [pid for pid in stack.find("-m devstack.serve") if os.getpgid(pid) == pid]
+    os.killpg(gateway, signal.SIGKILL)
+    for java in stack.find("java", "CloudFirestore"):
+        os.kill(java, signal.SIGKILL)
+    assert not stack.state_file.exists(), "the stack was up before the parts were killed"
+    state = stack.state()
+    log = stack.log()
+    assert "devstack: Firestore emulator did not start" in log and "Firestore emulator restarted" in log, log
+    assert "devstack: gateway did not start" in log and "gateway restarted" in log, log
+    assert _sample(state) == 200, log
+    stack.assert_stops_after(signal.SIGTERM)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

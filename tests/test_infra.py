@@ -9,7 +9,6 @@ and the results are compared with functions/main.py, infra/openapi.json and devs
 """
 
 import ast
-import base64
 import functools
 import json
 import os
@@ -18,132 +17,29 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 
 import flask
-import hcl2
 import pytest
-from hcl2 import SerializationOptions
 
 from devstack.routes import entry_points, load_routes
 from shared.batch import rules
 from shared.batch.job import FINALIZED
 from shared.web.http import endpoint
+from tests.infra.terraform import HCL, INFRA, RESOURCES, ROOT, console, evaluate, parse, resources
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-INFRA = ROOT / "infra"
 MAIN = ROOT / "functions" / "main.py"
 SPEC = INFRA / "openapi.json"
-CLIENTS = {"company_b": ["group:uploads@company-b.example"], "company_c": ["user:ops@company-c.example"]}
-VARIABLES = {"project_id": "test-project", "batch_clients": CLIENTS}
-OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+BATCH_MEMBERS = {"company_b": ["group:uploads@company-b.example"], "company_c": ["user:ops@company-c.example"]}
+CLIENTS = {client: {"batch_members": members} for client, members in BATCH_MEMBERS.items()}
+VARIABLES = {"project_id": "test-project", "clients": CLIENTS}
 
 pytestmark = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
-
-
-def _parse(path: pathlib.Path) -> dict:
-    return hcl2.loads(path.read_text(), serialization_options=OPTIONS)
-
-
-def _load_infra() -> dict:
-    merged = {"resource": {}, "data": {}, "locals": {}, "variable": {}, "module": {}}
-    for path in sorted(INFRA.glob("*.tf")):
-        parsed = _parse(path)
-        for kind in ("resource", "data"):
-            for entry in parsed.get(kind, []):
-                for rtype, named in entry.items():
-                    for name, body in named.items():
-                        assert (rtype, name) not in merged[kind], f"{kind} {rtype}.{name} declared twice"
-                        merged[kind][(rtype, name)] = body
-        for kind in ("locals", "variable", "module"):
-            for entry in parsed.get(kind, []):
-                assert not entry.keys() & merged[kind].keys(), f"{kind} {entry.keys()} declared twice"
-                merged[kind].update(entry)
-    return merged
-
-
-HCL = _load_infra()
-RESOURCES = HCL["resource"]
-
-
-def resources(rtype: str) -> dict:
-    return {name: body for (kind, name), body in RESOURCES.items() if kind == rtype}
-
-
-# --- Terraform evaluates ------------------------------------------------------------------------
-
-
-def _is_expression(value: str) -> bool:
-    """One `${...}` spanning the whole string: python-hcl2's form of a bare expression."""
-    depth = 0
-    for index, char in enumerate(value):
-        depth += {"{": 1, "}": -1}.get(char, 0)
-        if char == "}" and depth == 0:
-            return value.startswith("${") and index == len(value) - 1
-    return False
-
-
-def _hcl(value) -> str:
-    """A python-hcl2 value written back as an HCL expression."""
-    if isinstance(value, str):
-        return value[2:-1] if _is_expression(value) else json.dumps(value)
-    if isinstance(value, bool) or value is None:
-        return json.dumps(value)
-    if isinstance(value, dict):
-        return "{\n" + "\n".join(f"{json.dumps(k)} = {_hcl(v)}" for k, v in value.items()) + "\n}"
-    if isinstance(value, list):
-        return "[" + ", ".join(_hcl(v) for v in value) + "]"
-    return str(value)
-
-
-def console(directory: pathlib.Path, expression: str, variables: dict | None = None):
-    """The value of an expression in a provider-less configuration, computed by Terraform."""
-    args = ["terraform", "console"]
-    for name, value in (variables or {}).items():
-        args += ["-var", f"{name}={value if isinstance(value, str) else _hcl(value)}"]
-    result = subprocess.run(
-        args,
-        cwd=directory,
-        input=f"base64encode(jsonencode({expression}))\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": "/usr/local/bin:/usr/bin:/bin", "CHECKPOINT_DISABLE": "1"},
-    )
-    if result.returncode != 0:
-        raise RuntimeError(result.stdout + result.stderr)
-    return json.loads(base64.b64decode(result.stdout.strip().strip('"')))
-
-
-def _pure_locals() -> dict:
-    """The locals whose value needs no resource, data source or module: only var, local, path."""
-    pure = dict(HCL["locals"])
-    changed = True
-    while changed:
-        changed = False
-        for name, value in list(pure.items()):
-            text = json.dumps(value)
-            used = set(re.findall(r"\blocal\.([a-z0-9_]+)", text))
-            if re.search(r"\b(google_[a-z0-9_]+|data|module)\.[a-z0-9_]+", text) or used - pure.keys():
-                del pure[name]
-                changed = True
-    return pure
-
-
-_WORK = tempfile.TemporaryDirectory(prefix="tf-console-")
 
 
 @functools.cache
 def evaluated() -> dict:
     """Every pure local of infra/ as Terraform computes it, with VARIABLES (the rest default)."""
-    directory = pathlib.Path(_WORK.name)
-    shutil.copy(INFRA / "variables.tf", directory)
-    pure = _pure_locals() | {"repo_root": str(ROOT)}  # path.module differs in the copy
-    (directory / "locals.tf").write_text(
-        "locals {\n" + "\n".join(f"{k} = {_hcl(v)}" for k, v in pure.items()) + "\n}\n"
-    )
-    names = ", ".join(f"{name} = local.{name}" for name in pure)
-    return console(directory, "{" + names + "}", VARIABLES)
+    return evaluate(VARIABLES)
 
 
 def functions() -> dict:
@@ -295,36 +191,11 @@ def test_every_iam_member_is_ours_or_a_listed_client_and_nothing_is_public():
         else:
             assert not rtype.endswith("_iam_policy"), (rtype, name)
     assert {m for access in values["client_access"].values() for m in access["members"]} == {
-        m for members in CLIENTS.values() for m in members
+        m for members in BATCH_MEMBERS.values() for m in members
     }
     for path in [*INFRA.rglob("*.tf"), *INFRA.glob("*.json")]:
         assert not re.search(r"allUsers|allAuthenticatedUsers", path.read_text()), path
-    # A public member is refused at plan time, as is a client name that is not a folder name.
-    for clients in ({"company_b": ["allUsers"]}, {"Company B/": ["group:x@example.com"]}):
-        with pytest.raises(RuntimeError, match="batch_clients"):
-            console(pathlib.Path(_WORK.name), "local.client_access", VARIABLES | {"batch_clients": clients})
-
-
-def test_each_client_may_touch_its_own_prefix_only():
-    values = evaluated()
-    access = values["client_access"]
-    assert {(a["client"], a["bucket"]) for a in access.values()} == {
-        (c, b) for c in CLIENTS for b in ("inbox", "results")
-    }
-    for entry in access.values():
-        bucket = values["bucket_names"][entry["bucket"]]
-        prefix = f"projects/_/buckets/{bucket}/objects/{entry['client']}/"
-        assert entry["condition"] == f'resource.name.startsWith("{prefix}")'
-        assert entry["members"] == CLIENTS[entry["client"]]
-    assert {a["bucket"]: a["role"] for a in access.values()} == {
-        "inbox": "roles/storage.objectCreator",
-        "results": "roles/storage.objectViewer",
-    }
-    binding = RESOURCES[("google_storage_bucket_iam_binding", "client")]
-    assert binding["condition"][0]["expression"] == "${each.value.condition}"
-    # Conditions on object names hold only where object ACLs cannot grant around them.
-    for body in resources("google_storage_bucket").values():
-        assert body["uniform_bucket_level_access"] is True and body["public_access_prevention"] == "enforced"
+    # Each client's own prefix, and nothing public: tests/infra/test_client_registry.py.
 
 
 # --- storage trigger, Firestore, environment --------------------------------------------------------
@@ -393,7 +264,10 @@ def test_environment_of_every_function():
             assert env["DRIFT_HALF_LIFE_SECONDS"] == "1800" and env["DRIFT_THRESHOLD"] == "6", name
             assert env["THREADS"] == str(fn["concurrency"]), name
     body = RESOURCES[("google_cloudfunctions2_function", "function")]
-    assert body["service_config"][0]["environment_variables"] == "${each.value.env}"
+    environment = (
+        "${merge(each.value.env, each.value.api_key_tenants ? {API_KEY_TENANTS = local.api_key_tenants} : {})}"
+    )
+    assert body["service_config"][0]["environment_variables"] == environment  # the keys: test_client_registry.py
     assert "environment_variables" not in body["build_config"][0]
     for path in [*INFRA.rglob("*.tf"), ROOT / "cloudbuild.yaml"]:
         assert "GOOGLE_FUNCTION_SOURCE" not in path.read_text(), path
@@ -544,11 +418,11 @@ def test_metrics_dashboard_and_alerts_are_built_from_the_logged_fields(capsys, m
 
 
 def test_each_provider_is_locked_within_one_major_version():
-    (terraform,) = _parse(INFRA / "versions.tf")["terraform"]
+    (terraform,) = parse(INFRA / "versions.tf")["terraform"]
     required = terraform["required_providers"][0]
     locked = {
         name.split("/")[-1]: body
-        for entry in _parse(INFRA / ".terraform.lock.hcl")["provider"]
+        for entry in parse(INFRA / ".terraform.lock.hcl")["provider"]
         for name, body in entry.items()
     }
     assert locked.keys() == required.keys()
@@ -560,9 +434,14 @@ def test_each_provider_is_locked_within_one_major_version():
         assert locked[name]["constraints"] == spec["version"], name
 
 
-def test_beta_provider_only_for_the_gateway_and_variables_described():
+def test_beta_provider_only_for_the_gateway_and_its_quota_and_variables_described():
     beta = sorted(rtype for (rtype, _), body in RESOURCES.items() if body.get("provider") == "google-beta")
-    assert beta == ["google_api_gateway_api", "google_api_gateway_api_config", "google_api_gateway_gateway"]
+    assert beta == [
+        "google_api_gateway_api",
+        "google_api_gateway_api_config",
+        "google_api_gateway_gateway",
+        "google_service_usage_consumer_quota_override",  # clients.tf: a client project's gateway quota
+    ]
     assert not [name for name, body in HCL["variable"].items() if not body.get("description")]
 
 

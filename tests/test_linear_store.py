@@ -5,16 +5,20 @@ import os
 import tempfile
 import time
 
+import numpy as np
 import pytest
 import requests
 
 from devstack import emulators
 from devstack.serve import start_in_background
-from shared.customer import agents, linear_store, segments
+from shared.customer import agents, linear_store, packs, segments
 from shared.customer.agents import linear
 from shared.customer.agents.linear import Customer
+from shared.customer.models import RewardRequest
+from shared.customer.store import CustomerStore
 from shared.platform import counters
-from tests.test_batch_job import deliver, read_csv, upload
+from shared.platform.namespace import ROOT
+from tests.store.batch_helpers import deliver, read_csv, upload
 
 OFFERS = [f"OFFER_{n}" for n in range(1, 11)]
 # 65+|Europa|F: the static agent ranks OFFER_7 among the last (weight 1 × 2 × 1), so only evidence
@@ -130,5 +134,15 @@ def test_batch_scoring_with_the_linear_agent_scores_each_row_with_its_evidence(b
         assert len(set(offers)) == 3 and all(offers)
         if customer_id.startswith("s"):
             assert offers[0] == LOVED
-    episode = db.collection("episodes").document(results["s0"]["episode_id"]).get().to_dict()
-    assert episode["policy"] == agents.LINEAR_TS
+    episode = packs.find(db, ROOT, results["s0"]["episode_id"])
+    assert episode.policy == agents.LINEAR_TS
+    # Its reward adds the whole update (n and xx were not counted when the file was scored) to the
+    # linear statistics, in the reward's one batched write.
+    before = linear_totals(db, episode.slate)
+    store = CustomerStore(db, np.random.default_rng(0), agents.LINEAR_TS)
+    request = {"customer_id": "s0", "timestamp": "2022-05-02", "accepted": True, "episode_id": episode.episode_id}
+    store.reward(RewardRequest.model_validate(request | {"accepted_offer": episode.slate[0]}))
+    after = linear_totals(db, episode.slate)
+    assert [after[o]["n"] - before[o].get("n", 0) for o in episode.slate] == [1, 1, 1]
+    gained = after[episode.slate[0]]["xr"]["bias"] - before[episode.slate[0]].get("xr", {}).get("bias", 0)
+    assert gained == pytest.approx(1)

@@ -14,7 +14,7 @@ from matplotlib import image
 from devstack import emulators
 from tools import traffic
 from tools.report import __main__ as report
-from tools.report import browser, page
+from tools.report import browser, page, ranking
 
 CLICKS, CUSTOMERS = 300, 60
 
@@ -74,7 +74,7 @@ def test_the_page_counts_the_clicks_sent_and_the_service_counters_per_offer(stac
     assert f"<b>{CLICKS:,}</b><span>clicks in the window</span>" in text
     assert f"<b>{sent['conversions']:,}</b><span>conversions reported</span>" in text
     assert f"<b>{CUSTOMERS} / {CUSTOMERS}</b><span>episodes answered / shown</span>" in text
-    rows = re.findall(r"<tr><td>offer (\d+)</td><td>([\d,]+)</td><td>([\d,]+)</td>.*?<td>([\d.]+)%</td></tr>", text)
+    rows = re.findall(r"<tr><td>offer (\d+)</td><td>([\d,]+)</td><td>([\d,]+)</td>(.*?)</tr>", text)
     assert {int(offer) for offer, *_ in rows} == set(traffic.SIMULATED_OFFERS)
     for offer, clicks, conversions, _ in rows:
         stats = requests.get(f"{url}/offer_ids/{offer}/stats/", timeout=30).json()
@@ -83,7 +83,15 @@ def test_the_page_counts_the_clicks_sent_and_the_service_counters_per_offer(stac
             stats["conversions"],
         )
     assert sum(int(clicks.replace(",", "")) for _, clicks, *_ in rows) == CLICKS
-    assert sum(float(p) for *_, p in rows) == pytest.approx(100, abs=0.3)
+    # offers with fewer than --min-clicks all-time clicks are listed, not ranked (tools/report/ranking.py)
+    ranked = {
+        offer: float(share.group(1)) for offer, _, _, rest in rows if (share := re.search(r"([\d.]+)%</td>$", rest))
+    }
+    assert ranked, text
+    for offer, clicks, _, rest in rows:
+        enough = int(clicks.replace(",", "")) >= ranking.MIN_CLICKS
+        assert (offer in ranked) == enough and ("not enough data" in rest) != enough, rest
+    assert sum(ranked.values()) == pytest.approx(100, abs=0.3)
 
 
 def test_reads_are_bounded_and_the_page_says_so(stack, tmp_path):
@@ -131,3 +139,23 @@ def test_the_page_renders_in_headless_chromium(built, tmp_path):
     # The charts' own colours: the images loaded (a broken image shows none of them).
     for colour in ("#1f77b4", "#2ca02c"):  # traffic share / revenue line, P(best) bars
         assert has_colour(pixels, colour), colour
+
+
+def test_an_offer_just_reset_is_not_ranked_and_the_baseline_comes_from_offers_with_data(stack, tmp_path):
+    # Last in this module: it zeroes the most clicked offer's counters (make reset), while its clicks
+    # stay in the window.
+    from shared import admin
+    from shared.platform.firestore import get_db
+
+    before = tmp_path / "before.html"
+    assert report.main(["--since", "1h", "--out", str(before), "--seed", "1"]) == 0
+    best = re.search(r"<b>offer (\d+)</b><span>most likely best offer</span>", before.read_text()).group(1)
+    admin.reset(get_db(), "offer", best, "test", "the report after a reset")
+    out = tmp_path / "report.html"
+    assert report.main(["--since", "1h", "--out", str(out), "--seed", "1"]) == 0
+    text = out.read_text()
+    assert f"<b>offer {best}</b><span>most likely best offer</span>" not in text
+    row = re.search(rf"<tr><td>offer {best}</td><td>0</td>.*?</tr>", text).group(0)
+    assert "not enough data" in row, row
+    baseline = re.search(r"had each paid offer (\d+)&#x27;s revenue per click \(([\d,.]+) cents", text)
+    assert baseline and baseline.group(1) != best and float(baseline.group(2).replace(",", "")) > 0, text

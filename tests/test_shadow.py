@@ -167,11 +167,11 @@ def serving(db):
     """Writes config/serving; removed afterwards, and every server's copy with it."""
 
     def write(document):
-        db.document(cpa_serving.DOCUMENT).set(document)
+        db.document(platform_config.SERVING_DOCUMENT).set(document)
         time.sleep(float(os.environ["SERVING_CONFIG_TTL_SECONDS"]) + 0.3)  # every instance's copy expired
 
     yield write
-    db.document(cpa_serving.DOCUMENT).delete()
+    db.document(platform_config.SERVING_DOCUMENT).delete()
     time.sleep(float(os.environ["SERVING_CONFIG_TTL_SECONDS"]) + 0.3)
 
 
@@ -206,7 +206,7 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
         return requests.get(f"{api}/sample", params={"click_id": click_id, "offer_ids": "4,5,6"}, timeout=30).json()
 
     assert served(1)["served_by"] == "thompson"
-    db.document(cpa_serving.DOCUMENT).set({"cpa": {"offer_id": 5}, "customer": {"policy": agents.STATIC}})
+    db.document(platform_config.SERVING_DOCUMENT).set({"cpa": {"offer_id": 5}, "customer": {"policy": agents.STATIC}})
     changed = time.monotonic()  # the write has committed
     click = itertools.count(2)
     # Every copy read before the write expires within TTL of it: a request that starts later than
@@ -240,9 +240,9 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
 
 def test_the_config_is_read_once_per_period_whatever_the_requests(db):
     now = [1000.0]
-    cache = platform_config.ConfigDocument(db, customer_serving.DOCUMENT, ttl=5.0, clock=lambda: now[0])
+    cache = platform_config.ConfigDocuments(db, (platform_config.SERVING_DOCUMENT,), ttl=5.0, clock=lambda: now[0])
     assert cache.cached(customer_serving.parse) == CustomerServing() and cache.reads == 1  # no document: defaults
-    db.document(cpa_serving.DOCUMENT).set({"customer": {"policy": agents.STATIC}})
+    db.document(platform_config.SERVING_DOCUMENT).set({"customer": {"policy": agents.STATIC}})
     for _ in range(100):
         assert cache.cached(customer_serving.parse).policy is None  # the copy held until it is 5 s old
     assert cache.reads == 1

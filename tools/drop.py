@@ -80,11 +80,17 @@ def _wait(job, deadline: float) -> dict | None:
         status = snapshot.to_dict() if snapshot.exists else None
         if status and status["state"] in ("done", "failed"):
             return status
-        if status and (status["state"], status["rows_read"]) != shown:
-            shown = (status["state"], status["rows_read"])
-            # `retrying`: a delivery stopped (its time budget, or an error); the bridge delivers again
-            why = f" ({status.get('last_error')})" if status["state"] == "retrying" else ""
-            print(f"  {status['state']}: {status['rows_read']} rows so far{why}", flush=True)
+        progress = (status or {}).get("progress") or {}
+        now = status and (status["state"], status.get("stage"), progress.get("rows_done"))
+        if now and now != shown:
+            shown = now
+            # last_error: a delivery failed (the bridge delivers again) or a task is being retried
+            why = f" ({status['last_error']})" if status.get("last_error") else ""
+            eta = f", about {progress['eta_seconds']} s to go" if progress.get("eta_seconds") else ""
+            total = f"{progress['rows_total']:,}" if progress.get("rows_total") else "?"
+            done = f"{progress.get('rows_done') or 0:,} of ~{total} rows" if progress else ""
+            stage = f" {status['stage']}" if status.get("stage") else ""
+            print(f"  {status['state']}{stage}{': ' + done if done else ''}{eta}{why}", flush=True)
         time.sleep(0.5)
     return None
 

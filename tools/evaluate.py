@@ -7,7 +7,8 @@ source as `make report` (first match: FIRESTORE_EMULATOR_HOST; `--project ID`; t
 writes it). Prints, for every sampler of shared/cpa/policies/, its estimated revenue per click
 by IPS, SNIPS and doubly robust with 95 % intervals (shared/maths/estimators.py), the logging
 policy's own, and, when the documents carry them, the shadow sampler's agreement and estimate
-and the customer slates' per-offer acceptance (shared/customer/evaluation.py).
+and the customer slates' per-offer acceptance (shared/customer/evaluation.py). An estimate that
+rests on fewer than MIN_CLICKS clicks prints "too few clicks" instead.
 
 The approximation: a sampler's probabilities need the candidates' counters at decision time,
 which are not logged; they are rebuilt from the log itself, replaying its clicks and rewards in
@@ -40,6 +41,12 @@ from shared.platform import stats_cache
 from shared.platform.namespace import ROOT, Namespace
 from tools.report.data import newest
 
+# An estimate is printed once it rests on this many clicks (or episodes), else "too few clicks":
+# below it the normal-approximation interval means little, and on one click it is infinite. What it
+# rests on: the logged policy and DR, the clicks replayed; IPS and SNIPS of a sampler, the
+# effective sample size of its weights; a shadow, the clicks where it agreed with the live choice;
+# a slate offer, the episodes that showed it.
+MIN_CLICKS = 30
 CLICK_FIELDS = [
     "offer_id",
     "candidates",
@@ -185,10 +192,12 @@ def to_log(rows: list[dict]) -> tuple[replay.Log, list[dict], int]:
 
 
 # -- Printing -----------------------------------------------------------------------------------
-def _fmt(estimate: Estimate, scale: float = 1.0, digits: int = 2) -> str:
-    if not math.isfinite(estimate.value):
-        return "—"
-    value, low, high = (scale * float(x) for x in estimate)
+def _fmt(estimate: Estimate, resting_on: float, digits: int = 2, unit: str = "clicks") -> str:
+    """The estimate and its interval, or "too few <unit>" when it rests on fewer than MIN_CLICKS
+    (or is not finite: nothing to weigh)."""
+    if resting_on < MIN_CLICKS or not all(math.isfinite(x) for x in estimate):
+        return f"too few {unit}"
+    value, low, high = (float(x) for x in estimate)
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
@@ -216,12 +225,14 @@ def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generato
         f" {lag:g} s old, in {took:.1f} s):"
     )
     out(f"  {'policy':<10}  {'IPS':<26}  {'SNIPS':<26}  {'DR':<26}  {'ESS':>8}")
-    logged = replay.logged_value(replayed)
-    out(f"  {'(logged)':<10}  {_fmt(logged):<26}  {_fmt(logged):<26}  {'—':<26}  {len(replayed.index):>8,}")
+    logged, replayed_clicks = replay.logged_value(replayed), len(replayed.index)
+    shown = _fmt(logged, replayed_clicks)
+    out(f"  {'(logged)':<10}  {shown:<26}  {shown:<26}  {'—':<26}  {replayed_clicks:>8,}")
     for estimate in found:
+        ips, snips = _fmt(estimate.ips, estimate.ess), _fmt(estimate.snips, estimate.ess)
         out(
-            f"  {estimate.sampler:<10}  {_fmt(estimate.ips):<26}  {_fmt(estimate.snips):<26}"
-            f"  {_fmt(estimate.dr):<26}  {estimate.ess:>8,.0f}"
+            f"  {estimate.sampler:<10}  {ips:<26}  {snips:<26}"
+            f"  {_fmt(estimate.dr, replayed_clicks):<26}  {estimate.ess:>8,.0f}"
         )
     report_replay_check(replayed, [kept[i]["sampler"] for i in replayed.index], out)
     report_click_shadows(log, kept, out)
@@ -259,9 +270,10 @@ def report_click_shadows(log: replay.Log, kept: list[dict], out=print) -> None:
         agreement, ips, snips = replay.shadow_estimates(
             log.action[index], log.probability[index], log.reward[index], np.array([a for _, a in pairs])
         )
+        agreed = agreement * len(index)
         out(
             f"  {sampler:<10}  on {len(index):,} clicks: agrees with the live choice {agreement:.1%};"
-            f" IPS {_fmt(ips)}, SNIPS {_fmt(snips)}"
+            f" IPS {_fmt(ips, agreed)}, SNIPS {_fmt(snips, agreed)}"
         )
 
 
@@ -281,10 +293,10 @@ def report_episodes(rows: list[dict], out=print) -> None:
     for found in slates.offer_acceptance(episodes):
         out(
             f"  {found.offer:<12}  {found.eligible:>8,}  {found.shown:>7,}"
-            f"  {_fmt(found.ips, digits=3):<24}  {_fmt(found.snips, digits=3):<24}"
+            f"  {_fmt(found.ips, found.shown, 3, 'episodes'):<24}  {_fmt(found.snips, found.shown, 3, 'episodes'):<24}"
         )
     logged = slates.slate_value(episodes, episodes.inclusion)
-    out(f"  Logged policy's acceptance rate: {_fmt(logged, digits=3)}")
+    out(f"  Logged policy's acceptance rate: {_fmt(logged, len(with_inclusion), 3, 'episodes')}")
     shadows = {}
     for i, row in enumerate(with_inclusion):
         shadow = row.get("shadow")
@@ -304,7 +316,7 @@ def report_episodes(rows: list[dict], out=print) -> None:
         same = np.mean([set(s.get("slate") or []) == set(with_inclusion[i]["slate"]) for i, s in found])
         out(
             f"  Shadow agent {policy} on {len(index):,} episodes: same slate {same:.1%};"
-            f" acceptance (pseudo-inverse) {_fmt(slates.slate_value(subset, target), digits=3)}"
+            f" acceptance (pseudo-inverse) {_fmt(slates.slate_value(subset, target), len(index), 3, 'episodes')}"
         )
 
 

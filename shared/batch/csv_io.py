@@ -15,6 +15,7 @@ with those characters, so in practice only client-supplied text and product name
 
 import csv
 import io
+import operator
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -112,9 +113,15 @@ class _BoundedLines:
 
 def records(text: TextIO) -> Iterator[tuple[int, list[str] | Unreadable]]:
     """(line number, cells) for every non-blank record; Unreadable when the record is malformed."""
-    lines = _BoundedLines(text)
+    return records_of(_BoundedLines(text))
+
+
+def records_of(lines) -> Iterator[tuple[int, list[str] | Unreadable]]:
+    """records() over a line source that bounds its lines itself (`_BoundedLines`, or
+    shared/batch/lines.py's `ByteLines`, told where each record starts through `at_record_start`)."""
     reader = csv.reader(lines, strict=False)
     while True:
+        lines.at_record_start = True
         limit = csv.field_size_limit(MAX_FIELD_CHARS)  # the limit is the csv module's global: restored
         try:
             cells = next(reader)
@@ -170,7 +177,8 @@ class RowParser:
 
     layout: Layout
     rules: ClientRules
-    memo: dict[tuple[str, str], object] = field(default_factory=dict)
+    memo: dict[tuple, object] = field(default_factory=dict)
+    _flag_cells: object = field(default=None, repr=False)
 
     def parse(self, line: int, cells: list[str] | Unreadable) -> Customer | Rejected:
         layout = self.layout
@@ -195,7 +203,7 @@ class RowParser:
             timestamp = (
                 self._field(cells, "timestamp", _timestamp.validate_python) if "timestamp" in layout.fields else None
             )
-            offered = [offer for offer, index in layout.offers if self._flag(offer, cells[index])]
+            offered = self._offered(cells)
         except ValueError as error:
             return Rejected(line, customer_id, str(error))
         eligible = self.rules.eligible(offered, age, gender, region)
@@ -229,6 +237,17 @@ class RowParser:
         self._remember((name, value), parsed)
         return parsed
 
+    def _offered(self, cells: list[str]) -> list[str]:
+        """The offers flagged true, remembered per spelling of the whole set of flags."""
+        if self._flag_cells is None:
+            self._flag_cells = operator.itemgetter(*(index for _, index in self.layout.offers))
+        flags = self._flag_cells(cells)
+        known = self.memo.get(("offered", flags))
+        if known is None:
+            known = [offer for offer, index in self.layout.offers if self._flag(offer, cells[index])]
+            self._remember(("offered", flags), known)
+        return known
+
     def _flag(self, offer: str, value: str) -> bool:
         known = self.memo.get(("flag", value))
         if known is not None:
@@ -240,7 +259,7 @@ class RowParser:
         self._remember(("flag", value), flag)
         return flag
 
-    def _remember(self, key: tuple[str, str], value) -> None:
+    def _remember(self, key: tuple, value) -> None:
         if len(self.memo) < MEMO_ENTRIES:
             self.memo[key] = value
 

@@ -64,6 +64,19 @@ def rules_dir() -> pathlib.Path:
 
 
 def load_rules(client: str) -> ClientRules:
+    return rules_from(rules_document(client), client)
+
+
+def rules_from(document, client: str) -> ClientRules:
+    """The rules in a document read by rules_document (a batch plan keeps the document it read)."""
+    try:
+        return parse_rules(document, client)
+    except ValueError as error:
+        raise RulesError(f"clients/{client}.json: {error}") from None
+
+
+def rules_document(client: str):
+    """The client's rules file as data; RulesError when there is none or it is not JSON."""
     if not CLIENT_NAME.match(client):
         raise RulesError(f"{client[:70]!r} is not a client name (lower-case letters, digits, _ or -)")
     path = rules_dir() / f"{client}.json"
@@ -73,10 +86,8 @@ def load_rules(client: str) -> ClientRules:
         raise RulesError(f"client {client!r} has no eligibility rules (clients/{client}.json)") from None
     except ValueError as error:
         raise RulesError(f"clients/{client}.json is not valid JSON: {error}") from None
-    try:
-        return parse_rules(document, client)
-    except ValueError as error:
-        raise RulesError(f"clients/{client}.json: {error}") from None
+    rules_from(document, client)  # a file that does not parse fails the upload here, not in every task
+    return document
 
 
 def parse_rules(document, client: str) -> ClientRules:

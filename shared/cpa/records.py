@@ -3,6 +3,8 @@ entry points turn them into JSON without knowing a Firestore field name."""
 
 from dataclasses import dataclass
 
+from shared.platform import records
+
 
 @dataclass(frozen=True)
 class Click:
@@ -16,13 +18,8 @@ class Click:
 
     @classmethod
     def from_document(cls, document: dict) -> "Click":
-        return cls(
-            click_id=document["click_id"],
-            offer_id=document["offer_id"],
-            sampler=document["sampler"],
-            probability=document["probability"],
-            served_by=document.get("served_by", document["sampler"]),  # clicks recorded before served_by
-        )
+        # clicks recorded before served_by: served by their sampler
+        return records.from_document(cls, document, served_by=document.get("served_by", document["sampler"]))
 
 
 @dataclass(frozen=True)

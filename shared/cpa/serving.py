@@ -22,7 +22,6 @@ independent of the live one given the statistics, E[reward x 1{shadow offer = li
 probability] is the shadow's value per click (the replay estimator).
 """
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -31,9 +30,6 @@ import numpy as np
 from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, choose
 from shared.platform import config
 
-DOCUMENT = "config/serving"  # in the tenant's namespace
-OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
-CONFIG_PREFIX = "config:"  # served_by of a decision the config forced
 SHADOW_RNG = np.random.default_rng()
 
 
@@ -46,38 +42,29 @@ class CpaServing:
     def plan(self, sampler: str, candidates: list[int]) -> tuple[str, int | None, str]:
         """(sampler to run, index of a forced offer or None, served_by) for one /sample request."""
         if self.offer_id is not None and self.offer_id in candidates:
-            return sampler, candidates.index(self.offer_id), f"{CONFIG_PREFIX}offer"
+            return sampler, candidates.index(self.offer_id), f"{config.FORCED_PREFIX}offer"
         if self.sampler is not None:
-            return self.sampler, None, f"{CONFIG_PREFIX}{self.sampler}"
+            return self.sampler, None, f"{config.FORCED_PREFIX}{self.sampler}"
         return sampler, None, sampler
 
 
-def parse(document: dict | None, env_defaults: bool = True) -> tuple[CpaServing, list[str]]:
-    """The `cpa` section a document asks for, and what was wrong with it (ignored fields)."""
-    problems: list[str] = []
-    cpa = config.section(document, "cpa", problems)
-    offer_id = cpa.get("offer_id")
-    if offer_id is not None and (isinstance(offer_id, bool) or not isinstance(offer_id, int) or offer_id < 0):
-        problems.append(f"cpa.offer_id: {str(offer_id)[:60]!r} is not a non-negative integer")
-        offer_id = None
-    serving = CpaServing(
-        sampler=config.choice(cpa.get("sampler"), SAMPLERS, "cpa.sampler", problems),
-        offer_id=offer_id,
-        shadow=config.choice_or_env(
-            cpa, "shadow", "cpa.shadow", "CPA_SHADOW_SAMPLER" if env_defaults else None, SAMPLERS, problems
-        ),
-    )
-    return serving, problems
+def _offer_id(value, where: str, problems: list[str]) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        problems.append(f"{where}: {str(value)[:60]!r} is not a non-negative integer")
+        return None
+    return value
 
 
-def parse_operator(document: dict | None) -> tuple[CpaServing, list[str]]:
-    """The operators' override: what it sets, nothing from the environment."""
-    return parse(document, env_defaults=False)
-
-
-def over(operator: CpaServing, tenant: CpaServing) -> CpaServing:
-    """The tenant's settings with every field the operators set replaced by theirs."""
-    return CpaServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
+SECTION = config.Section(
+    "cpa",
+    CpaServing,
+    {
+        "sampler": config.Choice(SAMPLERS),
+        "offer_id": _offer_id,
+        "shadow": config.Choice(SAMPLERS, env="CPA_SHADOW_SAMPLER"),
+    },
+)
+parse, parse_both = SECTION.parse, SECTION.parse_both
 
 
 def decide(

@@ -114,8 +114,7 @@ class CpaStore:
             settlement.CLICK_WINDOW_ENV, settlement.DEFAULT_CLICK_WINDOW_SECONDS
         )
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, space.path(serving.DOCUMENT))
-        self.operator_config = config.for_db(db, serving.OPERATOR_DOCUMENT)
+        self.config = config.for_db(db, config.OPERATOR_DOCUMENT, space.path(config.SERVING_DOCUMENT))
         self.warmup_counter = space.path(GLOBAL_CLICKS)
 
     def _click_ref(self, click_id: int) -> firestore.DocumentReference:
@@ -125,7 +124,7 @@ class CpaStore:
         """The click: new, or the first one when this click was sampled before."""
         paths = [offer_counter(offer, self.space) for offer in request.offer_ids]
         # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
-        plan = serving.over(self.operator_config.cached(serving.parse_operator), self.config.cached(serving.parse))
+        plan = self.config.cached(serving.parse_both)
         # Once a copy shows the warm-up over it stays true (the counter only grows, and stops being
         # written): no need to keep it fresh, nor to have it rolled up every second for nothing.
         # Until then every click counts towards it, whichever sampler serves (greedy's warm-up is the

@@ -4,6 +4,7 @@ entry points turn them into JSON without knowing a Firestore field name."""
 from dataclasses import dataclass
 
 from shared.customer.segments import SLATE_SIZE
+from shared.platform import records
 
 
 def slate_of(episode: dict) -> list[str]:
@@ -28,13 +29,10 @@ class Episode:
 
     @classmethod
     def from_document(cls, episode_id: str, document: dict) -> "Episode":
-        return cls(
-            episode_id=episode_id,
-            customer_id=document["customer_id"],
-            slate=slate_of(document),
-            policy=document["policy"],
-            agent_version=document["agent_version"],
-            served_by=document.get("served_by", document["policy"]),  # episodes from before served_by
+        # episodes from before served_by: served by their policy
+        served_by = document.get("served_by", document["policy"])
+        return records.from_document(
+            cls, document, episode_id=episode_id, slate=slate_of(document), served_by=served_by
         )
 
 
@@ -45,22 +43,14 @@ class RewardOutcome:
     episode_id: str
     customer_id: str
     accepted: bool
-    accepted_offer: str | None
     slate: list[str]
-    late: bool
     policy: str
+    accepted_offer: str | None = None
+    late: bool = False  # episodes from before late rewards were told apart
 
     @classmethod
     def from_document(cls, episode_id: str, document: dict) -> "RewardOutcome":
-        return cls(
-            episode_id=episode_id,
-            customer_id=document["customer_id"],
-            accepted=document["accepted"],
-            accepted_offer=document.get("accepted_offer"),
-            slate=slate_of(document),
-            late=document.get("late", False),
-            policy=document["policy"],
-        )
+        return records.from_document(cls, document, episode_id=episode_id, slate=slate_of(document))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ and the inclusion estimate draw from their own generator, never the live one: th
 same with or without them.
 """
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,9 +24,6 @@ from shared.customer import propensity
 from shared.customer.agents import AGENTS
 from shared.platform import config
 
-DOCUMENT = "config/serving"  # in the tenant's namespace
-OPERATOR_DOCUMENT = "config/operator"  # at the root: the operators' override for every tenant
-CONFIG_PREFIX = "config:"  # served_by of a decision the config forced
 INCLUSION_RNG = np.random.default_rng()
 
 
@@ -39,31 +35,16 @@ class CustomerServing:
     def plan(self, policy: str) -> tuple[str, str]:
         """(agent to run, served_by) for one /predict request."""
         if self.policy is not None:
-            return self.policy, f"{CONFIG_PREFIX}{self.policy}"
+            return self.policy, f"{config.FORCED_PREFIX}{self.policy}"
         return policy, policy
 
 
-def parse(document: dict | None, env_defaults: bool = True) -> tuple[CustomerServing, list[str]]:
-    """The `customer` section a document asks for, and what was wrong with it (ignored fields)."""
-    problems: list[str] = []
-    customer = config.section(document, "customer", problems)
-    serving = CustomerServing(
-        policy=config.choice(customer.get("policy"), AGENTS, "customer.policy", problems),
-        shadow=config.choice_or_env(
-            customer, "shadow", "customer.shadow", "AGENT_SHADOW_POLICY" if env_defaults else None, AGENTS, problems
-        ),
-    )
-    return serving, problems
-
-
-def parse_operator(document: dict | None) -> tuple[CustomerServing, list[str]]:
-    """The operators' override: what it sets, nothing from the environment."""
-    return parse(document, env_defaults=False)
-
-
-def over(operator: CustomerServing, tenant: CustomerServing) -> CustomerServing:
-    """The tenant's settings with every field the operators set replaced by theirs."""
-    return CustomerServing(*config.overridden(dataclasses.astuple(tenant), dataclasses.astuple(operator)))
+SECTION = config.Section(
+    "customer",
+    CustomerServing,
+    {"policy": config.Choice(AGENTS), "shadow": config.Choice(AGENTS, env="AGENT_SHADOW_POLICY")},
+)
+parse, parse_both = SECTION.parse, SECTION.parse_both
 
 
 def slate_fields(

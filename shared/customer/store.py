@@ -32,7 +32,7 @@ from google.api_core import exceptions
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
-from shared.customer import agents, linear_store, segments, serving
+from shared.customer import agents, batch_rewards, linear_store, segments, serving
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode, RewardOutcome, ServingAgent, slate_of
 from shared.platform import config, counters, errors, stats_cache, windows
@@ -83,8 +83,8 @@ def new_episode(
 
     `states` is kept as JSON text and the eligible offers as one comma-separated string, as the
     case study's table holds them: Firestore indexes every map field and array element, and the
-    batch scorer writes millions of these (measured in the emulator: 3.7k/s as map and array,
-    5.5k/s as text). A batch passes one client-side `now` for all its rows for the same reason.
+    batch scorer writes millions of these, faster as text (docs/data-model.md has the figures). A
+    batch passes one client-side `now` for all its rows for the same reason.
     """
     episode = {
         "customer_id": customer_id,
@@ -126,8 +126,7 @@ class CustomerStore:
         # Seconds after /predict when an episode without a reward stands settled as not accepted.
         self.reward_window = reward_window or windows.window_seconds(EPISODE_WINDOW_ENV, DEFAULT_EPISODE_WINDOW_SECONDS)
         self.clock = clock or windows.utc_now
-        self.config = config.for_db(db, space.path(serving.DOCUMENT))
-        self.operator_config = config.for_db(db, serving.OPERATOR_DOCUMENT)
+        self.config = config.for_db(db, config.OPERATOR_DOCUMENT, space.path(config.SERVING_DOCUMENT))
 
     def _collection(self, name: str) -> firestore.CollectionReference:
         return self.db.collection(self.space.path(name))
@@ -148,14 +147,14 @@ class CustomerStore:
 
     def _serving(self) -> serving.CustomerServing:
         """The tenant's kill switch under the operators' override (each read at most once per TTL)."""
-        return serving.over(self.operator_config.cached(serving.parse_operator), self.config.cached(serving.parse))
+        return self.config.cached(serving.parse_both)
 
     def serving_agent(self) -> ServingAgent:
         """The agent serving /predict now: the one the kill switch forces, else the most recent
         TB_AGENTS entry (this agent is registered first if the collection is empty)."""
         forced = self._serving().policy
         if forced is not None:
-            return ServingAgent(forced, agents.version_of(forced), f"{serving.CONFIG_PREFIX}{forced}")
+            return ServingAgent(forced, agents.version_of(forced), f"{config.FORCED_PREFIX}{forced}")
         query = self._collection(AGENTS).order_by("last_update", direction=firestore.Query.DESCENDING).limit(1)
         latest = [snapshot.to_dict() for snapshot in query.stream()]
         if not latest:
@@ -288,6 +287,9 @@ class CustomerStore:
 
     def reward(self, request: RewardRequest) -> RewardOutcome:
         """Record the reward on its episode (a replay of it changes nothing and answers the same)."""
+        batch = batch_rewards.target(self, request)  # an episode of a scored file (packs.py)
+        if batch is not None:
+            return batch_rewards.record(self, request, batch, segment_counter)
         episode_ref = self._episode_for_reward(request)
 
         @firestore.transactional

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from google.cloud import firestore
 
-from shared.platform import counters, namespace
+from shared.platform import counters, namespace, records
 
 ARCHIVE = "counter_resets"
 CHUNK = 100  # shards per transaction: transactions over ~100 documents get slow
@@ -51,8 +51,7 @@ class Archive:
 
     @classmethod
     def from_document(cls, archive_id: str, document: dict) -> "Archive":
-        fields = ("counter", "kind", "who", "totals", "shards_moved", "status")
-        return cls(archive_id, *(document[name] for name in fields))
+        return records.from_document(cls, document, id=archive_id)
 
 
 def _move_chunk(db: firestore.Client, archive: firestore.DocumentReference, refs: list) -> int:

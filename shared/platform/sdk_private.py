@@ -9,8 +9,8 @@ from google.cloud.firestore_v1.types import firestore as firestore_types
 
 
 def snapshot_fields(snapshot: firestore.DocumentSnapshot) -> dict:
-    """The snapshot's fields without the deep copy of to_dict() (about 7 us a document).
-    Read-only: the caller must not change what it gets."""
+    """The snapshot's fields without the deep copy of to_dict(), which a roll-up would pay on every
+    shard it sums (docs/data-model.md has the cost). Read-only: the caller must not change what it gets."""
     return snapshot._data
 
 

@@ -14,7 +14,7 @@ from shared.platform import errors
 from shared.platform.firestore import RETRY_AFTER_S, breaker, is_unavailable
 from shared.platform.log import log
 from shared.platform.namespace import Namespace
-from shared.web import identity, nesting
+from shared.web import identity, limits, nesting
 from shared.web.api_error import ApiError
 
 MAX_BODY_BYTES = 64 * 1024
@@ -22,6 +22,7 @@ MAX_BODY_DEPTH = 8  # the deepest body, /predict with states as an object, nests
 _RAW_BODY = "offer_bandits.raw_body"
 _LOG_FIELDS = "offer_bandits.log_fields"
 _TENANT = "offer_bandits.tenant"
+_RETRY_AFTER = "offer_bandits.retry_after"
 SECRET_PARAMS = {"key", "api_key", "x-api-key"}  # never written to a log line
 
 
@@ -118,7 +119,12 @@ def _answer(
     """(body, status, extra log fields) of one request, every error mapped to its status."""
     try:
         if identified:
-            request.environ[_TENANT] = identity.tenant_of(request)
+            space = request.environ[_TENANT] = identity.tenant_of(request)
+            wait = limits.from_env().wait_for(space.tenant)
+            if wait:
+                raise ApiError(
+                    429, f"this client's requests are over its allowance; retry in {wait:.1f} s", "x-api-key"
+                )
         return _attempt(handler, request, fallback)
     except ApiError as error:
         return error.body(), error.status, {}
@@ -176,8 +182,8 @@ def endpoint(*methods: str, degraded: Callable | None = None, identified: bool =
                 headers["Allow"] = ", ".join(methods)
             else:
                 body, status, extra = _answer(handler, request, degraded, identified)
-            if status == 503:
-                headers["Retry-After"] = str(RETRY_AFTER_S)
+            if status in (429, 503):
+                headers["Retry-After"] = str(request.environ.get(_RETRY_AFTER, RETRY_AFTER_S))
             log(
                 "WARNING" if status >= 400 else "INFO",
                 f"{request.method} {request.path} {status}",

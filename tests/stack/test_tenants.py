@@ -4,10 +4,10 @@ without a valid key is a 401 on every route; a rotated key works beside the old 
 one is removed; no key reaches a log line."""
 
 import io
+import json
 import os
 import tempfile
 
-import numpy as np
 import pytest
 import requests
 from google.cloud import storage
@@ -87,17 +87,17 @@ def b_traffic(url: str, db, buckets) -> dict:
 
 
 def b_batch(db, buckets) -> list[list[str]]:
-    """B's file (200 customers of A's trained segment), scored in B's namespace with a fixed generator."""
-    rows = ["customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(OFFERS)]
-    rows += [f"c{n},2026-12-03,33,F,2015-01-01,Asia,OFFER_2," + ",".join(["True"] * 10) for n in range(200)]
+    """B's file (200 customers of A's trained segment), scored in B's namespace. Its draws are seeded by
+    the file (bucket, name, generation): the same object both times, so the same seed."""
     blob = buckets["inbox"].blob("company_b/december.csv")
-    blob.upload_from_string(("\n".join(rows) + "\n").encode(), content_type="text/csv")
+    if not blob.exists():
+        rows = ["customer_id,timestamp,age,gender,client-since,region,last_offer," + ",".join(OFFERS)]
+        rows += [f"c{n},2026-12-03,33,F,2015-01-01,Asia,OFFER_2," + ",".join(["True"] * 10) for n in range(200)]
+        blob.upload_from_string(("\n".join(rows) + "\n").encode(), content_type="text/csv")
     blob.reload()
     upload = batch_job.Upload(blob.bucket.name, blob.name, str(blob.generation))
     results = buckets["results"].name
-    job = batch_job.Job(
-        upload, db, storage.Client(project=PROJECT), results, rng=np.random.default_rng(5), space=Namespace("tenant_b")
-    )
+    job = batch_job.Job(upload, db, storage.Client(project=PROJECT), results, space=Namespace("tenant_b"))
     assert job.run()["state"] == "done"
     text = buckets["results"].blob("company_b/december.results.csv").download_as_text()
     return [line.split(",")[1:4] for line in io.StringIO(text).read().splitlines()[1:]]
@@ -214,3 +214,22 @@ def test_a_reused_episode_key_or_click_id_with_other_offers_is_a_409_naming_the_
     assert _ok(requests.get(f"{api}/sample", params={"click_id": 9, "offer_ids": "1,2,3"}, headers=A))["recorded"]
     reused = requests.get(f"{api}/sample", params={"click_id": 9, "offer_ids": "4,5"}, headers=A)
     assert reused.status_code == 409 and reused.json()["field"] == "offer_ids"
+
+
+def test_a_client_over_its_allowance_is_a_429_and_the_others_are_served(firestore_emulator, db):
+    env = {
+        **os.environ,
+        **firestore_emulator.env,
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "TENANT_REQUESTS_PER_MINUTE": json.dumps({"tenant_a": 6, "tenant_b": 6000}),
+        "MAX_INSTANCES": "1",
+    }
+    process, url = start_in_background(emulators.free_port(), env)
+    try:
+        answers = [requests.get(f"{url}/is-alive", headers=A, timeout=30) for _ in range(3)]
+        assert [answer.status_code for answer in answers] == [200, 429, 429]  # 6 a minute: one now
+        assert answers[1].json()["field"] == "x-api-key" and int(answers[1].headers["Retry-After"]) >= 1
+        assert all(requests.get(f"{url}/is-alive", headers=B, timeout=30).ok for _ in range(20))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

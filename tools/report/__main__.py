@@ -4,7 +4,7 @@ Where it reads: the rule every tool follows (tools/target.py): FIRESTORE_EMULATO
 the running `make run`, GOOGLE_CLOUD_PROJECT.
 
     python -m tools.report [--since 7d] [--max-clicks 50000] [--max-episodes 20000] [--max-offers 20]
-                              [--out reports/report.html] [--project ID]
+                              [--min-clicks 30] [--out reports/report.html] [--project ID]
 """
 
 import argparse
@@ -17,7 +17,7 @@ import numpy as np
 
 from shared.platform.namespace import ROOT, Namespace
 from tools import target
-from tools.report import data, page
+from tools.report import data, page, ranking
 
 DEFAULT_OUT = pathlib.Path("reports/report.html")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -48,12 +48,18 @@ def arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--max-clicks", type=int, default=50_000, help="newest click documents read at most")
     parser.add_argument("--max-episodes", type=int, default=20_000, help="newest episodes read at most")
     parser.add_argument("--max-offers", type=int, default=20, help="most clicked offers given their own charts")
+    parser.add_argument(
+        "--min-clicks",
+        type=int,
+        default=ranking.MIN_CLICKS,
+        help="all-time clicks an offer needs to be ranked; fewer: listed as not enough data",
+    )
     parser.add_argument("--out", type=pathlib.Path, default=DEFAULT_OUT, help="the HTML file (charts go beside it)")
     parser.add_argument("--project", help="read this Google Cloud project's Firestore rather than the local stack")
     parser.add_argument("--seed", type=int, default=None, help="seed of the Monte Carlo draws (default: random)")
     parser.add_argument("--tenant", type=Namespace, default=ROOT, help="whose data (default: the default tenant)")
     args = parser.parse_args(argv)
-    for name in ("max_clicks", "max_episodes", "max_offers"):
+    for name in ("max_clicks", "max_episodes", "max_offers", "min_clicks"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     return args
@@ -73,7 +79,7 @@ def main(argv=None) -> int:
     source = f"{connect(args.project)}, tenant {args.tenant.tenant}"
     from shared.platform.firestore import get_db  # after connect(): the client reads the environment
 
-    limits = page.Limits(args.max_clicks, args.max_episodes, args.max_offers)
+    limits = page.Limits(args.max_clicks, args.max_episodes, args.max_offers, args.min_clicks)
     pngs = build(get_db(), args.out, args.since, limits, source, args.seed, args.tenant)
     print(f"Report from {source}:\n  {args.out.resolve().as_uri()}\n  charts: {pngs[0].parent}/ ({len(pngs)} PNG)")
     return 0

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.cpa import insights
 from tools.report import charts
 from tools.report.data import ReportData
+from tools.report.ranking import Ranking, rank
 
 CHARTS = ("traffic_share", "cumulative_revenue", "revenue_per_click", "probability_best", "acceptance_by_segment")
 
@@ -38,6 +38,7 @@ class Limits:
     max_clicks: int
     max_episodes: int
     max_offers: int
+    min_clicks: int  # all-time clicks before an offer is ranked (tools/report/ranking.py)
 
 
 def _when(moment: datetime.datetime | float) -> str:
@@ -55,18 +56,20 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
     folder = out.with_suffix("")
     folder.mkdir(parents=True, exist_ok=True)
     clicks, episodes = data.clicks, data.episodes
-    found = insights.revenue_per_click(data.stats, rng) if data.stats else None
-    best = int(np.argmax(found.p_best)) if found is not None and found.payout_known else None
-    best_offer = data.offers[best] if best is not None else None
-    best_rpc = float(found.observed[best]) if best is not None else 0.0
+    ranking = rank(data.offers, data.stats, rng, limits.min_clicks)
+    best_offer, best_rpc = ranking.best_offer, ranking.best_revenue_per_click
     rewarded = episodes.rewarded
     segments = [segment for segment, done in zip(episodes.segment, rewarded, strict=True) if done]
 
     paths = {name: folder / f"{name}.png" for name in CHARTS}
     charts.traffic_share(paths["traffic_share"], clicks.offer_id, clicks.sampled_at, data.offers)
     charts.cumulative_revenue(paths["cumulative_revenue"], clicks.sampled_at, clicks.reward, best_offer, best_rpc)
-    charts.revenue_per_click(paths["revenue_per_click"], data.offers, found)
-    charts.probability_best(paths["probability_best"], data.offers, found)
+    if ranking.found is None:
+        charts.empty(paths["revenue_per_click"], _nothing_ranked(data, ranking))
+        charts.empty(paths["probability_best"], _nothing_ranked(data, ranking))
+    else:
+        charts.revenue_per_click(paths["revenue_per_click"], ranking.offers, ranking.found)
+        charts.probability_best(paths["probability_best"], ranking.offers, ranking.found)
     charts.acceptance_by_segment(paths["acceptance_by_segment"], segments, episodes.accepted[rewarded])
 
     first, last = (clicks.sampled_at[0], clicks.sampled_at[-1]) if len(clicks.sampled_at) else (None, None)
@@ -87,12 +90,16 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
         (f"offer {best_offer}" if best_offer is not None else "–", "most likely best offer"),
         (_number(int(rewarded.sum())) + " / " + _number(len(rewarded)), "episodes answered / shown"),
     ]
-    best_line = (
-        f"The dashed line is what the same clicks would have earned had each paid offer {best_offer}'s revenue per "
-        f"click ({best_rpc:,.1f} cents, its all-time counters): the offer most likely best."
-        if best_offer is not None
-        else "No conversion yet, so no best offer to compare with."
-    )
+    if best_offer is not None:
+        best_line = (
+            f"The dashed line is what the same clicks would have earned had each paid offer {best_offer}'s revenue "
+            f"per click ({best_rpc:,.1f} cents, its all-time counters): the offer most likely best among those "
+            f"with at least {limits.min_clicks:,} all-time clicks."
+        )
+    elif ranking.found is None:
+        best_line = f"{_nothing_ranked(data, ranking)}, so no best offer to compare with."
+    else:
+        best_line = "No conversion yet among the offers with enough data, so no best offer to compare with."
     sections = [
         (
             "traffic_share",
@@ -112,13 +119,13 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
             "Revenue per click by offer, with 95 % intervals",
             "Dot: each offer's revenue per click so far (all-time counters: reward / clicks). Bar: the 95 % "
             "credible interval (conversion rate × mean payout, Monte Carlo; see shared/cpa/insights.py). "
-            "Most likely best on top.",
+            f"Most likely best on top. {_unranked_note(ranking)}",
         ),
         (
             "probability_best",
             "Probability of being the best offer",
             "The posterior probability that each offer has the highest revenue per click among the offers shown, "
-            "from the same draws as the intervals. The shares sum to 100 %.",
+            "from the same draws as the intervals. The shares sum to 100 %. " + _unranked_note(ranking),
         ),
         (
             "acceptance_by_segment",
@@ -148,7 +155,7 @@ def render(data: ReportData, out: pathlib.Path, limits: Limits, source: str, rng
             f'<img src="{html.escape(src)}" alt="{html.escape(title)}">',
             f'<p class="caption">{html.escape(caption)}</p></section>',
         ]
-    body += [_offer_table(data, found), _footer(limits)]
+    body += [_offer_table(ranking), _footer(limits)]
     out.write_text(
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>offer-bandits report</title><style>{CSS}</style></head>\n<body>\n"
@@ -163,18 +170,41 @@ def _counts(values: list[str]) -> list[tuple[str, int]]:
     return [(str(name), int(count)) for name, count in zip(names, counts, strict=True)]
 
 
-def _offer_table(data: ReportData, found) -> str:
-    if found is None:
+def _nothing_ranked(data: ReportData, ranking: Ranking) -> str:
+    if not data.offers:
+        return "No offers clicked in the window"
+    return f"No offer has {ranking.min_clicks:,} all-time clicks yet"
+
+
+def _unranked_note(ranking: Ranking) -> str:
+    """Names the offers left out of the ranking (too few all-time clicks), or says there are none."""
+    if not ranking.unranked:
+        return f"Every offer shown has at least {ranking.min_clicks:,} all-time clicks."
+    listed = ", ".join(f"offer {offer} ({s.clicks:,})" for offer, s in ranking.unranked)
+    return (
+        f"Not enough data, not ranked (fewer than {ranking.min_clicks:,} all-time clicks, e.g. new or just "
+        f"reset; --min-clicks): {listed}."
+    )
+
+
+def _offer_table(ranking: Ranking) -> str:
+    if not ranking.offers and not ranking.unranked:
         return ""
     head = "<tr><th>offer</th><th>clicks</th><th>conversions</th><th>revenue (cents)</th><th>per click</th>"
     head += "<th>95 % interval</th><th>P(best)</th></tr>"
     rows = []
-    for i in np.lexsort((-found.mean, -found.p_best)):
-        s = data.stats[i]
+    for i in ranking.order():
+        s, found = ranking.stats[i], ranking.found
         rows.append(
-            f"<tr><td>offer {data.offers[i]}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
+            f"<tr><td>offer {ranking.offers[i]}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
             f"<td>{_number(s.reward)}</td><td>{found.observed[i]:,.2f}</td>"
             f"<td>{found.low[i]:,.2f} – {found.high[i]:,.2f}</td><td>{found.p_best[i]:.1%}</td></tr>"
+        )
+    for offer, s in ranking.unranked:
+        rows.append(
+            f"<tr><td>offer {offer}</td><td>{s.clicks:,}</td><td>{s.conversions:,}</td>"
+            f"<td>{_number(s.reward)}</td><td>{s.reward / max(s.clicks, 1):,.2f}</td>"
+            f'<td colspan="2">not enough data (fewer than {ranking.min_clicks:,} clicks)</td></tr>'
         )
     return (
         '<section id="offers"><h2>Offers (all-time counters)</h2><table>' + head + "".join(rows) + "</table></section>"

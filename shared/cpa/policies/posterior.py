@@ -140,11 +140,12 @@ def payout_normal(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, np.n
         m = np.where(legacy, np.log(shape * scale) - 0.5 / shape, m)
         var = np.where(legacy, 1.0 / shape + 0.5 / shape**2, var)
     known = known_payouts(params, conversions.shape)
-    nothing_known = (row_sum(conversions) == 0) & ~np.isfinite(known).any(axis=1, keepdims=True)
-    if np.isfinite(known).any():
-        # offers without a known payout are priced a priori at the best known one
-        best_known = np.nanmax(np.where(np.isfinite(known), known, np.nan), axis=1, keepdims=True)
-        unseen = ~np.isfinite(known) & (conversions == 0)
+    row_knows = np.isfinite(known).any(axis=1, keepdims=True)
+    nothing_known = (row_sum(conversions) == 0) & ~row_knows
+    if row_knows.any():
+        # in a row that knows a payout, offers without one are priced a priori at the best known one
+        best_known = np.max(np.where(np.isfinite(known), known, 0.0), axis=1, keepdims=True)
+        unseen = ~np.isfinite(known) & (conversions == 0) & row_knows
         m = np.where(unseen, np.log(np.maximum(best_known, prior_mean)) - 0.5, m)
         var = np.where(unseen, LOG_MU_PRIOR_VAR, var)
         m = np.where(np.isfinite(known), np.log(np.where(np.isfinite(known), known, 1.0)), m)
