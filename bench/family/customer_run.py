@@ -4,7 +4,6 @@ the agents' versions), tabulated per class and overall with paired intervals.
 """
 
 import multiprocessing
-import os
 import pathlib
 import pickle
 import time
@@ -46,7 +45,6 @@ def worlds(which: str, per_class: int | None = None, sample: bool = False) -> li
 
 
 def _task(key):
-    os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
     from bench.family.customer_runner import simulate
 
     started = time.perf_counter()
@@ -62,6 +60,9 @@ def run_missing(keys: list, workers: int) -> None:
     if not missing:
         return
     print(f"{len(missing)} customer worlds to run", flush=True)
+    from bench.family.run import single_threaded
+
+    single_threaded()
     with multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=20) as pool:
         for key, seconds in pool.imap_unordered(_task, missing):
             print(f"customer {key[0]}-{key[1]}: {seconds:.0f} s", flush=True)

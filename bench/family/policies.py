@@ -47,6 +47,7 @@ SAMPLERS = {  # every project sampler as the service runs it (default SamplerPar
         _project("greedy", "greedy", "greedy, 100 warm-up (project)"),
         _project("epsilon", "epsilon", "epsilon-greedy 0.1 (project)"),
         _project("ucb", "ucb", "UCB1 (project)"),
+        _project("random", "random", "uniform random (project)"),
     )
 }
 VARIANTS = {

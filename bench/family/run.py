@@ -71,9 +71,15 @@ def kept_path(policy: policies.Policy, key: tuple) -> pathlib.Path:
     return RUNS / policy.key / f"{key[0]}-{key[1]}.pkl"
 
 
+def single_threaded() -> None:
+    """One thread per worker process: set before the pool spawns them (a spawned child imports numpy,
+    and so OpenBLAS, while unpickling its task, before the task itself could set anything)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = "1"
+
+
 def _task(args):
     name, keys = args
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from bench.family.cpa_runner import run_batch
 
     policy = policies.get(name)
@@ -95,6 +101,7 @@ def run_missing(names: list[str], keys: list, workers: int) -> None:
     if not tasks:
         return
     print(f"{len(tasks)} batches to run", flush=True)
+    single_threaded()
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, maxtasksperchild=1) as pool:
         for name, size, seconds in pool.imap_unordered(_task, tasks):
