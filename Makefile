@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test test-unit lint docs install prereqs scan bench bench-sample bench-capacity bench-context drop load-products clean report traffic fuzz evaluate reset promote caps
+.PHONY: run test test-unit lint docs install prereqs scan bench bench-family bench-sample bench-capacity bench-context drop load-products clean report traffic fuzz evaluate reset promote caps
 export TF_CLI_CONFIG_FILE ?= /dev/null
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt requirements-report.txt
@@ -73,10 +73,20 @@ fuzz: prereqs .venv-fuzz/.schemathesis-$(SCHEMATHESIS_VERSION)
 scan:
 	bash infra/scan.sh
 
-# The bandit benchmark: table and plots into reports/bench/ (about 17 min on 2 cores).
+# The bandit benchmark: table and plots into reports/bench/ (about 17 min on 2 cores), then a small
+# fixed sample of the generated family's test split (bench/family: 2 environments per class).
 bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run --publish
+	$(PY) -m bench.family.run --sample --parts cpa,customer --policies thompson,klucb,greedy,epsilon,ucb --publish
+
+# The generated family's full test split (bench/README.md, "Generated family"): every project sampler
+# and customer agent, tables per class and plots into reports/family/test/, copied to
+# bench/results/family/. Resumable: finished runs are kept in reports/family/. WORKERS=2 for two cores.
+WORKERS ?= 1
+bench-family: install
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	nice -n 10 $(PY) -m bench.family.run --split test --parts cpa,lock_on,customer --workers $(WORKERS) --publish
 
 # Click context and caps (issue 24): the contextual, capped and E1-context environments, 100 paired
 # seeds, table and plots into reports/bench/ (runs kept in reports/bench/context-runs/; hours on 2 shared cores).

@@ -65,3 +65,17 @@ def test_the_drift_rule_is_the_same_for_one_offer_in_maps_and_for_a_batch_in_arr
     assert state["restarts"] == int(arrays.restarts[0])
     assert [state["baseline"][f] for f in drift.FIELDS] == pytest.approx(arrays.baseline[:, 0])
     assert [state["recent"][f] for f in drift.FIELDS] == pytest.approx(arrays.recent[:, 0])
+
+
+def test_the_median_that_decides_thompsons_optimism_is_each_rows_median_over_its_candidates():
+    from shared.cpa.policies.thompson_model import _row_median
+
+    rng = np.random.default_rng(7)
+    values = np.round(rng.standard_normal((200, 9)), 1)  # ties included
+    mask = rng.random((200, 9)) < 0.6
+    mask[0] = False
+    mask[1] = [True] + [False] * 8
+    found = _row_median(values, mask)[:, 0]
+    assert np.isinf(found[0]) and found[1] == values[1, 0]
+    for row in range(1, 200):
+        assert found[row] == np.median(values[row, mask[row]])

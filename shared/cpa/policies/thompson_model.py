@@ -57,12 +57,20 @@ def reflected(m: np.ndarray, params: SamplerParams, mask=None) -> np.ndarray | N
         return np.ones(np.shape(m), dtype=bool)
     if params.optimistic_payout_multiple is None:
         return None
-    if mask is None:
-        median = np.median(m, axis=-1, keepdims=True)
-    else:
-        median = np.nanmedian(np.where(mask, m, np.nan), axis=-1, keepdims=True)
+    median = np.median(m, axis=-1, keepdims=True) if mask is None else _row_median(m, mask)
     high = m - median > np.log(params.optimistic_payout_multiple)
     return high if high.any() else None
+
+
+def _row_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """np.median of each row's candidates, shaped (B, 1): the two middle values of the sorted
+    candidates averaged as np.median does (np.nanmedian over a NaN-padded row goes through masked
+    arrays, several times slower on a batch). A row without candidates gives +inf: nothing reflected."""
+    ordered = np.sort(np.where(mask, values, np.inf), axis=-1)
+    count = np.add.reduce(mask, axis=-1, keepdims=True)
+    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-1)
+    high = np.take_along_axis(ordered, count // 2 - (count == 0), axis=-1)
+    return (low + high) / 2.0
 
 
 def _optimism(draws: np.ndarray, a, b, m, params: SamplerParams, mask=None) -> np.ndarray:

@@ -1,0 +1,71 @@
+"""The policies the family compares: the project's samplers as the service runs them, and named
+variants (prototypes of a different default, run only when asked for).
+
+A policy is a sampler of shared.cpa.policies, its SamplerParams and the store's drift restarts
+(DriftParams, clock at one click a second as in bench/run.py's DRIFT; only for the samplers that
+decide on restarted statistics, the registry's `forgets`), or None (cumulative counters).
+"""
+
+import zlib
+from dataclasses import dataclass, replace
+
+from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, DriftParams
+from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
+from shared.cpa.policies import SAMPLERS as REGISTRY
+
+RUNNER_VERSION = 2  # bump when bench/family/cpa_runner.py or cpa_envs.py change what a run measures
+DRIFT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    sampler: str
+    params: SamplerParams
+    drift: DriftParams | None
+    label: str
+
+    @property
+    def key(self) -> str:
+        """Names a kept run: everything that decides its result but the code (RUNNER_VERSION stands for that)."""
+        detail = repr((self.sampler, self.params, self.drift, RUNNER_VERSION))
+        return f"{self.name}-{zlib.crc32(detail.encode()):08x}"
+
+
+def _project(name: str, sampler: str, label: str, drift: bool | DriftParams = True, **changes) -> Policy:
+    params = replace(SamplerParams(), **changes)
+    forgets = REGISTRY[sampler].forgets if sampler in REGISTRY else True  # prototypes are thompson's
+    restarts = drift if isinstance(drift, DriftParams) else DRIFT if drift else None
+    return Policy(name, sampler, params, restarts if forgets else None, label)
+
+
+SAMPLERS = {  # every project sampler as the service runs it (default SamplerParams, drift where it applies)
+    policy.name: policy
+    for policy in (
+        _project("thompson", "thompson", "thompson (project)"),
+        _project("klucb", "klucb", "klucb (project)"),
+        _project("greedy", "greedy", "greedy, 100 warm-up (project)"),
+        _project("epsilon", "epsilon", "epsilon-greedy 0.1 (project)"),
+        _project("ucb", "ucb", "UCB1 (project)"),
+        _project("random", "random", "uniform random (project)"),
+    )
+}
+VARIANTS = {
+    policy.name: policy
+    for policy in (
+        _project("thompson-no-drift", "thompson", "thompson without drift restarts", drift=False),
+        *(
+            _project(f"thompson-drift{t:g}", "thompson", f"thompson, restarts at threshold {t:g}", DriftParams(1800, t))
+            for t in (9.0, 12.0, 16.0)
+        ),
+        _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
+    )
+}
+POLICIES = {**SAMPLERS, **VARIANTS}
+DEFAULT = DEFAULT_SAMPLER  # the family's default policy: the service's default sampler as the service runs it
+
+
+def get(name: str) -> Policy:
+    if name not in POLICIES:
+        raise KeyError(f"unknown policy {name!r}; one of {', '.join(POLICIES)}")
+    return POLICIES[name]
