@@ -37,12 +37,9 @@ def main() -> None:
     with multiprocessing.get_context("fork").Pool() as pool:
         results = pool.map(_one, tasks)
 
-    import matplotlib
+    from bench import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(WORLDS), figsize=(12, 4.5), sharey=True)
+    fig, axes = plots.subplots(1, len(WORLDS), figsize=(12, 4.5), sharey=True)
     for ax, (title, weight) in zip(axes, WORLDS.items(), strict=True):
         runs = [r for w, r in results if w == weight]
         # acceptance rate within each window of EVERY rewards, averaged over seeds

@@ -39,6 +39,7 @@ POLICIES = ("thompson", "contextual")
 
 def run(env_key: str, sampler: str, seeds: int) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from bench import harness
     from bench.context_envs import ENVS, ContextWorld, capped_optimum
     from bench.harness import DISCOUNT_BUCKET
     from bench.run import project_params
@@ -139,15 +140,9 @@ def run(env_key: str, sampler: str, seeds: int) -> dict:
             revenue += value
             oracle += values.max(axis=1)
         payout = world.payouts[rows, position] * converted
-        log_payout = np.log(np.where(converted, payout, 1.0))
         clicks[rows, position] += 1.0
         total_clicks += 1.0
-        conversions[rows, position] += converted
-        reward[rows, position] += payout
-        reward_sq[rows, position] += payout * payout
-        log_conversions[rows, position] += converted
-        log_reward[rows, position] += log_payout
-        log_reward_sq[rows, position] += log_payout * log_payout
+        harness.add_outcomes(stats, rows, position, converted, payout)
         if contextual:
             for f in range(3):
                 context_clicks[rows, position, columns[:, f]] += 1.0
@@ -216,25 +211,21 @@ def table(results: dict) -> str:
 
 
 def plot(results: dict, folder: pathlib.Path) -> list[pathlib.Path]:
-    import matplotlib
+    return [plot_revenue(env_key, by_policy, folder) for env_key, by_policy in results.items()]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def plot_revenue(env_key: str, by_policy: dict, folder: pathlib.Path) -> pathlib.Path:
+    """Each policy's revenue so far as % of the optimum's pace, mean and 95 % band over seeds."""
     from bench import plots
 
-    paths = []
-    for env_key, by_policy in results.items():
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for policy, r in by_policy.items():
-            share = 100 * r["curve"] / (r["optimum"][:, None] * r["steps"][None, :] / r["steps"][-1])
-            mean, half = share.mean(axis=0), 1.96 * share.std(axis=0, ddof=1) / np.sqrt(len(share))
-            (line,) = ax.plot(r["steps"], mean, label=policy)
-            ax.fill_between(r["steps"], mean - half, mean + half, color=line.get_color(), alpha=0.15)
-        path = folder / f"revenue_{env_key}.png"
-        title = f"{env_key}: revenue so far, % of the optimum's pace (mean ± 95 % CI)"
-        paths.append(plots.save(fig, ax, path, title, "clicks", "% of optimum", loc="lower right"))
-    return paths
+    fig, ax = plots.subplots(figsize=(8, 5))
+    for policy, r in by_policy.items():
+        share = 100 * r["curve"] / (r["optimum"][:, None] * r["steps"][None, :] / r["steps"][-1])
+        mean, half = share.mean(axis=0), 1.96 * share.std(axis=0, ddof=1) / np.sqrt(len(share))
+        (line,) = ax.plot(r["steps"], mean, label=policy)
+        ax.fill_between(r["steps"], mean - half, mean + half, color=line.get_color(), alpha=0.15)
+    title = f"{env_key}: revenue so far, % of the optimum's pace (mean ± 95 % CI)"
+    return plots.save(fig, ax, folder / f"revenue_{env_key}.png", title, "clicks", "% of optimum", loc="lower right")
 
 
 def bounds(seeds: int = 20, every: int = 50) -> None:

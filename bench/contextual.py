@@ -31,8 +31,9 @@ import numpy as np
 
 from bench import plots, rand
 from bench import slates as slates_env
+from bench.segment_start import segment_start
 from shared.customer import agents, segments
-from shared.customer.agents import linear, segment_thompson
+from shared.customer.agents import linear
 
 ENV_NUMBER = 8
 OFFERS = tuple(f"OFFER_{number}" for number in range(1, 21))
@@ -138,11 +139,8 @@ def simulate(world: World) -> dict[str, np.ndarray]:
     segment_thompson.learning_slates does it (Beta(prior + counts) draws, per segment and offer)."""
     n, k = world.eligible.shape
     offers = list(world.offers)
-    static = np.array(
-        [[segment_thompson._score(segments.static_scores(s), o) for o in offers] for s in linear.SEGMENTS]
-    )
-    alpha, beta = np.array([[agents.prior(s, o) for o in offers] for s in linear.SEGMENTS]).transpose(2, 0, 1)
-    shown, taken = np.zeros((len(linear.SEGMENTS), k)), np.zeros((len(linear.SEGMENTS), k))
+    start = segment_start(offers)
+    static, alpha, beta, shown, taken = start.static, start.alpha, start.beta, start.shown, start.taken
     models = {name: linear.Model() for name in LINEAR_AGENTS}
     rngs = {name: np.random.default_rng([world.env, world.seed, 10 + i]) for i, name in enumerate(NAMES)}
     out = {name: np.zeros(n, dtype=np.int8) for name in NAMES}
@@ -260,14 +258,9 @@ def markdown(summaries: dict, seeds: int, n: int, command: str) -> str:
 
 
 def plot(summaries: dict, out: pathlib.Path) -> list[pathlib.Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     paths = []
     for env, summary in summaries.items():
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = plots.subplots(figsize=(8, 4.5))
         for name in NAMES:
             curve = np.array(summary[name]["curve"])
             ax.plot((np.arange(len(curve)) + 1) * 1000, 100 * curve, label=LABELS.get(name, name))

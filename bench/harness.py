@@ -104,6 +104,18 @@ class World:
         return converted, payout * converted, np.clip(delay, 0, DELAY_WINDOW - 1), lost
 
 
+def add_outcomes(stats: Stats, rows: np.ndarray, position: np.ndarray, converted, payout) -> None:
+    """What the store adds for each row's click at `position`, converted or not: the conversion, its
+    reward and square, and per conversion ln(payout in cents) and its square (0 without one)."""
+    log_payout = np.log(np.where(converted, payout, 1.0))
+    stats.conversions[rows, position] += converted
+    stats.reward[rows, position] += payout
+    stats.reward_sq[rows, position] += payout * payout
+    stats.log_conversions[rows, position] += converted
+    stats.log_reward[rows, position] += log_payout
+    stats.log_reward_sq[rows, position] += log_payout * log_payout
+
+
 def run_project_policy(
     world: World,
     sampler: str,
@@ -190,18 +202,12 @@ def run_project_policy(
             best_shown = world.values[rows[:, None], epoch, world.order[rows[:, None], shown]].max(axis=1)
         converted, payout, delay, lost = world.outcome(step, rows, world.order[rows, position], best_shown)
         regret += lost
-        # what the store adds per conversion: ln(payout in cents) and its square (0 without one)
-        log_payout = np.log(np.where(converted, payout, 1.0))
         clicks[rows, position] += 1.0
         total_clicks += 1.0
         if pending is None:
-            conversions[rows, position] += converted
-            reward[rows, position] += payout
-            reward_sq[rows, position] += payout * payout
-            log_conversions[rows, position] += converted
-            log_reward[rows, position] += log_payout
-            log_reward_sq[rows, position] += log_payout * log_payout
-        else:
+            add_outcomes(stats, rows, position, converted, payout)
+        else:  # held until they arrive: the same sums as add_outcomes'
+            log_payout = np.log(np.where(converted, payout, 1.0))
             hit = np.flatnonzero(converted)
             arrival = (step + delay[hit]) % DELAY_WINDOW
             pending[arrival, 0, hit, position[hit]] += 1.0

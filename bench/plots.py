@@ -15,3 +15,19 @@ def save(fig, ax, path: pathlib.Path, title: str, xlabel: str, ylabel: str, **le
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def subplots(*grid, **options):
+    """matplotlib's figure and axes, drawn off-screen (no display on a server or in CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*grid, **options)
+
+
+def close(fig) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -252,18 +252,13 @@ def markdown(summary: dict, slates: dict | None, default: str, mab_seeds: int) -
 
 
 def plot(runs: dict, summary: dict, folder: pathlib.Path, default: str) -> list[pathlib.Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from bench import plots
     from bench.envs import ENVS
 
     paths = []
     for env_key, by_policy in runs.items():
         env = ENVS[env_key]
-        fig, ax = plt.subplots(figsize=(8, 5))
+        fig, ax = plots.subplots(figsize=(8, 5))
         for policy, run in sorted(by_policy.items(), key=lambda kv: -kv[1].final.mean()):
             mean = run.regret.mean(axis=0)
             half = 1.96 * run.regret.std(axis=0, ddof=1) / np.sqrt(len(run.regret))
@@ -402,12 +397,9 @@ def main() -> None:
 
 
 def plot_slates(slates: dict, folder: pathlib.Path) -> pathlib.Path:
-    import matplotlib
+    from bench import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plots.subplots(figsize=(8, 4.5))
     for name in ("oracle", "learning", "static"):
         curve = np.array(slates[name]["curve"])
         ax.plot((np.arange(len(curve)) + 1) * 1000, 100 * curve, label=name)
@@ -419,7 +411,7 @@ def plot_slates(slates: dict, folder: pathlib.Path) -> pathlib.Path:
     fig.tight_layout()
     path = folder / "acceptance_E7.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    plots.close(fig)
     return path
 
 

@@ -10,6 +10,7 @@ session), and every HTTP call to 127.0.0.1 carries the `default` tenant's key un
 default tenant's documents are at the root, so tests that read Firestore find them where they always were.
 """
 
+import contextlib
 import json
 import os
 import pathlib
@@ -135,17 +136,22 @@ def db(firestore_emulator):
     return get_db()
 
 
+@contextlib.contextmanager
+def _environment(variables: dict):
+    """This process's environment with `variables` set, as it was afterwards (a session fixture
+    cannot use monkeypatch)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in variables.items():
+            patch.setenv(name, value)
+        yield
+
+
 @pytest.fixture(scope="session")
 def storage_emulator():
     emulator = emulators.start_storage()
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ.update(emulator.env)
-    yield emulator
-    emulator.stop()
-    if previous is None:
-        os.environ.pop("STORAGE_EMULATOR_HOST", None)
-    else:
-        os.environ["STORAGE_EMULATOR_HOST"] = previous
+    with _environment(emulator.env):
+        yield emulator
+        emulator.stop()
 
 
 @pytest.fixture(scope="session")
@@ -206,14 +212,9 @@ class DecisionLog:
 @pytest.fixture(scope="session")
 def pubsub_emulator():
     emulator = emulators.start_pubsub()
-    previous = os.environ.get("PUBSUB_EMULATOR_HOST")
-    os.environ.update(emulator.env)  # this process's clients too (the feeder's setup, the tests' reads)
-    yield emulator
-    emulator.stop()
-    if previous is None:
-        os.environ.pop("PUBSUB_EMULATOR_HOST", None)
-    else:
-        os.environ["PUBSUB_EMULATOR_HOST"] = previous
+    with _environment(emulator.env):  # this process's clients too (the feeder's setup, the tests' reads)
+        yield emulator
+        emulator.stop()
 
 
 @pytest.fixture(scope="session")

@@ -125,14 +125,10 @@ def tables(runs: list, out: pathlib.Path) -> str:
 
 
 def plot(runs: list, classes: list[str], path: pathlib.Path) -> pathlib.Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from bench import plots
     from bench.family.customer_runner import AGENTS, GRID
 
-    fig, axes = plt.subplots(1, len(classes), figsize=(4.2 * len(classes), 4.2), squeeze=False)
+    fig, axes = plots.subplots(1, len(classes), figsize=(4.2 * len(classes), 4.2), squeeze=False)
     for ax, cls in zip(axes[0], classes, strict=True):
         chosen = [r for r in runs if r.cls == cls]
         for name in AGENTS:
@@ -153,5 +149,5 @@ def plot(runs: list, classes: list[str], path: pathlib.Path) -> pathlib.Path:
     fig.suptitle("Customer agents: mean regret against customers per class (worlds that reach each count)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.close(fig)
     return path

@@ -18,8 +18,9 @@ import numpy as np
 
 from bench import rand
 from bench.family.customer_envs import CUSTOMER_NUMBER, CustomerWorld
+from bench.segment_start import segment_start
 from shared.customer import agents, segments
-from shared.customer.agents import linear, segment_thompson
+from shared.customer.agents import linear
 
 BATCH = 100
 AGENTS = (agents.STATIC, agents.LEARNING, agents.LINEAR_TS, agents.LINEAR_UCB)
@@ -50,11 +51,8 @@ def simulate(world: CustomerWorld, names=AGENTS) -> WorldRun:
     started = time.perf_counter()
     total, k = world.eligible.shape
     offers = list(world.offers)
-    static = np.array(
-        [[segment_thompson._score(segments.static_scores(s), o) for o in offers] for s in linear.SEGMENTS]
-    )
-    alpha, beta = np.array([[agents.prior(s, o) for o in offers] for s in linear.SEGMENTS]).transpose(2, 0, 1)
-    shown, taken = np.zeros((len(linear.SEGMENTS), k)), np.zeros((len(linear.SEGMENTS), k))
+    start = segment_start(offers)
+    static, alpha, beta, shown, taken = start.static, start.alpha, start.beta, start.shown, start.taken
     models = {name: linear.Model() for name in names if name in (linear.TS, linear.UCB)}
     rngs = {name: np.random.default_rng([CUSTOMER_NUMBER, world.rand_seed, 10 + i]) for i, name in enumerate(AGENTS)}
     slates = {name: np.zeros((total, segments.SLATE_SIZE), dtype=int) for name in names}

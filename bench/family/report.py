@@ -206,13 +206,10 @@ def lock_on_table(runs: dict) -> list[str]:
 
 
 def plot(runs: dict, classes: list[str], path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from bench import plots
 
     columns = 3
-    fig, axes = plt.subplots(-(-len(classes) // columns), columns, figsize=(13, 7.5), squeeze=False)
+    fig, axes = plots.subplots(-(-len(classes) // columns), columns, figsize=(13, 7.5), squeeze=False)
     for ax, cls in zip(axes.ravel(), classes, strict=False):
         for name, rows in runs.items():
             chosen = [r for r in rows if r.cls == cls]
@@ -236,5 +233,5 @@ def plot(runs: dict, classes: list[str], path):
     fig.suptitle("Mean regret against clicks per class (environments that reach each click)")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
+    plots.close(fig)
     return path

@@ -32,9 +32,8 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.cpa.context_model import FeatureEffects, feature_effects
-from shared.platform import counters, stats_cache
+from shared.platform import counters, refresher, stats_cache
 from shared.platform.firestore import PerClient
-from shared.platform.log import log
 from shared.platform.namespace import Namespace
 
 OFFERS = "cpa_offers"
@@ -134,10 +133,8 @@ class ContextCache:
         self.every = every
         self.delay = random.uniform(0, every / 4)  # this instance's turn: one of them folds
         self._entries: dict[tuple[Namespace, int], tuple[float, dict]] = {}
-        self._pending: set[tuple[Namespace, int]] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
+        self._refresher = refresher.Refresher("context-refresh", self.refresh, failed=self._failed)
 
     def effects(self, space: Namespace, offer_ids: list[int]) -> list[dict[str, FeatureEffects] | None]:
         now = self.clock()
@@ -167,32 +164,16 @@ class ContextCache:
             stats_cache.phase.reset(token)
 
     def _ask(self, keys) -> None:
-        if not self.background:
+        if self.background:
+            self._refresher.ask(keys)
+        else:
             self.refresh(keys)
-            return
-        with self._lock:
-            fresh = [key for key in keys if key not in self._pending]
-            if not fresh:
-                return
-            self._pending.update(fresh)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="context-refresh", daemon=True)
-                self._thread.start()
-            self._wake.notify()
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._pending:
-                    self._wake.wait()
-                keys, self._pending = list(self._pending), set()
-            try:
-                self.refresh(keys)
-            except Exception:  # the old entries stay; the next request asks again
-                log("WARNING", "context refresh failed", exc_info=True, offers=len(keys))
-                with self._lock:  # retry no sooner than a refresh interval
-                    for key in keys:
-                        self._entries.setdefault(key, (self.clock(), {}))
+    def _failed(self, keys) -> None:
+        """The old entries stay; retry no sooner than a refresh interval."""
+        with self._lock:
+            for key in keys:
+                self._entries.setdefault(key, (self.clock(), {}))
 
 
 _shared = PerClient(lambda db: ContextCache(db))

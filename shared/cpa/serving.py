@@ -37,15 +37,11 @@ SHADOW_RNG = np.random.default_rng()
 
 
 @dataclass(frozen=True)
-class CpaServing:
+class CpaServing(holdout.HoldoutShare):
     sampler: str | None = None
     offer_id: int | None = None
     shadow: str | None = None
     holdout: float | None = None  # the holdout's share as configured (None: the default)
-
-    @property
-    def holdout_share(self) -> float:
-        return holdout.share_or_default(self.holdout)
 
     def plan(self, sampler: str, candidates: list[int]) -> tuple[str, int | None, str]:
         """(sampler to run, index of a forced offer or None, served_by) for one /sample request."""
@@ -64,14 +60,7 @@ def _offer_id(value, where: str, problems: list[str]) -> int | None:
 
 
 SECTION = config.Section(
-    "cpa",
-    CpaServing,
-    {
-        "sampler": config.Choice(SAMPLERS),
-        "offer_id": _offer_id,
-        "shadow": config.Choice(SAMPLERS, env="CPA_SHADOW_SAMPLER"),
-        "holdout": holdout.parse_share,
-    },
+    "cpa", CpaServing, config.serving_rules("sampler", SAMPLERS, "CPA_SHADOW_SAMPLER") | {"offer_id": _offer_id}
 )
 parse, parse_both = SECTION.parse, SECTION.parse_both
 

@@ -30,14 +30,10 @@ INCLUSION_RNG = np.random.default_rng()
 
 
 @dataclass(frozen=True)
-class CustomerServing:
+class CustomerServing(holdout.HoldoutShare):
     policy: str | None = None
     shadow: str | None = None
     holdout: float | None = None  # the holdout's share as configured (None: the default)
-
-    @property
-    def holdout_share(self) -> float:
-        return holdout.share_or_default(self.holdout)
 
     def plan(self, policy: str) -> tuple[str, str]:
         """(agent to run, served_by) for one /predict request."""
@@ -46,15 +42,7 @@ class CustomerServing:
         return policy, policy
 
 
-SECTION = config.Section(
-    "customer",
-    CustomerServing,
-    {
-        "policy": config.Choice(AGENTS),
-        "shadow": config.Choice(AGENTS, env="AGENT_SHADOW_POLICY"),
-        "holdout": holdout.parse_share,
-    },
-)
+SECTION = config.Section("customer", CustomerServing, config.serving_rules("policy", AGENTS, "AGENT_SHADOW_POLICY"))
 parse, parse_both = SECTION.parse, SECTION.parse_both
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from google.cloud import firestore
 
+from shared.platform import holdout
 from shared.platform.firestore import PerClient
 from shared.platform.log import log
 
@@ -59,6 +60,17 @@ class Choice:
 
     allowed: Collection[str]
     env: str | None = None
+
+
+def serving_rules(policy: str, policies: Collection[str], shadow_env: str) -> dict[str, Choice | Callable]:
+    """The rules every product's serving section shares: the policy forced on every request (`policy`,
+    one of `policies`), the shadow logged beside the live one (default: `shadow_env`'s value) and the
+    holdout's share."""
+    return {
+        policy: Choice(policies),
+        "shadow": Choice(policies, env=shadow_env),
+        "holdout": holdout.parse_share,
+    }
 
 
 @dataclass(frozen=True)

@@ -56,3 +56,13 @@ def parse_share(value, name: str, problems: list[str]) -> float | None:
 def share_or_default(share: float | None) -> float:
     """The configured share, or the environment's default where none is configured."""
     return share_from_env() if share is None else share
+
+
+class HoldoutShare:
+    """For a product's serving settings (a dataclass with a `holdout` field): the share in force."""
+
+    holdout: float | None
+
+    @property
+    def holdout_share(self) -> float:
+        return share_or_default(self.holdout)

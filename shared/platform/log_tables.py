@@ -1,7 +1,7 @@
-"""The decision and outcome log's two tables, defined once: BigQuery's schema files
-(infra/analytics/*.schema.json, written by `python -m tools.analytics.schema --write`) and the local
-DuckDB tables are generated from these columns, and tests check the records the functions publish
-against them (docs/analytics.md).
+"""The decision and outcome log's two tables, defined once: their columns are data, in
+log_tables.json beside this module. BigQuery's schema files (infra/analytics/*.schema.json, written
+by `python -m tools.analytics.schema --write`) and the local DuckDB tables are generated from these
+columns, and tests check the records the functions publish against them (docs/analytics.md).
 
 A record is one JSON object; every column not listed as REQUIRED may be absent (null). Times are
 integers, microseconds since the epoch (what a Pub/Sub BigQuery subscription writes into a
@@ -9,6 +9,8 @@ TIMESTAMP column). Lists never hold nulls (BigQuery arrays cannot), so a CPA req
 where some may be unknown, are JSON text.
 """
 
+import json
+import pathlib
 from dataclasses import dataclass
 
 DECISIONS = "decisions"
@@ -25,59 +27,27 @@ class Column:
     fields: tuple["Column", ...] = ()  # a RECORD's
 
 
-def _common(what: str) -> tuple[Column, ...]:
-    return (
-        Column("record_id", "STRING", f"Unique per {what}: tenant/product/id; views keep one row per id", "REQUIRED"),
-        Column("tenant", "STRING", "The client (tenant) the request was made as", "REQUIRED"),
-        Column("product", "STRING", "cpa (/sample, /feedback) or customer (/predict, /rewards)", "REQUIRED"),
-        Column("time", "TIMESTAMP", f"When the service recorded the {what}", "REQUIRED"),
-        Column("decision_id", "STRING", "The click id (cpa) or the episode id (customer)", "REQUIRED"),
+def _columns(entries: list[dict], records: dict, what: str) -> tuple[Column, ...]:
+    return tuple(
+        Column(
+            entry["name"],
+            entry["type"],
+            entry["description"].replace("{what}", what),
+            entry.get("mode", "NULLABLE"),
+            _columns(records[entry["fields"]], records, what) if "fields" in entry else (),
+        )
+        for entry in entries
     )
 
 
-_INCLUSION = (
-    Column("offer", "STRING", "An eligible offer", "REQUIRED"),
-    Column("probability", "FLOAT64", "Its probability of being in the slate", "REQUIRED"),
-)
+def _load() -> dict[str, tuple[Column, ...]]:
+    """The columns of shared/platform/log_tables.json (data, shipped with the functions' code)."""
+    spec = json.loads(pathlib.Path(__file__).with_suffix(".json").read_text())
+    what = {DECISIONS: "decision", OUTCOMES: "outcome"}
+    return {table: _columns(spec["common"] + spec["tables"][table], spec["records"], what[table]) for table in TABLES}
 
-COLUMNS: dict[str, tuple[Column, ...]] = {
-    DECISIONS: _common("decision")
-    + (
-        Column("policy", "STRING", "The sampler (cpa) or agent (customer) that decided"),
-        Column("served_by", "STRING", "What served it: the policy, config:<...>, holdout:<baseline>"),
-        Column("holdout", "BOOL", "Served by the baseline as part of the holdout, excluded from learning", "REQUIRED"),
-        Column("holdout_share", "FLOAT64", "The tenant's configured holdout share when the decision was made"),
-        Column(
-            "candidates", "STRING", "The offers the decision chose among (cpa: the request's offer ids)", "REPEATED"
-        ),
-        Column("offer_id", "STRING", "cpa: the offer chosen"),
-        Column("probability", "FLOAT64", "cpa: the probability the policy had of choosing offer_id"),
-        Column("payouts", "STRING", "cpa: the request's payouts aligned with candidates, JSON (null: unknown)"),
-        Column("floor", "FLOAT64", "cpa: the request's exploration floor"),
-        Column("slate", "STRING", "customer: the offers served, best first", "REPEATED"),
-        Column("inclusion", "RECORD", "customer: each eligible offer's P(in the slate)", "REPEATED", _INCLUSION),
-        Column("segment", "STRING", "customer: age band|region|gender"),
-        Column("agent_version", "STRING", "customer: the agent's version"),
-        Column("shadow_policy", "STRING", "The shadow sampler or agent logged beside the decision"),
-        Column("shadow_offer_id", "STRING", "cpa: the offer the shadow would have chosen"),
-        Column("shadow_probability", "FLOAT64", "cpa: the shadow's probability of choosing it"),
-        Column("shadow_slate", "STRING", "customer: the shadow's slate", "REPEATED"),
-        Column("shadow_inclusion", "RECORD", "customer: the shadow's inclusion probabilities", "REPEATED", _INCLUSION),
-        Column("geo", "STRING", "cpa: the click's country or region, when the request gave it"),
-        Column("device", "STRING", "cpa: the click's device class, when given"),
-        Column("os", "STRING", "cpa: the click's operating system, when given"),
-        Column("source", "STRING", "cpa: the click's traffic source, when given"),
-    ),
-    OUTCOMES: _common("outcome")
-    + (
-        Column("event_id", "STRING", "cpa: the reward event (_ when the feedback named none)"),
-        Column("reward", "FLOAT64", "cpa: the event's amount, cents; customer: 1 accepted, 0 not", "REQUIRED"),
-        Column("total", "FLOAT64", "cpa: the click's reward after the event, cents"),
-        Column("accepted_offer", "STRING", "customer: the offer accepted, when named"),
-        Column("late", "BOOL", "Arrived after the decision's reward window: a correction", "REQUIRED"),
-        Column("holdout", "BOOL", "The decision was in the holdout", "REQUIRED"),
-    ),
-}
+
+COLUMNS: dict[str, tuple[Column, ...]] = _load()
 
 CLUSTERING = ("tenant", "product")  # BigQuery's clustering; partitioned by DAY on `time`
 

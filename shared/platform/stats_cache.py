@@ -40,10 +40,9 @@ from collections.abc import Callable, Iterable
 
 from google.cloud import firestore
 
-from shared.platform import counters
+from shared.platform import counters, refresher
 from shared.platform.counters import Summary
 from shared.platform.firestore import PerClient
-from shared.platform.log import log
 
 DEFAULT_MAX_AGE = 2.0
 DEFAULT_LAG_FRACTION = 0.1
@@ -82,10 +81,8 @@ class StatsCache:
         self.clock = clock
         self.background = background
         self._entries: dict[str, tuple[float, Summary]] = {}
-        self._pending: set[str] = set()
         self._lock = threading.Lock()
-        self._wake = threading.Condition(self._lock)
-        self._thread: threading.Thread | None = None
+        self._refresher = refresher.Refresher("stats-refresh", self.refresh, order=sorted)
 
     def get(self, paths: Iterable[str]) -> dict[str, Summary]:
         """The counters' cached summaries; reads only those missing or too old to use."""
@@ -151,29 +148,10 @@ class StatsCache:
             return self._entries[path]
 
     def _ask(self, paths: list[str]) -> None:
-        if not self.background:
+        if self.background:  # a failed refresh leaves the old entries; the next request asks again
+            self._refresher.ask(paths)
+        else:
             self.refresh(paths)
-            return
-        with self._lock:
-            fresh = [p for p in paths if p not in self._pending]
-            if not fresh:
-                return
-            self._pending.update(fresh)
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="stats-refresh", daemon=True)
-                self._thread.start()
-            self._wake.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while not self._pending:
-                    self._wake.wait()
-                paths, self._pending = sorted(self._pending), set()
-            try:
-                self.refresh(paths)
-            except Exception:  # a failed refresh leaves the old entries; the next request asks again
-                log("WARNING", "stats refresh failed", exc_info=True, counters=len(paths))
 
     def refresh(self, paths: list[str]) -> None:
         """Read the summaries again and roll up those that are due (the background's work)."""

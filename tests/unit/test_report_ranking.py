@@ -12,9 +12,9 @@ import pytest
 from shared.cpa import insights
 from shared.cpa.policies import OfferStats
 from tools.report import page, ranking
-from tools.report.data import Clicks, Episodes, ReportData
+from tools.report.data import Clicks, Episodes, Limits, ReportData
 
-LIMITS = page.Limits(max_clicks=50_000, max_episodes=20_000, max_offers=20, min_clicks=ranking.MIN_CLICKS)
+LIMITS = Limits(max_clicks=50_000, max_episodes=20_000, max_offers=20, min_clicks=ranking.MIN_CLICKS)
 
 
 def counters(clicks: int, conversions: int, payout: float) -> OfferStats:

@@ -73,17 +73,17 @@ def arguments(argv=None) -> argparse.Namespace:
 
 
 def build(
-    db, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, source: str, seed=None, space=ROOT
+    db, out: pathlib.Path, since: datetime.datetime, limits: data.Limits, source: str, seed=None, space=ROOT
 ) -> list:
     """Read the tenant's documents from Firestore, then write the page and its charts; returns the PNG paths."""
-    found = data.read(db, since, limits.max_clicks, limits.max_episodes, limits.max_offers, space)
+    found = data.read(db, since, limits, space)
     out.parent.mkdir(parents=True, exist_ok=True)
     return page.render(found, out, limits, source, np.random.default_rng(seed))
 
 
-def build_from_log(log, out: pathlib.Path, since: datetime.datetime, limits: page.Limits, seed=None, space=ROOT):
+def build_from_log(log, out: pathlib.Path, since: datetime.datetime, limits: data.Limits, seed=None, space=ROOT):
     """Read the tenant's decisions from the decision log, then write the page with the holdout's sections."""
-    found = data.read_log(log, since, limits.max_clicks, limits.max_episodes, limits.max_offers, space)
+    found = data.read_log(log, since, limits, space)
     lifts = proof.read(log, space.tenant, since, found.until)
     out.parent.mkdir(parents=True, exist_ok=True)
     source = f"{log.description}, tenant {space.tenant}"
@@ -92,7 +92,7 @@ def build_from_log(log, out: pathlib.Path, since: datetime.datetime, limits: pag
 
 def main(argv=None) -> int:
     args = arguments(argv)
-    limits = page.Limits(args.max_clicks, args.max_episodes, args.max_offers, args.min_clicks)
+    limits = data.Limits(args.max_clicks, args.max_episodes, args.max_offers, args.min_clicks)
     if args.firestore:
         source = f"{connect(args.project)}, tenant {args.tenant.tenant}"
         from shared.platform.firestore import get_db  # after connect(): the client reads the environment

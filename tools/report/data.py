@@ -53,6 +53,16 @@ class Episodes:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What a report reads at the most, and what it ranks."""
+
+    max_clicks: int
+    max_episodes: int
+    max_offers: int
+    min_clicks: int  # all-time clicks before an offer is ranked (tools/report/ranking.py)
+
+
+@dataclass(frozen=True)
 class ReportData:
     since: datetime.datetime
     until: datetime.datetime
@@ -64,25 +74,18 @@ class ReportData:
     caps: tuple = ()  # per offer, its daily cap and today's spend (CpaStore.cap_status), None if uncapped
 
 
-def read(
-    db: firestore.Client,
-    since: datetime.datetime,
-    max_clicks: int = 50_000,
-    max_episodes: int = 20_000,
-    max_offers: int = 20,
-    space: Namespace = ROOT,
-) -> ReportData:
+def read(db: firestore.Client, since: datetime.datetime, limits: Limits, space: Namespace = ROOT) -> ReportData:
     """The tenant's logs in the window (`space`: its namespace)."""
     until = datetime.datetime.now(datetime.UTC)
-    clicks = read_clicks(db, since, max_clicks, space)
+    clicks = read_clicks(db, since, limits.max_clicks, space)
     ranked = [offer for offer, _ in Counter(clicks.offer_id.tolist()).most_common()]
-    offers = ranked[:max_offers]
+    offers = ranked[: limits.max_offers]
     store = CpaStore(db, np.random.default_rng(), space=space)
     return ReportData(
         since=since,
         until=until,
         clicks=clicks,
-        episodes=read_episodes(db, since, max_episodes, space),
+        episodes=read_episodes(db, since, limits.max_episodes, space),
         offers=offers,
         stats=[store.offer_stats(offer) for offer in offers],
         offers_left_out=len(ranked) - len(offers),
@@ -90,33 +93,26 @@ def read(
     )
 
 
-def read_log(
-    warehouse,
-    since: datetime.datetime,
-    max_clicks: int = 50_000,
-    max_episodes: int = 20_000,
-    max_offers: int = 20,
-    space: Namespace = ROOT,
-) -> ReportData:
+def read_log(warehouse, since: datetime.datetime, limits: Limits, space: Namespace = ROOT) -> ReportData:
     """The tenant's decisions in the window from the decision log (tools/analytics/warehouse.py)."""
     until = datetime.datetime.now(datetime.UTC)
-    click_rows = queries.clicks(warehouse, space.tenant, since, until, limit=max_clicks)
+    click_rows = queries.clicks(warehouse, space.tenant, since, until, limit=limits.max_clicks)
     clicks = Clicks(
         offer_id=np.array([int(row["offer_id"]) for row in click_rows], dtype=np.int64),
         sampled_at=np.array([row["time"].timestamp() for row in click_rows], dtype=float),
         reward=np.array([float(row["reward"] or 0.0) for row in click_rows], dtype=float),
-        truncated=len(click_rows) >= max_clicks,
+        truncated=len(click_rows) >= limits.max_clicks,
     )
-    episode_rows = queries.episodes(warehouse, space.tenant, since, until, limit=max_episodes)
+    episode_rows = queries.episodes(warehouse, space.tenant, since, until, limit=limits.max_episodes)
     episodes = Episodes(
         segment=[row["segment"] or "?" for row in episode_rows],
         policy=[row["policy"] or "?" for row in episode_rows],
         rewarded=np.array([row["reward"] is not None for row in episode_rows], dtype=bool),
         accepted=np.array([bool(row["reward"]) for row in episode_rows], dtype=bool),
-        truncated=len(episode_rows) >= max_episodes,
+        truncated=len(episode_rows) >= limits.max_episodes,
     )
     ranked = [offer for offer, _ in Counter(clicks.offer_id.tolist()).most_common()]
-    offers = ranked[:max_offers]
+    offers = ranked[: limits.max_offers]
     totals = {int(row["offer_id"]): row for row in queries.offer_totals(warehouse, space.tenant)}
     return ReportData(
         since=since,

@@ -3,12 +3,11 @@
 import datetime
 import html
 import pathlib
-from dataclasses import dataclass
 
 import numpy as np
 
 from tools.report import charts, proof
-from tools.report.data import ReportData
+from tools.report.data import Limits, ReportData
 from tools.report.ranking import Ranking, rank
 
 CHARTS = (
@@ -38,14 +37,6 @@ th, td { border-bottom: 1px solid #e5e5e5; padding: 4px 12px; text-align: right;
 th:first-child, td:first-child { text-align: left; }
 footer { color: #666; font-size: 13px; margin: 32px 0; }
 """
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_clicks: int
-    max_episodes: int
-    max_offers: int
-    min_clicks: int  # all-time clicks before an offer is ranked (tools/report/ranking.py)
 
 
 def _when(moment: datetime.datetime | float) -> str:
