@@ -47,9 +47,11 @@ docs: $(VENV)/.docs-installed
 TEST_WORKERS ?= 2
 
 # The pure tests (tests/unit/, marker `unit`): no emulator, no server, no Java; the inner loop, on
-# every core (-n auto), each test handed to whichever worker is free.
+# every core (-n auto), each test handed to whichever worker is free. The `statistical` grid (a
+# policy's probabilities against a million draws for every case) is left to make test: one case per
+# variant stays here.
 test-unit: install
-	$(PY) -m pytest -q -n auto --dist worksteal tests/unit
+	$(PY) -m pytest -q -n auto --dist worksteal -m "not statistical" tests/unit
 
 test: prereqs lint docs
 	$(PY) -m pytest -q -rs -n $(TEST_WORKERS) --dist loadfile

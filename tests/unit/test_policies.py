@@ -449,8 +449,17 @@ PROPENSITY_VARIANTS = {
 }
 
 
+INNER_LOOP_CASE = "K=3 some data"  # every variant on it in make test-unit; the whole grid in make test
+
+
 @pytest.mark.parametrize("variant", sorted(PROPENSITY_VARIANTS))
-@pytest.mark.parametrize("case", sorted(_propensity_cases()))
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(case, marks=() if case == INNER_LOOP_CASE else pytest.mark.statistical)
+        for case in sorted(_propensity_cases())
+    ],
+)
 def test_thompson_propensities_match_a_million_draws_of_the_policy(case, variant):
     stats = Stats.of(_propensity_cases()[case])
     params = PROPENSITY_VARIANTS[variant]
@@ -481,7 +490,10 @@ def test_logged_probability_is_how_often_the_service_makes_that_choice_floor_inc
         assert probability >= 0.05 / k
 
 
-@pytest.mark.parametrize("sampler", ["ucb", "klucb", "greedy", "epsilon", "thompson"])
+@pytest.mark.parametrize(
+    "sampler",
+    ["ucb", "greedy", "epsilon", *(pytest.param(s, marks=pytest.mark.statistical) for s in ("klucb", "thompson"))],
+)
 def test_with_the_floor_every_candidate_keeps_floor_over_k_and_deterministic_samplers_log_their_truth(sampler):
     stats = [offer(5000, 500), offer(5000, 10), offer(5000, 20, 150.0), offer(4000, 5)]  # 0 is far ahead
     floor = 0.2
