@@ -114,10 +114,11 @@ def measure(
     first_click: int,
     key: str = BENCH_KEY,
     steady: bool = False,
+    sampler: str | None = None,
 ) -> tuple[list[float], list[float]]:
     """Alternate one /sample through HTTP with one bare Firestore sample, so the emulator's
     warm-up and any background load weigh on both sides alike. `steady`: traffic as in service,
-    each click with a context (so `contextual` decides, with no probability to reuse) and one in
+    each click with a context (served by `sampler`, or the default when None) and one in
     FEEDBACK_EVERY converting (untimed /feedback), so the candidates' statistics move at every
     roll-up and no decision reuses a remembered probability for long."""
     caller = Caller(url, key)
@@ -128,6 +129,8 @@ def measure(
         if steady:
             fields |= {"geo": rng.choice(STEADY_COUNTRIES), "device": rng.choice(("desktop", "mobile", "tablet"))}
             fields |= {"os": rng.choice(("android", "ios", "windows")), "source": f"src-{rng.randrange(500)}"}
+        if sampler:
+            fields["sampler"] = sampler
         target = f"/sample/?{urllib.parse.urlencode(fields)}"
         bare_click = click_document(SampleRequest(click_id=click + 1, offer_ids=list(offers)), Choice(0, 1.0))
 
@@ -261,10 +264,11 @@ def time_loopback(url: str, n: int) -> float:
 def steady(url: str, db: firestore.Client, args) -> None:
     """The same rows in steady traffic: fresh offers per row, each click with a context and one in
     FEEDBACK_EVERY converting, --steady-seconds of it before the row is timed (the statistics then
-    move at every roll-up, and `contextual` has a new context on every click)."""
+    move at every roll-up; `--steady-sampler contextual` has a new context on every click)."""
     print(
         f"\nSteady traffic: fresh offers per row, {args.steady_seconds:g} s of traffic on them first, then "
-        f"{args.requests} timed; every click with a context (served by contextual), one in {FEEDBACK_EVERY} "
+        f"{args.requests} timed; every click with a context, served by {args.steady_sampler or 'the default sampler'}, "
+        f"one in {FEEDBACK_EVERY} "
         "with its feedback (untimed)\n"
     )
     print("| candidates | /sample p50 ms | /sample p99 ms | bare p50 ms | ratio p50 |")
@@ -275,9 +279,9 @@ def steady(url: str, db: firestore.Client, args) -> None:
         first = (row + 11) * 10**7
         started = time.perf_counter()
         while time.perf_counter() - started < args.steady_seconds:
-            measure(url, db, offers, 50, first, steady=True)
+            measure(url, db, offers, 50, first, steady=True, sampler=args.steady_sampler)
             first += 100
-        http, bare = measure(url, db, offers, args.requests, first, steady=True)
+        http, bare = measure(url, db, offers, args.requests, first, steady=True, sampler=args.steady_sampler)
         (http_p50, http_p99), (bare_p50, _) = percentiles(http), percentiles(bare)
         p50s[k] = http_p50
         print(f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {bare_p50:.2f} | {http_p50 / bare_p50:.2f} |", flush=True)
@@ -297,6 +301,9 @@ def main() -> None:
     parser.add_argument("--log-only", action="store_true", help="only the rows with and without the decision log")
     parser.add_argument(
         "--steady-seconds", type=float, default=30.0, help="steady traffic on each row's offers before it is timed"
+    )
+    parser.add_argument(
+        "--steady-sampler", default=None, help="the sampler steady traffic names (default: none, as most clients)"
     )
     args = parser.parse_args()
 

@@ -1,7 +1,9 @@
 """What a click's context and its candidates' caps change in a /sample decision. Pure.
 
-- The sampler: a request that names none is served by `contextual` when it carries context or a
-  candidate is capped, else by the default (a click without either decides exactly as before).
+- The sampler: a request that names none is served by `contextual` when a candidate is capped (its
+  pacing), else by the default; context alone does not switch it, since on traffic whose context
+  carries no signal `contextual` earns less than the default (docs/benchmarks.md#context-and-caps).
+  A click without caps among its candidates decides exactly as before, context or not.
 - The candidates: an offer whose cap is reached today is left out, unless every candidate is.
   The logged probability is then among the others (the offer left out had none).
 - The parameters: `contextual` gets the context's adjustments (shared/cpa/context_model.py) and
@@ -37,8 +39,8 @@ class Plan:
         return {index: state.price for index, state in self.capped.items()}
 
 
-def sampler_for(requested: str, given: bool, has_context: bool, capped: bool) -> str:
-    if given or not (has_context or capped):
+def sampler_for(requested: str, given: bool, capped: bool) -> str:
+    if given or not capped:
         return requested
     return CONTEXTUAL if requested == DEFAULT_SAMPLER else requested
 
@@ -61,7 +63,7 @@ def plan(
         for index, offer in enumerate(offer_ids)
         if offer in offer_caps
     }
-    sampler = sampler_for(sampler, sampler_given, bool(click_context), bool(capped))
+    sampler = sampler_for(sampler, sampler_given, bool(capped))
     open_ = [index for index in range(len(offer_ids)) if index not in capped or not capped[index].reached]
     eligible = open_ or list(range(len(offer_ids)))
     adjust = context_model.adjustments(click_context, effects) if effects is not None else None

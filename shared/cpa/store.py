@@ -236,7 +236,9 @@ class CpaStore:
         click document's fields saying whether pacing changed the choice."""
         offer_caps = self.config.cached(serving.parse_caps)
         click_context = request.context()
-        effects = self.context.effects(self.space, request.offer_ids) if click_context else None
+        # the context's effects for a request that names `contextual` (a capped default gets pacing alone)
+        wanted = click_context and request.sampler == adjust.CONTEXTUAL
+        effects = self.context.effects(self.space, request.offer_ids) if wanted else None
         tailored = adjust.plan(
             request.sampler,
             request.sampler_given,
