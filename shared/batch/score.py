@@ -158,5 +158,7 @@ def _report(ctx, record_ref, index: int, out: _Output, done_bytes: int) -> None:
         }
     )
     ctx.heartbeat()
+    if not done_bytes:  # the range's start: its record says it runs, the file's progress has not moved
+        return
     started = datetime.datetime.fromisoformat(plan.created_at)
     status.refresh_progress(ctx.status_ref, plan.version, plan.ranges, plan.size - plan.header_end, started)

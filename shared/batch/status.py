@@ -11,6 +11,7 @@ of its tasks beside it (shared/batch/job.py says how a file moves through them).
 """
 
 import datetime
+import random
 
 from google.cloud import firestore
 
@@ -176,9 +177,12 @@ def done_count(status_ref, kind: str, version: int) -> int:
 
 def refresh_progress(status_ref, version: int, tasks: int, bytes_total: int, started: datetime.datetime) -> None:
     """Sum the range tasks' progress into the status document when it is older than PROGRESS_SECONDS.
-    Every running task calls this after writing its own progress (every PROGRESS_SECONDS); the
-    first to find the summary stale rewrites it, and the others then find it fresh, so the status
-    document takes about one write per period, not one per task."""
+    Every running task calls this after writing its own progress (every PROGRESS_SECONDS), and each
+    goes on with probability 1/tasks: tasks that start together report together, and without it
+    all of them would read every task record and write the one status document at once whenever
+    it goes stale. So the status document takes about one read and one write per period."""
+    if random.random() * max(1, tasks) >= 1:
+        return
     status = status_ref.get(["progress", "state"]).to_dict() or {}
     progress = status.get("progress") or {}
     at = now()
