@@ -63,6 +63,8 @@ class Summary:
     rate: float | None = None  # writes/s measured between the last two roll-ups; None before two
     update_time: object = None  # the summary document's update time (the roll-up's precondition)
     derived: dict = field(default_factory=dict)  # what the roll-up's hook (Derive) keeps beside the totals
+    # What readers compute from this copy, kept with it (a copy never changes: a refresh makes a new one)
+    memo: dict = field(default_factory=dict, init=False, compare=False, repr=False)
 
 
 def shards_for(rate: float) -> int:
