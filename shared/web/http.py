@@ -2,6 +2,7 @@
 
 import functools
 import json
+import math
 import os
 import time
 import urllib.parse
@@ -122,6 +123,7 @@ def _answer(
             space = request.environ[_TENANT] = identity.tenant_of(request)
             wait = limits.from_env().wait_for(space.tenant)
             if wait:
+                request.environ[_RETRY_AFTER] = max(1, math.ceil(wait))  # the header says what the message does
                 raise ApiError(
                     429, f"this client's requests are over its allowance; retry in {wait:.1f} s", "x-api-key"
                 )
