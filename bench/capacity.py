@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from bench import capacity_context
+from bench.capacity_context import hottest_shard_rate
 from devstack import emulators
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
@@ -359,14 +360,6 @@ def tally(events, kind=None, labels=None, phases=None):
         for e in events
         if (kind is None or e[0] == kind) and (labels is None or e[1] in labels) and (phases is None or e[2] in phases)
     )
-
-
-def hottest_shard_rate(rate: float, seconds: int = 60, seed: int = 1) -> tuple[int, float]:
-    """Shards for `rate` and the busiest shard's writes/s over `seconds`, from the code's choices."""
-    shards = counters.shards_for(rate)
-    rng = random.Random(seed)
-    hits = collections.Counter(counters.pick_shard(shards, rng) for _ in range(int(rate * seconds)))
-    return shards, max(hits.values()) / seconds
 
 
 def per_document_rates(events, seconds: float) -> dict[str, float]:

@@ -117,8 +117,9 @@ def full_summary_size() -> int:
     return 32 + document_size({"counts": counts, "through": 1, "as_of": 1})
 
 
-def busiest_slot_document(rate: float, seconds: int = 60, seed: int = 2) -> tuple[int, float]:
-    """The hot offer's slot documents in one minute: its shards; the busiest one's writes/s."""
+def hottest_shard_rate(rate: float, seconds: int = 60, seed: int = 1) -> tuple[int, float]:
+    """Shards for `rate` and the busiest shard's writes/s over `seconds`, from the code's choices
+    (counter shards, and the context slot documents, one per shard a minute)."""
     shards = counters.shards_for(rate)
     rng = random.Random(seed)
     hits = collections.Counter(counters.pick_shard(shards, rng) for _ in range(int(rate * seconds)))
@@ -150,7 +151,7 @@ def report(db, counter, replay: dict, k: int, row: tuple, tally, profile: dict, 
     price_read, price_write = prices
     total_reads, total_writes = all_reads + context_reads, all_writes + context_writes
     cost = 1e6 * (total_reads * price_read + total_writes * price_write)
-    shards, busiest = busiest_slot_document(profile["hot_offer_clicks_per_s"])
+    shards, busiest = hottest_shard_rate(profile["hot_offer_clicks_per_s"], seed=2)
     size = full_summary_size()
     print(
         f"\nClick context and caps (issue 24): K = {k}, every executed /sample with a context (200 countries, "

@@ -27,6 +27,8 @@ import warnings
 
 import numpy as np
 
+from bench.intervals import ci95
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "bench"
 PUBLISHED = ROOT / "bench" / "results"
@@ -173,10 +175,6 @@ def _task(args):
     if kept is not None:
         kept.write_bytes(pickle.dumps(found))
     return found
-
-
-def ci95(x: np.ndarray) -> float:
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x)))
 
 
 def table(results: dict) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 
 from bench import plots, rand
 from bench import slates as slates_env
+from bench.intervals import ci95
 from bench.segment_start import segment_start
 from shared.customer import agents, segments
 from shared.customer.agents import linear
@@ -176,10 +177,6 @@ def _task(args):
     started = time.process_time()
     world = e7_world(seed, n) if env == "E7" else e8_world(seed, n)
     return env, seed, simulate(world), time.process_time() - started
-
-
-def ci95(x: np.ndarray) -> float:
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
 def summarise(runs: list[dict], n: int) -> dict:

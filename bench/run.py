@@ -26,6 +26,7 @@ import zlib
 
 import numpy as np
 
+from bench.intervals import ci95
 from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -149,10 +150,6 @@ def _slate_task(args):
     started = time.perf_counter()
     accepted = simulate(seed, n)
     return seed, {k: v.astype(float) for k, v in accepted.items()}, time.perf_counter() - started
-
-
-def ci95(x: np.ndarray) -> float:
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
 def summarise(runs: dict, default: str) -> dict:

@@ -82,7 +82,8 @@ def sample(request):
 
 def _context_fields(sample_request: SampleRequest, click: Click) -> dict:
     """The click's context and pacing for the request's log line (off-policy evaluation reads them)."""
-    fields = {"context": sample_request.context()} if sample_request.context() else {}
+    click_context = sample_request.context()
+    fields = {"context": click_context} if click_context else {}
     return fields | ({"paced": click.paced} if click.paced is not None else {})
 
 

@@ -13,7 +13,7 @@ the live policy served outside the holdout with the challenger logged beside the
 Promoted only when the challenger's lower bound is above the live policy's value, on at least
 --min-decisions decisions: the tenant's config/serving then names the challenger as the policy
 (cpa.sampler / customer.policy) and the old live policy as the shadow, and `promotions/{id}` in the
-tenant's namespace records who, when, the evidence and the config before, in the same commit. With
+tenant's namespace records who, when, the evidence and the config before, in the same transaction. With
 --dry-run it prints the decision and writes nothing. Firestore is found as every tool finds it
 (tools/target.py).
 """
@@ -29,19 +29,19 @@ import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from google.cloud import firestore
 
 from shared.cpa import replay
 from shared.customer import evaluation as slates
-from shared.maths import estimators
+from shared.maths import estimators, lift
 from shared.maths.estimators import Estimate
-from shared.platform import stats_cache
+from shared.platform import config, stats_cache
 from shared.platform.namespace import ROOT, Namespace
 from tools import evaluate, target
 from tools.analytics import queries, rows, warehouse
 from tools.report.__main__ import parse_since
 
 PROMOTIONS = "promotions"  # in the tenant's namespace
-SERVING = "config/serving"
 FIELDS = {"cpa": ("sampler", "shadow"), "customer": ("policy", "shadow")}  # (live, shadow) config fields
 
 
@@ -79,7 +79,7 @@ def cpa_evidence(
     log, kept, _ = evaluate.to_log(learning)
     live = _most_common(row["sampler"] for row in kept)
     challenger = challenger or _most_common((row.get("shadow") or {}).get("sampler") for row in kept)
-    nan = Estimate(math.nan, math.nan, math.nan)
+    nan = lift.NAN
     usable = log.usable()
     chosen = [
         i
@@ -117,7 +117,7 @@ def customer_evidence(
         and (row.get("shadow") or {}).get("policy") == challenger
         and isinstance(row["shadow"].get("inclusion"), dict)
     ]
-    nan = Estimate(math.nan, math.nan, math.nan)
+    nan = lift.NAN
     if not chosen or challenger is None:
         return live, challenger, 0, nan, nan
     episodes = slates.Episodes.of(chosen)
@@ -143,19 +143,20 @@ def gather(source, tenant: str, product: str, since, until, challenger: str | No
 
 
 def apply(db, space: Namespace, evidence: Evidence, who: str) -> str:
-    """Switch the tenant's serving config to the challenger and record the promotion, in one commit;
+    """Switch the tenant's serving config to the challenger and record the promotion, in one
+    transaction (a change to the config made meanwhile, such as `make caps`, is read, not lost);
     returns the promotion's document id."""
-    config_ref = db.document(space.path(SERVING))
-    before = config_ref.get().to_dict() or {}
-    section = dict(before.get(evidence.product) or {})
-    policy_field, shadow_field = FIELDS[evidence.product]
-    section.update({policy_field: evidence.challenger, shadow_field: evidence.live})
+    config_ref = db.document(space.path(config.SERVING_DOCUMENT))
     promotion_ref = db.collection(space.path(PROMOTIONS)).document()
-    batch = db.batch()
-    batch.set(config_ref, {**before, evidence.product: section})
-    batch.create(
-        promotion_ref,
-        {
+    policy_field, shadow_field = FIELDS[evidence.product]
+
+    @firestore.transactional
+    def switch(transaction) -> None:
+        before = config_ref.get(transaction=transaction).to_dict() or {}
+        section = dict(before.get(evidence.product) or {})
+        section.update({policy_field: evidence.challenger, shadow_field: evidence.live})
+        transaction.set(config_ref, {**before, evidence.product: section})
+        promotion = {
             "who": who,
             "at": datetime.datetime.now(datetime.UTC),
             "product": evidence.product,
@@ -163,9 +164,10 @@ def apply(db, space: Namespace, evidence: Evidence, who: str) -> str:
             "to": evidence.challenger,
             "evidence": _plain(evidence),
             "config_before": before,
-        },
-    )
-    batch.commit()
+        }
+        transaction.create(promotion_ref, promotion)
+
+    switch(db.transaction())
     return promotion_ref.id
 
 

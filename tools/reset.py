@@ -40,10 +40,12 @@ def main(argv=None) -> int:
     args = arguments(argv)
     source = target.connect(args.project, "start `make run`, or pass --project ID").description
     from shared import admin
+    from shared.platform import counter_reset
     from shared.platform.firestore import get_db  # after connect(): the client reads the environment
 
     archive = admin.reset(get_db(), args.kind, args.key, args.who, args.reason, args.tenant)
-    print(f"Reset {archive.counter} in {source} as {args.who}: archive counter_resets/{archive.id}")
+    archived = args.tenant.path(f"{counter_reset.ARCHIVE}/{archive.id}")
+    print(f"Reset {archive.counter} in {source} as {args.who}: archive {archived}")
     print(json.dumps({"archived": archive.totals, "shards_moved": archive.shards_moved}, default=str))
     return 0
 

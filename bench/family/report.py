@@ -11,13 +11,9 @@ import numpy as np
 
 from bench.family import cpa_envs, lai_robbins, policies
 from bench.family.cpa_runner import GRID
+from bench.intervals import ci95
 
 STATIONARY = cpa_envs.STATIONARY_CLASSES
-
-
-def ci95(x) -> float:
-    x = np.asarray(x, dtype=float)
-    return float(1.96 * x.std(ddof=1) / np.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:

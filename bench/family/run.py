@@ -18,8 +18,6 @@ import pickle
 import shutil
 import time
 
-import numpy as np
-
 from bench.family import cpa_envs, policies, split
 from bench.family.workers import single_threaded
 
@@ -160,15 +158,6 @@ def main() -> None:
             if path.suffix in (".md", ".png"):
                 shutil.copy(path, target / path.name)
         print(f"published to {target}")
-
-
-def cost_table(part: str = "cpa", which: str = "test") -> None:
-    """Print the clicks and block-steps the split costs (for planning)."""
-    keys = environments(part, which)
-    envs = [cpa_envs.draw(*k) for k in keys]
-    print(
-        f"{len(envs)} environments, {sum(e.horizon for e in envs):,} clicks, {np.mean([e.k for e in envs]):.1f} mean K"
-    )
 
 
 if __name__ == "__main__":

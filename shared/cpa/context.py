@@ -64,9 +64,6 @@ def parse_source(value) -> str:
     return source
 
 
-PARSERS = {"geo": parse_geo, "device": parse_device, "os": parse_os, "source": parse_source}
-
-
 def of(values: dict) -> dict[str, str]:
     """The context fields that are set, in FEATURES order."""
     return {feature: values[feature] for feature in FEATURES if values.get(feature) is not None}

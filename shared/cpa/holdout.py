@@ -31,6 +31,4 @@ def share_of(serving: CpaServing, served_by: str) -> float:
     return 0.0 if served_by == f"{config.FORCED_PREFIX}offer" else serving.holdout_share
 
 
-def learns_from(click: dict) -> bool:
-    """Whether a click document may move the offers' statistics."""
-    return not click.get("holdout")
+learns_from = holdout.learns_from

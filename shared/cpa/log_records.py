@@ -3,8 +3,9 @@ row, a reward event as an `outcomes` row. Pure."""
 
 import json
 
+from shared.cpa.context import FEATURES
+
 PRODUCT = "cpa"
-CONTEXT = ("geo", "device", "os", "source")  # the click's context, when the request gave it
 
 
 def _text(value) -> str | None:
@@ -34,7 +35,7 @@ def decision(tenant: str, click: dict, holdout_share: float | None, time_us: int
         "shadow_policy": shadow.get("sampler"),
         "shadow_offer_id": _text(shadow.get("offer_id")),
         "shadow_probability": shadow.get("probability"),
-        **{name: _text(click[name] if click.get(name) is not None else context.get(name)) for name in CONTEXT},
+        **{name: _text(click[name] if click.get(name) is not None else context.get(name)) for name in FEATURES},
     }
     return {name: value for name, value in record.items() if value is not None}
 

@@ -148,9 +148,8 @@ class SampleRequest(BaseModel):
         """What the click document records of the request's policy inputs beyond the sampler
         (offline evaluation replays the policy with them): payouts, floor and context, when given."""
         given = {name: getattr(self, name) for name in ("payouts", "floor") if getattr(self, name) is not None}
-        if self.context():
-            given["context"] = self.context()
-        return given
+        click_context = self.context()
+        return given | ({"context": click_context} if click_context else {})
 
     def context(self) -> dict[str, str]:
         """The context fields the click came with (none: {})."""

@@ -17,6 +17,4 @@ def plan(serving: CustomerServing, tenant: str, episode_id: str) -> tuple[str, s
     return BASELINE, f"{holdout.PREFIX}{BASELINE}"
 
 
-def learns_from(episode: dict) -> bool:
-    """Whether an episode document may move the agents' statistics."""
-    return not episode.get("holdout")
+learns_from = holdout.learns_from

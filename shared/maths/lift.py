@@ -39,12 +39,6 @@ class Arm:
             return math.nan
         return max(self.total_sq - self.total * self.total / self.n, 0.0) / (self.n - 1)
 
-    def interval(self, z: float = Z95) -> Estimate:
-        if self.n < 2:
-            return Estimate(self.mean, math.nan, math.nan)
-        half = z * math.sqrt(self.variance / self.n)
-        return Estimate(self.mean, self.mean - half, self.mean + half)
-
 
 EMPTY = Arm(0, 0.0, 0.0)
 

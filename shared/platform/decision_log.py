@@ -95,10 +95,3 @@ def _make() -> Off | PubSubLog:
     if not project:
         raise ValueError("DECISION_LOG=pubsub needs GOOGLE_CLOUD_PROJECT")
     return PubSubLog(project, os.environ.get("DECISION_LOG_TOPIC_PREFIX", ""))
-
-
-def reset() -> None:
-    """Forget the process's log (tests that change the environment)."""
-    global _current
-    with _lock:
-        _current = None

@@ -58,6 +58,11 @@ def share_or_default(share: float | None) -> float:
     return share_from_env() if share is None else share
 
 
+def learns_from(decision: dict) -> bool:
+    """Whether a decision's document (a click, an episode) may move the statistics: not one held out."""
+    return not decision.get("holdout")
+
+
 class HoldoutShare:
     """For a product's serving settings (a dataclass with a `holdout` field): the share in force."""
 

@@ -52,10 +52,6 @@ COLUMNS: dict[str, tuple[Column, ...]] = _load()
 CLUSTERING = ("tenant", "product")  # BigQuery's clustering; partitioned by DAY on `time`
 
 
-def names(table: str) -> list[str]:
-    return [column.name for column in COLUMNS[table]]
-
-
 def bigquery_schema(table: str) -> list[dict]:
     """The table's schema as BigQuery's JSON (bq, Terraform's google_bigquery_table.schema)."""
 

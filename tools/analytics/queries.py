@@ -141,10 +141,6 @@ def episodes(warehouse, tenant: str, since, until=None, limit: int | None = None
     return found if limit is None else found[::-1]
 
 
-def totals(warehouse, tenant: str, product: str, since, until=None) -> dict:
-    return warehouse.rows(TOTALS, **window(tenant, product, since, until))[0]
-
-
 def offer_totals(warehouse, tenant: str) -> list[dict]:
     return warehouse.rows(OFFER_TOTALS, tenant=tenant, product="cpa")
 
