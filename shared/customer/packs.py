@@ -91,11 +91,14 @@ def is_batch_episode_id(value: str | None) -> bool:
     return bool(value) and value.startswith("b-")
 
 
-def pack_id(key: str, bucket: int, part: int = 0) -> str:
+def pack_id(key: str, bucket: int, part: int = 0, spread: bool = True) -> str:
     """`{spread}-{file}-{bucket}`: the short hash in front spreads one file's packs over the key range,
-    so writing them is no run of increasing ids (a hot spot Firestore caps at about 500 writes/s)."""
-    spread = hashlib.blake2b(f"{key}-{bucket}".encode(), digest_size=2).hexdigest()
-    return f"{spread}-{key}-{bucket}" + (f".{part}" if part else "")
+    so writing them is no run of increasing ids (a hot spot Firestore caps at about 500 writes/s).
+    `spread=False`: the id packs were written under before it (still read, see read_pack)."""
+    natural = f"{key}-{bucket}" + (f".{part}" if part else "")
+    if not spread:
+        return natural
+    return f"{hashlib.blake2b(f'{key}-{bucket}'.encode(), digest_size=2).hexdigest()}-{natural}"
 
 
 def entry_line(row: int, customer_id: str, timestamp: str, segment: str, slate: list[str], states: dict) -> bytes:
@@ -155,13 +158,18 @@ def _entries(document: dict, key: str, bucket: int) -> list[PackedEpisode]:
 
 
 def read_pack(db: firestore.Client, space: Namespace, key: str, bucket: int) -> list[PackedEpisode]:
-    """Every episode of one pack (one read; one more per extra part)."""
+    """Every episode of one pack (one read; one more per extra part, and one on a miss)."""
     packs = db.collection(space.path(PACKS))
+    spread = True
     head = packs.document(pack_id(key, bucket)).get()
+    if not head.exists:  # a file scored before the ids were spread, still within its reward window
+        spread = False
+        head = packs.document(pack_id(key, bucket, spread=False)).get()
     if not head.exists:
         return []
     documents = [head.to_dict()]
-    extra = [packs.document(pack_id(key, bucket, part)) for part in range(1, documents[0].get("parts", 1))]
+    parts = range(1, documents[0].get("parts", 1))
+    extra = [packs.document(pack_id(key, bucket, part, spread)) for part in parts]
     documents += [snapshot.to_dict() for snapshot in db.get_all(extra) if snapshot.exists]
     return [episode for document in documents for episode in _entries(document, key, bucket)]
 

@@ -166,3 +166,17 @@ def test_a_folder_no_client_names_is_refused_when_tenants_are_configured(batch_b
     status_ = status_of(db, blob)
     assert status_["state"] == "failed" and "company_b" in status_["reason"] and "no client" in status_["reason"]
     assert not list(batch_buckets["results"].list_blobs())
+
+
+def test_a_pack_written_under_its_unspread_id_is_still_found(batch_buckets, db):
+    """Packs written before their ids got a hash in front (`{file}-{bucket}`) are read on a miss."""
+    rows = score_file(batch_buckets, db, "company_b/r_old.csv", [line("c9")])
+    episode_id = rows["c9"][0]["episode_id"]
+    key, bucket, _ = packs.parse_episode_id(episode_id)
+    collection = db.collection(packs.PACKS)
+    spread = collection.document(packs.pack_id(key, bucket))
+    collection.document(packs.pack_id(key, bucket, spread=False)).set(spread.get().to_dict())
+    spread.delete()
+    found = packs.find(db, ROOT, episode_id)
+    assert found is not None and found.episode_id == episode_id
+    assert reward(db, customer_id="c9", episode_id=episode_id).episode_id == episode_id
