@@ -109,21 +109,14 @@ def _unit_tests_spawn_nothing(request, monkeypatch):
 @pytest.fixture(scope="session")
 def firestore_emulator():
     emulator = emulators.start_firestore()
-    keys = ("FIRESTORE_EMULATOR_HOST", "GOOGLE_CLOUD_PROJECT", "STATS_MAX_AGE_SECONDS", "SERVING_CONFIG_TTL_SECONDS")
-    previous = {key: os.environ.get(key) for key in keys}
-    os.environ.update(
-        emulator.env,
-        GOOGLE_CLOUD_PROJECT=PROJECT,
-        STATS_MAX_AGE_SECONDS=STATS_MAX_AGE_SECONDS,
-        SERVING_CONFIG_TTL_SECONDS=SERVING_CONFIG_TTL_SECONDS,
-    )
-    yield emulator
-    emulator.stop()
-    for key, value in previous.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    settings = {
+        "GOOGLE_CLOUD_PROJECT": PROJECT,
+        "STATS_MAX_AGE_SECONDS": STATS_MAX_AGE_SECONDS,
+        "SERVING_CONFIG_TTL_SECONDS": SERVING_CONFIG_TTL_SECONDS,
+    }
+    with _environment({**emulator.env, **settings}):
+        yield emulator
+        emulator.stop()
 
 
 @pytest.fixture
@@ -157,8 +150,12 @@ def storage_emulator():
 @pytest.fixture(scope="session")
 def gateway(firestore_emulator):
     """The one local URL, served by gunicorn exactly as `make run` serves it."""
-    env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}
-    log = tempfile.NamedTemporaryFile(prefix="gateway-", suffix=".log", delete=False)
+    yield from _served({**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT}, "gateway-")
+
+
+def _served(env: dict, log_prefix: str):
+    """A gunicorn gateway on a free port with `env`, its log in a temporary file: yields its URL."""
+    log = tempfile.NamedTemporaryFile(prefix=log_prefix, suffix=".log", delete=False)
     process, url = start_in_background(emulators.free_port(), env, log)
     yield url
     process.terminate()
@@ -240,11 +237,7 @@ def logged_gateway(decision_log, firestore_emulator):
         "DECISION_LOG": "pubsub",
         "DECISION_LOG_TOPIC_PREFIX": TOPIC_PREFIX,
     }
-    log = tempfile.NamedTemporaryFile(prefix="logged-gateway-", suffix=".log", delete=False)
-    process, url = start_in_background(emulators.free_port(), env, log)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    yield from _served(env, "logged-gateway-")
 
 
 @pytest.fixture
