@@ -149,6 +149,14 @@ def test_the_shadow_price_rises_with_spend_ahead_of_the_day_and_is_zero_behind_i
     assert caps.CapState(100, 100, 0.99).reached and not caps.CapState(99, 100, 0.99).reached
 
 
+def test_the_last_share_of_a_cap_is_spent_at_a_rising_price_whatever_the_hour():
+    late = [caps.CapState(spent, 1000, day_fraction=0.999).price for spent in (979, 985, 990, 995, 999.9)]
+    assert late[0] == 0.0 and (np.diff(late) > 0).all() and late[-1] < caps.MAX_PRICE
+    assert caps.CapState(1000, 1000, 0.999).price == caps.MAX_PRICE
+    batch = caps.prices(np.array([990.0, 5.0]), np.array([1000.0, np.inf]), 0.999)
+    assert batch[0] == pytest.approx(late[2]) and batch[1] == 0.0
+
+
 def test_the_plan_leaves_a_capped_out_offer_out_unless_it_is_the_only_one():
     now = datetime.datetime(2027, 3, 1, 12, tzinfo=datetime.UTC)
     day = caps.day_of(now)
