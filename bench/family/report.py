@@ -58,7 +58,7 @@ def cpa_section(part: str, runs: dict, out) -> str:
     lines += ["% of oracle revenue, mean ± 95 % CI over environments:", ""]
     lines += _table(groups, names, lambda n, g: _mean_ci(100.0 - _lost(runs[n])[members[g]]), _label)
     default = policies.DEFAULT
-    if default in runs:
+    if default in runs and len(names) > 1:
         base = _lost(runs[default])
         lines += [f"Paired: `{default}` − policy, points of oracle revenue (positive: the default earned more):", ""]
         others = [n for n in names if n != default]
@@ -93,7 +93,10 @@ def default_verdict(runs: dict, members: dict, classes: list[str]) -> list[str]:
     paired difference >= 0 overall and >= -0.5 points in every class (point estimates)."""
     base = _lost(runs[policies.DEFAULT])
     misses = []
-    for name in (n for n in runs if n in policies.SAMPLERS and n != policies.DEFAULT):
+    compared = [n for n in runs if n in policies.SAMPLERS and n != policies.DEFAULT]
+    if not compared:
+        return ["Target (default ≥ every other project sampler): no verdict, no other project sampler ran.", ""]
+    for name in compared:
         diff = _lost(runs[name]) - base
         if diff.mean() < 0:
             misses.append(f"overall behind `{name}` ({diff.mean():+.2f} ± {ci95(diff):.2f})")

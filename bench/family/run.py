@@ -125,6 +125,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--publish", action="store_true")
     parser.add_argument("--tabulate-only", action="store_true", help="tabulate the kept runs, run nothing")
+    parser.add_argument(
+        "--kept-only", action="store_true", help="with --tabulate-only: only the environments every policy has run"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     names = args.policies.split(",")
@@ -145,6 +148,12 @@ def main() -> None:
         keys = environments(part, args.split, args.per_class, args.sample, classes)
         if not args.tabulate_only:
             run_missing(names, keys, args.workers)
+        elif args.kept_only:
+            every = len(keys)
+            keys = [key for key in keys if all(kept_path(policies.get(n), key).exists() for n in names)]
+            sections.append(f"**{part}: the kept runs only, {len(keys)} of the split's {every} environments.**\n")
+            if not keys:
+                continue
         runs = load(names, keys)
         if runs:
             sections.append(report.cpa_section(part, runs, out))
