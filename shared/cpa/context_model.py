@@ -12,8 +12,15 @@ A value never seen (a new source) shifts nothing and adds trigamma(kappa): it st
 average, as uncertain as the offer's values differ. kappa, the shrinkage, is estimated per
 (offer, feature) by the method of moments: the values' conversions vary by Var = e + e^2 / kappa
 around their expectations e = n_v r (Poisson noise plus the effects' spread), so
-1 / kappa = sum((c_v - e_v)^2 - e_v) / sum(e_v^2), kept within [MIN_SPREAD, MAX_SPREAD]. Until the
-offer has MIN_CONVERSIONS conversions with the feature given, the feature changes nothing.
+1 / kappa = sum((c_v - e_v)^2 - e_v) / sum(e_v^2), kept within [MIN_SPREAD, MAX_SPREAD]. Only the
+excess beyond EVIDENCE_Z of its standard errors with no effect, sqrt(sum(e_v + 2 e_v^2)), counts:
+without it, chance excess on a feature that carries nothing reads as an effect, and the sampler
+chases it. Until the offer has MIN_CONVERSIONS conversions with the feature given, the feature
+changes nothing.
+
+EVIDENCE_Z and MIN_SPREAD (was 1e-3, no penalty) were chosen among four pairs on the benchmark's
+training seeds (`python -m bench.context_bench --first-seed 1000 --seeds 40`; docs: Context and caps),
+never on the published seeds.
 
 Features combine multiplicatively (shifts and variances add): a naive-Bayes model, exact when the
 features' effects on an offer are independent; correlated features (sources of one country) count
@@ -27,8 +34,9 @@ import numpy as np
 from shared.cpa.policies.contextual import Adjustments
 
 MIN_CONVERSIONS = 10
-MIN_SPREAD = 1e-3  # effects of about +- 3 %: the least spread assumed (a weight of 1,000 conversions)
+MIN_SPREAD = 1e-4  # effects of about +- 1 %: the least spread assumed (a weight of 10,000 conversions)
 MAX_SPREAD = 1.0  # effects of about a factor e either way
+EVIDENCE_Z = 2.0  # the excess over Poisson noise counts past this many of its standard errors
 
 
 def trigamma(x: np.ndarray) -> np.ndarray:
@@ -71,9 +79,9 @@ def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarr
     rate = total / np.maximum(total_clicks, 1.0)
     expected = clicks * rate
     excess = ((conversions - expected) ** 2 - expected).sum(axis=-1, keepdims=True)
-    spread = np.clip(
-        excess / np.maximum((expected * expected).sum(axis=-1, keepdims=True), 1e-12), MIN_SPREAD, MAX_SPREAD
-    )
+    squares = (expected * expected).sum(axis=-1, keepdims=True)
+    excess = excess - EVIDENCE_Z * np.sqrt((expected + 2.0 * expected * expected).sum(axis=-1, keepdims=True))
+    spread = np.clip(excess / np.maximum(squares, 1e-12), MIN_SPREAD, MAX_SPREAD)
     kappa = 1.0 / spread
     a = conversions + kappa
     shift = np.log(a / (expected + kappa))

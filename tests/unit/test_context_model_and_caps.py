@@ -105,6 +105,18 @@ def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
     assert (a[0, 1], b[0, 1]) == (posterior[0][0, 1], posterior[1][0, 1])
 
 
+def test_a_feature_that_carries_nothing_reads_as_no_spread_and_one_that_does_is_found():
+    rng = np.random.default_rng(5)
+    clicks = np.full((400, 30), 2_000.0)  # 400 offers, a feature of 30 values, 2 % conversion
+    flat = rng.poisson(clicks * 0.02)
+    effects = rng.poisson(clicks * 0.02 * np.exp(rng.normal(0.0, 0.3, clicks.shape)))
+    unseen_flat = context_model.effect_tables(clicks, flat)[2]
+    unseen_real = context_model.effect_tables(clicks, effects)[2]
+    floor = context_model.trigamma(1.0 / context_model.MIN_SPREAD)
+    assert np.mean(np.isclose(unseen_flat, floor)) > 0.95  # chance excess is not an effect
+    assert np.all(unseen_real > 10 * floor)
+
+
 def test_trigamma_matches_its_series():
     x = np.array([0.01, 0.5, 1.0, 3.0, 10.0, 200.0])
     exact = np.array([sum(1.0 / (v + n) ** 2 for n in range(200_000)) + 1.0 / (v + 200_000) for v in x])
