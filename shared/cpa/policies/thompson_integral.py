@@ -23,6 +23,9 @@ _TAIL = np.geomspace(1.0, 1.0 / TAIL_POINTS, TAIL_POINTS)
 
 _UNIT_GRID = np.linspace(0.0, 1.0, GRID_POINTS + 1)
 
+COARSE_POINTS = 32  # where the largest draw's mass below `start` is checked (_raised_start)
+_UNIT_COARSE = np.linspace(0.0, 1.0, COARSE_POINTS + 1)
+
 # _products_of_the_others: a zero held at TINY, and a product below TINY_PRODUCT taken as 0
 TINY, TINY_PRODUCT = 1e-200, 1e-150
 
@@ -57,12 +60,13 @@ def _log_beta_cdf_tables(a: np.ndarray, b: np.ndarray, mode: np.ndarray, sd: np.
     return u, cdf / cdf[:, -1:]
 
 
-def _tables_that_matter(a, b, mode, sd, m, s) -> tuple[np.ndarray, ...]:
+def _tables_that_matter(a, b, mode, sd, m, s, chosen) -> tuple[np.ndarray, ...]:
     """_log_beta_cdf_tables of the candidates that can be live, the others' rows at -inf (F = 1 from
     the start: never live). A candidate's top (its table's last point) is known without its table;
     the FIRST_TABLES candidates with the highest centres are tabulated first, and the highest point
     below which one of them has mass < 1e-7 bounds `start` from below: a candidate whose top is
-    under it can never be live, so its table is not built."""
+    under it can never be live, so its table is not built (a reflected candidate's always is: its
+    reflected draw can reach above its top)."""
     k = len(a)
     if k <= FIRST_TABLES:
         return _log_beta_cdf_tables(a, b, mode, sd)
@@ -73,6 +77,8 @@ def _tables_that_matter(a, b, mode, sd, m, s) -> tuple[np.ndarray, ...]:
     floor_index = np.minimum(np.add.reduce(f1 < 1e-7, axis=1), f1.shape[1] - 1)
     bound = float((u1[np.arange(len(first)), floor_index] + m[first] - reach[first]).max())
     wanted = top > bound
+    if chosen is not None:
+        wanted |= chosen
     wanted[first] = False
     rest = np.flatnonzero(wanted)
     u = np.full((k, u1.shape[1]), -np.inf)
@@ -156,14 +162,22 @@ def _components(live, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
     return rows, shift, weight, starts
 
 
-def _negligible(live, start, table_u, table_f, components, chosen) -> np.ndarray:
-    """Which live candidates draw above `start` with probability below NEGLIGIBLE: each wins with
-    at most that probability, and its factor in the others' products is within that of 1, so
-    leaving it out moves no probability by more than NEGLIGIBLE x K. A reflected candidate's draw
-    lies above its threshold, not below its mean: it is always kept."""
-    below = _mixture_cdfs(table_u, table_f, *components, np.array([start]))[:, 0]
-    kept = chosen[live] if chosen is not None else np.zeros(len(live), dtype=bool)
-    return (below > 1.0 - NEGLIGIBLE) & ~kept
+def _raised_start(live, start, high, table_u, table_f, components, chosen) -> tuple[float, np.ndarray]:
+    """`start` raised to the highest of COARSE_POINTS even points up to the live candidates' top
+    below which the largest draw has mass under NEGLIGIBLE, and which live candidates to keep: those
+    drawing above the new start with probability over NEGLIGIBLE. The mass below comes from the
+    product of the candidates' unreflected distribution functions, at least that of the draws the
+    integral takes (a reflected F, or F^samples, is at most F). Leaving a candidate out moves no
+    probability by more than NEGLIGIBLE x K (it wins with at most that probability, and its factor
+    in the others' products is within that of 1); a reflected candidate's draw lies above its
+    threshold, not below its mean: it is always kept."""
+    coarse = start + (float(np.maximum.reduce(high[live])) - start) * _UNIT_COARSE
+    cdf = _mixture_cdfs(table_u, table_f, *components, coarse[None, :])
+    at = max(int(np.add.reduce(np.multiply.reduce(cdf, axis=0) < NEGLIGIBLE)) - 1, 0)
+    kept = cdf[:, at] <= 1.0 - NEGLIGIBLE
+    if chosen is not None:
+        kept |= chosen[live]
+    return float(coarse[at]), kept
 
 
 def _products_of_the_others(cdf: np.ndarray) -> np.ndarray:
@@ -173,8 +187,8 @@ def _products_of_the_others(cdf: np.ndarray) -> np.ndarray:
     product underflows only where it is below 1e-150 or so, and then any value under 1e-150 would
     do); where another F_j is 0 it is at most TINY times a product of factors at most 1, and
     everything below TINY_PRODUCT is set to 0."""
-    held = np.maximum(cdf, TINY)
-    others = np.multiply.reduce(held, axis=0) / held
+    others = np.maximum(cdf, TINY)
+    np.divide(np.multiply.reduce(others, axis=0), others, out=others)
     others[others < TINY_PRODUCT] = 0.0
     return others
 
@@ -185,7 +199,8 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     out = np.zeros(k)
     m = m_all  # shifted below for a narrow optimistic payout; the reflection reads m_all
     mode, sd = _laplace(a, b)
-    table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s)
+    chosen = reflected(m_all, params)
+    table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s, chosen)
     # a payout spread below 2 % of the log-rate spread changes the spread of the sum by 0.02 %:
     # one node (m) there
     spread = s > 0.02 * sd
@@ -199,7 +214,6 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     first = np.minimum(np.add.reduce(table_f < 1e-7, axis=1), table_f.shape[1] - 1)
     low = table_u[np.arange(k), first] + np.minimum.reduce(shifts, axis=1)
     high = table_u[:, -1] + np.maximum.reduce(shifts, axis=1)
-    chosen = reflected(m_all, params)
     threshold = None
     if chosen is not None:  # -inf: not reflected
         threshold = np.where(chosen, np.log(a / (a + b)) + m_all, -np.inf)
@@ -208,7 +222,7 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     live = np.flatnonzero(high > start)
     components = _components(live, spread, shifts, m, weights)
     if len(live) > 2:  # and whose draw has more than NEGLIGIBLE of its mass above `start`
-        kept = ~_negligible(live, start, table_u, table_f, components, chosen)
+        start, kept = _raised_start(live, start, high, table_u, table_f, components, chosen)
         if not kept.all():
             live = live[kept]
             components = _components(live, spread, shifts, m, weights)
@@ -245,6 +259,6 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     others = _products_of_the_others(cdf)
     # the trapezoid rule: sum over intervals of F_i's rise times the others' product's mean there
     mass = cdf[:, 1:] - cdf[:, :-1]
-    shares = np.einsum("ij,ij->i", mass, others[:, 1:] + others[:, :-1])
+    shares = np.vecdot(mass, others[:, 1:]) + np.vecdot(mass, others[:, :-1])
     out[live] = shares / np.add.reduce(shares)
     return out
