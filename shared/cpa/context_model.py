@@ -111,21 +111,28 @@ def adjustments(context: dict[str, str], offers: list[dict[str, FeatureEffects] 
     nothing about any candidate (no context, or no candidate has learned from one yet)."""
     if not context:
         return None
+    # plain floats: numpy's per-element indexing and np.mean cost about 3 ms at K = 100 with four
+    # features, more than the decision; the sums are the same additions in the same order
     k = len(offers)
-    shift, variance, base = np.zeros((1, k)), np.zeros((1, k)), np.full((1, k), np.nan)
+    shift, variance, base = [0.0] * k, [0.0] * k, [float("nan")] * k
     for j, features in enumerate(offers):
         if not features:
             continue
-        bases = []
+        moved_sum, spread_sum, bases = 0.0, 0.0, []
         for feature, value in context.items():
             effect = features.get(feature)
             if effect is not None and effect is not NO_EFFECT:
                 moved, spread = effect.of(value)
-                shift[0, j] += moved
-                variance[0, j] += spread
+                moved_sum += moved
+                spread_sum += spread
                 bases.append(effect.log_rate)
+        shift[j], variance[j] = moved_sum, spread_sum
         if bases:
-            base[0, j] = float(np.mean(bases))
-    if not (shift.any() or variance.any()):
+            total = 0.0
+            for log_rate in bases:
+                total += log_rate
+            base[j] = total / len(bases)
+    if not (any(shift) or any(variance)):
         return None
+    shift, variance, base = np.array([shift]), np.array([variance]), np.array([base])
     return Adjustments(shift, variance, None, base)

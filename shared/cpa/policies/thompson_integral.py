@@ -21,6 +21,28 @@ _BULK = np.linspace(-BULK_SDS, BULK_SDS, BULK_POINTS)
 
 _TAIL = np.geomspace(1.0, 1.0 / TAIL_POINTS, TAIL_POINTS)
 
+_UNIT_GRID = np.linspace(0.0, 1.0, GRID_POINTS + 1)
+
+COARSE_POINTS = 32  # where the largest draw's mass below `start` is checked (_raised_start)
+_UNIT_COARSE = np.linspace(0.0, 1.0, COARSE_POINTS + 1)
+
+# _products_of_the_others: a zero held at TINY, and a product below TINY_PRODUCT taken as 0
+TINY, TINY_PRODUCT = 1e-200, 1e-150
+
+
+def _keep_freed_temporaries_mapped() -> None:
+    """glibc gives the top of its heap back to the kernel whenever more than its trim threshold is
+    free there (128 kB until the process frees a larger mmap-ed block), and the next allocation
+    faults the pages in again: the integral's temporaries (50-300 kB each at K = 100) made that
+    happen on every call, about 40 page faults, a fifth of its CPU. Freeing one mmap-ed block of
+    4 MB raises glibc's mmap threshold to 4 MB and its trim threshold to 8 MB for the process (its
+    dynamic threshold); other allocators are unaffected."""
+    block = np.empty(1 << 19)
+    del block
+
+
+_keep_freed_temporaries_mapped()
+
 
 def _laplace(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mode of ln(X), X ~ Beta(a, b), and the Laplace approximation's standard deviation."""
@@ -31,68 +53,86 @@ def _laplace(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(mode, -1e-12), sd
 
 
-def _log_beta_cdf_tables(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(u, F) each (K, Z), and sd (K,): the distribution function of ln(X), X ~ Beta(a_j, b_j),
-    tabulated per candidate (trapezoid rule on the density, normalised numerically) around its
-    mode, sd the Laplace approximation's standard deviation."""
-    mode, sd = _laplace(a, b)
+def _log_beta_cdf_tables(a: np.ndarray, b: np.ndarray, mode: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(u, F) each (K, Z): the distribution function of ln(X), X ~ Beta(a_j, b_j), tabulated per
+    candidate (trapezoid rule on the density, normalised numerically) around its mode, (mode, sd)
+    of _laplace."""
     mode = mode[:, None]
     sd = sd[:, None]
     bulk = np.minimum(mode + _BULK * sd, -1e-12)
     far = 21.0 / a[:, None] + BULK_SDS * sd  # density ~ exp(a u) far left: mass below is < 1e-9
-    tail = bulk[:, :1] - _TAIL * far
-    u = np.concatenate([tail, bulk], axis=1)
+    u = np.empty((len(a), TAIL_POINTS + BULK_POINTS))
+    np.subtract(bulk[:, :1], _TAIL * far, out=u[:, :TAIL_POINTS])
+    u[:, TAIL_POINTS:] = bulk
     log_density = a[:, None] * u + (b[:, None] - 1.0) * np.log(-np.expm1(u))
-    density = np.exp(log_density - log_density.max(axis=1, keepdims=True))
-    steps = np.diff(u, axis=1) * (density[:, 1:] + density[:, :-1]) / 2.0
-    cdf = np.concatenate([np.zeros((len(a), 1)), np.cumsum(steps, axis=1)], axis=1)
-    return u, cdf / cdf[:, -1:], sd[:, 0]
+    density = np.exp(log_density - np.maximum.reduce(log_density, axis=1, keepdims=True))
+    # the trapezoid's halves left out: the normalisation below divides them out exactly
+    steps = (u[:, 1:] - u[:, :-1]) * (density[:, 1:] + density[:, :-1])
+    cdf = np.empty_like(u)
+    cdf[:, 0] = 0.0
+    np.cumsum(steps, axis=1, out=cdf[:, 1:])
+    return u, cdf / cdf[:, -1:]
 
 
-def _tables_that_matter(a, b, m, s, params: SamplerParams) -> tuple[np.ndarray, ...]:
+def _tables_that_matter(a, b, mode, sd, m, s, chosen) -> tuple[np.ndarray, ...]:
     """_log_beta_cdf_tables of the candidates that can be live, the others' rows at -inf (F = 1 from
     the start: never live). A candidate's top (its table's last point) is known without its table;
     the FIRST_TABLES candidates with the highest centres are tabulated first, and the highest point
     below which one of them has mass < 1e-7 bounds `start` from below: a candidate whose top is
-    under it can never be live, so its table is not built."""
+    under it can never be live, so its table is not built (a reflected candidate's always is: its
+    reflected draw can reach above its top)."""
     k = len(a)
     if k <= FIRST_TABLES:
-        return _log_beta_cdf_tables(a, b)
-    mode, sd = _laplace(a, b)
+        return _log_beta_cdf_tables(a, b, mode, sd)
     reach = np.abs(s) * (np.max(np.abs(GH_NODES)) + 1.0)  # beyond any payout node's shift, either way
     top = np.minimum(mode + BULK_SDS * sd, -1e-12) + m + reach
     first = np.argpartition(-(mode + m), FIRST_TABLES)[:FIRST_TABLES]  # the likeliest to set `start`
-    u1, f1, _ = _log_beta_cdf_tables(a[first], b[first])
+    u1, f1 = _log_beta_cdf_tables(a[first], b[first], mode[first], sd[first])
     floor_index = np.minimum(np.add.reduce(f1 < 1e-7, axis=1), f1.shape[1] - 1)
     bound = float((u1[np.arange(len(first)), floor_index] + m[first] - reach[first]).max())
     wanted = top > bound
+    if chosen is not None:
+        wanted |= chosen
     wanted[first] = False
     rest = np.flatnonzero(wanted)
     u = np.full((k, u1.shape[1]), -np.inf)
     f = np.ones((k, u1.shape[1]))
     u[first], f[first] = u1, f1
     if len(rest):
-        u[rest], f[rest], _ = _log_beta_cdf_tables(a[rest], b[rest])
-    return u, f, sd
+        u[rest], f[rest] = _log_beta_cdf_tables(a[rest], b[rest], mode[rest], sd[rest])
+    return u, f
 
 
 def _mixture_cdfs(table_u, table_f, rows, shifts, weights, starts, x) -> np.ndarray:
     """Each candidate's sum_q w_q G(x - shift_q), shaped (candidates, points): component c is
-    table row rows[c] shifted by shifts[c] with weight weights[c], a candidate's components
-    contiguous from starts[i]; x (points,) broadcast, or (candidates, points).
+    table row rows[c] shifted by shifts[c] with weight weights[c] (None: every weight 1), a
+    candidate's components contiguous from starts[i]; x (points,) broadcast, or (candidates, points).
 
     One np.interp for every component: the rows' tables laid end to end, each moved by its own
-    offset so they never overlap, and each query clamped into its row's table (below it G is 0,
-    above it 1: the tables' first and last values), which is np.interp(x, u, f, left=0, right=1)
-    row by row, without a Python loop over candidates."""
+    offset and padded with G = 0 below its first point and G = 1 above its last, as far as any of
+    its queries reaches, so that each query reads its own row: np.interp(x, u, f, left=0, right=1)
+    row by row, without a Python loop over candidates and without clamping every query."""
     u, f = table_u[rows], table_f[rows]
-    low, high = u[:, :1], u[:, -1:]
-    gap = float((high - low).max()) + 1.0
-    offsets = 2.0 * gap * np.arange(len(rows))[:, None]
-    per_component = x if np.ndim(x) == 1 or x.shape[0] == 1 else np.repeat(x, np.diff(np.append(starts, len(rows))), 0)
-    queries = np.minimum(np.maximum(per_component - shifts[:, None], low), high) + offsets
-    found = np.interp(queries.ravel(), (u + offsets).ravel(), f.ravel()).reshape(queries.shape)
-    if len(starts) == len(rows):  # one component each: no mixture to sum
+    n = len(rows)
+    per_component = x if x.ndim == 1 or x.shape[0] == 1 else np.repeat(x, np.diff(np.append(starts, n)), 0)
+    low, high = u[:, 0], u[:, -1]
+    lowest = np.minimum.reduce(per_component, axis=-1) - shifts  # each component's least query
+    highest = np.maximum.reduce(per_component, axis=-1) - shifts
+    reach = max(float(np.maximum.reduce(low - lowest)), float(np.maximum.reduce(highest - high)), 0.0) + 1.0
+    row_width = float(np.maximum.reduce(high - low)) + 2.0 * reach + 1.0
+    first = row_width * np.arange(n)  # where row c's first point goes
+    offsets = first - low
+    padded_u = np.empty((n, u.shape[1] + 2))
+    padded_u[:, 0] = first - reach
+    np.add(u, offsets[:, None], out=padded_u[:, 1:-1])
+    padded_u[:, -1] = high + offsets + reach
+    padded_f = np.empty_like(padded_u)
+    padded_f[:, 0], padded_f[:, 1:-1], padded_f[:, -1] = 0.0, f, 1.0
+    queries = per_component + (offsets - shifts)[:, None]
+    found = np.interp(queries.ravel(), padded_u.ravel(), padded_f.ravel()).reshape(queries.shape)
+    if weights is None:
+        return found
+    if len(starts) == n:  # one component each: no mixture to sum
         return found * weights[:, None]
     return np.add.reduceat(found * weights[:, None], starts, axis=0)
 
@@ -105,7 +145,8 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
     ln(rate_j) (tabulated by _log_beta_cdf_table). Then P(i) = integral of prod_{j != i} F_j dF_i,
     by the trapezoid rule on GRID_POINTS even points plus the table points of every candidate
     narrower than SHARP_CELLS cells (so every candidate's distribution is resolved), from the
-    highest point below which some candidate has mass < 1e-7.
+    highest point below which some candidate has mass < 1e-7, raised by _raised_start to where the
+    largest draw has mass under NEGLIGIBLE below.
     Error: that of the tables (trapezoid and linear interpolation at 1/12 of a standard
     deviation), measured against 10^6 draws in tests/unit/test_policies.py as below 0.003; the result
     is normalised to sum to 1. Padding (outside `mask`) has probability 0.
@@ -123,7 +164,9 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
 def _components(live, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
     """The mixture components of the live candidates' draws: (table row, shift, weight) of each, a
     candidate's components contiguous from starts[i]: one per payout node where the payout's spread
-    matters (`spread`), else one at m."""
+    matters (`spread`), else one at m (and weight None when that is every candidate's case)."""
+    if not spread[live].any():
+        return live, m[live], None, np.arange(len(live))
     counts = np.where(spread[live], len(weights), 1)
     starts = np.cumsum(counts) - counts
     owner = np.repeat(np.arange(len(live)), counts)
@@ -134,29 +177,35 @@ def _components(live, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
     return rows, shift, weight, starts
 
 
-def _negligible(live, start, table_u, table_f, spread, shifts, m, weights, chosen) -> np.ndarray:
-    """Which live candidates draw above `start` with probability below NEGLIGIBLE: each wins with
-    at most that probability, and its factor in the others' products is within that of 1, so
-    leaving it out moves no probability by more than NEGLIGIBLE x K. A reflected candidate's draw
-    lies above its threshold, not below its mean: it is always kept."""
-    below = _mixture_cdfs(table_u, table_f, *_components(live, spread, shifts, m, weights), np.array([start]))[:, 0]
-    kept = chosen[live] if chosen is not None else np.zeros(len(live), dtype=bool)
-    return (below > 1.0 - NEGLIGIBLE) & ~kept
+def _raised_start(live, start, high, table_u, table_f, components, chosen) -> tuple[float, np.ndarray]:
+    """`start` raised to the highest of COARSE_POINTS even points up to the live candidates' top
+    below which the largest draw has mass under NEGLIGIBLE, and which live candidates to keep: those
+    drawing above the new start with probability over NEGLIGIBLE. The mass below comes from the
+    product of the candidates' unreflected distribution functions, at least that of the draws the
+    integral takes (a reflected F, or F^samples, is at most F). Leaving a candidate out moves no
+    probability by more than NEGLIGIBLE x K (it wins with at most that probability, and its factor
+    in the others' products is within that of 1); a reflected candidate's draw lies above its
+    threshold, not below its mean: it is always kept."""
+    coarse = start + (float(np.maximum.reduce(high[live])) - start) * _UNIT_COARSE
+    cdf = _mixture_cdfs(table_u, table_f, *components, coarse[None, :])
+    at = max(int(np.add.reduce(np.multiply.reduce(cdf, axis=0) < NEGLIGIBLE)) - 1, 0)
+    kept = cdf[:, at] <= 1.0 - NEGLIGIBLE
+    if chosen is not None:
+        kept |= chosen[live]
+    return float(coarse[at]), kept
 
 
 def _products_of_the_others(cdf: np.ndarray) -> np.ndarray:
     """prod_{j != i} F_j at every point, shaped as cdf (candidates, points), without cumulative
-    products (numpy's are not vectorised): the product of the non-zero F_j and the number of zeros
-    at each point, then F_i divided out where it is not 0; where it is 0 the others' product is the
-    whole non-zero product if F_i is the only zero there, else 0."""
-    zero = cdf <= 0.0
-    nonzero_product = np.multiply.reduce(np.where(zero, 1.0, cdf), axis=0)
-    zeros = np.add.reduce(zero, axis=0)
-    return np.where(
-        zero,
-        np.where(zeros == 1, nonzero_product, 0.0),
-        np.where(zeros == 0, nonzero_product, 0.0) / np.where(zero, 1.0, cdf),
-    )
+    products (numpy's are not vectorised): the product of all F_j, each held at least TINY, divided
+    by F_i held the same way. Where no F_j but F_i is 0 that is the others' product exactly (the
+    product underflows only where it is below 1e-150 or so, and then any value under 1e-150 would
+    do); where another F_j is 0 it is at most TINY times a product of factors at most 1, and
+    everything below TINY_PRODUCT is set to 0."""
+    others = np.maximum(cdf, TINY)
+    np.divide(np.multiply.reduce(others, axis=0), others, out=others)
+    others[others < TINY_PRODUCT] = 0.0
+    return others
 
 
 def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, params: SamplerParams) -> np.ndarray:
@@ -164,28 +213,34 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     k = len(a)
     out = np.zeros(k)
     m = m_all  # shifted below for a narrow optimistic payout; the reflection reads m_all
-    table_u, table_f, table_sd = _tables_that_matter(a, b, m_all, s, params)
+    mode, sd = _laplace(a, b)
+    chosen = reflected(m_all, params)
+    table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s, chosen)
     # a payout spread below 2 % of the log-rate spread changes the spread of the sum by 0.02 %:
     # one node (m) there
-    spread = s > 0.02 * table_sd
+    spread = s > 0.02 * sd
+    any_spread = bool(spread.any())
     all_nodes = np.abs(GH_NODES) if params.optimistic_payout else GH_NODES
-    nodes = all_nodes if spread.any() else np.zeros(1)
-    weights = GH_WEIGHTS if spread.any() else np.ones(1)
+    nodes = all_nodes if any_spread else np.zeros(1)
+    weights = GH_WEIGHTS if any_spread else np.ones(1)
     if params.optimistic_payout:  # a narrow payout still shifts its candidate by s E|node|
         m = m + np.where(spread, 0.0, s * (GH_WEIGHTS @ all_nodes))
-    shifts = m[:, None] + np.where(spread, s, 0.0)[:, None] * nodes  # (K, Q)
+    shifts = m[:, None] + np.where(spread, s, 0.0)[:, None] * nodes if any_spread else m[:, None]  # (K, Q)
     first = np.minimum(np.add.reduce(table_f < 1e-7, axis=1), table_f.shape[1] - 1)
-    low = table_u[np.arange(k), first] + shifts.min(axis=1)
-    high = table_u[:, -1] + shifts.max(axis=1)
-    chosen = reflected(m_all, params)
+    low = table_u[np.arange(k), first] + np.minimum.reduce(shifts, axis=1)
+    high = table_u[:, -1] + np.maximum.reduce(shifts, axis=1)
     threshold = None
     if chosen is not None:  # -inf: not reflected
         threshold = np.where(chosen, np.log(a / (a + b)) + m_all, -np.inf)
         low = np.maximum(low, threshold)  # no reflected draw falls below the candidate's mean
-    start = low.max()
+    start = float(np.maximum.reduce(low))
     live = np.flatnonzero(high > start)
+    components = _components(live, spread, shifts, m, weights)
     if len(live) > 2:  # and whose draw has more than NEGLIGIBLE of its mass above `start`
-        live = live[~_negligible(live, start, table_u, table_f, spread, shifts, m, weights, chosen)]
+        start, kept = _raised_start(live, start, high, table_u, table_f, components, chosen)
+        if not kept.all():
+            live = live[kept]
+            components = _components(live, spread, shifts, m, weights)
     if len(live) == 0:  # every distribution collapsed onto the same point: a tie
         return np.full(k, 1.0 / k)
     if len(live) == 1:
@@ -193,29 +248,32 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
         return out
     # the grid: GRID_POINTS evenly from `start` to the highest candidate's top, plus the table
     # points of every candidate narrower than SHARP_CELLS of its cells (so each is resolved)
-    top = high[live].max()
+    top = float(np.maximum.reduce(high[live]))
     cell = (top - start) / GRID_POINTS
-    sharp = live[np.sqrt(table_sd[live] ** 2 + s[live] ** 2) < SHARP_CELLS * cell]
+    sharp = live[sd[live] ** 2 + s[live] ** 2 < (SHARP_CELLS * cell) ** 2]
     # each sharp candidate's table points at each of its nodes (one node where its payout is narrow)
     sharp_points = table_u[sharp, TAIL_POINTS::SHARP_STRIDE, None] + shifts[sharp, None, :]
-    own_nodes = (np.arange(shifts.shape[1]) == 0) | spread[sharp, None]
-    sharp_points = sharp_points.transpose(0, 2, 1)[own_nodes].ravel()
-    points = np.concatenate([np.linspace(start, top, GRID_POINTS + 1), sharp_points])
+    if any_spread:
+        own_nodes = (np.arange(shifts.shape[1]) == 0) | spread[sharp, None]
+        sharp_points = sharp_points.transpose(0, 2, 1)[own_nodes]
+    parts = [start + (top - start) * _UNIT_GRID, sharp_points.ravel()]
     if threshold is not None:  # the kink of each distribution function at its threshold
-        points = np.concatenate([points, threshold[live][chosen[live]]])
-    points = np.unique(np.concatenate([[start], points[points >= start]]))
+        parts.append(threshold[live][chosen[live]])
+    points = np.concatenate(parts)
+    # sorted, from `start` on; a point twice is an interval of no mass, which adds nothing
+    points = np.sort(points[points >= start])
     # each live candidate's distribution function on the points: one mixture component per node
     # (one for a narrow payout), every component of every candidate interpolated in one call
-    components = _components(live, spread, shifts, m, weights)
     cdf = _mixture_cdfs(table_u, table_f, *components, points[None, :])
     if threshold is not None and chosen[live].any():  # reflected above t: F(x) - F(2t - x) for x >= t, else 0
-        t = threshold[live][:, None]
+        t = np.where(chosen[live], threshold[live], start)[:, None]  # (any finite t where not reflected)
         mirrored = _mixture_cdfs(table_u, table_f, *components, 2 * t - points)
         cdf = np.where(chosen[live][:, None], np.where(points < t, 0.0, np.maximum(cdf - mirrored, 0.0)), cdf)
     if params.samples > 1:  # the largest of `samples` independent draws
         cdf = cdf ** int(params.samples)
     others = _products_of_the_others(cdf)
-    mass = np.diff(cdf, axis=1)
-    shares = np.add.reduce(mass * (others[:, 1:] + others[:, :-1]) / 2.0, axis=1)
-    out[live] = shares / shares.sum()
+    # the trapezoid rule: sum over intervals of F_i's rise times the others' product's mean there
+    mass = cdf[:, 1:] - cdf[:, :-1]
+    shares = np.vecdot(mass, others[:, 1:]) + np.vecdot(mass, others[:, :-1])
+    out[live] = shares / np.add.reduce(shares)
     return out

@@ -57,9 +57,18 @@ def reflected(m: np.ndarray, params: SamplerParams, mask=None) -> np.ndarray | N
         return np.ones(np.shape(m), dtype=bool)
     if params.optimistic_payout_multiple is None:
         return None
-    median = np.median(m, axis=-1, keepdims=True) if mask is None else _row_median(m, mask)
+    median = _median(m) if mask is None else _row_median(m, mask)
     high = m - median > np.log(params.optimistic_payout_multiple)
     return high if high.any() else None
+
+
+def _median(values: np.ndarray) -> np.ndarray:
+    """np.median(values, axis=-1, keepdims=True), NaN included, from one np.partition: np.median's
+    own wrappers cost three times the partition at K = 100, and a decision takes two medians."""
+    k = values.shape[-1]
+    ordered = np.partition(values, [(k - 1) // 2, k // 2, k - 1], axis=-1)
+    middle = (ordered[..., (k - 1) // 2 : (k - 1) // 2 + 1] + ordered[..., k // 2 : k // 2 + 1]) / 2.0
+    return np.where(np.isnan(ordered[..., -1:]), np.nan, middle)
 
 
 def _row_median(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
