@@ -9,6 +9,7 @@ new click context on every call (each candidate's rate shifted, its variance wid
 shared/cpa/context_model.py makes them), so it never reuses a probability. Each row gives the
 wall time and the CPU time of the calling thread (on a machine shared with other jobs the wall
 time also counts the time the process waits for a core), and the load average while it ran.
+The process sets its allocator as the service's entry points do (shared/platform/allocator.py).
 """
 
 import argparse
@@ -19,6 +20,7 @@ import numpy as np
 
 from shared.cpa.policies import DEFAULT_SAMPLER, SAMPLERS, OfferStats, SamplerParams, Stats, choose_batch
 from shared.cpa.policies.contextual import Adjustments, ContextParams
+from shared.platform import allocator
 
 
 def candidates(k: int, rng: np.random.Generator) -> list[OfferStats]:
@@ -45,6 +47,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--calls", type=int, default=2000)
     args = parser.parse_args()
+    allocator.keep_freed_memory_mapped()
     rng = np.random.default_rng(0)
     same = Stats.of(candidates(args.candidates, rng))
     rotating = [Stats.of(candidates(args.candidates, rng)) for _ in range(args.calls)]

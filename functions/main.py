@@ -26,6 +26,7 @@ from shared.customer import agents, segments
 from shared.customer.models import PredictRequest, RewardRequest
 from shared.customer.records import Episode
 from shared.customer.store import CustomerStore
+from shared.platform import allocator
 from shared.platform.firestore import get_db, get_request_db
 from shared.platform.namespace import DEFAULT_TENANT, Namespace
 from shared.web.http import ApiError, endpoint, json_body, log_fields, query_and_body, tenant
@@ -36,6 +37,8 @@ _COMPARE_PATH = re.compile(r"^/offers/compare/?$")
 # Intervals and P(best) are Monte Carlo (shared/cpa/insights.py): a fixed seed gives the same
 # counters the same answer, call after call.
 _INSIGHTS_SEED = 0
+
+allocator.keep_freed_memory_mapped()
 
 
 _rngs: dict[str, np.random.Generator] = {}

@@ -30,20 +30,6 @@ _UNIT_COARSE = np.linspace(0.0, 1.0, COARSE_POINTS + 1)
 TINY, TINY_PRODUCT = 1e-200, 1e-150
 
 
-def _keep_freed_temporaries_mapped() -> None:
-    """glibc gives the top of its heap back to the kernel whenever more than its trim threshold is
-    free there (128 kB until the process frees a larger mmap-ed block), and the next allocation
-    faults the pages in again: the integral's temporaries (50-300 kB each at K = 100) made that
-    happen on every call, about 40 page faults, a fifth of its CPU. Freeing one mmap-ed block of
-    4 MB raises glibc's mmap threshold to 4 MB and its trim threshold to 8 MB for the process (its
-    dynamic threshold); other allocators are unaffected."""
-    block = np.empty(1 << 19)
-    del block
-
-
-_keep_freed_temporaries_mapped()
-
-
 def _laplace(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The mode of ln(X), X ~ Beta(a, b), and the Laplace approximation's standard deviation."""
     wide = b <= 1.0  # the density in ln(rate) rises up to rate = 1
