@@ -34,7 +34,7 @@ from bench.intervals import ci95
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "bench"
-PUBLISHED = ROOT / "bench" / "results"
+PUBLISHED = ROOT / "bench" / "results" / "context"
 FOLD_CLICKS = 1_000
 SPEND_LAG_CLICKS = 100
 CHECKPOINTS = 100
