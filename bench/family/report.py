@@ -155,6 +155,8 @@ def lai_robbins_table(runs: dict, first: list) -> list[str]:
 def restarts_table(runs: dict, first: list) -> list[str]:
     """False restarts on the stationary classes, per 10 million clicks and per 10 million offer-clicks."""
     stationary = [i for i, r in enumerate(first) if r.cls in STATIONARY]
+    if not stationary:
+        return []
     envs = {r.key: cpa_envs.draw(r.cls, int(r.key.rsplit("-", 1)[1])) for r in first}
     lines = []
     for name, rows in runs.items():
