@@ -4,6 +4,9 @@ Each is here because a measured speed-up needs it; tests/store/test_sdk_private.
 the attribute, when an SDK upgrade removes or changes one. Nowhere else may touch them.
 """
 
+from collections.abc import Iterator
+from typing import Any
+
 from google.cloud import firestore
 from google.cloud.firestore_v1.types import firestore as firestore_types
 
@@ -12,6 +15,21 @@ def snapshot_fields(snapshot: firestore.DocumentSnapshot) -> dict:
     """The snapshot's fields without the deep copy of to_dict(), which a roll-up would pay on every
     shard it sums (docs/data-model.md has the cost). Read-only: the caller must not change what it gets."""
     return snapshot._data
+
+
+def found_fields(db: firestore.Client, refs: list[firestore.DocumentReference]) -> Iterator[tuple[str, Any]]:
+    """(document path, its fields as the raw protobuf map of Value messages) for every document of
+    `refs` that exists, read in one BatchGetDocuments call as get_all makes it (same request, same
+    retry and deadline), but without building a DocumentSnapshot: get_all decodes every field of
+    every document through proto-plus, which was most of a roll-up's CPU (about 120 ms for the 800
+    shards of 100 counters, against 35 ms read raw; a background roll-up competes with requests for
+    the GIL). Read-only."""
+    prefix = f"{db._database_string}/documents/"
+    request = {"database": db._database_string, "documents": [prefix + ref.path for ref in refs]}
+    for response in db._firestore_api.batch_get_documents(request=request, metadata=db._rpc_metadata):
+        pb = firestore_types.BatchGetDocumentsResponse.pb(response)
+        if pb.WhichOneof("result") == "found":
+            yield pb.found.name[len(prefix) :], pb.found.fields
 
 
 def observe_documents(db: firestore.Client, on_read, on_write) -> None:

@@ -17,8 +17,11 @@ How it stays fresh without reading per request:
   the counter has seen, they matter to a decision: the first clicks of a new offer are all there
   is to learn from. So a copy is usable for at most STATS_LAG_FRACTION (default 0.1) of the
   counter's life at its current rate, `writes / rate`, and at least STATS_MIN_AGE_SECONDS
-  (default 0.1): for its first M / 0.1 = 20 s of traffic (and until a second roll-up has measured
-  its rate) a counter's copy is younger than 10 % of its life. Those copies come from a shard sum
+  (default 0.1) and one write's time, `1 / rate` (a counter of fewer than 1 / 0.1 = 10 writes is
+  not re-read for less than one expected write: at 100 candidates most offers are written less than
+  once a second, and re-reading their shards for a fraction of a write was one /sample in five):
+  for its first M / 0.1 = 20 s of traffic (and until a second roll-up has measured its rate) a
+  counter's copy is younger than 10 % of its life. Those copies come from a shard sum
   or a roll-up on the request path: more reads while a counter is young, none once it is not
   (bench/capacity.py prints the cost of a launch);
 - a request that finds a copy too old to use (the instance just started, or the offer was idle)
@@ -130,7 +133,7 @@ class StatsCache:
         if summary.rate <= 0:
             return self.max_age
         life = summary.totals.get(counters.WRITES, 0) / summary.rate
-        return min(self.max_age, max(self.min_age, self.lag_fraction * life))
+        return min(self.max_age, max(self.min_age, self.lag_fraction * life, 1 / summary.rate))
 
     def _usable(self, summary: Summary, now: float) -> bool:
         return summary.as_of is not None and now - summary.as_of <= self.age_limit(summary)

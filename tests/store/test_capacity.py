@@ -180,3 +180,20 @@ def test_only_one_instance_rolls_a_counter_up_per_interval(db):
     assert counters.roll_up(db, path, counters.Summary(), 100.5, 1.0) is None  # same slot: leased
     assert counters.roll_up(db, path, counters.Summary(), 101.0, 1.0) is None  # older summary: refused
     assert counters.roll_up(db, path, first, 102.0, 1.0) is not None
+
+
+def test_a_shard_sum_read_raw_is_the_sum_of_the_decoded_shards(db):
+    """counters.read_shards sums the shards' raw protobuf fields (sdk_private.found_fields): the
+    same totals as counters.sum_shards over the decoded snapshots, nested maps, doubles and all;
+    bools and strings are not counts."""
+    path = "sum_raw/7"
+    refs = counters.shard_refs(db, path, counters.MIN_SHARDS)
+    refs[0].set({counters.FIELD: {"clicks": 2, "reward": 1.5, "spend": {"2026-01-01": {"reward": 3}}, "flag": True}})
+    refs[3].set({counters.FIELD: {"clicks": 5, "reward": 2, "spend": {"2026-01-01": {"reward": 0.25}}, "note": "x"}})
+    refs[5].set({"other": 1})  # a shard without counted fields adds nothing
+    assert counters.read_shards(db, {path: counters.MIN_SHARDS})[path] == counters.sum_shards(db.get_all(list(refs)))
+    assert counters.read_shards(db, {path: counters.MIN_SHARDS})[path] == {
+        "clicks": 7,
+        "reward": 3.5,
+        "spend": {"2026-01-01": {"reward": 3.25}},
+    }

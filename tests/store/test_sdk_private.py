@@ -30,3 +30,13 @@ def test_observe_documents_sees_the_clients_reads_and_writes(db):
     ref.get()
     assert [name.rsplit("/", 2)[-2:] for name in writes] == [["sdk_private", "observed"]]
     assert [name.rsplit("/", 2)[-2:] for name in reads] == [["sdk_private", "observed"]]
+
+
+def test_found_fields_are_the_raw_fields_of_the_documents_that_exist(db):
+    here, gone = db.collection("sdk_private").document("found"), db.collection("sdk_private").document("gone")
+    here.set({"c": {"clicks": 3, "reward": 2.5}})
+    gone.delete()
+    found = dict(sdk_private.found_fields(db, [here, gone]))
+    assert list(found) == [here.path]
+    counted = found[here.path]["c"].map_value.fields
+    assert (counted["clicks"].integer_value, counted["reward"].double_value) == (3, 2.5)
