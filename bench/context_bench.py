@@ -13,7 +13,8 @@ seen SPEND_LAG_CLICKS late (the statistics cache's lag). Both policies see the s
 
 Figures: % of the oracle's revenue (the contextual oracle, or the capped linear programme's), the
 paired difference to thompson with a 95 % interval over seeds, and on `capped` each cap's spend at
-the day's end and the share of the day it lasted. Runs are kept in --runs-dir and reused.
+the day's end and the share of the day it lasted. Runs are kept in --runs-dir and reused while the
+code they ran (bench's runner files and shared/cpa) is unchanged (`code_tag`).
 
 The published figures are seeds 0 to 99. A model choice is tried on TRAINING_SEEDS onwards
 (`--first-seed 1000`, never published), so the reported seeds are not the ones it was chosen on.
@@ -27,6 +28,7 @@ import pathlib
 import pickle
 import time
 import warnings
+import zlib
 
 import numpy as np
 
@@ -169,9 +171,16 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
     return found
 
 
+def code_tag() -> str:
+    """A hash of the code a run depends on, so a kept run of other code is not reused."""
+    files = [ROOT / "bench" / name for name in ("context_bench.py", "context_envs.py", "harness.py", "run.py")]
+    files += sorted((ROOT / "shared" / "cpa").glob("**/*.py"))
+    return f"{zlib.crc32(b''.join(path.read_bytes() for path in files)):08x}"
+
+
 def _task(args):
     env_key, sampler, seeds, first_seed, runs_dir = args
-    name = f"{env_key}_{sampler}_{seeds}" + (f"_from{first_seed}" if first_seed else "")
+    name = f"{env_key}_{sampler}_{seeds}" + (f"_from{first_seed}" if first_seed else "") + f"_{code_tag()}"
     kept = pathlib.Path(runs_dir) / f"{name}.pkl" if runs_dir else None
     if kept is not None and kept.exists():
         return pickle.loads(kept.read_bytes())
