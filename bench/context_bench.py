@@ -7,9 +7,10 @@
 Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
 capped-out offer out, with no pacing) and `contextual` (the context's effects, and pacing on
 `capped`), each as the service runs it: the batched core, the exploration floor, drift restarts
-every DISCOUNT_BUCKET clicks (bench.run's DRIFT). The contextual sampler's context counts are
-folded every FOLD_CLICKS clicks (the store folds once a minute); on `capped` the day's spend is
-seen SPEND_LAG_CLICKS late (the statistics cache's lag). Both policies see the same draws.
+every DISCOUNT_BUCKET clicks when the service has them on (bench.run's DRIFT; off by default). The
+contextual sampler's context counts are folded every FOLD_CLICKS clicks (the store folds once a
+minute); on `capped` the day's spend is seen SPEND_LAG_CLICKS late (the statistics cache's lag).
+Both policies see the same draws.
 
 Figures: % of the oracle's revenue (the contextual oracle, or the capped linear programme's), the
 paired difference to thompson with a 95 % interval over seeds, and on `capped` each cap's spend at
@@ -93,7 +94,7 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
     curve = np.zeros((b, CHECKPOINTS))
     checkpoint = 0
     for step in range(env.horizon):
-        if step % DISCOUNT_BUCKET == 0 and step:
+        if drift_params is not None and step % DISCOUNT_BUCKET == 0 and step:
             totals = np.stack(stats)
             drift_state = drift.roll(drift_state, totals, rolled_totals, DISCOUNT_BUCKET, drift_params)
             rolled_totals = totals

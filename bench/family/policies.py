@@ -9,12 +9,14 @@ decide on restarted statistics, the registry's `forgets`), or None (cumulative c
 import zlib
 from dataclasses import dataclass, replace
 
-from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, DriftParams
+from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, SUGGESTED_HALF_LIFE_SECONDS, DriftParams
 from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
 from shared.cpa.policies import SAMPLERS as REGISTRY
 
 RUNNER_VERSION = 2  # bump when bench/family/cpa_runner.py or cpa_envs.py change what a run measures
-DRIFT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
+# the service's default restarts (None: off) and the setting they were measured with
+DRIFT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD) if DEFAULT_HALF_LIFE_SECONDS > 0 else None
+RESTARTS = DriftParams(SUGGESTED_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,14 @@ SAMPLERS = {  # every project sampler as the service runs it (default SamplerPar
 VARIANTS = {
     policy.name: policy
     for policy in (
-        _project("thompson-no-drift", "thompson", "thompson without drift restarts", drift=False),
+        _project("thompson-drift", "thompson", "thompson with drift restarts (the default before)", RESTARTS),
         *(
-            _project(f"thompson-drift{t:g}", "thompson", f"thompson, restarts at threshold {t:g}", DriftParams(1800, t))
+            _project(
+                f"thompson-drift{t:g}",
+                "thompson",
+                f"thompson, restarts at threshold {t:g}",
+                DriftParams(SUGGESTED_HALF_LIFE_SECONDS, t),
+            )
             for t in (9.0, 12.0, 16.0)
         ),
         _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),

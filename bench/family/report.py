@@ -75,9 +75,9 @@ def cpa_section(part: str, runs: dict, out) -> str:
     )
     lines += lai_robbins_table(runs, first)
     lines += restarts_table(runs, first)
-    if "thompson-no-drift" in runs and "thompson" in runs:
-        gain = _lost(runs["thompson-no-drift"]) - _lost(runs["thompson"])
-        lines += ["Drift restarts: `thompson` − `thompson-no-drift`, points of oracle revenue, paired:", ""]
+    if "thompson-drift" in runs and "thompson" in runs:
+        gain = _lost(runs["thompson"]) - _lost(runs["thompson-drift"])
+        lines += ["Drift restarts: `thompson-drift` − `thompson` (no restarts), points of oracle revenue, paired:", ""]
         lines += ["| " + " | ".join(groups) + " |", "|" + "---|" * len(groups)]
         lines += ["| " + " | ".join(_mean_ci(gain[members[g]], "+") for g in groups) + " |", ""]
     if "close" in classes:

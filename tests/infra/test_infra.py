@@ -24,6 +24,7 @@ import pytest
 from devstack.routes import entry_points, load_routes
 from shared.batch import rules
 from shared.batch.job import FINALIZED
+from shared.cpa import drift
 from shared.web.http import endpoint
 from tests.infra.terraform import HCL, INFRA, RESOURCES, ROOT, console, evaluate, parse, resources
 
@@ -270,7 +271,9 @@ def test_environment_of_every_function():
             assert env["RESULTS_BUCKET"] == values["bucket_names"]["results"], name
         elif fn["invoker"] == "gateway":
             assert env["DEGRADED_MODE"] == "off" and env["STATS_MAX_AGE_SECONDS"] == "2", name
-            assert env["DRIFT_HALF_LIFE_SECONDS"] == "1800" and env["DRIFT_THRESHOLD"] == "6", name
+            # Terraform's defaults are the code's: restarts off (shared/cpa/drift.py)
+            assert env["DRIFT_HALF_LIFE_SECONDS"] == f"{drift.DEFAULT_HALF_LIFE_SECONDS:g}", name
+            assert env["DRIFT_THRESHOLD"] == f"{drift.DEFAULT_THRESHOLD:g}", name
             assert env["THREADS"] == str(fn["concurrency"]), name
     body = RESOURCES[("google_cloudfunctions2_function", "function")]
     environment = (

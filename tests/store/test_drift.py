@@ -45,8 +45,12 @@ def test_the_roll_up_moves_an_offers_drift_state_once_and_decisions_see_the_new_
     assert counters.read_summaries(db, [path])[path].derived["restarts"] == 1
 
 
-def test_without_restarts_the_roll_up_keeps_the_state_as_it_was(db, monkeypatch):
-    monkeypatch.setenv("DRIFT_HALF_LIFE_SECONDS", "0")
+@pytest.mark.parametrize("half_life", [None, "0"], ids=["by-default", "turned-off"])
+def test_without_restarts_the_roll_up_keeps_the_state_as_it_was(db, monkeypatch, half_life):
+    if half_life is None:
+        monkeypatch.delenv("DRIFT_HALF_LIFE_SECONDS", raising=False)
+    else:
+        monkeypatch.setenv("DRIFT_HALF_LIFE_SECONDS", half_life)
     path = cpa.offer_counter(42)
     _add(db, path, 100, 2, 500.0)
     state = {"recent": {"clicks": 3.0}, "baseline": {"clicks": 1.0}, "restarts": 1}

@@ -9,7 +9,7 @@ import pytest
 from shared.cpa import drift
 from shared.cpa.drift import DriftParams
 
-PARAMS = DriftParams()  # the defaults: half-life 1,800 s, threshold 6
+PARAMS = DriftParams()  # restarts as measured when turned on: half-life 1,800 s, threshold 6
 
 
 def _roll(rate, payout, clicks_per_second, seconds, rng, state=None, totals=None):
@@ -80,7 +80,11 @@ def test_since_is_the_totals_before_any_restart():
 def test_drift_settings_from_the_environment(monkeypatch):
     monkeypatch.delenv("DRIFT_HALF_LIFE_SECONDS", raising=False)
     monkeypatch.delenv("DRIFT_THRESHOLD", raising=False)
-    assert drift.params_from_env() == DriftParams(drift.DEFAULT_HALF_LIFE_SECONDS, drift.DEFAULT_THRESHOLD)
+    assert drift.params_from_env() is None  # off unless turned on (issue 26: no measured gain)
+    monkeypatch.setenv("DRIFT_HALF_LIFE_SECONDS", "1800")
+    assert drift.params_from_env() == DriftParams(1800.0, drift.DEFAULT_THRESHOLD)
+    monkeypatch.setenv("DRIFT_THRESHOLD", "9")
+    assert drift.params_from_env() == DriftParams(1800.0, 9.0)
     monkeypatch.setenv("DRIFT_HALF_LIFE_SECONDS", "0")
     assert drift.params_from_env() is None
     monkeypatch.setenv("DRIFT_HALF_LIFE_SECONDS", "-1")
