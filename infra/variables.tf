@@ -97,13 +97,13 @@ variable "min_instances" {
 }
 
 variable "agent_policy" {
-  description = "Customer-offers agent: \"thompson-slate\" (learns from /rewards) or \"static\" (the case study's repaired agent)."
+  description = "Customer-offers agent (AGENT_POLICY): \"linear-ucb\" (the default) or \"linear-ts\" (contextual linear models learning from /rewards), \"thompson-slate\" (per segment), \"static\" (the case study's repaired agent). docs/customer-agent.md."
   type        = string
-  default     = "thompson-slate"
+  default     = "linear-ucb"
 
   validation {
-    condition     = contains(["thompson-slate", "static"], var.agent_policy)
-    error_message = "agent_policy must be \"thompson-slate\" or \"static\"."
+    condition     = contains(["linear-ucb", "linear-ts", "thompson-slate", "static"], var.agent_policy)
+    error_message = "agent_policy must be one of \"linear-ucb\", \"linear-ts\", \"thompson-slate\", \"static\"."
   }
 }
 

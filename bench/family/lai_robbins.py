@@ -48,7 +48,9 @@ def applies(env: CpaEnvironment) -> bool:
 
 
 def informative(env: CpaEnvironment, c: float) -> bool:
-    """C ln T well below what uniform play loses (half of T x the mean gap): the bound says something."""
+    """C ln T well below what uniform play loses (half of T x the mean gap): the bound says something.
+    C = 0 (no worse offer could be the best at any rate: fixed payouts below the best's value) bounds
+    nothing."""
     values = env.rates_at(0) * env.mean_payouts
     mean_gap = (values.max() - values).mean()
-    return c * np.log(env.horizon) < 0.5 * env.horizon * mean_gap
+    return 0 < c * np.log(env.horizon) < 0.5 * env.horizon * mean_gap

@@ -66,6 +66,18 @@ VARIANTS = {
             for t in (9.0, 12.0, 16.0)
         ),
         _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
+        # less exploration: without the payout optimism, or plain Thompson (bench/run.py's PLAIN)
+        _project("thompson-no-payout-opt", "thompson", "thompson without payout optimism", optimistic_payout=False),
+        _project(
+            "thompson-plain",
+            "thompson",
+            "thompson, plain (no optimism of any kind)",
+            samples=1,
+            optimistic=False,
+            optimistic_payout=False,
+            unseen_payout_spread=None,
+            optimistic_payout_multiple=None,
+        ),
     )
 }
 POLICIES = {**SAMPLERS, **VARIANTS}

@@ -115,6 +115,16 @@ def test_the_admin_function_is_deployed_but_never_routed_and_only_admins_invoke_
     assert re.search(pattern, "group:offer-admins@example.com")
 
 
+def test_the_agent_variable_defaults_to_the_code_s_default_and_accepts_every_registered_agent():
+    from shared.customer.agents import registry
+
+    variable = HCL["variable"]["agent_policy"]
+    assert variable["default"] == registry.DEFAULT_AGENT
+    (validation,) = variable["validation"]
+    allowed = re.search(r"contains\(\[([^\]]+)\], var.agent_policy\)", validation["condition"])[1]
+    assert sorted(json.loads(f"[{allowed}]")) == sorted(registry.AGENTS)
+
+
 def test_gateway_doubles_every_path_with_a_trailing_slash(tmp_path):
     backends = {f"backend_{ep}": f"https://{ep}.example" for ep in http_entry_points()}
     source = json.loads(SPEC.read_text())

@@ -7,6 +7,7 @@ import pathlib
 import pytest
 import requests
 
+from shared.customer import agents
 from tools.load_products import load_products_file
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
@@ -33,7 +34,9 @@ def test_is_alive_reports_the_latest_agent_version(api):
     answer = requests.get(f"{api}/is-alive", timeout=30)
     assert answer.status_code == 200
     assert answer.json()["status"] == "I'm alive and running"
-    assert answer.json()["agent-version"] == "2.0.0-API"
+    # the default agent's registered version (linear-ucb 1.1.0 since issue 26)
+    assert answer.json()["agent-version"] == f"{agents.AGENTS[agents.DEFAULT_AGENT].version}-API"
+    assert answer.json()["policy"] == agents.DEFAULT_AGENT == "linear-ucb"
 
 
 def test_every_company_a_request_gets_three_distinct_eligible_offers_and_each_reward_counts_once(products):

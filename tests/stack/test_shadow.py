@@ -48,9 +48,9 @@ def test_shadow_decisions_are_logged_with_propensities(api, db, serving):
         assert 0 < logged["probability"] <= 1
 
     answer = requests.post(f"{api}/predict", json=PREDICT, timeout=30).json()
-    assert answer["served_by"] == agents.LEARNING and answer["policy"] == agents.LEARNING
+    assert answer["served_by"] == agents.DEFAULT_AGENT and answer["policy"] == agents.DEFAULT_AGENT
     episode = db.collection("episodes").document(answer["episode_id"]).get().to_dict()
-    assert episode["served_by"] == agents.LEARNING
+    assert episode["served_by"] == agents.DEFAULT_AGENT
     assert set(episode["inclusion"]) == set(ELIGIBLE) and sum(episode["inclusion"].values()) == pytest.approx(3.0)
     assert all(episode["inclusion"][offer] > 0 for offer in answer["best-three-offers"])
     segment = segments.segment_of(33, "M", "Europa")
@@ -95,4 +95,4 @@ def test_the_config_document_switches_policy_within_its_cache_time(api, db, serv
     serving({"cpa": "nonsense", "customer": {"policy": "no-such-agent", "shadow": 3}})
     assert served(500)["served_by"] == "thompson"
     answer = requests.post(f"{api}/predict", json=PREDICT | {"customer_id": "c-2"}, timeout=30)
-    assert answer.status_code == 200 and answer.json()["served_by"] == agents.LEARNING
+    assert answer.status_code == 200 and answer.json()["served_by"] == agents.DEFAULT_AGENT

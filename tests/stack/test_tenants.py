@@ -36,12 +36,16 @@ SEGMENT_CUSTOMERS = [  # one B customer per segment: each B slate is its segment
 
 @pytest.fixture(scope="module")
 def seeded_gateways(firestore_emulator):
-    """Two gateways with the same DECISION_SEED: each tenant's draws start from the same state in both."""
+    """Two gateways with the same DECISION_SEED: each tenant's draws start from the same state in both.
+    Their statistics copies are re-read for every decision (STATS_MAX_AGE_SECONDS of 1 ms): the default
+    customer agent's per-offer model learns from each of B's episodes, so with the usual cache a B slate
+    would depend on how stale B's own copy was, which differs from run to run, not on A."""
     started = []
 
     def start():
         log = tempfile.NamedTemporaryFile(prefix="tenants-gateway-", suffix=".log", delete=False)
         env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT, "DECISION_SEED": "23"}
+        env["STATS_MAX_AGE_SECONDS"] = "0.001"
         process, url = start_in_background(emulators.free_port(), env, log)
         started.append(process)
         return url, log.name

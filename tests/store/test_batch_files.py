@@ -9,7 +9,7 @@ import pytest
 
 from shared.batch import job as batch_job
 from shared.batch import score, stages, status
-from shared.customer import packs
+from shared.customer import agents, packs
 
 from .batch_helpers import (
     ROOT_DIR,
@@ -278,7 +278,7 @@ def test_packs_carry_their_expiry_and_creation(batch_buckets, db, monkeypatch):
     assert deliver(blob).status_code == 200
     for document in pack_documents(db).values():
         assert document["expire_at"] - document["created_at"] == datetime.timedelta(days=30)
-        assert document["policy"] == "thompson-slate" and document["job"] == job_id(blob)
+        assert document["policy"] == agents.DEFAULT_AGENT and document["job"] == job_id(blob)
 
 
 def test_in_process_stage_never_records_an_execution(batch_buckets, db):

@@ -134,3 +134,15 @@ def test_lai_robbins_constant_of_the_canonical_instance():
     # a payout that may move too gives more ways to look best: smaller divergences, a larger constant
     env.payout_sigma = 1.0
     assert lai_robbins.constant(env) > 17.45
+
+
+def test_an_environment_whose_worse_offers_could_never_be_best_says_nothing_about_the_bound():
+    # fixed payouts, offer 0 worth 0.10 x 100 a click; offer 1 pays 5 a conversion, so even
+    # converting every click it could not be best: C = 0, and the ratio regret / (C ln T) means nothing
+    env = cpa_envs.CpaEnvironment(
+        "stationary", 0, 2, 20_000, np.array([100.0, 5.0]), 0.0, np.zeros(1, dtype=int), np.log([[0.10, 0.10]])
+    )
+    assert lai_robbins.constant(env) == 0.0
+    assert not lai_robbins.informative(env, 0.0)
+    env.mean_payouts = np.array([100.0, 80.0])  # offer 1 would be best at a rate of 12.5 %
+    assert lai_robbins.constant(env) > 0 and lai_robbins.informative(env, lai_robbins.constant(env))

@@ -1,10 +1,10 @@
 """The customer-offers agents (Company A): each picks a slate of three offers for a customer. Pure.
 
 - `static` (agents/static.py): the case study's weights, repaired; deterministic.
-- `thompson-slate` (agents/segment_thompson.py, the default): Thompson sampling per segment and offer,
-  seeded from the static score.
-- `linear-ts`, `linear-ucb` (agents/linear.py): one Bayesian linear model per offer over the
-  customer's age, band, region, gender and segment, seeded from the static ranking.
+- `thompson-slate` (agents/segment_thompson.py): Thompson sampling per segment and offer, seeded from
+  the static score.
+- `linear-ts`, `linear-ucb` (agents/linear.py; `linear-ucb` is the default): one Bayesian linear model
+  per offer over the customer's age, band, region, gender and segment, seeded from the static ranking.
 
 `slates()` is the one interface; what each agent reads and does is in `registry.AGENTS`.
 """

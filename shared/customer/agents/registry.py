@@ -58,4 +58,6 @@ AGENTS: dict[str, Agent] = {
         Agent(linear.UCB, "1.1.0", _linear(linear.UCB), evidence=LINEAR_STATISTICS, deterministic=True),
     )
 }
-DEFAULT_AGENT = LEARNING
+# linear-ucb: ahead of every other agent in every class of the generated family, on the training
+# worlds that chose it and on the test worlds (issue 26; docs/customer-agent.md, "Which agent").
+DEFAULT_AGENT = linear.UCB

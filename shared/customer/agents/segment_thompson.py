@@ -1,4 +1,4 @@
-"""The `thompson-slate` agent (the default): per segment and offer, a Beta posterior on "a slate
+"""The `thompson-slate` agent (the default until issue 26): per segment and offer, a Beta posterior on "a slate
 holding this offer is accepted", seeded from the static score; one Thompson draw per eligible offer,
 the top three form the slate. A reward credits every offer of the slate (the client only says
 whether one of the three was accepted) unless it names the offer accepted. Pure.
