@@ -95,7 +95,7 @@ def sample_episode() -> dict:
         list(segments.OFFERS),
         "30-44|Asia|F",
         ["OFFER_1", "OFFER_2", "OFFER_3"],
-        agents.LEARNING,
+        agents.DEFAULT_AGENT,
         "batch:bench",
         datetime.datetime.now(datetime.UTC),
     )
