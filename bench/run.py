@@ -27,7 +27,7 @@ import zlib
 import numpy as np
 
 from bench.intervals import ci95
-from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, SUGGESTED_HALF_LIFE_SECONDS
+from shared.cpa import drift as restarts
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "bench"
@@ -40,8 +40,8 @@ HALF_LIVES: dict[str, float | None] = {}
 # decide on them (the registry's `forgets`), with the benchmark's clock at one click a second (a
 # half-life of 1,800 s is 1,800 clicks). DRIFT is the service's default (None: restarts off);
 # RESTARTS the setting they were measured with, which a variant turns on with "drift".
-DRIFT = (DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD) if DEFAULT_HALF_LIFE_SECONDS > 0 else None
-RESTARTS = (SUGGESTED_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
+DRIFT = restarts.SERVICE_DEFAULT
+RESTARTS = restarts.MEASURED
 
 # name -> (label, kind); kind "project" runs shared.cpa.policies' batched core, "mabwiser" bench.peers
 POLICIES = {
@@ -97,13 +97,12 @@ def project_params(policy: str):
     """(sampler, SamplerParams, DriftParams or None) a project policy of the benchmark runs with."""
     from dataclasses import replace
 
-    from shared.cpa.drift import DriftParams
     from shared.cpa.policies import SAMPLERS, SamplerParams
 
     sampler, changes = VARIANTS[policy][1:] if policy in VARIANTS else (policy, {})
     changes = dict(changes)
     drift = changes.pop("drift", DRIFT)
-    drift_params = DriftParams(*drift) if drift is not None and SAMPLERS[sampler].forgets else None
+    drift_params = drift if SAMPLERS[sampler].forgets else None
     return sampler, replace(SamplerParams(), **changes), drift_params
 
 

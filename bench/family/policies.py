@@ -9,14 +9,13 @@ decide on restarted statistics, the registry's `forgets`), or None (cumulative c
 import zlib
 from dataclasses import dataclass, replace
 
-from shared.cpa.drift import DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD, SUGGESTED_HALF_LIFE_SECONDS, DriftParams
+from bench.run import PLAIN
+from shared.cpa.drift import MEASURED, SERVICE_DEFAULT, SUGGESTED_HALF_LIFE_SECONDS, DriftParams
 from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
 from shared.cpa.policies import SAMPLERS as REGISTRY
 
 RUNNER_VERSION = 2  # bump when bench/family/cpa_runner.py or cpa_envs.py change what a run measures
-# the service's default restarts (None: off) and the setting they were measured with
-DRIFT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD) if DEFAULT_HALF_LIFE_SECONDS > 0 else None
-RESTARTS = DriftParams(SUGGESTED_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
+DRIFT, RESTARTS = SERVICE_DEFAULT, MEASURED  # the service's restarts (None: off), and as measured
 
 
 @dataclass(frozen=True)
@@ -68,16 +67,7 @@ VARIANTS = {
         _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
         # less exploration: without the payout optimism, or plain Thompson (bench/run.py's PLAIN)
         _project("thompson-no-payout-opt", "thompson", "thompson without payout optimism", optimistic_payout=False),
-        _project(
-            "thompson-plain",
-            "thompson",
-            "thompson, plain (no optimism of any kind)",
-            samples=1,
-            optimistic=False,
-            optimistic_payout=False,
-            unseen_payout_spread=None,
-            optimistic_payout_multiple=None,
-        ),
+        _project("thompson-plain", "thompson", "thompson, plain (no optimism of any kind)", **PLAIN),
     )
 }
 POLICIES = {**SAMPLERS, **VARIANTS}

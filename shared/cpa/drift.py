@@ -45,6 +45,12 @@ class DriftParams:
     threshold: float = DEFAULT_THRESHOLD  # likelihood ratio (natural log) that restarts an offer
 
 
+# What the service runs without DRIFT_* set (None: off), and the restarts as they were measured:
+# the benchmarks' default and their `thompson-drift` variant.
+SERVICE_DEFAULT = DriftParams(DEFAULT_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD) if DEFAULT_HALF_LIFE_SECONDS > 0 else None
+MEASURED = DriftParams(SUGGESTED_HALF_LIFE_SECONDS, DEFAULT_THRESHOLD)
+
+
 def params_from_env() -> DriftParams | None:
     """DRIFT_HALF_LIFE_SECONDS (default 0: restarts off; 1800 is the measured setting) and DRIFT_THRESHOLD
     (default 6). None when restarts are off."""
