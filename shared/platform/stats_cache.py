@@ -29,17 +29,19 @@ for a young copy, within the next T. The next tick starts T later at the earlies
   counter's life at its current rate, `writes / rate`, at least T and one write's time, `1 / rate`
   (a counter of fewer than 10 writes is not re-read for a fraction of one expected write), at most
   M: for its first M / 0.1 = 20 s of traffic (and until a second roll-up has measured its rate) a
-  counter's L is under M. The tick that starts at most T before the copy's age reaches L re-reads
-  it, from a roll-up or, when the summary is older than L, a sum of its shards written nowhere.
-  Until that refresh has finished, requests keep using the old copy. So while requests keep
-  using a young copy, they use it at most L + T old plus the background refresh's own duration
-  (a few round trips); after a pause in this instance's requests for the counter, the first
-  request may use a copy up to M old (asking for its refresh), as it may for any counter. Before
-  the shared tick, L bounded every decision strictly, at the price of requests refreshing young
-  copies on their own path (one /sample in five at K = 100). What that gives up is at most T
-  and a refresh's milliseconds of lag against the seconds of life L is measured in, or, after a
-  pause, the M that every established counter's decisions live with; bench.lag measured the
-  strict rule, not this one.
+  counter's L is under M. The first request that finds its copy L old (or T after its last read,
+  whichever is later) asks for a tick, and any tick gathers the young copies that reach L within
+  the next T. The tick re-reads them from a roll-up or, when the summary is older than L (for one
+  gathered early: would be at the next tick), a sum of its shards written nowhere. Until that
+  refresh has finished, requests keep using the old copy. So while requests keep using a young
+  copy, they use it at most L + T old (L when its summary was fresh when read) plus the
+  background refresh's own duration (a few round trips); after a pause in this instance's
+  requests for the counter, the first request may use a copy up to M old (asking for its
+  refresh), as it may for any counter. Before the shared tick, L bounded every decision
+  strictly, at the price of requests refreshing young copies on their own path (one /sample in
+  five at K = 100). What that gives up is T and a refresh's milliseconds of lag against the seconds
+  of life L is measured in, or, after a pause, the M that every established counter's decisions
+  live with; bench.lag measured the strict rule, not this one.
 
 `background=False` runs the refresher's work inline, right after the request that asked for it
 (the capacity benchmark replays traffic in virtual time that way).
@@ -83,7 +85,8 @@ def max_age_from_env() -> float:
 class Entry(NamedTuple):
     read_at: float
     summary: Summary
-    refresh_at: float  # when a tick re-reads it (the module's doc)
+    refresh_at: float  # when a request asks for a tick to re-read it (the module's doc)
+    gather_at: float  # from when a tick re-reads it with the others: a young copy's due within the tick
 
 
 class StatsCache:
@@ -170,14 +173,21 @@ class StatsCache:
     def _due(self, summary: Summary, now: float) -> bool:
         return summary.as_of is None or self._slot(summary.as_of) < self._slot(now)
 
-    def _refresh_at(self, read_at: float, summary: Summary) -> float:
+    def _entry(self, read_at: float, summary: Summary) -> Entry:
         if summary.as_of is None:
-            return read_at
+            return Entry(read_at, summary, read_at, read_at)
         rolled_up_again = (self._slot(summary.as_of) + 1) * self.rollup_every + self.delay
         limit = self.age_limit(summary)
         if limit >= self.max_age:
-            return max(rolled_up_again, read_at + self.max_age / 8)
-        return max(min(rolled_up_again, summary.as_of + limit - self.tick), read_at + self.tick)
+            at = max(rolled_up_again, read_at + self.max_age / 8)
+            return Entry(read_at, summary, at, at)
+        at = max(min(rolled_up_again, summary.as_of + limit), read_at + self.tick)
+        return Entry(read_at, summary, at, at - self.tick)
+
+    def _read_fresh(self, summary: Summary, now: float, early: bool) -> bool:
+        """Whether a summary a refresh read is too old to serve as the copy: older than its age
+        limit, or, for a copy gathered before it was due, than it may be at the next tick."""
+        return not self._within(summary, now, self.age_limit(summary) - (self.tick if early else 0.0))
 
     def _store(self, path: str, read_at: float, summary: Summary) -> Entry:
         return self._store_all({path: summary}, read_at)[path]
@@ -190,7 +200,7 @@ class StatsCache:
             for path, summary in summaries.items():
                 old = self._entries.get(path)
                 if old is None or (summary.as_of or 0.0, read_at) >= (old.summary.as_of or 0.0, old.read_at):
-                    self._entries[path] = Entry(read_at, summary, self._refresh_at(read_at, summary))
+                    self._entries[path] = self._entry(read_at, summary)
             return {path: self._entries[path] for path in summaries}
 
     def _ask(self, paths: list[str]) -> None:
@@ -202,23 +212,24 @@ class StatsCache:
     def refresh(self, paths: list[str]) -> None:
         """One tick (the background's work): re-read together every copy of `paths` still missing
         or due (one asked while a slow tick ran may have been re-read since) and every copy used
-        since it was read that is due by now."""
+        since it was read that is due by now or, a young one, within the tick."""
         with _phase("refresh"):
             now = self.clock()
             with self._lock:
-                asked = [p for p in paths if p not in self._entries or self._entries[p].refresh_at <= now]
+                asked = [p for p in paths if p not in self._entries or self._entries[p].gather_at <= now]
                 due = [
                     path
                     for path, entry in self._entries.items()
-                    if entry.refresh_at <= now and self._used.get(path, -math.inf) >= entry.read_at
+                    if entry.gather_at <= now and self._used.get(path, -math.inf) >= entry.read_at
                 ]
+                early = {path for path in due if self._entries[path].refresh_at > now}
             if asked or due:
-                self._refresh(list(dict.fromkeys([*asked, *due])), now)
+                self._refresh(list(dict.fromkeys([*asked, *due])), now, early)
 
-    def _refresh(self, paths: list[str], now: float) -> None:
-        """Read the summaries, roll up those due, and sum the shards of those still older than their
-        age limit (another instance holds the roll-up's lease, or the counter is young), writing
-        nothing for them."""
+    def _refresh(self, paths: list[str], now: float, early: frozenset | set = frozenset()) -> None:
+        """Read the summaries, roll up those due, and sum the shards of those still too old
+        (`_read_fresh`: another instance holds the roll-up's lease, or the counter is young),
+        writing nothing for them."""
         summaries = counters.read_summaries(self.db, paths)
         due = {path: summary for path, summary in summaries.items() if self._due(summary, now)}
         with _phase("rollup"):
@@ -226,7 +237,7 @@ class StatsCache:
             behind = {
                 path: summary.shards
                 for path, summary in summaries.items()
-                if rolled.get(path) is None and not self._within(summary, now, self.age_limit(summary))
+                if rolled.get(path) is None and self._read_fresh(summary, now, path in early)
             }
             for path, totals in (counters.read_shards(self.db, behind) if behind else {}).items():
                 rolled[path] = dataclasses.replace(summaries[path], totals=totals, as_of=now)

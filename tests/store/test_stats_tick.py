@@ -51,31 +51,42 @@ def cache_at(db, clock: list[float], delay: float = 0.2) -> stats_cache.StatsCac
     return cache
 
 
-def test_copies_due_within_one_tick_are_re_read_together_in_one_batch(db, reads):
-    old_a, old_b, young = "tick/a", "tick/b", "tick/young"
+def test_copies_rolled_up_at_different_moments_of_one_slot_are_re_read_together(db, reads):
+    old_a, old_b = "tick/a", "tick/b"
     establish(db, old_a, 1000.0, rate=1.0, writes=1000)  # established: age limit M
     establish(db, old_b, 1000.3, rate=1.0, writes=1000)
-    # young: 50 writes at 10/s, 5 s of life, so a copy is used for at most 0.5 s
-    establish(db, young, 1000.75, rate=10.0, writes=50)
     clock = [1000.8]
-    cache = cache_at(db, clock)
-    assert cache.age_limit(cache.get([young])[young]) == pytest.approx(0.5)
+    cache = cache_at(db, clock)  # delay 0.2: this instance's turn is 0.2 s into a roll-up slot
     cache.get([old_a, old_b])
     reads.clear()
-    # 1001.21: the roll-ups of the slot that began at 1001 are due for this instance (delay 0.2),
-    # whenever each summary was rolled up in the last slot; the young copy is 0.46 s old, within its
-    # 0.5 s, and would pass it before the next tick (T = 0.1 s)
-    clock[0] = 1001.21
+    clock[0] = 1001.21  # the slot of M/2 that began at 1001 is 0.21 s old
     cache.get([old_a])
     assert [(phase, kind) for phase, kind, _ in reads if kind == "summaries"] == [("refresh", "summaries")]
-    assert reads[0][2] == {old_a, old_b, young}
-    assert {path: summary.as_of for path, summary in cache.get([old_a, old_b, young]).items()} == dict.fromkeys(
-        (old_a, old_b, young), 1001.21
-    )
+    assert reads[0][2] == {old_a, old_b}  # b, rolled up 0.3 s later, is not left for a later tick
+    assert {summary.as_of for summary in cache.get([old_a, old_b]).values()} == {1001.21}
     reads.clear()
     clock[0] = 1001.3  # within the tick: nothing is due, nothing is read
-    cache.get([old_a, old_b, young])
+    cache.get([old_a, old_b])
     assert reads == []
+
+
+def test_young_copies_due_within_one_tick_are_re_read_together_in_one_batch(db, reads):
+    first, second, later = "tick/y1", "tick/y2", "tick/y3"
+    # young: 50 writes at 10/s, 5 s of life, so a copy is used for at most 0.5 s
+    for path, as_of in ((first, 1000.1), (second, 1000.15), (later, 1000.25)):
+        establish(db, path, as_of, rate=10.0, writes=50)
+    clock = [1000.3]
+    cache = cache_at(db, clock, delay=0.4)
+    assert cache.age_limit(cache.get([first, second, later])[first]) == pytest.approx(0.5)
+    reads.clear()
+    # the first copy is past its 0.5 s; the second will be within the tick (T = 0.1 s), the third not
+    clock[0] = 1000.61
+    cache.get([first])
+    assert [(phase, kind) for phase, kind, _ in reads if kind == "summaries"] == [("refresh", "summaries")]
+    assert reads[0][2] == {first, second}
+    copies = cache.get([first, second, later])
+    assert copies[first].as_of == copies[second].as_of == 1000.61  # summed from their shards, together
+    assert copies[later].as_of == 1000.25
 
 
 def test_no_decision_uses_a_copy_older_than_M_and_each_includes_every_write_before_then(db):
