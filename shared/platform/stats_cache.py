@@ -18,11 +18,13 @@ for a young copy, within the next T. The next tick starts T later at the earlies
 
 - Roll-ups are due per slot of M/2 (the roll-up leases' slots, shared/platform/counters.py): a
   summary is due once the slot of its `as_of` has passed, so the counters an instance uses all
-  fall due at the same moment. An instance re-reads them at the slot's start plus its own delay
-  (random, under M/4): the instance with the shortest delay rolls them up (one roller per counter
-  per slot across all instances), the others read its result. So each instance reads each summary
-  about once per M/2, `as_of` stays within about 3M/4 of now, and requests read nothing. While a
-  roll-up is late (another instance holds the lease), its copy is read again every M/8.
+  fall due at the same moment (a summary is still written at most once per slot; two writes may
+  now come closer than M/2 across a slot's edge, when a request rolled one up late in a slot). An
+  instance re-reads them at the slot's start plus its own delay (random, under M/4): the instance
+  with the shortest delay rolls them up (one roller per counter per slot across all instances),
+  the others read its result. So each instance reads each summary about once per M/2, `as_of`
+  stays within about 3M/4 of now, and requests read nothing. While a roll-up is late (another
+  instance holds the lease), its copy is read again every M/8.
 - A young counter's copy is kept fresher. While the writes a copy misses would be a large share of
   all the counter has seen, they matter to a decision: the first clicks of a new offer are all
   there is to learn from. So a copy has an age limit L of STATS_LAG_FRACTION (default 0.1) of the
