@@ -36,14 +36,14 @@ for a young copy, within the next T. The next tick starts T later at the earlies
   the next T. The tick re-reads them from a roll-up or, when the summary is older than L (for one
   gathered early: would be at the next tick), a sum of its shards written nowhere. Until that
   refresh has finished, requests keep using the old copy. So while requests keep using a young
-  copy, they use it at most L + T old (L when its summary was fresh when read) plus the
-  background refresh's own duration (a few round trips); after a pause in this instance's
-  requests for the counter, the first request may use a copy up to M old (asking for its
-  refresh), as it may for any counter. Before the shared tick, L bounded every decision
-  strictly, at the price of requests refreshing young copies on their own path (one /sample in
-  five at K = 100). What that gives up is T and a refresh's milliseconds of lag against the seconds
-  of life L is measured in, or, after a pause, the M that every established counter's decisions
-  live with; bench.lag measured the strict rule, not this one.
+  copy, they use it at most L + T old (L unless the summary read was within T of L) plus the background
+  refresh's own duration (a few round trips); after a pause in this instance's requests for the
+  counter, the first request may use a copy up to M old (asking for its refresh), as it may for
+  any counter. Before the shared tick, L bounded every decision strictly, at the price of requests
+  refreshing young copies on their own path (one /sample in five at K = 100). What that gives up
+  is T and a refresh's milliseconds of lag against the seconds of life L is measured in, or, after
+  a pause, the M that every established counter's decisions live with; bench.lag measured the
+  strict rule, not this one.
 
 `background=False` runs the refresher's work inline, right after the request that asked for it
 (the capacity benchmark replays traffic in virtual time that way).
