@@ -23,7 +23,6 @@ import collections
 import contextvars
 import datetime
 import io
-import math
 import os
 import pathlib
 import random
@@ -382,22 +381,24 @@ def terraform_exemptions() -> dict[str, set[str]] | None:
 def launch_reads(rate: float, instances: int, max_age: float, seconds: float) -> float:
     """Reads spent keeping a NEW offer's copies young enough (stats_cache.age_limit) over its first
     `seconds`, beyond the summary reads of steady state, by every instance: each uses the offer at
-    rate / instances requests/s, and a request whose copy is past the limit re-reads the summary
-    (rolled up every M/2) and, when even that is past the limit, every shard (a shard sum). The
-    second roll-up, M/2 after the first, measures its rate and grows its shards."""
+    rate / instances requests/s, and the first request that finds its copy at the limit (and a
+    tick T after its last read) has the background re-read the summary (rolled up every M/2) and,
+    when even that is past the limit, every shard (a shard sum). The second roll-up, M/2 after the
+    first, measures its rate and grows its shards."""
     cache = stats_cache.StatsCache(None, max_age=max_age)
-    gap, every = instances / rate, max_age / 2
-    reads, t, copied_at = 0, 0.0, -math.inf
+    gap, every, tick = instances / rate, max_age / 2, cache.tick
+    reads, t, refresh_at = 0, 0.0, 0.0
     while t < seconds:
         measured = t >= every
         summary = counters.Summary(totals={counters.WRITES: rate * t}, rate=rate if measured else None)
         limit = cache.age_limit(summary)
-        if t - copied_at > limit:
+        if t >= refresh_at:
             if t % every > limit:
                 reads += counters.shards_for(rate) if measured else counters.MIN_SHARDS
-                copied_at = t
+                as_of = t
             else:
-                copied_at = t - t % every
+                as_of = t - t % every
+            refresh_at = max(as_of + limit, t + tick)
         t += gap
     return reads * instances
 
@@ -528,7 +529,7 @@ def main() -> None:
         young_for = args.max_age / stats_cache.DEFAULT_LAG_FRACTION
         print(
             f"\nA new offer at {hot:,} clicks/s: its copies are kept within 10 % of its life for its first "
-            f"{young_for:g} s (stats_cache.age_limit), which costs reads on the request path "
+            f"{young_for:g} s (stats_cache.age_limit), which costs reads in the background refresh "
             f"(model over {n} instances, `launch_reads`):\n"
         )
         print("| first seconds of the offer | its clicks | shard-sum reads | per click |")

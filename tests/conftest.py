@@ -242,7 +242,16 @@ def logged_gateway(decision_log, firestore_emulator):
 
 @pytest.fixture
 def api(gateway, db):
-    """The gateway URL with Firestore emptied first."""
+    """The gateway URL with Firestore emptied first, and long enough ago that the gateway forgets
+    what it held before: its statistics and configuration copies are refreshed before a request
+    uses them once they are older than STATS_MAX_AGE_SECONDS or SERVING_CONFIG_TTL_SECONDS (a young
+    counter's copy is kept up to M after a pause, shared/platform/stats_cache.py). Without the wait,
+    an earlier test's copies steered this test's first decisions, and a copy that still counted
+    an earlier test's 16 shards sent feedback to a shard that the emptied summary's 8 do not read."""
+    from shared.platform.stats_cache import DEFAULT_MIN_AGE  # the cache's tick T, unset in the tests
+
+    settle = max(float(os.environ["STATS_MAX_AGE_SECONDS"]), float(os.environ["SERVING_CONFIG_TTL_SECONDS"]))
+    time.sleep(settle + DEFAULT_MIN_AGE)
     return gateway
 
 
