@@ -9,7 +9,7 @@ decide on restarted statistics, the registry's `forgets`), or None (cumulative c
 import zlib
 from dataclasses import dataclass, replace
 
-from bench.run import PLAIN
+from bench.run import PAYOUT_OPTIMISM, PLAIN
 from shared.cpa.drift import MEASURED, SERVICE_DEFAULT, SUGGESTED_HALF_LIFE_SECONDS, DriftParams
 from shared.cpa.policies import DEFAULT_SAMPLER, SamplerParams
 from shared.cpa.policies import SAMPLERS as REGISTRY
@@ -65,8 +65,17 @@ VARIANTS = {
             for t in (9.0, 12.0, 16.0)
         ),
         _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
-        # less exploration: without the payout optimism, or plain Thompson (bench/run.py's PLAIN)
-        _project("thompson-no-payout-opt", "thompson", "thompson without payout optimism", optimistic_payout=False),
+        # the default before issue 26 (payout optimism, bench/run.py's PAYOUT_OPTIMISM), the same
+        # without the optimistic payout draw, and plain Thompson (bench/run.py's PLAIN: the default)
+        _project(
+            "thompson-payout-opt", "thompson", "thompson with payout optimism (the default before)", **PAYOUT_OPTIMISM
+        ),
+        _project(
+            "thompson-no-payout-opt",
+            "thompson",
+            "thompson without payout optimism",
+            **{**PAYOUT_OPTIMISM, "optimistic_payout": False},
+        ),
         _project("thompson-plain", "thompson", "thompson, plain (no optimism of any kind)", **PLAIN),
     )
 }

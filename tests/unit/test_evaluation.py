@@ -96,5 +96,6 @@ def test_probability_best_carries_none_of_the_policys_optimism():
     plain = SamplerParams(floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None)
     best = insights.probability_best(stats)[0]
     assert best == pytest.approx(policies.thompson_propensities(stats, plain)[0], abs=1e-9)
-    # the default policy prices the uncertain payout high; the report must not
-    assert policies.thompson_propensities(stats, SamplerParams(floor=0.0))[0][1] > best[1] + 0.005
+    # a policy with payout optimism prices the uncertain payout high; the report must not
+    optimistic = SamplerParams(floor=0.0, optimistic_payout=True)
+    assert policies.thompson_propensities(stats, optimistic)[0][1] > best[1] + 0.005

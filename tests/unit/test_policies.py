@@ -349,18 +349,19 @@ def test_an_unconverted_offers_payout_is_as_uncertain_as_the_offers_payouts_diff
     unseen = offer(100, 0)
     alike = Stats.of([offer(100, 5, 100.0), offer(100, 3, 100.0), unseen])
     spread = Stats.of([offer(100, 5, 200.0), offer(100, 2, 8000.0), unseen])
-    _, s_alike = policies.payout_normal(alike, PARAMS)
-    _, s_spread = policies.payout_normal(spread, PARAMS)
+    priced = replace(PARAMS, unseen_payout_spread=policies.UNSEEN_PAYOUT_SPREAD)  # off by default
+    _, s_alike = policies.payout_normal(alike, priced)
+    _, s_spread = policies.payout_normal(spread, priced)
     # offers that all pay 100: the unseen one's ln payout has the floor spread, 2 x sqrt(0.01)
     assert s_alike[0, 2] == pytest.approx(policies.UNSEEN_PAYOUT_SPREAD * np.sqrt(policies.LOG_SIGMA2_PRIOR))
     # 200 and 8,000: sd of the two ln payouts is ln(40) / sqrt(2), times the spread factor
     assert s_spread[0, 2] == pytest.approx(policies.UNSEEN_PAYOUT_SPREAD * np.log(40.0) / np.sqrt(2.0))
     # one converted offer: no spread measured yet, LOG_MU_PRIOR_VAR stands in for it
     one = Stats.of([offer(100, 5, 200.0), unseen])
-    _, s_one = policies.payout_normal(one, PARAMS)
+    _, s_one = policies.payout_normal(one, priced)
     assert s_one[0, 1] == pytest.approx(policies.UNSEEN_PAYOUT_SPREAD * np.sqrt(policies.LOG_MU_PRIOR_VAR))
-    # converted offers keep their own posterior; None restores the fixed prior for unseen ones
-    _, s_before = policies.payout_normal(spread, replace(PARAMS, unseen_payout_spread=None))
+    # converted offers keep their own posterior; None (the default) keeps the fixed prior for unseen ones
+    _, s_before = policies.payout_normal(spread, PARAMS)
     assert s_before[0, :2] == pytest.approx(s_spread[0, :2])
     assert s_before[0, 2] == pytest.approx(np.sqrt(policies.LOG_MU_PRIOR_VAR))
 
@@ -601,9 +602,8 @@ def test_optimistic_payout_reflects_the_payout_draw_and_leaves_known_payouts_alo
 def test_optimism_above_a_payout_multiple_reflects_only_the_high_payout_offers_draws():
     # offer 2 pays 8,000 c against a median of 400 c (20x); offers 0 and 1 pay within 4x of it
     stats = Stats.of([offer(4000, 160, 400.0), offer(3000, 60, 800.0), offer(900, 1, 8000.0)])
-    high = SamplerParams()  # the default: optimistic above OPTIMISTIC_PAYOUT_MULTIPLE = 4x
-    assert high.optimistic_payout_multiple == 4.0
-    default = SamplerParams(optimistic_payout_multiple=None)
+    high = SamplerParams(optimistic_payout_multiple=policies.OPTIMISTIC_PAYOUT_MULTIPLE)  # 4x; off by default
+    default = SamplerParams()
     plain = policies.thompson_draws(stats, default, np.random.default_rng(6), 20_000)
     lifted = policies.thompson_draws(stats, high, np.random.default_rng(6), 20_000)
     assert np.array_equal(lifted[..., :2], plain[..., :2])
