@@ -12,7 +12,7 @@ import zlib
 import numpy as np
 
 from bench.family import customer_envs, split
-from bench.family.report import _mean_ci, _table
+from bench.family.report import _mean_ci, _table, target_line
 from shared.customer import agents
 
 CUSTOMER_VERSION = 1  # bump when customer_envs or customer_runner change what a run measures
@@ -106,6 +106,7 @@ def tables(runs: list, out: pathlib.Path) -> str:
     ]
     others = [n for n in AGENTS if n != default]
     lines += _table(groups, others, lambda n, g: _mean_ci((lost[n] - lost[default])[members[g]], "+"), _label, "agent")
+    lines += target_line(lost, default, others, members, classes, "customer agent")
     unseen = [r for r in runs if not np.isnan(r.unseen["oracle"])]
     if unseen:
         lines += [

@@ -89,15 +89,22 @@ def cpa_section(part: str, runs: dict, out) -> str:
 
 
 def default_verdict(runs: dict, members: dict, classes: list[str]) -> list[str]:
-    """Issue 26's target for the default against every other project sampler (not the variants):
-    paired difference >= 0 overall and >= -0.5 points in every class (point estimates)."""
-    base = _lost(runs[policies.DEFAULT])
-    misses = []
+    """Issue 26's target for the default against every other project sampler (not the variants)."""
     compared = [n for n in runs if n in policies.SAMPLERS and n != policies.DEFAULT]
+    lost = {name: _lost(runs[name]) for name in [policies.DEFAULT, *compared]}
+    return target_line(lost, policies.DEFAULT, compared, members, classes, "project sampler")
+
+
+def target_line(
+    lost: dict, default: str, compared: list[str], members: dict, classes: list[str], kind: str
+) -> list[str]:
+    """Issue 26's target, the same for the CPA samplers and the customer agents: the paired
+    difference default - each other >= 0 overall and >= -0.5 points in every class (point estimates)."""
     if not compared:
-        return ["Target (default ≥ every other project sampler): no verdict, no other project sampler ran.", ""]
+        return [f"Target (default ≥ every other {kind}): no verdict, no other {kind} ran.", ""]
+    misses = []
     for name in compared:
-        diff = _lost(runs[name]) - base
+        diff = lost[name] - lost[default]
         if diff.mean() < 0:
             misses.append(f"overall behind `{name}` ({diff.mean():+.2f} ± {ci95(diff):.2f})")
         for cls in classes:
@@ -105,7 +112,7 @@ def default_verdict(runs: dict, members: dict, classes: list[str]) -> list[str]:
             if d.mean() < -0.5:
                 misses.append(f"{cls} behind `{name}` by more than 0.5 ({d.mean():+.2f} ± {ci95(d):.2f})")
     verdict = "met" if not misses else "not met: " + "; ".join(misses)
-    return [f"Target (default ≥ every other project sampler overall, ≥ −0.5 points in every class): {verdict}.", ""]
+    return [f"Target (default ≥ every other {kind} overall, ≥ −0.5 points in every class): {verdict}.", ""]
 
 
 def _mean_ci(x: np.ndarray, sign: str = "") -> str:

@@ -146,3 +146,19 @@ def test_an_environment_whose_worse_offers_could_never_be_best_says_nothing_abou
     assert not lai_robbins.informative(env, 0.0)
     env.mean_payouts = np.array([100.0, 80.0])  # offer 1 would be best at a rate of 12.5 %
     assert lai_robbins.constant(env) > 0 and lai_robbins.informative(env, lai_robbins.constant(env))
+
+
+def test_the_target_line_names_every_miss_overall_and_per_class():
+    from bench.family.report import target_line
+
+    members = {"a": np.array([True, True, False, False]), "b": np.array([False, False, True, True])}
+    members["overall"] = np.ones(4, dtype=bool)
+    lost = {"default": np.array([10.0, 10.0, 10.0, 10.0])}
+    lost["close"] = np.array([10.0, 10.0, 9.0, 9.2])  # default behind by 0.9 on b, by 0.45 overall
+    lost["far"] = np.array([20.0, 20.0, 20.0, 20.0])
+    line = target_line(lost, "default", ["close", "far"], members, ["a", "b"], "customer agent")[0]
+    assert line.startswith("Target (default ≥ every other customer agent") and "not met" in line
+    assert "overall behind `close` (-0.45" in line and "b behind `close` by more than 0.5 (-0.90" in line
+    assert "`far`" not in line and "a behind" not in line
+    met = target_line(lost, "default", ["far"], members, ["a", "b"], "customer agent")[0]
+    assert met.endswith(": met.")
