@@ -65,6 +65,12 @@ VARIANTS = {
             for t in (9.0, 12.0, 16.0)
         ),
         _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
+        *(
+            _project(
+                f"thompson-prior-w{w}", f"thompson-prior-w{w}", f"thompson, fitted prior at most {w} clicks (prototype)"
+            )
+            for w in (100, 30)
+        ),
         # the default before issue 26 (payout optimism, bench/run.py's PAYOUT_OPTIMISM), the same
         # without the optimistic payout draw, and plain Thompson (bench/run.py's PLAIN: the default)
         _project(
