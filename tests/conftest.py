@@ -240,19 +240,39 @@ def logged_gateway(decision_log, firestore_emulator):
     yield from _served(env, "logged-gateway-")
 
 
-@pytest.fixture
-def api(gateway, db):
-    """The gateway URL with Firestore emptied first, and long enough ago that the gateway forgets
-    what it held before: its statistics and configuration copies are refreshed before a request
-    uses them once they are older than STATS_MAX_AGE_SECONDS or SERVING_CONFIG_TTL_SECONDS (a young
-    counter's copy is kept up to M after a pause, shared/platform/stats_cache.py). Without the wait,
-    an earlier test's copies steered this test's first decisions, and a copy that still counted
-    an earlier test's 16 shards sent feedback to a shard that the emptied summary's 8 do not read."""
+def _after_the_gateway_forgets(url: str) -> str:
+    """`url`, once long enough has passed that its gateway forgets what it held before Firestore
+    was emptied: its statistics and configuration copies are refreshed before a request uses them
+    once they are older than STATS_MAX_AGE_SECONDS or SERVING_CONFIG_TTL_SECONDS (a young counter's
+    copy is kept up to M after a pause, shared/platform/stats_cache.py). Without the wait, an
+    earlier test's copies steered a test's first decisions, and a copy that still counted an
+    earlier test's 16 shards sent writes to a shard that the emptied summary's 8 do not read."""
     from shared.platform.stats_cache import DEFAULT_MIN_AGE  # the cache's tick T, unset in the tests
 
     settle = max(float(os.environ["STATS_MAX_AGE_SECONDS"]), float(os.environ["SERVING_CONFIG_TTL_SECONDS"]))
     time.sleep(settle + DEFAULT_MIN_AGE)
-    return gateway
+    return url
+
+
+@pytest.fixture
+def api(gateway, db):
+    """The gateway URL with Firestore emptied first, and the gateway's earlier copies forgotten."""
+    return _after_the_gateway_forgets(gateway)
+
+
+@pytest.fixture(scope="session")
+def linear_gateway(firestore_emulator):
+    """A gateway serving AGENT_POLICY=linear-ts (the session's gateway serves the default agent)."""
+    from shared.customer import agents
+
+    env = {**os.environ, **firestore_emulator.env, "GOOGLE_CLOUD_PROJECT": PROJECT, "AGENT_POLICY": agents.LINEAR_TS}
+    yield from _served(env, "gateway-linear-")
+
+
+@pytest.fixture
+def linear_api(linear_gateway, db):
+    """The linear gateway's URL with Firestore emptied first, and its earlier copies forgotten."""
+    return _after_the_gateway_forgets(linear_gateway)
 
 
 @pytest.fixture

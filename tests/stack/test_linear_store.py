@@ -2,15 +2,12 @@
 AGENT_POLICY=linear-ts, and batch scoring, against the Firestore (and storage) emulators."""
 
 import os
-import tempfile
 import time
 
 import numpy as np
 import pytest
 import requests
 
-from devstack import emulators
-from devstack.serve import start_in_background
 from shared.customer import agents, linear_store, packs, segments
 from shared.customer.agents import linear
 from shared.customer.agents.linear import Customer
@@ -24,17 +21,6 @@ OFFERS = [f"OFFER_{n}" for n in range(1, 11)]
 # 65+|Europa|F: the static agent ranks OFFER_7 among the last (weight 1 × 2 × 1), so only evidence
 # puts it first.
 LOVED = "OFFER_7"
-
-
-@pytest.fixture(scope="module")
-def linear_api(firestore_emulator):
-    """A gateway serving AGENT_POLICY=linear-ts (the session's gateway serves the default agent)."""
-    env = {**os.environ, **firestore_emulator.env, "AGENT_POLICY": agents.LINEAR_TS}
-    log = tempfile.NamedTemporaryFile(prefix="gateway-linear-", suffix=".log", delete=False)
-    process, url = start_in_background(emulators.free_port(), env, log)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def predict(api, customer_id: str, timestamp: str, age: int, gender="F", region="Europa") -> dict:
