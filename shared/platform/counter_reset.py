@@ -96,7 +96,10 @@ def _finish(db: firestore.Client, path: str, moved: int) -> dict | None:
         summary = counters.summary_of(ref.get(transaction=transaction))
         if summary.shards > moved:
             return None
-        transaction.set(ref, {"shards": moved, "totals": totals, "as_of": as_of, "rate": summary.rate})
+        transaction.set(
+            ref,
+            {"shards": moved, "totals": totals, "as_of": as_of, "rate": summary.rate, "sustained": summary.sustained},
+        )
         return totals
 
     return write(db.transaction())

@@ -11,10 +11,14 @@ A counter at path P (`cpa_offers/7`, `agent_segments/F|30-44|Asia`) is:
   so a roll-up that dies, or runs twice, loses or doubles nothing. `totals` is exact as of `as_of`.
 
 Shard count: the roll-up measures the counter's write rate (the `_writes` total between two
-roll-ups) and grows `shards` to the multiple of 8 that keeps each shard at or below
-WRITES_PER_SHARD sustained writes/s (2,000 clicks/s on one offer: 4,000 shards). It never
-shrinks: writers pick a shard below the count in their (possibly older) summary, and readers
-read every shard below the newest count, so every write is read.
+roll-ups), smooths it over SUSTAIN_SECONDS (`sustained`, an exponential average), and grows
+`shards` to the multiple of 8 that keeps each shard at or below WRITES_PER_SHARD sustained
+writes/s (2,000 clicks/s on one offer: 4,000 shards). Firestore's limit is about one *sustained*
+write per second per document, and `shards` never shrinks (writers pick a shard below the count
+in their possibly older summary, readers read every shard below the newest count, so every write
+is read): sized on one roll-up's rate, a burst of a second or Poisson noise at a modest rate
+ratcheted the count, and every later roll-up read every one of those shards. Smoothed, a step to
+a steady rate R gets shards for R/2 (each at most 1 write/s) within SUSTAIN_SECONDS x ln 2.
 
 One roll-up per counter per interval: the roller first creates a lease document named after
 (counter, time slot) with a must-not-exist precondition; only the instance whose create wins
@@ -40,6 +44,7 @@ from shared.platform.firestore import MAX_COMMIT_WRITES
 MIN_SHARDS = 8
 MAX_SHARDS = 1 << 16
 WRITES_PER_SHARD = 0.5  # sustained writes/s per shard: half of Firestore's ~1/s, for headroom
+SUSTAIN_SECONDS = 10.0  # the time constant of the write rate that sizes the shards
 FIELD = "c"
 WRITES = "_writes"
 LEASES = "counter_rollups"
@@ -61,6 +66,7 @@ class Summary:
     shards: int = MIN_SHARDS
     as_of: float | None = None  # seconds since the epoch
     rate: float | None = None  # writes/s measured between the last two roll-ups; None before two
+    sustained: float | None = None  # the rate smoothed over SUSTAIN_SECONDS (sustained_rate); sizes shards
     update_time: object = None  # the summary document's update time (the roll-up's precondition)
     derived: dict = field(default_factory=dict)  # what the roll-up's hook (Derive) keeps beside the totals
     # What readers compute from this copy, kept with it (a copy never changes: a refresh makes a new one)
@@ -132,6 +138,7 @@ def summary_of(snapshot: firestore.DocumentSnapshot) -> Summary:
         shards=int(data.get("shards", MIN_SHARDS)),
         as_of=as_of.timestamp() if as_of is not None else None,
         rate=None if data.get("rate") is None else float(data["rate"]),
+        sustained=None if data.get("sustained") is None else float(data["sustained"]),
         update_time=snapshot.update_time,
         derived=data.get("derived") or {},
     )
@@ -204,6 +211,14 @@ def lease_id(counter_path: str, slot: int) -> str:
     return f"{hashlib.sha256(natural.encode()).hexdigest()[:4]}-{natural}"
 
 
+def sustained_rate(previous: float | None, measured: float, elapsed: float) -> float:
+    """The write rate smoothed over SUSTAIN_SECONDS: `previous` moved towards the rate `measured`
+    over the last `elapsed` seconds by 1 - exp(-elapsed / SUSTAIN_SECONDS) (a long pause weighs as
+    much as its length). From 0 when nothing was measured before."""
+    previous = previous or 0.0
+    return previous + (measured - previous) * -math.expm1(-max(elapsed, 0.0) / SUSTAIN_SECONDS)
+
+
 def roll_up(
     db: firestore.Client,
     counter_path: str,
@@ -240,14 +255,26 @@ def roll_up_many(
     documents, rolled = {}, {}
     for path in won:
         before = previous[path]
-        rate = before.rate
+        rate, sustained = before.rate, before.sustained
         if before.as_of is not None and now > before.as_of:
             rate = max(0.0, totals[path].get(WRITES, 0) - before.totals.get(WRITES, 0)) / (now - before.as_of)
-        shards = max(before.shards, shards_for(rate or 0.0))
+            # a summary written before `sustained` existed starts from its last rate
+            start = before.rate if sustained is None else sustained
+            sustained = sustained_rate(start, rate, now - before.as_of)
+        shards = max(before.shards, shards_for(sustained or 0.0))
         derived = derive(path, before, totals[path], now) if derive else before.derived
-        document = {"shards": shards, "totals": totals[path], "as_of": as_of, "rate": rate, "derived": derived}
+        document = {
+            "shards": shards,
+            "totals": totals[path],
+            "as_of": as_of,
+            "rate": rate,
+            "sustained": sustained,
+            "derived": derived,
+        }
         documents[path] = (db.document(path), document)
-        rolled[path] = Summary(totals=totals[path], shards=shards, as_of=now, rate=rate, derived=derived)
+        rolled[path] = Summary(
+            totals=totals[path], shards=shards, as_of=now, rate=rate, sustained=sustained, derived=derived
+        )
     written = _commit_each_or_all(db, documents, "summary", {p: previous[p].update_time for p in won})
     return {
         path: dataclasses.replace(rolled[path], update_time=written[path]) if written.get(path) else None

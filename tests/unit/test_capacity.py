@@ -32,3 +32,30 @@ def test_a_later_read_of_a_staler_summary_does_not_replace_a_fresher_copy():
     assert cache._store("cpa_offers/1", 100.2, stale)[1] is summed
     newer = counters.Summary(totals={"clicks": 12}, as_of=100.4)
     assert cache._store("cpa_offers/1", 100.4, newer)[1] is newer
+
+
+def _shards_after(rates_per_second: list[float], start: float | None = None) -> int:
+    """The shard count a counter ends with after one roll-up per second at these measured rates."""
+    sustained, shards = start, counters.MIN_SHARDS
+    for rate in rates_per_second:
+        sustained = counters.sustained_rate(sustained, rate, 1.0)
+        shards = max(shards, counters.shards_for(sustained))
+    return shards
+
+
+def test_a_burst_of_a_second_does_not_ratchet_the_shard_count():
+    # 2 writes/s with one second at 40: sized on that second alone it was 80 shards for good;
+    # smoothed, the second weighs 1 - exp(-1/10) of the average: 5.6 writes/s, 16 shards
+    assert counters.shards_for(40.0) == 80
+    assert _shards_after([2.0] * 30 + [40.0] + [2.0] * 30, start=2.0) == 16
+    assert _shards_after([2.0] * 30 + [20.0] + [2.0] * 30, start=2.0) == 8
+
+
+def test_a_sustained_rate_gets_its_shards_within_the_time_constant():
+    tau = int(counters.SUSTAIN_SECONDS)
+    # a step to 400 writes/s: shards for half of it (each shard at most 1 write/s) within tau ln 2
+    assert _shards_after([400.0] * tau) >= counters.shards_for(200.0) == 400
+    assert _shards_after([400.0] * (5 * tau)) == counters.shards_for(400.0 * (1 - 2.7e-3)) == 800
+    # a long pause weighs as much as its length: the rate over it replaces the average
+    assert counters.sustained_rate(400.0, 0.0, 1000.0) == pytest.approx(0.0, abs=1e-9)
+    assert counters.sustained_rate(None, 100.0, 0.0) == 0.0
