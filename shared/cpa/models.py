@@ -21,6 +21,8 @@ MAX_PARAM = 1e6  # epsilon_decay, ucb_c and the Thompson prior: far beyond any u
 MIN_PRIOR = 1e-3
 MAX_COMPARED = 20  # offers in one /offers/compare: each is 1 + its shards' reads, exact
 _INTEGER = re.compile(r"^\s*\d+\s*$")
+# A whole list of ids, checked in one match (not one per id) for the query string's usual form
+_ID_LIST = re.compile(r"\s*\d+\s*(?:,\s*\d+\s*)*")
 
 
 def parse_id(value):
@@ -44,10 +46,21 @@ def _offer_ids(value):
         raise ValueError("must name at least one offer")
     if len(value) > MAX_OFFERS:
         raise ValueError(f"must name at most {MAX_OFFERS} offers")
-    ids = [parse_id(item) for item in value]
+    ids = _well_formed_ids(value)
+    if ids is None:  # something is wrong with an id: the first one at fault names it
+        ids = [parse_id(item) for item in value]
     if len(set(ids)) != len(ids):
         raise ValueError("must not repeat an offer")
     return ids
+
+
+def _well_formed_ids(items: list) -> list[int] | None:
+    """The ids of a list of digit strings within range, converted without a Python step per id
+    (at 100 candidates per-id parsing was a visible part of /sample); None when any item is not one."""
+    if not all(isinstance(item, str) for item in items) or not _ID_LIST.fullmatch(",".join(items)):
+        return None
+    ids = list(map(int, items))
+    return ids if max(ids) <= MAX_ID else None
 
 
 def _number(value):
