@@ -8,7 +8,9 @@ chosen offer's counter. The candidates' statistics come from the instance's cach
 summaries (shared/platform/stats_cache.py), refreshed in the background, so a sample reads nothing; the
 bare work reads nothing either. The ratio of the two is the cost of everything else: HTTP,
 validation, the cache lookup, the policy, logging. Rows at 3 and 100 candidates in the same run
-show how the cost grows with K (target: K = 100 within 1.3x of K = 3).
+show how the cost grows with K (target: K = 100 within 1.3x of K = 3); their requests alternate,
+so that every row is timed in the same minutes of the emulator's life. In steady traffic each row
+is served by an instance of its own, as each K's traffic would be.
 
 Then the decision log's cost (docs/analytics.md): a second gateway on the same Firestore publishes
 every decision and outcome to a Pub/Sub emulator (DECISION_LOG=pubsub), and requests alternate
@@ -25,6 +27,8 @@ import socket
 import statistics
 import time
 import urllib.parse
+from collections.abc import Callable
+from typing import NamedTuple
 
 from google.cloud import firestore
 
@@ -106,6 +110,13 @@ class Caller:
         return int(status_line.split()[1]), body
 
 
+class Lane(NamedTuple):
+    """One row's traffic: the gateway it is sent to and the candidates every request names."""
+
+    url: str
+    offers: tuple[int, ...]
+
+
 def measure(
     url: str,
     db: firestore.Client,
@@ -116,42 +127,70 @@ def measure(
     steady: bool = False,
     sampler: str | None = None,
 ) -> tuple[list[float], list[float]]:
-    """Alternate one /sample through HTTP with one bare Firestore sample, so the emulator's
-    warm-up and any background load weigh on both sides alike. `steady`: traffic as in service,
+    """measure_lanes with one lane: its /sample latencies and the bare ones, in ms."""
+    (http,), (bare,) = measure_lanes([Lane(url, offers)], db, n, first_click, key, steady, sampler)
+    return http, bare
+
+
+def measure_lanes(
+    lanes: list[Lane],
+    db: firestore.Client,
+    n: int,
+    first_click: int,
+    key: str = BENCH_KEY,
+    steady: bool = False,
+    sampler: str | None = None,
+) -> tuple[list[list[float]], list[list[float]]]:
+    """Per lane, its /sample latencies and those of the bare samples that followed them, in ms.
+
+    n rounds; in each, every lane in turn sends one /sample through HTTP and one bare Firestore
+    sample follows it, so the emulator's warm-up, its drift and any background load weigh on every
+    lane and on the bare work alike (rows timed minutes apart saw the bare commit's own p50 move by
+    1.5-1.8x between them, and the ratio of two rows with it). `steady`: traffic as in service,
     each click with a context (served by `sampler`, or the default when None) and one in
     FEEDBACK_EVERY converting (untimed /feedback), so the candidates' statistics move at every
-    roll-up and no decision reuses a remembered probability for long."""
-    caller = Caller(url, key)
+    roll-up and no decision reuses a remembered probability for long. Lane j's /sample in round i
+    takes the even click id first_click + 2 (i L + j), its bare sample the odd one after it."""
+    callers = [Caller(lane.url, key) for lane in lanes]
     rng = random.Random(first_click)
-    http, bare = [], []
-    for click in range(first_click, first_click + 2 * n, 2):
-        fields = {"click_id": click, "offer_ids": ",".join(map(str, offers))}
-        if steady:
-            fields |= {"geo": rng.choice(STEADY_COUNTRIES), "device": rng.choice(("desktop", "mobile", "tablet"))}
-            fields |= {"os": rng.choice(("android", "ios", "windows")), "source": f"src-{rng.randrange(500)}"}
-        if sampler:
-            fields["sampler"] = sampler
-        target = f"/sample/?{urllib.parse.urlencode(fields)}"
-        bare_click = click_document(SampleRequest(click_id=click + 1, offer_ids=list(offers)), Choice(0, 1.0))
-
-        started = time.perf_counter()
-        status, body = caller.get(target)
-        http.append((time.perf_counter() - started) * 1000)
-        if status != 200:
-            raise RuntimeError(f"/sample answered {status}: {body[:200]!r}")
-        if steady and click % (2 * FEEDBACK_EVERY) == 0:
-            reward = rng.choice((0, 400, 900, 2500))
-            status, body = caller.get(f"/feedback/?click_id={click}&reward={reward}", "PUT")
-            if status != 200:
-                raise RuntimeError(f"/feedback answered {status}: {body[:200]!r}")
-
-        started = time.perf_counter()
-        batch = db.batch()
-        batch.create(db.collection(CLICKS).document(click_doc_id(click + 1)), bare_click)
-        counters.add(batch, db, offer_counter(random.choice(offers)), {"clicks": 1}, counters.MIN_SHARDS)
-        batch.commit()
-        bare.append((time.perf_counter() - started) * 1000)
+    http, bare = [[] for _ in lanes], [[] for _ in lanes]
+    for round_ in range(n):
+        for j, (lane, caller) in enumerate(zip(lanes, callers, strict=True)):
+            click = first_click + 2 * (round_ * len(lanes) + j)
+            fields = {"click_id": click, "offer_ids": ",".join(map(str, lane.offers))}
+            if steady:
+                fields |= {"geo": rng.choice(STEADY_COUNTRIES), "device": rng.choice(("desktop", "mobile", "tablet"))}
+                fields |= {"os": rng.choice(("android", "ios", "windows")), "source": f"src-{rng.randrange(500)}"}
+            if sampler:
+                fields["sampler"] = sampler
+            http[j].append(_timed(caller, f"/sample/?{urllib.parse.urlencode(fields)}"))
+            if steady and round_ % FEEDBACK_EVERY == 0:
+                reward = rng.choice((0, 400, 900, 2500))
+                _timed(caller, f"/feedback/?click_id={click}&reward={reward}", "PUT")
+            bare[j].append(_bare_sample(db, lane.offers, click + 1))
     return http, bare
+
+
+def _timed(caller: Caller, target: str, method: str = "GET") -> float:
+    """One request's milliseconds; anything but a 200 stops the benchmark."""
+    started = time.perf_counter()
+    status, body = caller.get(target, method)
+    took = (time.perf_counter() - started) * 1000
+    if status != 200:
+        raise RuntimeError(f"{method} {target[:60]} answered {status}: {body[:200]!r}")
+    return took
+
+
+def _bare_sample(db: firestore.Client, offers: tuple[int, ...], click: int) -> float:
+    """The work no /sample can avoid, its milliseconds: one commit creating the click document and
+    adding one to a shard of one candidate's counter."""
+    document = click_document(SampleRequest(click_id=click, offer_ids=list(offers)), Choice(0, 1.0))
+    started = time.perf_counter()
+    batch = db.batch()
+    batch.create(db.collection(CLICKS).document(click_doc_id(click)), document)
+    counters.add(batch, db, offer_counter(random.choice(offers)), {"clicks": 1}, counters.MIN_SHARDS)
+    batch.commit()
+    return (time.perf_counter() - started) * 1000
 
 
 def compare_log(plain: str, logged: str, offers: tuple[int, ...], n: int, first_click: int) -> tuple[list, list]:
@@ -261,34 +300,46 @@ def time_loopback(url: str, n: int) -> float:
     return statistics.median(latencies)
 
 
-def steady(url: str, db: firestore.Client, args) -> None:
-    """The same rows in steady traffic: fresh offers per row, each click with a context and one in
-    FEEDBACK_EVERY converting, --steady-seconds of it before the row is timed (the statistics then
-    move at every roll-up; `--steady-sampler contextual` has a new context on every click)."""
+def steady(start_gateway: Callable[[], str], db: firestore.Client, args) -> None:
+    """The same rows in steady traffic: each row's traffic served by an instance of its own (its
+    background refreshes are its own K's), fresh offers per row, each click with a context and one
+    in FEEDBACK_EVERY converting, --steady-seconds of it before the rows are timed (the statistics
+    then move at every roll-up; `--steady-sampler contextual` has a new context on every click).
+    The rows' requests alternate, warm-up and timed alike, so they share the emulator's state."""
     print(
-        f"\nSteady traffic: fresh offers per row, {args.steady_seconds:g} s of traffic on them first, then "
-        f"{args.requests} timed; every click with a context, served by {args.steady_sampler or 'the default sampler'}, "
-        f"one in {FEEDBACK_EVERY} "
-        "with its feedback (untimed)\n"
+        f"\nSteady traffic: one instance per row, fresh offers per row, {args.steady_seconds:g} s of traffic on them "
+        f"first, then {args.requests} timed, the rows' requests alternating; every click with a context, served by "
+        f"{args.steady_sampler or 'the default sampler'}, one in {FEEDBACK_EVERY} with its feedback (untimed)\n"
     )
+    lanes = [
+        Lane(start_gateway(), tuple(range(100_000 * (row + 1), 100_000 * (row + 1) + k)))
+        for row, k in enumerate(args.candidates)
+    ]
+    first = 11 * 10**7
+    started = time.perf_counter()
+    while time.perf_counter() - started < args.steady_seconds:
+        measure_lanes(lanes, db, 50, first, steady=True, sampler=args.steady_sampler)
+        first += 2 * 50 * len(lanes)
+    http, bare = measure_lanes(lanes, db, args.requests, first, steady=True, sampler=args.steady_sampler)
     print("| candidates | /sample p50 ms | /sample p99 ms | bare p50 ms | ratio p50 |")
     print("|---|---|---|---|---|")
+    p50s = table_rows(args.candidates, http, bare, with_p99_ratio=False)
+    ratio = p50s[max(p50s)] / p50s[min(p50s)]
+    print(f"\nsteady traffic: /sample p50 at K = {max(p50s)} / at K = {min(p50s)}: {ratio:.2f} (target <= 1.3)")
+
+
+def table_rows(candidates: list[int], http: list[list[float]], bare: list[list[float]], with_p99_ratio=True) -> dict:
+    """Print one table row per K; returns the /sample p50 of each."""
     p50s = {}
-    for row, k in enumerate(args.candidates):
-        offers = tuple(range(100_000 * (row + 1), 100_000 * (row + 1) + k))
-        first = (row + 11) * 10**7
-        started = time.perf_counter()
-        while time.perf_counter() - started < args.steady_seconds:
-            measure(url, db, offers, 50, first, steady=True, sampler=args.steady_sampler)
-            first += 100
-        http, bare = measure(url, db, offers, args.requests, first, steady=True, sampler=args.steady_sampler)
-        (http_p50, http_p99), (bare_p50, _) = percentiles(http), percentiles(bare)
+    for k, mine, theirs in zip(candidates, http, bare, strict=True):
+        (http_p50, http_p99), (bare_p50, bare_p99) = percentiles(mine), percentiles(theirs)
         p50s[k] = http_p50
-        print(f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {bare_p50:.2f} | {http_p50 / bare_p50:.2f} |", flush=True)
-    smallest, largest = min(p50s), max(p50s)
-    if largest != smallest:
-        ratio = p50s[largest] / p50s[smallest]
-        print(f"\nsteady traffic: /sample p50 at K = {largest} / at K = {smallest}: {ratio:.2f} (target <= 1.3)")
+        if with_p99_ratio:
+            row = f"{bare_p50:.2f} | {bare_p99:.2f} | {http_p50 / bare_p50:.2f} | {http_p99 / bare_p99:.2f}"
+        else:
+            row = f"{bare_p50:.2f} | {http_p50 / bare_p50:.2f}"
+        print(f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {row} |", flush=True)
+    return p50s
 
 
 def main() -> None:
@@ -314,6 +365,13 @@ def main() -> None:
     env |= pubsub_emulator.env
     os.environ.update(env)
     gateway = logged_gateway = None
+    processes = []  # the steady rows' own instances
+
+    def start_row_gateway() -> str:
+        process, row_url = start_in_background(emulators.free_port(), env, log=open(os.devnull, "w"))
+        processes.append(process)
+        return row_url
+
     try:
         feeder.setup(PROJECT, LOG_PREFIX)  # the topics, and a subscription that counts what arrives
         gateway, url = start_in_background(emulators.free_port(), env, log=open(os.devnull, "w"))
@@ -333,28 +391,19 @@ def main() -> None:
         )
         print("| candidates | /sample p50 ms | /sample p99 ms | bare p50 ms | bare p99 ms | ratio p50 | ratio p99 |")
         print("|---|---|---|---|---|---|---|")
-        p50s = {}
-        for row, k in enumerate(args.candidates):
-            offers = tuple(range(1, k + 1)) if k != 3 else (3, 5, 7)
-            http, bare = measure(url, db, offers, args.requests, (row + 1) * 10**7)
-            (http_p50, http_p99), (bare_p50, bare_p99) = percentiles(http), percentiles(bare)
-            p50s[k] = http_p50
-            print(
-                f"| {k} | {http_p50:.2f} | {http_p99:.2f} | {bare_p50:.2f} | {bare_p99:.2f} | "
-                f"{http_p50 / bare_p50:.2f} | {http_p99 / bare_p99:.2f} |",
-                flush=True,
-            )
+        lanes = [Lane(url, tuple(range(1, k + 1)) if k != 3 else (3, 5, 7)) for k in args.candidates]
+        http, bare = measure_lanes(lanes, db, args.requests, 10**7)
+        p50s = table_rows(args.candidates, http, bare)
         print("\ntarget: p50 ratio <= 1.3")
-        smallest, largest = min(p50s), max(p50s)
-        if largest != smallest:
+        if len(p50s) > 1:
             print(
-                f"/sample p50 at K = {largest} / at K = {smallest}: {p50s[largest] / p50s[smallest]:.2f} "
+                f"/sample p50 at K = {max(p50s)} / at K = {min(p50s)}: {p50s[max(p50s)] / p50s[min(p50s)]:.2f} "
                 "(target <= 1.3)"
             )
-        steady(url, db, args)
+        steady(start_row_gateway, db, args)
         log_rows(url, logged, args.requests, args.warmup)
     finally:
-        for process in (gateway, logged_gateway):
+        for process in (gateway, logged_gateway, *processes):
             if process:
                 process.terminate()
                 process.wait(timeout=10)

@@ -4,7 +4,7 @@ HTTP client must read answers exactly, and one measuring round must do the work 
 import json
 import urllib.parse
 
-from bench.sample_latency import Caller, measure
+from bench.sample_latency import Caller, Lane, measure, measure_lanes
 from shared.cpa.store import CLICKS, offer_counter
 from shared.platform import counters
 from tests.conftest import DEFAULT_KEY
@@ -32,3 +32,13 @@ def test_a_measuring_round_times_one_sample_and_one_bare_sample_per_pair(api, db
     assert sorted(snap.get("click_id") for snap in db.collection(CLICKS).stream()) == [100, 101, 102, 103, 104, 105]
     totals = counters.exact_totals(db, [offer_counter(o) for o in (3, 5, 7)])
     assert sum(total.get("clicks", 0) for total in totals.values()) == 6
+
+
+def test_lanes_take_turns_each_round_with_their_own_candidates(api, db):
+    lanes = [Lane(api, (3, 5, 7)), Lane(api, (11, 13))]
+    http, bare = measure_lanes(lanes, db, 2, 100, DEFAULT_KEY, steady=True)
+    assert [len(times) for times in http + bare] == [2, 2, 2, 2]
+    offers = {snap.get("click_id"): snap.get("offer_id") for snap in db.collection(CLICKS).stream()}
+    assert sorted(offers) == list(range(100, 108))  # round 0: lane 0 100 (bare 101), lane 1 102 (103); round 1
+    assert {offers[100], offers[104], offers[101], offers[105]} <= {3, 5, 7}
+    assert {offers[102], offers[106], offers[103], offers[107]} <= {11, 13}
