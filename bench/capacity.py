@@ -384,7 +384,8 @@ def launch_reads(rate: float, instances: int, max_age: float, seconds: float) ->
     rate / instances requests/s, and the first request that finds its copy at the limit (and a
     tick T after its last read) has the background re-read the summary (rolled up every M/2) and,
     when even that is past the limit, every shard (a shard sum). The second roll-up, M/2 after the
-    first, measures its rate and grows its shards."""
+    first, measures its rate; the shards grow with that rate smoothed over the roll-ups since
+    (launch_shards)."""
     cache = stats_cache.StatsCache(None, max_age=max_age)
     gap, every, tick = instances / rate, max_age / 2, cache.tick
     reads, t, refresh_at = 0, 0.0, 0.0
@@ -394,13 +395,26 @@ def launch_reads(rate: float, instances: int, max_age: float, seconds: float) ->
         limit = cache.age_limit(summary)
         if t >= refresh_at:
             if t % every > limit:
-                reads += counters.shards_for(rate) if measured else counters.MIN_SHARDS
+                reads += launch_shards(rate, max_age, t)
                 as_of = t
             else:
                 as_of = t - t % every
             refresh_at = max(as_of + limit, t + tick)
         t += gap
     return reads * instances
+
+
+def launch_shards(rate: float, max_age: float, t: float) -> int:
+    """A new counter's shard count t seconds after its first write, at `rate` writes/s from then on:
+    roll-ups every M/2 from its first write, the first measuring no rate, each later one the rate
+    since the one before (counters.sizing_rate on what they measured)."""
+    every = max_age / 2
+    shards, sustained, previous = counters.MIN_SHARDS, None, None
+    for _ in range(1, int(t // every) + 1):  # the roll-ups after the first, up to t
+        sustained = counters.sustained_rate(sustained, rate, every)
+        shards = max(shards, counters.shards_for(counters.sizing_rate(sustained, rate, previous)))
+        previous = rate
+    return shards
 
 
 def monotonic_ids(events, collection: str) -> bool:
@@ -537,6 +551,15 @@ def main() -> None:
         for seconds in (young_for, 60, 600):
             launch = launch_reads(hot, n, args.max_age, seconds)
             print(f"| {seconds:g} | {hot * seconds:,.0f} | {launch:,.0f} | {launch / (hot * seconds):.3f} |")
+        print(
+            "\nIts shards until two roll-ups have measured its rate (counters.sizing_rate), and the writes "
+            "each takes (Firestore: about 1 sustained write/s a document; `launch_shards`):\n"
+        )
+        print("| seconds after its first click | shards | writes/s per shard |")
+        print("|---|---|---|")
+        for seconds in (0.5, 1, 1.5, 2, 3):
+            shards = launch_shards(hot, args.max_age, seconds)
+            print(f"| {seconds:g} | {shards:,} | {hot / shards:.2f} |")
 
         # -- customers and batch --------------------------------------------------------------
         c = replay_customers(db, counter, args.seconds, args.executed * 5, args.max_age, rng)

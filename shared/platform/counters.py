@@ -11,14 +11,16 @@ A counter at path P (`cpa_offers/7`, `agent_segments/F|30-44|Asia`) is:
   so a roll-up that dies, or runs twice, loses or doubles nothing. `totals` is exact as of `as_of`.
 
 Shard count: the roll-up measures the counter's write rate (the `_writes` total between two
-roll-ups), smooths it over SUSTAIN_SECONDS (`sustained`, an exponential average), and grows
-`shards` to the multiple of 8 that keeps each shard at or below WRITES_PER_SHARD sustained
-writes/s (2,000 clicks/s on one offer: 4,000 shards). Firestore's limit is about one *sustained*
-write per second per document, and `shards` never shrinks (writers pick a shard below the count
-in their possibly older summary, readers read every shard below the newest count, so every write
-is read): sized on one roll-up's rate, a burst of a second or Poisson noise at a modest rate
-ratcheted the count, and every later roll-up read every one of those shards. Smoothed, a step to
-a steady rate R gets shards for R/2 (each at most 1 write/s) within SUSTAIN_SECONDS x ln 2.
+roll-ups) and grows `shards` to the multiple of 8 that keeps each shard at or below
+WRITES_PER_SHARD writes/s (2,000 clicks/s on one offer: 4,000 shards) at the rate the counter
+*sustains* (sizing_rate): the higher of that rate smoothed over SUSTAIN_SECONDS (`sustained`, an
+exponential average) and the lower of the last two roll-ups' rates. Firestore's limit is about
+one sustained write per second per document, and `shards` never shrinks (writers pick a shard
+below the count in their possibly older summary, readers read every shard below the newest
+count, so every write is read): sized on one roll-up's rate, a one-second burst or Poisson noise
+at a modest rate ratcheted the count, and every later roll-up read every one of those shards. So
+a rise that lasts two roll-ups gets its shards at the second, a burst of one roll-up only moves
+the average.
 
 One roll-up per counter per interval: the roller first creates a lease document named after
 (counter, time slot) with a must-not-exist precondition; only the instance whose create wins
@@ -219,6 +221,13 @@ def sustained_rate(previous: float | None, measured: float, elapsed: float) -> f
     return previous + (measured - previous) * -math.expm1(-max(elapsed, 0.0) / SUSTAIN_SECONDS)
 
 
+def sizing_rate(sustained: float | None, rate: float | None, previous_rate: float | None) -> float:
+    """The write rate a counter's shards are sized for: its smoothed rate, or the rate it held over
+    the last two roll-ups (the lower of the two measured rates) when that is higher."""
+    held = min(rate, previous_rate) if rate is not None and previous_rate is not None else 0.0
+    return max(sustained or 0.0, held)
+
+
 def roll_up(
     db: firestore.Client,
     counter_path: str,
@@ -261,7 +270,7 @@ def roll_up_many(
             # a summary written before `sustained` existed starts from its last rate
             start = before.rate if sustained is None else sustained
             sustained = sustained_rate(start, rate, now - before.as_of)
-        shards = max(before.shards, shards_for(sustained or 0.0))
+        shards = max(before.shards, shards_for(sizing_rate(sustained, rate, before.rate)))
         derived = derive(path, before, totals[path], now) if derive else before.derived
         document = {
             "shards": shards,

@@ -155,17 +155,16 @@ def test_a_busy_counter_grows_its_shards_and_every_shard_is_summed(db):
     store = cpa.CpaStore(db, np.random.default_rng(0), cache)
     path = cpa.offer_counter(5)
     click = 0
-    seconds, per_second = 12, 60
-    for second in range(seconds):  # 60 clicks a virtual second on one offer, for 12 s
+    seconds, per_second = 6, 60
+    for second in range(seconds):  # 60 clicks a virtual second on one offer, for 6 s
         for tick in range(per_second):
             clock[0] = 1000.0 + second + tick / per_second
             click += 1
             store.sample(SampleRequest(click_id=click, offer_ids=[5]))
     clock[0] += 2.0
     summary = cache.get([path])[path]
-    # the rate that sizes the shards is smoothed over SUSTAIN_SECONDS: after 12 s at 60/s it is
-    # above half of 60 (1 - exp(-1.2) = 0.70 of it, less what the first roll-up did not measure)
-    assert summary.shards >= counters.shards_for(per_second / 2) == 64
+    # a rate held over two roll-ups sizes the shards (counters.sizing_rate)
+    assert summary.shards >= counters.shards_for(0.9 * per_second) == 112
     for _ in range(per_second):
         clock[0] += 1 / per_second
         click += 1

@@ -1,5 +1,7 @@
 """The statistics cache's age limit and ordering of copies (shared/platform/stats_cache.py), pure: no I/O."""
 
+import math
+
 import pytest
 
 from shared.platform import counters, stats_cache
@@ -36,10 +38,11 @@ def test_a_later_read_of_a_staler_summary_does_not_replace_a_fresher_copy():
 
 def _shards_after(rates_per_second: list[float], start: float | None = None) -> int:
     """The shard count a counter ends with after one roll-up per second at these measured rates."""
-    sustained, shards = start, counters.MIN_SHARDS
+    sustained, previous, shards = start, start, counters.MIN_SHARDS
     for rate in rates_per_second:
         sustained = counters.sustained_rate(sustained, rate, 1.0)
-        shards = max(shards, counters.shards_for(sustained))
+        shards = max(shards, counters.shards_for(counters.sizing_rate(sustained, rate, previous)))
+        previous = rate
     return shards
 
 
@@ -51,11 +54,15 @@ def test_a_burst_of_a_second_does_not_ratchet_the_shard_count():
     assert _shards_after([2.0] * 30 + [20.0] + [2.0] * 30, start=2.0) == 8
 
 
-def test_a_sustained_rate_gets_its_shards_within_the_time_constant():
-    tau = int(counters.SUSTAIN_SECONDS)
-    # a step to 400 writes/s: shards for half of it (each shard at most 1 write/s) within tau ln 2
-    assert _shards_after([400.0] * tau) >= counters.shards_for(200.0) == 400
-    assert _shards_after([400.0] * (5 * tau)) == counters.shards_for(400.0 * (1 - 2.7e-3)) == 800
-    # a long pause weighs as much as its length: the rate over it replaces the average
+def test_a_rise_that_lasts_two_roll_ups_gets_its_shards_at_the_second():
+    assert _shards_after([400.0]) == counters.shards_for(400.0 * (1 - math.exp(-0.1))) == 80
+    assert _shards_after([400.0, 400.0]) == counters.shards_for(400.0) == 800
+    assert _shards_after([2.0] * 30 + [40.0, 40.0] + [2.0] * 30, start=2.0) == 80
+
+
+def test_the_smoothed_rate_follows_a_slow_rise_and_forgets_after_a_long_pause():
+    # a rise of 10 writes/s every second: each second's rate is held for one roll-up only
+    assert _shards_after([10.0 * n for n in range(1, 41)]) == counters.shards_for(390.0) == 784
     assert counters.sustained_rate(400.0, 0.0, 1000.0) == pytest.approx(0.0, abs=1e-9)
     assert counters.sustained_rate(None, 100.0, 0.0) == 0.0
+    assert counters.sizing_rate(None, None, None) == 0.0
