@@ -97,12 +97,21 @@ def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_aw
 
 def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
     """An offer shown mostly where it does well converts above its average lately: the context's
-    multiplier applies to the average its counts hold, not to that."""
+    multiplier applies to the average its counts hold, not to that, with thompson's prior still
+    pulling it as it pulls the live rate."""
     posterior = thompson_posterior(STATS, SamplerParams())
-    base = np.array([[np.log(0.01), np.nan, np.nan]])
-    a, b, _, _ = adjusted(posterior, Adjustments(np.array([[np.log(2.0), 0, 0]]), np.zeros((1, 3)), None, base))
-    assert a[0, 0] / (a[0, 0] + b[0, 0]) == pytest.approx(0.02)
-    assert (a[0, 1], b[0, 1]) == (posterior[0][0, 1], posterior[1][0, 1])
+    mean = posterior[0] / (posterior[0] + posterior[1])
+    live = STATS.conversions / np.maximum(STATS.clicks, 1.0)
+    base = np.array([[np.log(live[0, 0] / 2), np.log(live[0, 1]), np.nan]])  # offer 0's counts: half its live rate
+    shift = np.array([[np.log(2.0), 0.0, 0.0]])
+    a, b, _, _ = adjusted(posterior, Adjustments(shift, np.zeros((1, 3)), None, base), STATS)
+    assert a[0, 0] / (a[0, 0] + b[0, 0]) == pytest.approx(mean[0, 0])  # half the rate, twice in this context
+    # the counts hold the live statistics' own clicks: thompson's posterior as it is
+    assert a[0, 1] / (a[0, 1] + b[0, 1]) == pytest.approx(mean[0, 1])
+    assert (a[0, 2], b[0, 2]) == (posterior[0][0, 2], posterior[1][0, 2])
+    # without the statistics, the counts' rate itself
+    a, b, _, _ = adjusted(posterior, Adjustments(shift, np.zeros((1, 3)), None, base))
+    assert a[0, 0] / (a[0, 0] + b[0, 0]) == pytest.approx(live[0, 0])
 
 
 def test_a_feature_that_carries_nothing_reads_as_no_spread_and_one_that_does_is_found():

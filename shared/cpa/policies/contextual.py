@@ -39,7 +39,10 @@ class Adjustments(NamedTuple):
     # ln of the rate the multiplier is relative to: the offer's rate over the clicks its context
     # counts hold (NaN: none; the multiplier then applies to thompson's posterior mean). The
     # policy's own choices make an offer's recent clicks lean to the contexts it is good in, so its
-    # live rate is not the average the effects were measured against.
+    # live rate is not the average the effects were measured against. It moves thompson's mean by
+    # its ratio to the live conversions per click (_moved_to_the_counts), so the prior's pull on a
+    # rate known from few conversions is kept: used as the mean itself, it dropped that pull, and
+    # on E1-context (context that carries nothing) cost 1.6-1.8 points on the training seeds.
     base_log_rate: np.ndarray | None = None
 
     @classmethod
@@ -54,7 +57,7 @@ class ContextParams(SamplerParams):
     adjust: Adjustments | None = None
 
 
-def adjusted(posterior: tuple, adjust: Adjustments) -> tuple[np.ndarray, ...]:
+def adjusted(posterior: tuple, adjust: Adjustments, stats: Stats | None = None) -> tuple[np.ndarray, ...]:
     """thompson's (a, b, m, s) with the context's shift and variance on ln(rate) and pacing's on
     ln(value). The mean is the base rate (the context counts' own, or thompson's mean) times the
     multiplier. ln of a Beta(a, b) rate has variance about b / (a (a + b)) = (1 - mean) / a; the
@@ -67,9 +70,9 @@ def adjusted(posterior: tuple, adjust: Adjustments) -> tuple[np.ndarray, ...]:
         based = np.isfinite(adjust.base_log_rate)
         touched = touched | based
     if touched.any():
-        base = (
-            a / (a + b) if based is None else np.where(based, np.exp(np.nan_to_num(adjust.base_log_rate)), a / (a + b))
-        )
+        base = a / (a + b)
+        if based is not None:
+            base = np.where(based, _moved_to_the_counts(base, adjust.base_log_rate, stats), base)
         mean = np.minimum(base * np.exp(adjust.log_rate), MAX_RATE)
         variance = b / (a * (a + b)) + adjust.log_rate_var
         new_a = np.maximum((1.0 - mean) / variance, MIN_ALPHA)
@@ -80,11 +83,23 @@ def adjusted(posterior: tuple, adjust: Adjustments) -> tuple[np.ndarray, ...]:
     return a, b, m, s
 
 
+def _moved_to_the_counts(mean: np.ndarray, base_log_rate: np.ndarray, stats: Stats | None) -> np.ndarray:
+    """thompson's posterior mean moved by the ratio of the rate the context counts measured to the
+    rate of the statistics it was computed from (their conversions per click): where the counts
+    hold the same clicks, thompson's mean as it is, its prior's pull kept. Without statistics, or
+    where they have no conversion yet, the counts' rate itself."""
+    counted = np.exp(np.nan_to_num(base_log_rate))
+    if stats is None:
+        return counted
+    live = stats.conversions / np.maximum(stats.clicks, 1.0)
+    return np.where(live > 0, mean * counted / np.where(live > 0, live, 1.0), counted)
+
+
 def contextual_core(stats: Stats, total_clicks, params, rng, propensity=True, mask=None) -> Decisions:
     adjust = getattr(params, "adjust", None)
     if adjust is None:
         return thompson_core(stats, total_clicks, params, rng, propensity, mask)
-    posterior = adjusted(thompson_posterior(stats, params), adjust)
+    posterior = adjusted(thompson_posterior(stats, params), adjust, stats)
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask)[0])
     probabilities = thompson_propensities(stats, params, posterior, mask) if propensity else None
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
@@ -95,7 +110,7 @@ def contextual_probabilities(stats: Stats, params: SamplerParams, mask=None) -> 
     adjust = getattr(params, "adjust", None)
     posterior = thompson_posterior(stats, params)
     if adjust is not None:
-        posterior = adjusted(posterior, adjust)
+        posterior = adjusted(posterior, adjust, stats)
     shares = thompson_propensities(stats, params, posterior, mask=mask)
     found = params.floor / candidates(mask, shares.shape) + (1.0 - params.floor) * shares
     return found if mask is None else np.where(mask, found, 0.0)
