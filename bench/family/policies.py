@@ -83,6 +83,10 @@ VARIANTS = {
             **{**PAYOUT_OPTIMISM, "optimistic_payout": False},
         ),
         _project("thompson-plain", "thompson", "thompson, plain (no optimism of any kind)", **PLAIN),
+        # exploration that fades as a posterior narrows, measured on E1-E2 only before issue 26
+        # (bench/README.md, "Other options"): the largest of 2 draws, and May et al.'s reflection
+        _project("thompson-s2", "thompson", "thompson, the largest of 2 draws", samples=2),
+        _project("thompson-opt", "thompson", "thompson, optimistic (a draw below the mean reflected)", optimistic=True),
     )
 }
 POLICIES = {**SAMPLERS, **VARIANTS}
