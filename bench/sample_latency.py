@@ -44,6 +44,10 @@ PROJECT = "offer-bandits-bench"
 LOG_PREFIX = "bench-"  # the decision log's topics in the benchmark's Pub/Sub emulator
 BENCH_KEY = "bench-key"  # the default tenant's API key in the benchmark's own gateway
 FEEDBACK_EVERY = 5  # steady traffic: one click in 5 gets its feedback
+# Steady rows take turns in blocks of this many requests (about 5 s): long enough that the instance
+# not being timed has stopped refreshing (it refreshes only copies its requests used, at most M = 2 s
+# after), so one row's background roll-ups do not land on another row's timings.
+STEADY_BLOCK = 500
 STEADY_COUNTRIES = ("FR", "DE", "US", "BR", "IN", "GB", "ES", "IT")
 
 
@@ -72,6 +76,12 @@ class Caller:
         self.socket = socket.create_connection(self.address, timeout=30)
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffered = b""
+
+    def reconnect(self) -> None:
+        """A new connection now, untimed: the server closes one left idle past its keep-alive (2 s)."""
+        if self.socket is not None:
+            self.socket.close()
+        self._connect()
 
     def _read_until(self, marker: bytes) -> bytes:
         while marker not in self.buffered:
@@ -140,34 +150,44 @@ def measure_lanes(
     key: str = BENCH_KEY,
     steady: bool = False,
     sampler: str | None = None,
+    block: int = 1,
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Per lane, its /sample latencies and those of the bare samples that followed them, in ms.
 
-    n rounds; in each, every lane in turn sends one /sample through HTTP and one bare Firestore
-    sample follows it, so the emulator's warm-up, its drift and any background load weigh on every
-    lane and on the bare work alike (rows timed minutes apart saw the bare commit's own p50 move by
-    1.5-1.8x between them, and the ratio of two rows with it). `steady`: traffic as in service,
-    each click with a context (served by `sampler`, or the default when None) and one in
-    FEEDBACK_EVERY converting (untimed /feedback), so the candidates' statistics move at every
-    roll-up and no decision reuses a remembered probability for long. Lane j's /sample in round i
-    takes the even click id first_click + 2 (i L + j), its bare sample the odd one after it."""
+    The lanes take turns, `block` requests at a time, until each has sent n; each /sample is
+    followed by one bare Firestore sample. So the emulator's warm-up, its drift and any background
+    load weigh on every lane and on the bare work alike (rows timed minutes apart saw the bare
+    commit's own p50 move by 1.5-1.8x between them, and the ratio of two rows with it). Blocks of a
+    few seconds let each lane's instance go quiet while another lane is timed (an instance refreshes
+    only the copies its requests used). `steady`: traffic as in service, each click with a context
+    (served by `sampler`, or the default when None) and one in FEEDBACK_EVERY converting (untimed
+    /feedback), so the candidates' statistics move at every roll-up and no decision reuses a
+    remembered probability for long. The /samples take the even click ids from first_click on, in
+    the order sent, each bare sample the odd one after its /sample's."""
     callers = [Caller(lane.url, key) for lane in lanes]
     rng = random.Random(first_click)
     http, bare = [[] for _ in lanes], [[] for _ in lanes]
-    for round_ in range(n):
+    click = first_click
+    while len(http[-1]) < n:
         for j, (lane, caller) in enumerate(zip(lanes, callers, strict=True)):
-            click = first_click + 2 * (round_ * len(lanes) + j)
-            fields = {"click_id": click, "offer_ids": ",".join(map(str, lane.offers))}
-            if steady:
-                fields |= {"geo": rng.choice(STEADY_COUNTRIES), "device": rng.choice(("desktop", "mobile", "tablet"))}
-                fields |= {"os": rng.choice(("android", "ios", "windows")), "source": f"src-{rng.randrange(500)}"}
-            if sampler:
-                fields["sampler"] = sampler
-            http[j].append(_timed(caller, f"/sample/?{urllib.parse.urlencode(fields)}"))
-            if steady and round_ % FEEDBACK_EVERY == 0:
-                reward = rng.choice((0, 400, 900, 2500))
-                _timed(caller, f"/feedback/?click_id={click}&reward={reward}", "PUT")
-            bare[j].append(_bare_sample(db, lane.offers, click + 1))
+            if block > 1:  # its connection sat idle while the other lanes took their turns
+                caller.reconnect()
+            for _ in range(min(block, n - len(http[j]))):
+                fields = {"click_id": click, "offer_ids": ",".join(map(str, lane.offers))}
+                if steady:
+                    fields |= {
+                        "geo": rng.choice(STEADY_COUNTRIES),
+                        "device": rng.choice(("desktop", "mobile", "tablet")),
+                    }
+                    fields |= {"os": rng.choice(("android", "ios", "windows")), "source": f"src-{rng.randrange(500)}"}
+                if sampler:
+                    fields["sampler"] = sampler
+                http[j].append(_timed(caller, f"/sample/?{urllib.parse.urlencode(fields)}"))
+                if steady and len(http[j]) % FEEDBACK_EVERY == 1:
+                    reward = rng.choice((0, 400, 900, 2500))
+                    _timed(caller, f"/feedback/?click_id={click}&reward={reward}", "PUT")
+                bare[j].append(_bare_sample(db, lane.offers, click + 1))
+                click += 2
     return http, bare
 
 
@@ -305,10 +325,12 @@ def steady(start_gateway: Callable[[], str], db: firestore.Client, args) -> None
     background refreshes are its own K's), fresh offers per row, each click with a context and one
     in FEEDBACK_EVERY converting, --steady-seconds of it before the rows are timed (the statistics
     then move at every roll-up; `--steady-sampler contextual` has a new context on every click).
-    The rows' requests alternate, warm-up and timed alike, so they share the emulator's state."""
+    The rows take turns (request by request while warming up, then --steady-block requests at a
+    time while timed), so they share the emulator's state and each instance is quiet while the other is timed."""
     print(
         f"\nSteady traffic: one instance per row, fresh offers per row, {args.steady_seconds:g} s of traffic on them "
-        f"first, then {args.requests} timed, the rows' requests alternating; every click with a context, served by "
+        f"first, then {args.requests} timed, the rows taking turns {args.steady_block} requests at a time; every click "
+        "with a context, served by "
         f"{args.steady_sampler or 'the default sampler'}, one in {FEEDBACK_EVERY} with its feedback (untimed)\n"
     )
     lanes = [
@@ -320,7 +342,9 @@ def steady(start_gateway: Callable[[], str], db: firestore.Client, args) -> None
     while time.perf_counter() - started < args.steady_seconds:
         measure_lanes(lanes, db, 50, first, steady=True, sampler=args.steady_sampler)
         first += 2 * 50 * len(lanes)
-    http, bare = measure_lanes(lanes, db, args.requests, first, steady=True, sampler=args.steady_sampler)
+    http, bare = measure_lanes(
+        lanes, db, args.requests, first, steady=True, sampler=args.steady_sampler, block=args.steady_block
+    )
     print("| candidates | /sample p50 ms | /sample p99 ms | bare p50 ms | ratio p50 |")
     print("|---|---|---|---|---|")
     p50s = table_rows(args.candidates, http, bare, with_p99_ratio=False)
@@ -352,6 +376,12 @@ def main() -> None:
     parser.add_argument("--log-only", action="store_true", help="only the rows with and without the decision log")
     parser.add_argument(
         "--steady-seconds", type=float, default=30.0, help="steady traffic on each row's offers before it is timed"
+    )
+    parser.add_argument(
+        "--steady-block",
+        type=int,
+        default=STEADY_BLOCK,
+        help="steady rows take turns this many requests at a time (1: request by request)",
     )
     parser.add_argument(
         "--steady-sampler", default=None, help="the sampler steady traffic names (default: none, as most clients)"

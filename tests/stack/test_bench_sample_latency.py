@@ -42,3 +42,13 @@ def test_lanes_take_turns_each_round_with_their_own_candidates(api, db):
     assert sorted(offers) == list(range(100, 108))  # round 0: lane 0 100 (bare 101), lane 1 102 (103); round 1
     assert {offers[100], offers[104], offers[101], offers[105]} <= {3, 5, 7}
     assert {offers[102], offers[106], offers[103], offers[107]} <= {11, 13}
+
+
+def test_lanes_take_turns_in_blocks(api, db):
+    lanes = [Lane(api, (3, 5, 7)), Lane(api, (11, 13))]
+    http, _ = measure_lanes(lanes, db, 3, 100, DEFAULT_KEY, block=2)
+    assert [len(times) for times in http] == [3, 3]
+    offers = {snap.get("click_id"): snap.get("offer_id") for snap in db.collection(CLICKS).stream()}
+    # lane 0 twice (100, 102), lane 1 twice (104, 106), then once each (108, 110); bare samples odd
+    assert {offers[100], offers[102], offers[108]} <= {3, 5, 7}
+    assert {offers[104], offers[106], offers[110]} <= {11, 13}
