@@ -208,6 +208,12 @@ def _fmt(estimate: Estimate, resting_on: float, digits: int = 2, unit: str = "cl
     return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
 
 
+def _whole(ess: float) -> int:
+    """An effective sample size as printed: rounded down, as the MIN_CLICKS test reads it (an ESS of
+    29.6 printed as 30 beside "too few clicks" looked like a contradiction)."""
+    return math.floor(ess) if math.isfinite(ess) else 0
+
+
 def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generator, lag: float, out=print) -> None:
     held_out = sum(bool(row.get("holdout")) for row in rows)
     if held_out:
@@ -243,7 +249,7 @@ def report_clicks(rows: list[dict], samplers: list[str], rng: np.random.Generato
         ips, snips = _fmt(estimate.ips, estimate.ess), _fmt(estimate.snips, estimate.ess)
         out(
             f"  {estimate.sampler:<10}  {ips:<26}  {snips:<26}"
-            f"  {_fmt(estimate.dr, replayed_clicks):<26}  {estimate.ess:>8,.0f}"
+            f"  {_fmt(estimate.dr, replayed_clicks):<26}  {_whole(estimate.ess):>8,}"
         )
     report_replay_check(replayed, [kept[i]["sampler"] for i in replayed.index], out)
     report_click_shadows(log, kept, out)

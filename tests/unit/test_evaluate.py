@@ -90,3 +90,11 @@ def test_an_export_of_raw_documents_reads_like_the_store_writes_them(tmp_path):
     assert "3 read, 1 with a usable logged probability (1 without, 1 malformed)" in text, text
     assert "Customer episodes: 1 read, 1 rewarded, 1 of them with `inclusion`." in text, text
     assert "Logged policy's acceptance rate: too few episodes" in text, text
+
+
+def test_an_ess_just_under_the_threshold_prints_under_it_beside_too_few_clicks():
+    estimate = (10.0, 5.0, 15.0)
+    assert evaluate._fmt(estimate, 29.6) == "too few clicks"
+    assert evaluate._whole(29.6) == 29 < evaluate.MIN_CLICKS  # printed 30 before
+    assert evaluate._fmt(estimate, 30.0) == "10.00 [5.00, 15.00]" and evaluate._whole(30.0) == 30
+    assert evaluate._whole(float("nan")) == 0
