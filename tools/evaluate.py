@@ -53,6 +53,7 @@ from tools.report.data import newest
 # a slate offer, the episodes that showed it.
 MIN_CLICKS = 30
 CLICK_FIELDS = [
+    "click_id",
     "offer_id",
     "candidates",
     "sampler",
@@ -90,7 +91,9 @@ def _seconds(value) -> float | None:
 
 def click_row(doc: dict) -> dict:
     """A click document as the evaluation reads it (times in seconds since the epoch)."""
+    click_id = doc.get("click_id")
     return {
+        "click_id": None if click_id is None else str(click_id),
         "offer_id": doc.get("offer_id"),
         "candidates": doc.get("candidates"),
         "sampler": doc.get("sampler"),

@@ -210,7 +210,7 @@ class CpaStore:
     def _log_decision(self, click: dict, plan: serving.CpaServing, committed) -> None:
         """A new click, to the decision log (docs/analytics.md): after its commit, never for a replay.
         Its time is the commit's, as the instance saw it (the document's `sampled_at` is the server's
-        timestamp, milliseconds apart at most)."""
+        timestamp: the emulator sets it 1 to 100 ms before the commit)."""
         share = holdout.share_of(plan, click["served_by"])
         time_us = decision_log.microseconds(committed.timestamp() if committed else None)
         self.log.emit("decisions", log_records.decision(self.space.tenant, click, share, time_us))

@@ -26,6 +26,7 @@ def click_row(row: dict) -> dict:
             "probability": row.get("shadow_probability"),
         }
     return {
+        "click_id": row.get("decision_id"),
         "offer_id": int(row["offer_id"]) if row.get("offer_id") is not None else None,
         "candidates": ",".join(row.get("candidates") or []),
         "sampler": row.get("policy"),
