@@ -2,7 +2,7 @@
 
     python -m bench.context_bench [--envs contextual,capped,E1-context] [--seeds 100] [--workers 2]
                                   [--first-seed 0] [--runs-dir reports/bench/context-runs] [--publish]
-    python -m bench.context_bench --bounds
+    python -m bench.context_bench --bounds [--seeds 100]   (bench/context_bounds.py)
 
 Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
 capped-out offer out, with no pacing) and `contextual` (the context's effects, and pacing on
@@ -33,6 +33,7 @@ import zlib
 
 import numpy as np
 
+from bench import context_bounds
 from bench.intervals import ci95
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -240,34 +241,6 @@ def plot_revenue(env_key: str, by_policy: dict, folder: pathlib.Path) -> pathlib
     return plots.save(fig, ax, folder / f"revenue_{env_key}.png", title, "clicks", "% of optimum", loc="lower right")
 
 
-def bounds(seeds: int = 20, every: int = 50) -> None:
-    """What choosing by part of the true context earns on `contextual` (no policy, no learning):
-    the best single offer, the best by the true country and device effects (the source ignored),
-    and by the country alone, as % of the contextual oracle; every `every`-th click of `seeds` seeds."""
-    from bench.context_envs import ENVS, ContextWorld
-
-    env = ENVS["contextual"]
-    world = ContextWorld(env, np.arange(seeds))
-    rows = np.arange(seeds)
-    oracle, fixed, known, country = np.zeros(seeds), np.zeros((seeds, env.k)), np.zeros(seeds), np.zeros(seeds)
-    geo, device = world.effects[0], world.effects[1]
-    for step in range(0, env.horizon, every):
-        context = world.context(step)
-        _, values = world.values(context)
-        oracle += values.max(axis=1)
-        fixed += values
-        base = world.rates * world.payouts
-        by_geo = base * np.exp(geo[rows, :, context[:, 0]])
-        known += values[rows, (by_geo * np.exp(device[rows, :, context[:, 1]])).argmax(axis=1)]
-        country += values[rows, by_geo.argmax(axis=1)]
-    for label, earned in (
-        ("best single offer", fixed.max(axis=1)),
-        ("true country and device", known),
-        ("true country", country),
-    ):
-        print(f"{label}: {100 * np.mean(earned / oracle):.1f} % of the contextual oracle ({seeds} seeds)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", default="contextual,capped,E1-context")
@@ -277,10 +250,12 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=0, help=f"{TRAINING_SEEDS} onwards: trying a model")
     parser.add_argument("--runs-dir", default=str(REPORT / "context-runs"))
     parser.add_argument("--publish", action="store_true")
-    parser.add_argument("--bounds", action="store_true", help="what part of the true context earns, then stop")
+    parser.add_argument(
+        "--bounds", action="store_true", help="what the true context, or full information, earns; then stop"
+    )
     args = parser.parse_args()
     if args.bounds:
-        bounds()
+        context_bounds.main(args.seeds)
         return
     started = time.perf_counter()
     REPORT.mkdir(parents=True, exist_ok=True)
