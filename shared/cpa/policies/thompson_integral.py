@@ -9,10 +9,13 @@ from shared.cpa.policies.types import SamplerParams, Stats
 
 # The log-Beta table of thompson_propensities: BULK_POINTS evenly over the mode +- BULK_SDS
 # standard deviations (Laplace approximation in ln(rate)), TAIL_POINTS geometrically spaced
-# down the left tail to where its mass is below 1e-9.
-BULK_POINTS, BULK_SDS, TAIL_POINTS = 64, 8.0, 16
+# down the left tail to where its mass is below 1e-9. Above mode + 6 sd a Beta's ln has less than
+# 1e-9 of its mass (checked from a = 0.3 to 10^4, b = 1.5 to 10^6). A point every 0.095 sd: the
+# linear interpolation between points is what bounds the error (64 points over +- 8 sd, 0.25 sd,
+# erred by up to 0.009 at K = 100; docs/benchmarks.md#policies).
+BULK_POINTS, BULK_SDS, TAIL_POINTS = 128, 6.0, 16
 
-GRID_POINTS, SHARP_CELLS, SHARP_STRIDE = 192, 8.0, 2  # a sharp candidate adds every 2nd bulk point
+GRID_POINTS, SHARP_CELLS, SHARP_STRIDE = 192, 8.0, 4  # a sharp candidate adds every 4th bulk point
 
 FIRST_TABLES = 8  # candidates tabulated first, to rule out the others without their tables
 NEGLIGIBLE = 1e-9  # a candidate drawing above the others' floor with less probability is left out
@@ -133,9 +136,9 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
     narrower than SHARP_CELLS cells (so every candidate's distribution is resolved), from the
     highest point below which some candidate has mass < 1e-7, raised by _raised_start to where the
     largest draw has mass under NEGLIGIBLE below.
-    Error: that of the tables (trapezoid and linear interpolation at 1/12 of a standard
-    deviation), measured against 10^6 draws in tests/unit/test_policies.py as below 0.003; the result
-    is normalised to sum to 1. Padding (outside `mask`) has probability 0.
+    Error: that of the tables (trapezoid and linear interpolation at 0.095 standard deviation),
+    measured against 10^6 draws in tests/unit/test_policies.py (up to 0.0015 at K = 100); the
+    result is normalised to sum to 1. Padding (outside `mask`) has probability 0.
     """
     a_all, b_all, m_all, s_all = posterior if posterior is not None else thompson_posterior(stats, params)
     batch, k = stats.clicks.shape
