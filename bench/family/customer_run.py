@@ -35,7 +35,7 @@ def kept_path(key: tuple) -> pathlib.Path:
 def worlds(which: str, per_class: int | None = None, sample: bool = False) -> list:
     chosen = []
     for cls in split.classes("customer"):
-        seeds = split.test_seeds("customer", cls) if which == "test" else split.training_seeds("customer", cls)
+        seeds = split.seeds_of(which, "customer", cls)
         if sample:
             seeds = sorted(seeds, key=lambda s: np.prod(customer_envs.sizes(cls, s)))[:SAMPLE_PER_CLASS]
         elif per_class is not None:

@@ -1,8 +1,9 @@
 """`make bench-family`: the project's samplers over the generated family's test split, tables per class
 and plots, in reports/family/ (--publish copies them to bench/results/family/).
 
-    python -m bench.family.run [--split test] [--per-class N] [--sample] [--policies thompson,klucb,...]
-                               [--parts cpa,lock_on,customer] [--workers 1] [--publish] [--tabulate-only]
+    python -m bench.family.run [--split test|train|test-extra|test+extra] [--per-class N] [--sample]
+                               [--policies thompson,klucb,...] [--parts cpa,lock_on,customer] [--workers 1]
+                               [--publish] [--tabulate-only]
 
 Every finished (policy, environment) run is kept in reports/family/runs/ and reused, so an interrupted
 run resumes and a new variant runs alone (its key holds its parameters and RUNNER_VERSION).
@@ -33,10 +34,10 @@ SAMPLE_PER_CLASS = 2
 def environments(
     part: str, which: str, per_class: int | None = None, sample: bool = False, classes: list | None = None
 ) -> list:
-    """(class, seed) of a part of the split ("cpa", "lock_on"), `which` "test" or "train"."""
+    """(class, seed) of a part of the split ("cpa", "lock_on"), `which` one of split.WHICH."""
     chosen = []
     for cls in classes or split.classes(part):
-        seeds = split.test_seeds(part, cls) if which == "test" else split.training_seeds(part, cls)
+        seeds = split.seeds_of(which, part, cls)
         if sample:
             seeds = sorted(seeds, key=lambda s: _cost(cpa_envs.draw(cls, s)))[:SAMPLE_PER_CLASS]
         elif per_class is not None:
@@ -116,7 +117,7 @@ def main() -> None:
     from bench.family import report
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", default="test", choices=("test", "train"))
+    parser.add_argument("--split", default="test", choices=split.WHICH)
     parser.add_argument("--per-class", type=int, default=None)
     parser.add_argument("--sample", action="store_true")
     parser.add_argument("--policies", default=",".join(policies.POLICIES))

@@ -65,6 +65,20 @@ def test_the_split_is_written_disjoint_and_large_enough():
     assert not set(data["test"]["lock_on"]["close"]) & set(data["test"]["cpa"]["close"] + data["train"]["cpa"]["close"])
 
 
+def test_the_extra_test_seeds_are_new_test_seeds_that_tuning_refuses(tmp_path):
+    every = {int(x) for part in ("test", "train") for c in split.load()[part].values() for v in c.values() for x in v}
+    for cls in ("rotating", "delayed", "drifting"):
+        extra = split.extra_test_seeds("cpa", cls)
+        assert len(extra) == len(set(extra)) == 200 and not set(extra) & every
+        assert split.seeds_of("test+extra", "cpa", cls) == split.test_seeds("cpa", cls) + extra
+        with pytest.raises(split.TestSeedError):
+            split.require_training("cpa", cls, extra[:1])
+    with pytest.raises(FileExistsError):
+        split.write_extra("cpa", {"drifting": 10})
+    again = split.write_extra("cpa", {"drifting": 10}, tmp_path / "extra.json")
+    assert not set(again["test"]["cpa"]["drifting"]) & every
+
+
 def test_tuning_refuses_test_seeds():
     held_out = split.test_seeds("cpa", "drifting")[0]
     with pytest.raises(split.TestSeedError):
