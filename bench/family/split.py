@@ -57,20 +57,25 @@ def write_extra(family: str, per_class: dict[str, int], path: pathlib.Path = EXT
     """split_extra.json: `per_class[cls]` more test seeds of each class, none of them in split.json."""
     if path.exists():
         raise FileExistsError(f"{path} exists: the extra test seeds are written once")
-    taken = {
-        int(s) for part in ("test", "train") for by_class in load()[part].values() for v in by_class.values() for s in v
-    }
+    taken = every_seed()
+    known = classes(family)
     rng = np.random.default_rng([26, 2026, 14])
     extra: dict = {"about": "More test seeds, written after the first test run (bench/family/split.py)", "test": {}}
     extra["test"][family] = {}
     for cls, count in per_class.items():
-        if cls not in load()["test"][family]:
+        if cls not in known:
             raise ValueError(f"{family} has no class {cls}")
         order = [int(s) for s in rng.permutation(SEED_SPACE) if int(s) not in taken]
         extra["test"][family][cls] = sorted(order[:count])
         taken.update(order[:count])
     path.write_text(_compact(extra | {"train": {}}))
     return extra
+
+
+def every_seed() -> set[int]:
+    """Every seed split.json holds, test and training, of every family and class."""
+    split = load()
+    return {int(seed) for part in ("test", "train") for by in split[part].values() for v in by.values() for seed in v}
 
 
 def extra_test_seeds(family: str, cls: str) -> list[int]:

@@ -119,9 +119,8 @@ def test_make_evaluate_prints_the_same_figures_from_the_log_as_from_firestore(se
         assert abs((mine["feedback_at"] or 0) - (theirs["feedback_at"] or 0)) < 1e-3, mine
         assert _untimed(mine) == _untimed(theirs)
     retimed = tmp_path / "firestore-on-the-log-times.jsonl"
-    times = ("sampled_at", "feedback_at")
     evaluate.save_export(
-        retimed, [by_id[mine["click_id"]] | {t: mine[t] for t in times} for mine in log_clicks], firestore_episodes
+        retimed, [by_id[mine["click_id"]] | {t: mine[t] for t in TIMES} for mine in log_clicks], firestore_episodes
     )
     from_retimed = []
     assert evaluate.main(["--export", str(retimed), "--samplers", SAMPLERS], out=from_retimed.append) == 0
@@ -129,10 +128,11 @@ def test_make_evaluate_prints_the_same_figures_from_the_log_as_from_firestore(se
 
 
 SAMPLERS = "random,greedy,thompson"
+TIMES = ("sampled_at", "feedback_at")  # a click row's times, the one thing the two sources may differ in
 
 
 def _untimed(row: dict) -> dict:
-    return {field: value for field, value in row.items() if field not in ("sampled_at", "feedback_at")}
+    return {field: value for field, value in row.items() if field not in TIMES}
 
 
 _ESTIMATE = re.compile(r"^  (\S+)\s+(.*)$")

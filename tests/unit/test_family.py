@@ -66,7 +66,7 @@ def test_the_split_is_written_disjoint_and_large_enough():
 
 
 def test_the_extra_test_seeds_are_new_test_seeds_that_tuning_refuses(tmp_path):
-    every = {int(x) for part in ("test", "train") for c in split.load()[part].values() for v in c.values() for x in v}
+    every = split.every_seed()
     for cls in ("rotating", "delayed", "drifting"):
         extra = split.extra_test_seeds("cpa", cls)
         assert len(extra) == len(set(extra)) == 200 and not set(extra) & every
