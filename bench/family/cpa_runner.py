@@ -90,8 +90,11 @@ def run_batch(
     params: SamplerParams,
     drift_params: DriftParams | None = None,
     policy_seed: int = 0,
+    discounted: bool = False,
 ) -> list[EnvRun]:
-    """The policy over every environment of `envs`, in lockstep; results in the order of `envs`."""
+    """The policy over every environment of `envs`, in lockstep; results in the order of `envs`.
+    `discounted`: the policy decides on the drift state's recent window (counts discounted at
+    drift_params.half_life) plus what the totals gained since the last roll-up, not on `since`."""
     started = time.perf_counter()
     batch = _Batch(envs)
     b, kmax = len(envs), batch.kmax
@@ -138,7 +141,9 @@ def run_batch(
             if len(rolling):
                 _roll_up(stats, state, rolled, rolling, drift_params)
         decided = stats
-        if drift_params is not None and state.restarts.any():  # since_arrays is the totals before any restart
+        if discounted:
+            decided = Stats(*(state.recent + np.stack(stats) - rolled))
+        elif drift_params is not None and state.restarts.any():  # since_arrays is the totals before any restart
             decided = Stats(*drift.since_arrays(np.stack(stats), state.baseline))
         click = done[rowmap] + offsets
         env_of = alive[rowmap]

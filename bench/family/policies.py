@@ -25,11 +25,14 @@ class Policy:
     params: SamplerParams
     drift: DriftParams | None
     label: str
+    discounted: bool = False  # decides on the drift state's discounted window (cpa_runner.run_batch)
 
     @property
     def key(self) -> str:
         """Names a kept run: everything that decides its result but the code (RUNNER_VERSION stands for that)."""
-        detail = repr((self.sampler, self.params, self.drift, RUNNER_VERSION))
+        detail = repr(
+            (self.sampler, self.params, self.drift, RUNNER_VERSION) + (("discounted",) if self.discounted else ())
+        )
         return f"{self.name}-{zlib.crc32(detail.encode()):08x}"
 
 
@@ -71,6 +74,28 @@ VARIANTS = {
             )
             for w in (100, 30)
         ),
+        *(
+            _project(
+                f"thompson-klfloor{c:g}",
+                f"thompson-klfloor{c:g}",
+                f"thompson, draw at least the KL-UCB index at {c:g} ln t (prototype)",
+            )
+            for c in (0.25, 0.5, 1.0)
+        ),
+        *(
+            replace(
+                _project(
+                    f"thompson-discount{h // 1000:g}k",
+                    "thompson",
+                    f"thompson on counts discounted at a half-life of {h:,} clicks (prototype)",
+                    DriftParams(float(h), float("inf")),
+                ),
+                discounted=True,
+            )
+            for h in (5_000, 20_000, 80_000)
+        ),
+        _project("klucb-half", "klucb", "klucb at half its level (0.5 ln t)", ucb_c=0.5),
+        _project("thompson-retry", "thompson", "thompson, re-tries at the KL-UCB index at 0.5 ln t", retry_level=0.5),
         # the default before issue 26 (payout optimism, bench/run.py's PAYOUT_OPTIMISM), the same
         # without the optimistic payout draw, and plain Thompson (bench/run.py's PLAIN: the default)
         _project(

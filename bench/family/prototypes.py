@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from shared.cpa.policies import SAMPLERS, fitted_beta_prior
+from shared.cpa.policies import SAMPLERS, Decisions, fitted_beta_prior, klucb_rate, thompson_draws, thompson_posterior
 
 
 def _thompson(stats, total_clicks, params, rng, propensity=False, mask=None):
@@ -42,8 +42,30 @@ def thompson_prior_capped(weight: float):
     return _with_fitted_prior_scaled(lambda a, b: np.minimum(weight / (a + b), 1.0))
 
 
+def thompson_kl_floor(scale: float):
+    """thompson whose draw of each candidate's log revenue per click is at least its KL-UCB index at
+    level `scale` x ln(clicks on the candidates) (rate) plus its payout posterior's centre: an offer the
+    posterior has written off is re-tried as klucb re-tries it, at a rate that grows with ln t, which
+    a market that moves rewards (issue 26's drifting class). Unseen candidates come first (index 1)."""
+
+    def core(stats, total_clicks, params, rng, propensity=False, mask=None):
+        posterior = thompson_posterior(stats, params)
+        draws = thompson_draws(stats, params, rng, 1, posterior, mask)[0]
+        total = np.maximum(stats.clicks.sum(axis=1, keepdims=True), np.e)
+        with np.errstate(divide="ignore"):
+            floor = np.log(klucb_rate(stats.conversions, stats.clicks, scale * np.log(total))) + posterior[2]
+        score = np.maximum(draws, floor)
+        if mask is not None:
+            score = np.where(mask, score, -np.inf)
+        index = np.argmax(score, axis=1)
+        return Decisions(index, np.full(len(index), np.nan))
+
+    return core
+
+
 PROTOTYPES = {
     "thompson-prior-a1": thompson_prior_a1,
     "thompson-prior-w100": thompson_prior_capped(100.0),
     "thompson-prior-w30": thompson_prior_capped(30.0),
+    **{f"thompson-klfloor{scale:g}": thompson_kl_floor(scale) for scale in (0.25, 0.5, 1.0)},
 }

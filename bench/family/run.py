@@ -77,7 +77,8 @@ def _task(args):
 
     policy = policies.get(name)
     started = time.perf_counter()
-    runs = run_batch([cpa_envs.draw(cls, seed) for cls, seed in keys], policy.sampler, policy.params, policy.drift)
+    envs = [cpa_envs.draw(cls, seed) for cls, seed in keys]
+    runs = run_batch(envs, policy.sampler, policy.params, policy.drift, discounted=policy.discounted)
     for key, run in zip(keys, runs, strict=True):
         path = kept_path(policy, key)
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -230,6 +230,40 @@ def test_thompson_explores_an_offer_that_has_not_converted_yet():
     assert 0.01 < share < 0.5
 
 
+def test_retries_re_try_a_written_off_offer_more_often_as_clicks_grow():
+    # An offer written off after 2,000 clicks at 0.5 % against a 1.3 % leader: plain Thompson's chance
+    # of trying it again does not grow with the leader's clicks; with retries it does (klucb's ln t).
+    retries = SamplerParams(floor=0.0, retry_level=0.5)
+    shares = {}
+    for leader_clicks in (10_000, 10_000_000):
+        stats = Stats.of([offer(leader_clicks, leader_clicks * 13 // 1000), offer(2000, 10)])
+        shares[leader_clicks] = policies.thompson_propensities(stats, retries)[0, 1]
+    assert shares[10_000] < 0.01 < shares[10_000_000]
+    plain = Stats.of([offer(10_000_000, 130_000), offer(2000, 10)])
+    assert policies.thompson_propensities(plain, SamplerParams(floor=0.0))[0, 1] < 0.01
+
+
+def test_a_retry_floor_is_never_undercut_and_leaves_offers_without_clicks_to_the_prior():
+    stats = Stats.of([offer(5000, 100), offer(40, 0), OfferStats()])
+    params = SamplerParams(floor=0.0, retry_level=0.5)
+    m = policies.thompson_posterior(stats, params)[2]
+    floors = policies.retry_floors(stats, params, m)
+    assert np.isfinite(floors[0, :2]).all() and floors[0, 2] == -np.inf
+    draws = policies.thompson_draws(stats, params, np.random.default_rng(0), 10_000)[:, 0, :]
+    assert (draws[:, :2] >= floors[0, :2]).all()
+    assert policies.retry_floors(stats, SamplerParams(), m) is None
+
+
+def test_offers_with_equal_statistics_tie_at_their_floor_and_the_first_wins_as_logged():
+    stats = Stats.of([offer(100_000, 2000), offer(50, 0), offer(50, 0)])
+    params = SamplerParams(floor=0.0, retry_level=0.5)
+    logged = policies.thompson_propensities(stats, params)[0]
+    draws = policies.thompson_draws(stats, params, np.random.default_rng(1), 100_000)[:, 0, :]
+    share = np.bincount(np.argmax(draws, axis=1), minlength=3) / 100_000
+    assert logged[1] > 0.9 and logged[2] < 0.05  # the second wins only by a draw above both floors
+    assert np.abs(logged - share).max() < 0.01
+
+
 # --- the fitted prior and the payout posterior ---------------------------------------------------
 
 
@@ -447,6 +481,8 @@ PROPENSITY_VARIANTS = {
     "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1),
     "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2),
     "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3),
+    "retries": SamplerParams(floor=0.0, retry_level=0.5),
+    "retries, samples=2": SamplerParams(floor=0.0, retry_level=0.5, samples=2),
 }
 
 

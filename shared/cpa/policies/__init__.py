@@ -31,7 +31,7 @@ from shared.cpa.policies.posterior import (
 )
 from shared.cpa.policies.registry import DEFAULT_SAMPLER, SAMPLERS, Sampler
 from shared.cpa.policies.thompson_integral import thompson_propensities
-from shared.cpa.policies.thompson_model import thompson_draws, thompson_posterior
+from shared.cpa.policies.thompson_model import retry_floors, thompson_draws, thompson_posterior
 from shared.cpa.policies.types import (
     DEFAULT_FLOOR,
     OPTIMISTIC_PAYOUT_MULTIPLE,
@@ -73,6 +73,7 @@ __all__ = [
     "payout_posterior",
     "thompson_draws",
     "thompson_posterior",
+    "retry_floors",
     "thompson_propensities",
 ]
 

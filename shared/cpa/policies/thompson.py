@@ -8,7 +8,7 @@ import numpy as np
 
 from shared.cpa.policies.common import first_max, floored
 from shared.cpa.policies.thompson_integral import thompson_propensities
-from shared.cpa.policies.thompson_model import thompson_draws, thompson_posterior
+from shared.cpa.policies.thompson_model import retry_floors, thompson_draws, thompson_posterior
 from shared.cpa.policies.types import Decisions, SamplerParams, Stats
 
 
@@ -19,7 +19,9 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask)[0])
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1 and mask is None:
-        key = tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in posterior)
+        floors = retry_floors(stats, params, posterior[2])
+        parts = (*posterior, floors if floors is not None else np.zeros(0))
+        key = tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in parts)
         shape = (params.optimistic, params.optimistic_payout_multiple, params.optimistic_payout, int(params.samples))
         probabilities = _one_request_propensities(*key, *shape)[None, :]
     elif propensity:
@@ -33,6 +35,7 @@ def _one_request_propensities(
     b: bytes,
     m: bytes,
     s: bytes,
+    floors: bytes,
     optimistic: bool,
     optimistic_payout_multiple: float | None,
     optimistic_payout: bool,
@@ -43,12 +46,13 @@ def _one_request_propensities(
     statistics do (a cache refresh, about once a second), while the same candidate set may come
     thousands of times a second; at K = 100 the integral costs milliseconds. Read-only."""
     posterior = tuple(np.frombuffer(part)[None, :] for part in (a, b, m, s))
+    floor = np.frombuffer(floors)[None, :] if floors else None
     params = SamplerParams(
         optimistic=optimistic,
         optimistic_payout_multiple=optimistic_payout_multiple,
         optimistic_payout=optimistic_payout,
         samples=samples,
     )
-    probabilities = thompson_propensities(Stats.zeros(1, posterior[0].shape[1]), params, posterior)[0]
+    probabilities = thompson_propensities(Stats.zeros(1, posterior[0].shape[1]), params, posterior, floors=floor)[0]
     probabilities.setflags(write=False)
     return probabilities

@@ -4,7 +4,14 @@ integration of the draws' distribution functions. Pure.
 
 import numpy as np
 
-from shared.cpa.policies.thompson_model import GH_NODES, GH_WEIGHTS, reflected, thompson_posterior
+from shared.cpa.policies.thompson_model import (
+    FLOOR_ORDER,
+    GH_NODES,
+    GH_WEIGHTS,
+    reflected,
+    retry_floors,
+    thompson_posterior,
+)
 from shared.cpa.policies.types import SamplerParams, Stats
 
 # The log-Beta table of thompson_propensities: BULK_POINTS evenly over the mode +- BULK_SDS
@@ -28,6 +35,10 @@ _UNIT_GRID = np.linspace(0.0, 1.0, GRID_POINTS + 1)
 
 COARSE_POINTS = 32  # where the largest draw's mass below `start` is checked (_raised_start)
 _UNIT_COARSE = np.linspace(0.0, 1.0, COARSE_POINTS + 1)
+
+# A floor f (SamplerParams.retry_level) is an atom: the draw is f with probability F(f). The grid holds
+# f and f - FLOOR_STEP, so the atom is the rise over that step, the others' product taken at f.
+FLOOR_STEP = FLOOR_ORDER / 4
 
 # _products_of_the_others: a zero held at TINY, and a product below TINY_PRODUCT taken as 0
 TINY, TINY_PRODUCT = 1e-200, 1e-150
@@ -63,7 +74,7 @@ def _log_beta_cdf_tables(a: np.ndarray, b: np.ndarray, mode: np.ndarray, sd: np.
     return u, cdf / cdf[:, -1:]
 
 
-def _tables_that_matter(a, b, mode, sd, m, s, chosen) -> tuple[np.ndarray, ...]:
+def _tables_that_matter(a, b, mode, sd, m, s, chosen, floors=None) -> tuple[np.ndarray, ...]:
     """_log_beta_cdf_tables of the candidates that can be live, the others' rows at -inf (F = 1 from
     the start: never live). A candidate's top (its table's last point) is known without its table;
     the FIRST_TABLES candidates with the highest centres are tabulated first, and the highest point
@@ -75,6 +86,8 @@ def _tables_that_matter(a, b, mode, sd, m, s, chosen) -> tuple[np.ndarray, ...]:
         return _log_beta_cdf_tables(a, b, mode, sd)
     reach = np.abs(s) * (np.max(np.abs(GH_NODES)) + 1.0)  # beyond any payout node's shift, either way
     top = np.minimum(mode + BULK_SDS * sd, -1e-12) + m + reach
+    if floors is not None:
+        top = np.maximum(top, floors)
     first = np.argpartition(-(mode + m), FIRST_TABLES)[:FIRST_TABLES]  # the likeliest to set `start`
     u1, f1 = _log_beta_cdf_tables(a[first], b[first], mode[first], sd[first])
     floor_index = np.minimum(np.add.reduce(f1 < 1e-7, axis=1), f1.shape[1] - 1)
@@ -126,7 +139,7 @@ def _mixture_cdfs(table_u, table_f, rows, shifts, weights, starts, x) -> np.ndar
     return np.add.reduceat(found * weights[:, None], starts, axis=0)
 
 
-def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, mask=None) -> np.ndarray:
+def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, mask=None, floors=None) -> np.ndarray:
     """P(candidate i has the largest draw of thompson_draws), shaped (B, K), by numerical integration.
 
     Candidate j's draw is ln(rate_j) + m_j + s_j z, z one of the PAYOUT_NODES Gauss-Hermite nodes,
@@ -135,18 +148,23 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
     by the trapezoid rule on GRID_POINTS even points plus the table points of every candidate
     narrower than SHARP_CELLS cells (so every candidate's distribution is resolved), from the
     highest point below which some candidate has mass < 1e-7, raised by _raised_start to where the
-    largest draw has mass under NEGLIGIBLE below.
+    largest draw has mass under NEGLIGIBLE below. With retries (SamplerParams.retry_level) a draw is
+    at least its floor f: F is 0 below f and jumps to F(f) there (`floors`, (B, K), retry_floors of
+    `stats` when not given).
     Error: that of the tables (trapezoid and linear interpolation at 0.095 standard deviation),
     measured against 10^6 draws in tests/unit/test_policies.py (up to 0.0015 at K = 100); the
     result is normalised to sum to 1. Padding (outside `mask`) has probability 0.
     """
     a_all, b_all, m_all, s_all = posterior if posterior is not None else thompson_posterior(stats, params)
     batch, k = stats.clicks.shape
+    if floors is None:
+        floors = retry_floors(stats, params, m_all)
     out = np.zeros((batch, k))
     for row in range(batch):
         columns = slice(None) if mask is None else np.flatnonzero(mask[row])
         parts = (a_all[row], b_all[row], m_all[row], s_all[row])
-        out[row, columns] = _one_row(*(part[columns] for part in parts), params)
+        floor = None if floors is None else floors[row][columns]
+        out[row, columns] = _one_row(*(part[columns] for part in parts), params, floor)
     return out
 
 
@@ -197,14 +215,18 @@ def _products_of_the_others(cdf: np.ndarray) -> np.ndarray:
     return others
 
 
-def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, params: SamplerParams) -> np.ndarray:
-    """thompson_propensities of one request's K candidates, shaped (K,)."""
+def _one_row(
+    a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, params: SamplerParams, floors=None
+) -> np.ndarray:
+    """thompson_propensities of one request's K candidates, shaped (K,); `floors` (K,) or None."""
     k = len(a)
     out = np.zeros(k)
     m = m_all  # shifted below for a narrow optimistic payout; the reflection reads m_all
     mode, sd = _laplace(a, b)
     chosen = reflected(m_all, params)
-    table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s, chosen)
+    if floors is not None and not np.isfinite(floors).any():
+        floors = None
+    table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s, chosen, floors)
     # a payout spread below 2 % of the log-rate spread changes the spread of the sum by 0.02 %:
     # one node (m) there
     spread = s > 0.02 * sd
@@ -222,11 +244,15 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     if chosen is not None:  # -inf: not reflected
         threshold = np.where(chosen, np.log(a / (a + b)) + m_all, -np.inf)
         low = np.maximum(low, threshold)  # no reflected draw falls below the candidate's mean
+    if floors is not None:  # nor any draw below its floor
+        low, high = np.maximum(low, floors), np.maximum(high, floors)
     start = float(np.maximum.reduce(low))
     live = np.flatnonzero(high > start)
     components = _components(live, spread, shifts, m, weights)
     if len(live) > 2:  # and whose draw has more than NEGLIGIBLE of its mass above `start`
         start, kept = _raised_start(live, start, high, table_u, table_f, components, chosen)
+        if floors is not None:
+            kept |= floors[live] >= start
         if not kept.all():
             live = live[kept]
             components = _components(live, spread, shifts, m, weights)
@@ -248,9 +274,15 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
     parts = [start + (top - start) * _UNIT_GRID, sharp_points.ravel()]
     if threshold is not None:  # the kink of each distribution function at its threshold
         parts.append(threshold[live][chosen[live]])
+    floor = None
+    if floors is not None:  # each atom: its floor and a point just below
+        floor = floors[live]
+        atoms = floor[floor >= start]
+        parts += [atoms, atoms - FLOOR_STEP]
     points = np.concatenate(parts)
-    # sorted, from `start` on; a point twice is an interval of no mass, which adds nothing
-    points = np.sort(points[points >= start])
+    # sorted, from `start` on (an atom at `start` from just below it); a point twice is an interval
+    # of no mass, which adds nothing
+    points = np.sort(points[points >= start - 2 * FLOOR_STEP])
     # each live candidate's distribution function on the points: one mixture component per node
     # (one for a narrow payout), every component of every candidate interpolated in one call
     cdf = _mixture_cdfs(table_u, table_f, *components, points[None, :])
@@ -260,6 +292,8 @@ def _one_row(a: np.ndarray, b: np.ndarray, m_all: np.ndarray, s: np.ndarray, par
         cdf = np.where(chosen[live][:, None], np.where(points < t, 0.0, np.maximum(cdf - mirrored, 0.0)), cdf)
     if params.samples > 1:  # the largest of `samples` independent draws
         cdf = cdf ** int(params.samples)
+    if floor is not None:
+        cdf = np.where(points < floor[:, None], 0.0, cdf)
     others = _products_of_the_others(cdf)
     # the trapezoid rule: sum over intervals of F_i's rise times the others' product's mean there
     mass = cdf[:, 1:] - cdf[:, :-1]

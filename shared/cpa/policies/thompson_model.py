@@ -6,6 +6,11 @@ import numpy as np
 
 from shared.cpa.policies.posterior import beta_posterior, payout_normal
 from shared.cpa.policies.types import SamplerParams, Stats
+from shared.cpa.policies.ucb import klucb_rate
+
+# Floors of candidates with exactly equal statistics would tie; each floor is lowered by this much per
+# position, so the first of them wins, as np.argmax breaks ties (thompson_propensities agrees).
+FLOOR_ORDER = 1e-9
 
 # Thompson draws the log payout from a PAYOUT_NODES-point Gauss-Hermite discretisation of
 # Normal(m, s^2) (it keeps the first 2 * PAYOUT_NODES - 1 moments): that makes each candidate's
@@ -42,11 +47,30 @@ def thompson_draws(
         values = _optimism(log_rate + m + s * nodes[node], a, b, m, params, mask)
     else:
         values = _optimism(log_rate + m, a, b, m, params, mask)
+    floors = retry_floors(stats, params, m)
+    if floors is not None:
+        values = np.maximum(values, floors)
     if mask is not None:
         values = np.where(mask, values, -np.inf)
     if samples == 1:
         return values
     return np.maximum.reduce(values.reshape(draws, samples, *stats.clicks.shape), axis=1)
+
+
+def retry_floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | None:
+    """(B, K) the least log revenue per click each candidate draws (SamplerParams.retry_level): ln of
+    its KL-UCB rate at retry_level x ln(clicks on the row) plus m, its payout's centre; -inf for a
+    candidate without clicks (its prior draw decides). None when retries are off. The statistics
+    outside a row's candidates are zero (choose_batch's padding), so the row's clicks are its
+    candidates'."""
+    if params.retry_level is None:
+        return None
+    clicks = stats.clicks
+    level = params.retry_level * np.log(np.maximum(np.add.reduce(clicks, axis=-1, keepdims=True), np.e))
+    with np.errstate(divide="ignore"):
+        floors = np.log(klucb_rate(stats.conversions, clicks, level)) + m
+    floors = floors - FLOOR_ORDER * np.arange(clicks.shape[-1])
+    return np.where(clicks > 0, floors, -np.inf)
 
 
 def reflected(m: np.ndarray, params: SamplerParams, mask=None) -> np.ndarray | None:

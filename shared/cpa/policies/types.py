@@ -77,6 +77,11 @@ class SamplerParams:
     # converted offers' ln mean payouts (see _unseen_payout_variance); None (the default): a
     # fixed prior variance of max(LOG_MU_PRIOR_VAR, the pooled within-offer spread).
     unseen_payout_spread: float | None = None
+    # Re-tries (issue 26): a candidate with clicks draws at least its KL-UCB index at
+    # retry_level x ln(clicks on the candidates) on the rate, at its payout's centre exp(m). Plain
+    # Thompson retries an offer its posterior has written off at a rate that does not grow with
+    # time; this floor does (as klucb), which a market that moved rewards. None: off.
+    retry_level: float | None = None
 
 
 @dataclass(frozen=True)
