@@ -247,7 +247,7 @@ def _one_row(
     if floors is not None:  # nor any draw below its floor
         low, high = np.maximum(low, floors), np.maximum(high, floors)
     start = float(np.maximum.reduce(low))
-    live = np.flatnonzero(high > start)
+    live = np.flatnonzero(high > start if floors is None else (high > start) | (floors >= start))
     components = _components(live, spread, shifts, m, weights)
     if len(live) > 2:  # and whose draw has more than NEGLIGIBLE of its mass above `start`
         start, kept = _raised_start(live, start, high, table_u, table_f, components, chosen)
