@@ -8,6 +8,7 @@ import pytest
 from bench.family import cpa_envs, customer_envs, lai_robbins, split, tune
 from bench.family.choose import choose
 from bench.family.cpa_runner import run_batch
+from shared.cpa.drift import DriftParams
 from shared.cpa.policies import SamplerParams, Stats
 
 
@@ -129,6 +130,17 @@ def test_the_runner_is_deterministic_and_keeps_its_curves():
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x.regret, y.regret) and x.clicks[-1] == 3000 and 1500 in x.clicks
         assert (np.diff(x.regret) >= -1e-9).all() and x.oracle[-1] > 0 and x.late_clicks.sum() == 300
+
+
+def test_a_discounted_run_forgets_and_with_an_endless_half_life_is_the_cumulative_run():
+    envs = [_tiny("stationary", 3), _tiny("drifting", 2)]
+    never = DriftParams(float("inf"), float("inf"))  # discounts nothing, never restarts
+    cumulative = run_batch(envs, "thompson", SamplerParams())
+    endless = run_batch(envs, "thompson", SamplerParams(), never, discounted=True)
+    short = run_batch(envs, "thompson", SamplerParams(), DriftParams(200.0, float("inf")), discounted=True)
+    for x, y, z in zip(cumulative, endless, short, strict=True):
+        assert np.array_equal(x.regret, y.regret) and x.restarts == y.restarts == z.restarts == 0
+    assert any(not np.array_equal(x.regret, z.regret) for x, z in zip(cumulative, short, strict=True))
 
 
 def test_conversions_reported_after_the_horizon_never_reach_the_policy():
