@@ -38,6 +38,7 @@ def test_options_that_shape_the_draw_are_part_of_what_is_remembered():
         SamplerParams(floor=0.0, optimistic_payout=False),
         SamplerParams(floor=0.0, samples=3),
         SamplerParams(floor=0.0, optimistic=True),
+        SamplerParams(floor=0.0, retry_level=0.5),
     ):
         truth = exact(stats, params)
         for seed in range(5):
@@ -53,5 +54,8 @@ def test_a_remembered_vector_cannot_be_changed_by_a_caller():
     key = tuple(
         np.ascontiguousarray(p, dtype=float).tobytes() for p in policies.thompson_posterior(stats, SamplerParams())
     )
-    remembered = thompson_policy._one_request_propensities(*key, False, policies.OPTIMISTIC_PAYOUT_MULTIPLE, True, 1)
+    no_floors = b""  # retries off
+    remembered = thompson_policy._one_request_propensities(
+        *key, no_floors, False, policies.OPTIMISTIC_PAYOUT_MULTIPLE, True, 1
+    )
     assert not remembered.flags.writeable
