@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from shared.cpa.policies import SAMPLERS, Decisions, fitted_beta_prior, klucb_rate, thompson_draws, thompson_posterior
+from shared.cpa.policies import SAMPLERS, Decisions, fitted_beta_prior, retry_floors, thompson_draws, thompson_posterior
 
 
 def _thompson(stats, total_clicks, params, rng, propensity=False, mask=None):
@@ -51,10 +51,9 @@ def thompson_kl_floor(scale: float):
     def core(stats, total_clicks, params, rng, propensity=False, mask=None):
         posterior = thompson_posterior(stats, params)
         draws = thompson_draws(stats, params, rng, 1, posterior, mask)[0]
-        total = np.maximum(stats.clicks.sum(axis=1, keepdims=True), np.e)
-        with np.errstate(divide="ignore"):
-            floor = np.log(klucb_rate(stats.conversions, stats.clicks, scale * np.log(total))) + posterior[2]
-        score = np.maximum(draws, floor)
+        # shared's floors, but an unseen candidate's at its KL-UCB rate of 1 (ln 1 + m): tried first
+        floors = retry_floors(stats, replace(params, retry_level=scale), posterior[2])
+        score = np.maximum(draws, np.where(stats.clicks > 0, floors, posterior[2]))
         if mask is not None:
             score = np.where(mask, score, -np.inf)
         index = np.argmax(score, axis=1)

@@ -71,9 +71,9 @@ __all__ = [
     "log_payout_posterior",
     "payout_normal",
     "payout_posterior",
+    "retry_floors",
     "thompson_draws",
     "thompson_posterior",
-    "retry_floors",
     "thompson_propensities",
 ]
 

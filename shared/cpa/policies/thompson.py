@@ -16,16 +16,16 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     """Thompson sampling on revenue per click: Beta on the rate times a lognormal posterior on the
     mean payout (payout_normal). The probability is computed by thompson_propensities."""
     posterior = thompson_posterior(stats, params)
-    index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask)[0])
+    floors = retry_floors(stats, params, posterior[2])
+    index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1 and mask is None:
-        floors = retry_floors(stats, params, posterior[2])
         parts = (*posterior, floors if floors is not None else np.zeros(0))
         key = tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in parts)
         shape = (params.optimistic, params.optimistic_payout_multiple, params.optimistic_payout, int(params.samples))
         probabilities = _one_request_propensities(*key, *shape)[None, :]
     elif propensity:
-        probabilities = thompson_propensities(stats, params, posterior, mask)
+        probabilities = thompson_propensities(stats, params, posterior, mask, floors)
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
 
 

@@ -31,7 +31,13 @@ def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray,
 
 
 def thompson_draws(
-    stats: Stats, params: SamplerParams, rng: np.random.Generator, draws: int = 1, posterior=None, mask=None
+    stats: Stats,
+    params: SamplerParams,
+    rng: np.random.Generator,
+    draws: int = 1,
+    posterior=None,
+    mask=None,
+    floors=None,
 ) -> np.ndarray:
     """`draws` x B x K samples of each candidate's log revenue per click from its posterior:
     ln(rate) + ln(mean payout), rate ~ beta_posterior, ln payout a node of payout_normal's
@@ -47,7 +53,8 @@ def thompson_draws(
         values = _optimism(log_rate + m + s * nodes[node], a, b, m, params, mask)
     else:
         values = _optimism(log_rate + m, a, b, m, params, mask)
-    floors = retry_floors(stats, params, m)
+    if floors is None:  # the caller's retry_floors, or none given (retries off: None again, at no cost)
+        floors = retry_floors(stats, params, m)
     if floors is not None:
         values = np.maximum(values, floors)
     if mask is not None:
