@@ -144,12 +144,17 @@ def revenue_interval(
 
 
 def _posterior_only(params: SamplerParams | None) -> SamplerParams:
-    """The posterior of `params` (prior, known payouts) without the policy's floor or optimism."""
+    """The posterior of `params` (prior, known payouts) without the policy's floor, optimism or re-tries."""
     learning = (
         {}
         if params is None
         else {"thompson_a": params.thompson_a, "thompson_b": params.thompson_b, "payouts": params.payouts}
     )
     return SamplerParams(
-        floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None, **learning
+        floor=0.0,
+        optimistic=False,
+        optimistic_payout=False,
+        optimistic_payout_multiple=None,
+        retry_level=None,
+        **learning,
     )

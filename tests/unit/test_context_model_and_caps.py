@@ -59,6 +59,23 @@ def test_contextual_without_adjustments_decides_and_logs_exactly_as_thompson():
         assert plain.probability.tolist() == context_free.probability.tolist()
 
 
+def test_re_tries_are_thompsons_and_the_context_leaves_them_out():
+    """With retries on, a click without adjustments is thompson's with retries; with them, the
+    offer-level floor is left out (it would override what the context says about the offer)."""
+    retries = {"retry_level": 0.5, "floor": 0.0}
+    context = Adjustments(np.array([[-3.0, 0.0, 0.0]]), np.array([[0.01, 0.0, 0.0]]))
+    for seed in range(10):
+        clicks = np.array([10_000])
+        plain = choose_batch("thompson", STATS, clicks, SamplerParams(**retries), np.random.default_rng(seed))
+        free = choose_batch("contextual", STATS, clicks, ContextParams(**retries), np.random.default_rng(seed))
+        assert plain.probability.tolist() == free.probability.tolist()
+    with_retries = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=context, **retries))
+    without = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=context, floor=0.0))
+    assert with_retries.tolist() == without.tolist()
+    floored_out = SAMPLERS["thompson"].probabilities(STATS, SamplerParams(**retries))
+    assert not np.allclose(floored_out, SAMPLERS["thompson"].probabilities(STATS, SamplerParams(floor=0.0)))
+
+
 def test_an_adjustment_of_nothing_leaves_the_posterior_as_it_is_and_a_shift_moves_its_mean():
     posterior = thompson_posterior(STATS, SamplerParams())
     same = adjusted(posterior, Adjustments.none(1, 3))

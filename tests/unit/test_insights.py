@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from shared.cpa.insights import revenue_per_click
-from shared.cpa.policies import OfferStats
+from shared.cpa.insights import probability_best, revenue_interval, revenue_per_click
+from shared.cpa.policies import OfferStats, SamplerParams, Stats
 
 
 def simulated_counters(rng, clicks, rate, mean_payout, sigma, log_sums=True) -> OfferStats:
@@ -114,3 +114,15 @@ def test_an_offer_without_a_conversion_among_converting_ones_gets_a_finite_inter
 def test_no_offers_is_an_error():
     with pytest.raises(ValueError):
         revenue_per_click([], np.random.default_rng(0))
+
+
+def test_the_posterior_it_reports_leaves_the_policys_re_tries_out():
+    """P(best) and the intervals are the posterior's: a policy's retry floor (SamplerParams.retry_level)
+    raises draws, not what is known about an offer."""
+    rng = np.random.default_rng(4)
+    offers = [simulated_counters(rng, 20_000, rate, 1000.0, 0.5) for rate in (0.05, 0.04, 0.002)]
+    stats = Stats.of(offers)
+    retries = SamplerParams(retry_level=0.5)
+    assert probability_best(stats, retries).tolist() == probability_best(stats, SamplerParams()).tolist()
+    low, high = revenue_interval(stats, retries)
+    assert low.tolist() == revenue_interval(stats, SamplerParams())[0].tolist() and high[0, 2] < 10.0

@@ -12,10 +12,12 @@ replaced by one with the shifted mean and the summed variance (`adjusted`). Paci
 capped offer's value by (1 - its shadow price): a shift of the log payout (shared/cpa/caps.py).
 
 With no adjustment at all the core is thompson's, call for call: a click without context and
-without a capped candidate decides exactly as `thompson`.
+without a capped candidate decides exactly as `thompson`. With adjustments it leaves thompson's
+re-tries out (SamplerParams.retry_level): their floor is the offer's index over all its clicks,
+and would override what the click's context says about the offer.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -99,6 +101,7 @@ def contextual_core(stats: Stats, total_clicks, params, rng, propensity=True, ma
     adjust = getattr(params, "adjust", None)
     if adjust is None:
         return thompson_core(stats, total_clicks, params, rng, propensity, mask)
+    params = replace(params, retry_level=None)
     posterior = adjusted(thompson_posterior(stats, params), adjust, stats)
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask)[0])
     probabilities = thompson_propensities(stats, params, posterior, mask) if propensity else None
@@ -110,6 +113,7 @@ def contextual_probabilities(stats: Stats, params: SamplerParams, mask=None) -> 
     adjust = getattr(params, "adjust", None)
     posterior = thompson_posterior(stats, params)
     if adjust is not None:
+        params = replace(params, retry_level=None)
         posterior = adjusted(posterior, adjust, stats)
     shares = thompson_propensities(stats, params, posterior, mask=mask)
     found = params.floor / candidates(mask, shares.shape) + (1.0 - params.floor) * shares
