@@ -54,6 +54,10 @@ MAX_CAP = 1e12
 # soon as pacing throttles the offer, while its conversions are still coming (the price flickers
 # back down); a whole day's average would lag a throttle by hours. docs/context-and-caps.md#in-flight
 RATE_SECONDS = 3600.0
+# Near the cap, spend in flight is priced this many standard deviations above its mean: its
+# conversions arrive as a Poisson count, so a small cap's vary by a per cent or more of the cap
+# (tried on the training seeds: bench/README.md)
+IN_FLIGHT_SD = 2.0
 DELAY = "delay_seconds"  # day.{day}.delay_seconds: the day's conversions' summed postback delays
 WEIGHTED_CLICKS = "clicks_weighted"  # day.{day}.clicks_weighted: sum of exp(seconds after midnight / RATE_SECONDS)
 
@@ -72,6 +76,7 @@ class CapState:
     limit: float
     day_fraction: float  # share of the offer's day elapsed, in [0, 1)
     in_flight: float = 0.0  # spend expected to arrive today from clicks already taken
+    margin: float = 0.0  # IN_FLIGHT_SD standard deviations of it (the closing price's)
     mean_delay: float = 0.0  # seconds from click to postback (0: none measured)
 
     @property
@@ -83,17 +88,18 @@ class CapState:
     def price(self) -> float:
         """The shadow price: the share of the offer's value that pacing takes off."""
         expected = np.float64(self.spent + self.in_flight)
-        return float(prices(expected, np.float64(self.limit), self.day_fraction))
+        return float(prices(expected, np.float64(self.limit), self.day_fraction, self.margin))
 
 
-def prices(spent: np.ndarray, limit: np.ndarray, day_fraction: float) -> np.ndarray:
+def prices(spent: np.ndarray, limit: np.ndarray, day_fraction: float, margin=0.0) -> np.ndarray:
     """The shadow prices of caps (elementwise; an infinite limit is uncapped: price 0): the larger of
     the schedule's (spend ahead of the day) and the closing one (spend near the cap). `spent` is the
-    spend expected: counted + in flight."""
+    spend expected, counted + in flight; the closing price adds `margin` to it (the in-flight spend's
+    uncertainty: a bound on what may still land matters near the cap, not against the schedule)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         schedule = limit * min(1.0, day_fraction + SLACK)
         ahead = np.where(schedule > 0, spent / schedule - 1.0, np.inf)
-        closing = (spent / limit - (1.0 - CLOSING)) / CLOSING
+        closing = ((spent + margin) / limit - (1.0 - CLOSING)) / CLOSING
     paced = np.maximum(PRICE_GAIN * ahead, MAX_PRICE * closing)
     return np.where(np.isfinite(limit), np.clip(paced, 0.0, MAX_PRICE), 0.0)
 
@@ -213,6 +219,14 @@ def in_flight(rate, per_click, mean_delay, seconds_left):
     return rate * per_click * delay * landing
 
 
+def margin(flying, flying_conversions):
+    """IN_FLIGHT_SD standard deviations of spend in flight whose conversions are a Poisson count of
+    mean `flying_conversions` (elementwise; 0 with nothing in flight)."""
+    conversions = np.asarray(flying_conversions, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(conversions > 0, IN_FLIGHT_SD * flying / np.sqrt(conversions), 0.0)
+
+
 def mean_delay(totals: dict, today: str, yesterday: str) -> float:
     """Seconds from click to postback over today's and yesterday's conversions (yesterday's alone
     before today has one; 0 when neither day has one: no delay measured)."""
@@ -239,8 +253,10 @@ def state_of(cap: Cap, totals: dict, now: datetime.datetime) -> CapState:
         seconds - midnight,
         seconds - yesterday_at,
     )
-    flying = float(in_flight(rate, per_click(totals, cap.kind), delay, tomorrow_at - seconds))
-    return CapState(spent(totals, day, cap.kind), cap.limit, day_fraction(now, cap.tz), flying, delay)
+    left = tomorrow_at - seconds
+    flying = float(in_flight(rate, per_click(totals, cap.kind), delay, left))
+    sd = float(margin(flying, in_flight(rate, per_click(totals, "conversions"), delay, left)))
+    return CapState(spent(totals, day, cap.kind), cap.limit, day_fraction(now, cap.tz), flying, sd, delay)
 
 
 def old_days(day: str, kept: int = 2, forgotten: int = 7) -> list[str]:

@@ -82,3 +82,15 @@ def test_the_delay_is_summed_per_conversion_and_clicks_add_to_their_days_rate():
     fields = caps.click_fields(paris, datetime.datetime(2027, 3, 1, 23, 30, tzinfo=datetime.UTC))
     assert fields == {f"day.2027-03-02.{caps.WEIGHTED_CLICKS}": pytest.approx(math.exp(1800 / caps.RATE_SECONDS))}
     assert caps.per_click(totals(1.0, 1.0), "cents") == 10.0 and caps.per_click({}, "conversions") == 0.0
+
+
+def test_near_the_cap_the_closing_price_keeps_a_margin_for_what_may_still_land():
+    """Two standard deviations of a Poisson count in flight, on the closing price only: early in the
+    day a small count's square root is large against the schedule and would starve the offer."""
+    near = caps.CapState(960, 1000, 0.99, in_flight=16.0, margin=caps.IN_FLIGHT_SD * 4.0)
+    assert near.price == pytest.approx(caps.MAX_PRICE * ((976 + 8) / 1000 - 0.98) / caps.CLOSING)
+    assert caps.CapState(960, 1000, 0.99, in_flight=16.0).price < near.price
+    early = caps.CapState(5, 1000, 0.2, in_flight=1.0, margin=2.0)
+    assert early.price == caps.CapState(5, 1000, 0.2, in_flight=1.0).price == 0.0
+    state = caps.state_of(caps.Cap("cents", 1e6), totals(480, 3600.0), NOON)  # 500 cents a conversion
+    assert state.margin == pytest.approx(caps.IN_FLIGHT_SD * state.in_flight / math.sqrt(state.in_flight / 500))
