@@ -1,16 +1,18 @@
 """The benchmark of issue 24: click context and caps (bench/context_envs.py).
 
-    python -m bench.context_bench [--envs contextual,capped,E1-context] [--seeds 100] [--workers 2]
+    python -m bench.context_bench [--envs contextual,capped,E1-context,capped-delayed] [--seeds 100] [--workers 2]
                                   [--first-seed 0] [--runs-dir reports/bench/context-runs] [--publish]
     python -m bench.context_bench --bounds [--seeds 100]   (bench/context_bounds.py)
 
 Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
 capped-out offer out, with no pacing) and `contextual` (the context's effects, and pacing on
-`capped`), each as the service runs it: the batched core, the exploration floor, drift restarts
-every DISCOUNT_BUCKET clicks when the service has them on (bench.run's DRIFT; off by default). The
-contextual sampler's context counts are folded every FOLD_CLICKS clicks (the store folds once a
-minute); on `capped` the day's spend is seen SPEND_LAG_CLICKS late (the statistics cache's lag).
-Both policies see the same draws.
+`capped`); on `capped-delayed` also `contextual-counted`, whose pacing takes counted spend alone, as
+before spend in flight was priced. Each as the service runs it: the batched core, the exploration
+floor, drift restarts every DISCOUNT_BUCKET clicks when the service has them on (bench.run's DRIFT;
+off by default). The contextual sampler's context counts are folded every FOLD_CLICKS clicks (the
+store folds once a minute); on the capped environments the day's spend, and the day fields the
+in-flight estimate reads, are seen SPEND_LAG_CLICKS late (the statistics cache's lag). Every policy
+sees the same draws.
 
 Figures: % of the oracle's revenue (the contextual oracle, or the capped linear programme's), the
 paired difference to thompson with a 95 % interval over seeds, and on `capped` each cap's spend at
@@ -362,7 +364,7 @@ def plot_revenue(env_key: str, by_policy: dict, folder: pathlib.Path) -> pathlib
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", default="contextual,capped,E1-context")
+    parser.add_argument("--envs", default="contextual,capped,E1-context,capped-delayed")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
