@@ -1,16 +1,18 @@
 """The benchmark of issue 24: click context and caps (bench/context_envs.py).
 
-    python -m bench.context_bench [--envs contextual,capped,E1-context] [--seeds 100] [--workers 2]
+    python -m bench.context_bench [--envs contextual,capped,E1-context,capped-delayed] [--seeds 100] [--workers 2]
                                   [--first-seed 0] [--runs-dir reports/bench/context-runs] [--publish]
     python -m bench.context_bench --bounds [--seeds 100]   (bench/context_bounds.py)
 
 Policies: `thompson` (today's default, context-free; on `capped` it respects the caps by leaving a
 capped-out offer out, with no pacing) and `contextual` (the context's effects, and pacing on
-`capped`), each as the service runs it: the batched core, the exploration floor, drift restarts
-every DISCOUNT_BUCKET clicks when the service has them on (bench.run's DRIFT; off by default). The
-contextual sampler's context counts are folded every FOLD_CLICKS clicks (the store folds once a
-minute); on `capped` the day's spend is seen SPEND_LAG_CLICKS late (the statistics cache's lag).
-Both policies see the same draws.
+`capped`); on `capped-delayed` also `contextual-counted`, whose pacing takes counted spend alone, as
+before spend in flight was priced. Each as the service runs it: the batched core, the exploration
+floor, drift restarts every DISCOUNT_BUCKET clicks when the service has them on (bench.run's DRIFT;
+off by default). The contextual sampler's context counts are folded every FOLD_CLICKS clicks (the
+store folds once a minute); on the capped environments the day's spend, and the day fields the
+in-flight estimate reads, are seen SPEND_LAG_CLICKS late (the statistics cache's lag). Every policy
+sees the same draws.
 
 Figures: % of the oracle's revenue (the contextual oracle, or the capped linear programme's), the
 paired difference to thompson with a 95 % interval over seeds, and on `capped` each cap's spend at
@@ -30,6 +32,7 @@ import pickle
 import time
 import warnings
 import zlib
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,11 +46,15 @@ FOLD_CLICKS = 1_000
 SPEND_LAG_CLICKS = 100
 CHECKPOINTS = 100
 CHUNK = 1_000  # clicks whose contexts are drawn together
-POLICIES = ("thompson", "contextual")
+POLICIES = ("thompson", "contextual", "contextual-counted")
+# contextual-counted: contextual pacing on counted spend alone, as before in-flight spend was priced
+# (run on environments with postback delays only; elsewhere it is contextual)
+PACED = ("contextual", "contextual-counted")
+DAY = 86_400.0
 TRAINING_SEEDS = 1000
 
 
-def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
+def run(env_key: str, policy: str, seeds: int, first_seed: int = 0) -> dict:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from bench import harness
     from bench.context_envs import ENVS, ContextWorld, capped_optimum
@@ -61,6 +68,7 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
 
     started = time.perf_counter()
     env = ENVS[env_key]
+    sampler = "contextual" if policy in PACED else policy
     world = ContextWorld(env, np.arange(first_seed, first_seed + seeds))
     _, params, drift_params = project_params("thompson")
     rng = np.random.default_rng([0, env.number, 99])
@@ -77,6 +85,8 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
     base_rate = np.full((b, k), np.nan)
     contextual = sampler == "contextual"
     capped = env.days > 0
+    delayed = capped and env.delay > 0
+    counts_in_flight = delayed and policy == "contextual"
     if capped:
         day_caps = world.caps()
         time_of_day = world.time_of_day()
@@ -89,6 +99,12 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
             * env.days
         )
         exhausted = np.ones((b, k))
+        seen_flying = seen_margin = 0.0
+    if delayed:
+        postbacks = Postbacks(world, day_length, b)
+        # the store's day fields per offer, today's and yesterday's (shared/cpa/caps.py)
+        weighted, delays = np.zeros((2, b, k)), np.zeros((2, b, k))
+        spent_yesterday = np.zeros((b, k))
     revenue = np.zeros(b)
     oracle = np.zeros(b)
     steps = np.linspace(0, env.horizon, CHECKPOINTS + 1).astype(int)[1:]
@@ -121,16 +137,34 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
             if within == 0 and step:
                 ends.append(spent / np.where(np.isfinite(day_caps), day_caps, np.nan))
                 lasted.append(exhausted.copy())
+                if delayed:
+                    spent_yesterday = spent.copy()
+                    weighted, delays = weighted[::-1].copy(), delays[::-1].copy()
+                    weighted[0], delays[0] = 0.0, 0.0
                 spent[:], exhausted[:] = 0.0, 1.0
+            if delayed:
+                for got in postbacks.arriving(step):
+                    at = (got.row, got.position)
+                    paid = (spent[at] < day_caps[at]) & np.isfinite(day_caps[at])
+                    np.add.at(revenue, got.row, np.where(paid, got.value, 0.0))
+                    np.add.at(spent, at, got.converted)
+                    np.add.at(delays[0], at, got.converted * got.delay)
+                    _add_arrived(stats, got.row, got.position, got.converted, world.payouts[at])
+                    newly = (spent[at] >= day_caps[at]) & (exhausted[at] == 1.0)
+                    exhausted[got.row[newly], got.position[newly]] = time_of_day[within]
             if within % SPEND_LAG_CLICKS == 0:
                 seen_spent = spent.copy()
+                if counts_in_flight:
+                    seen_flying, seen_margin = _in_flight(
+                        caps_rules, stats, weighted, delays, spent, spent_yesterday, time_of_day[within]
+                    )
             reached = seen_spent >= day_caps
             open_ = ~reached
             mask = np.where(open_.any(axis=1, keepdims=True), open_, True)
             mask = None if mask.all() else mask  # no offer out: the unmasked core (no nan-median)
             if contextual:
                 fraction = time_of_day[within]
-                price = caps_rules.prices(seen_spent, day_caps, fraction)
+                price = caps_rules.prices(seen_spent + seen_flying, day_caps, fraction, seen_margin)
                 log_value = np.where(np.isfinite(day_caps), np.log1p(-price), 0.0)
         if contextual:
             shift = sum(shift_table[rows, :, columns[:, f]] for f in range(3))
@@ -139,7 +173,11 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
         position = choose_batch(sampler, decided, total_clicks, step_params, rng, propensity=False, mask=mask).index
         converted = world.converted(step, position, rates)
         value = values[rows, position]
-        if capped:
+        if delayed:  # uncapped offers are paid at once, capped ones when their postback arrives
+            revenue += np.where(np.isfinite(day_caps[rows, position]), 0.0, value)
+            postbacks.take(step, position, converted, value)
+            weighted[0, rows, position] += np.exp(time_of_day[step % day_length] * DAY / caps_rules.RATE_SECONDS)
+        elif capped:
             paid = spent[rows, position] < day_caps[rows, position]
             revenue += np.where(paid, value, 0.0)
             spent[rows, position] += converted
@@ -151,7 +189,8 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
         payout = world.payouts[rows, position] * converted
         clicks[rows, position] += 1.0
         total_clicks += 1.0
-        harness.add_outcomes(stats, rows, position, converted, payout)
+        if not delayed:  # delayed: added when the postback arrives
+            harness.add_outcomes(stats, rows, position, converted, payout)
         if contextual:
             for f in range(3):
                 context_clicks[rows, position, columns[:, f]] += 1.0
@@ -159,7 +198,10 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
         if step + 1 == steps[checkpoint]:
             curve[:, checkpoint] = revenue
             checkpoint += 1
-    found = {"env": env_key, "sampler": sampler, "steps": steps, "revenue": revenue, "curve": curve}
+    found = {"env": env_key, "sampler": policy, "steps": steps, "revenue": revenue, "curve": curve}
+    if delayed:  # postbacks after the run land in a new day, under a new cap: paid
+        for got in postbacks.arriving(env.horizon):
+            np.add.at(revenue, got.row, np.where(np.isfinite(day_caps[got.row, got.position]), got.value, 0.0))
     if capped:
         ends.append(spent / np.where(np.isfinite(day_caps), day_caps, np.nan))
         lasted.append(exhausted.copy())
@@ -171,6 +213,71 @@ def run(env_key: str, sampler: str, seeds: int, first_seed: int = 0) -> dict:
         found["optimum"] = oracle
     found["seconds"] = time.perf_counter() - started
     return found
+
+
+class Arrived(NamedTuple):
+    row: np.ndarray  # the seeds' rows
+    position: np.ndarray  # the offers clicked
+    converted: np.ndarray
+    value: np.ndarray  # the clicks' expected revenue
+    delay: np.ndarray  # seconds since the click, as the store measures them
+
+
+class Postbacks:
+    """Clicks waiting for their postback (bench/context_envs.py `arrivals`): what each click of each
+    seed took, and which clicks' postbacks arrive at each step."""
+
+    def __init__(self, world, day_length: int, seeds: int):
+        horizon = day_length * world.env.days
+        self.times = np.repeat(np.arange(world.env.days), day_length) + np.tile(world.time_of_day(), world.env.days)
+        arrival = world.arrivals(self.times)
+        self.order = np.argsort(arrival, axis=None, kind="stable")
+        self.bounds = np.searchsorted(arrival.ravel()[self.order], np.arange(horizon + 2))
+        self.seeds = seeds
+        self.position = np.zeros((horizon, seeds), dtype=np.int16)
+        self.converted = np.zeros((horizon, seeds), dtype=bool)
+        self.value = np.zeros((horizon, seeds))
+
+    def take(self, step: int, position: np.ndarray, converted: np.ndarray, value: np.ndarray) -> None:
+        self.position[step], self.converted[step], self.value[step] = position, converted, value
+
+    def arriving(self, step: int) -> list[Arrived]:
+        """The clicks whose postback arrives at `step` (at the horizon: all those after the run)."""
+        found = self.order[self.bounds[step] : self.bounds[step + 1]]
+        if not len(found):
+            return []
+        at, row = np.divmod(found, self.seeds)
+        delay = (self.times[min(step, len(self.times) - 1)] - self.times[at]) * DAY
+        return [
+            Arrived(row, self.position[at, row].astype(np.intp), self.converted[at, row], self.value[at, row], delay)
+        ]
+
+
+def _add_arrived(stats, rows: np.ndarray, position: np.ndarray, converted: np.ndarray, payouts: np.ndarray) -> None:
+    """harness.add_outcomes for postbacks: several may arrive for one (seed, offer) at once."""
+    payout = payouts * converted
+    log_payout = np.log(np.where(converted, payouts, 1.0))
+    for total, amount in (
+        (stats.conversions, converted),
+        (stats.reward, payout),
+        (stats.reward_sq, payout * payout),
+        (stats.log_conversions, converted),
+        (stats.log_reward, log_payout),
+        (stats.log_reward_sq, log_payout * log_payout),
+    ):
+        np.add.at(total, (rows, position), amount)
+
+
+def _in_flight(caps_rules, stats, weighted, delays, spent, spent_yesterday, time_of_day: float) -> tuple:
+    """Each offer's conversions in flight and their margin, as the store estimates them from the day
+    fields it keeps (shared/cpa/caps.py `state_of`): today's and yesterday's weighted clicks and delays."""
+    seconds = time_of_day * DAY
+    rate = caps_rules.rate_of(weighted[0], weighted[1], seconds, seconds + DAY)
+    counted = spent + spent_yesterday
+    delay = np.where(counted > 0, (delays[0] + delays[1]) / np.maximum(counted, 1.0), 0.0)
+    per_click = np.where(stats.clicks > 0, stats.conversions / np.maximum(stats.clicks, 1.0), 0.0)
+    flying = caps_rules.in_flight(rate, per_click, delay, DAY - seconds)
+    return flying, caps_rules.margin(flying, flying)  # conversions caps: the count itself
 
 
 def code_tag() -> str:
@@ -220,7 +327,21 @@ def table(results: dict) -> str:
                 ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        if "contextual" in by_policy and "contextual-counted" in by_policy:
+            lines += [_in_flight_line(by_policy["contextual"], by_policy["contextual-counted"]), ""]
     return "\n".join(lines)
+
+
+def _in_flight_line(priced: dict, counted: dict) -> str:
+    """What pricing the spend in flight changes, paired over seeds: revenue and the caps' day ends."""
+    diff = 100 * (priced["revenue"] / priced["optimum"] - counted["revenue"] / counted["optimum"])
+    over = [100 * np.mean(r["cap_end"] > 1.01) for r in (priced, counted)]
+    end = 100 * (np.nanmean(priced["cap_end"], axis=0) - np.nanmean(counted["cap_end"], axis=0))
+    return (
+        f"contextual (in flight priced) − contextual-counted, paired: {diff.mean():+.2f} ± {ci95(diff):.2f} points "
+        f"of the optimum; each cap's spend at the day's end {end.mean():+.2f} ± {ci95(end):.2f} points of its cap; "
+        f"cap-days above 101 %: {over[0]:.1f} % against {over[1]:.1f} %."
+    )
 
 
 def plot(results: dict, folder: pathlib.Path) -> list[pathlib.Path]:
@@ -243,7 +364,7 @@ def plot_revenue(env_key: str, by_policy: dict, folder: pathlib.Path) -> pathlib
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--envs", default="contextual,capped,E1-context")
+    parser.add_argument("--envs", default="contextual,capped,E1-context,capped-delayed")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
@@ -262,10 +383,13 @@ def main() -> None:
     pathlib.Path(args.runs_dir).mkdir(parents=True, exist_ok=True)
     if args.publish and args.first_seed:
         parser.error("--publish reports seeds 0 to 99 only")
+    from bench.context_envs import ENVS
+
     tasks = [
         (e, p, args.seeds, args.first_seed, args.runs_dir)
         for e in args.envs.split(",")
         for p in args.policies.split(",")
+        if p != "contextual-counted" or ENVS[e].delay > 0  # without delays it is contextual
     ]
     results: dict = {e: {} for e in args.envs.split(",")}
     with multiprocessing.get_context("spawn").Pool(args.workers, maxtasksperchild=1) as pool:

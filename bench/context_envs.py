@@ -14,6 +14,12 @@
   of highest value per click are capped per day at 30 % of the conversions each would make on all
   of the day's clicks (conversions past a cap are not paid). The capped optimum is the linear
   programme that knows every rate (`capped_optimum`).
+- `capped-delayed`: `capped` (the same offers, caps and draws) with each conversion's postback
+  arriving an exponential delay after its click, mean 1 hour of the 24 h day (`delay`, in days).
+  A conversion reaches the learning statistics and the day's spend only when it arrives, counts
+  against the cap of the day it arrives on, and is not paid when that day's cap is already reached;
+  conversions still on their way when the run ends are paid (they land in a new day). Parameters
+  fixed before any policy ran on it.
 
 Every draw is paired (bench/rand.py): the context of click t of seed s and whether offer x converts
 there are the same for every policy.
@@ -28,7 +34,7 @@ from bench.envs import CPA10_PAYOUTS, CPA10_RATES
 
 FEATURES = ("geo", "device", "source")
 DEVICE_SHARES = (0.35, 0.5, 0.1, 0.05)
-STREAM_CONVERSION, STREAM_CONTEXT = 0, 6
+STREAM_CONVERSION, STREAM_CONTEXT, STREAM_DELAY = 0, 6, 8
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class ContextEnv:
     days: int = 0  # > 0: capped days of horizon / days clicks
     cap_share: float = 0.3
     capped: int = 2
+    delay: float = 0.0  # > 0: mean postback delay, as a share of the day (exponential)
     detail: str = ""
 
     def cardinalities(self) -> tuple[int, int, int]:
@@ -126,6 +133,19 @@ class ContextWorld:
         caps[rows, top] = self.env.cap_share * self.day_length() * self.rates[rows, top]
         return caps
 
+    def arrivals(self, times: np.ndarray) -> np.ndarray:
+        """(T, B) int32: the click at or after which the postback of each click of each seed arrives
+        (an exponential delay of mean `delay` days after the click's time; T when after the run).
+        `times` are the clicks' times in days since the start (increasing). Drawn for every click,
+        converting or not, from its own stream: the same for every policy."""
+        found = np.empty((len(times), len(self.seeds)), dtype=np.int32)
+        for first in range(0, len(times), 10_000):
+            steps = np.arange(first, min(first + 10_000, len(times)))
+            u = rand.uniform(self.env.number, self.seeds[None, :], steps[:, None], 0, STREAM_DELAY)
+            arrive = times[steps, None] - self.env.delay * np.log(u)
+            found[steps] = np.searchsorted(times, arrive, side="left")
+        return found
+
     def time_of_day(self) -> np.ndarray:
         """The time of day (share of 24 h) of each click of a day, under the traffic curve."""
         grid = np.linspace(0.0, 1.0, 10_001)
@@ -188,6 +208,18 @@ ENVS = {
             days=2,
             detail="CPA-10 (rates x exp(0.3 Z)), 2 days of 100,000 clicks on a daily traffic curve; the two "
             "best offers capped per day at 30 % of the conversions they would make on every click",
+        ),
+        ContextEnv(
+            "capped-delayed",
+            25,
+            "capped, postbacks delayed",
+            200_000,
+            10,
+            days=2,
+            delay=1 / 24,
+            detail="capped (the same offers, caps and draws) with each postback arriving an exponential delay "
+            "after its click, mean 1 h of the 24 h day; spend and learning only on arrival, a conversion "
+            "arriving after its day's cap is reached not paid",
         ),
     )
 }

@@ -22,9 +22,19 @@ whatever the hour (0 at 98 % of the cap, MAX_PRICE at 100 %): the spend a decisi
 true one (the statistics cache, up to STATS_MAX_AGE_SECONDS), so an offer running at full speed
 when it reaches its cap would overshoot by what it converts within that lag. A cap reached takes
 the offer out of the candidates unless nothing else is eligible.
+
+In flight (conversions already clicked, whose postback has not come): spend counts a conversion
+when its /feedback arrives, so pacing prices a cap on the spend expected, counted + in flight. The
+in-flight spend is the offer's recent click rate x its conversions (or cents) per click x its mean
+postback delay (Little's law), times the share of delays that end before the day does (exponential
+delays). The rate is an exponential average over RATE_SECONDS, kept as one summed counter field per
+day (`clicks_weighted`, each click adding exp(its seconds since the day's midnight / RATE_SECONDS));
+the delay is summed per conversion (`delay_seconds`) in the feedback's spend write. With no
+conversion today or yesterday there is no delay measured: in flight 0, the price counted spend alone.
 """
 
 import datetime
+import math
 import zoneinfo
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -40,6 +50,16 @@ MAX_PRICE = 0.999  # a paced offer's value is at least 0.1 % of its own
 SLACK = 0.01
 CLOSING = 0.02  # chosen before the capped benchmark was run with it: twice the 1 % overshoot allowed
 MAX_CAP = 1e12
+# The click rate's averaging time: about a typical postback delay. Shorter, the estimate falls as
+# soon as pacing throttles the offer, while its conversions are still coming (the price flickers
+# back down); a whole day's average would lag a throttle by hours. docs/context-and-caps.md#in-flight
+RATE_SECONDS = 3600.0
+# Near the cap, spend in flight is priced this many standard deviations above its mean: its
+# conversions arrive as a Poisson count, so a small cap's vary by a per cent or more of the cap
+# (tried on the training seeds: bench/README.md)
+IN_FLIGHT_SD = 2.0
+DELAY = "delay_seconds"  # day.{day}.delay_seconds: the day's conversions' summed postback delays
+WEIGHTED_CLICKS = "clicks_weighted"  # day.{day}.clicks_weighted: sum of exp(seconds after midnight / RATE_SECONDS)
 
 
 class Cap(NamedTuple):
@@ -55,24 +75,31 @@ class CapState:
     spent: float
     limit: float
     day_fraction: float  # share of the offer's day elapsed, in [0, 1)
+    in_flight: float = 0.0  # spend expected to arrive today from clicks already taken
+    margin: float = 0.0  # IN_FLIGHT_SD standard deviations of it (the closing price's)
+    mean_delay: float = 0.0  # seconds from click to postback (0: none measured)
 
     @property
     def reached(self) -> bool:
+        """Counted spend only: conversions in flight may still fail to arrive."""
         return self.spent >= self.limit
 
     @property
     def price(self) -> float:
         """The shadow price: the share of the offer's value that pacing takes off."""
-        return float(prices(np.float64(self.spent), np.float64(self.limit), self.day_fraction))
+        expected = np.float64(self.spent + self.in_flight)
+        return float(prices(expected, np.float64(self.limit), self.day_fraction, self.margin))
 
 
-def prices(spent: np.ndarray, limit: np.ndarray, day_fraction: float) -> np.ndarray:
+def prices(spent: np.ndarray, limit: np.ndarray, day_fraction: float, margin=0.0) -> np.ndarray:
     """The shadow prices of caps (elementwise; an infinite limit is uncapped: price 0): the larger of
-    the schedule's (spend ahead of the day) and the closing one (spend near the cap)."""
+    the schedule's (spend ahead of the day) and the closing one (spend near the cap). `spent` is the
+    spend expected, counted + in flight; the closing price adds `margin` to it (the in-flight spend's
+    uncertainty: a bound on what may still land matters near the cap, not against the schedule)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         schedule = limit * min(1.0, day_fraction + SLACK)
         ahead = np.where(schedule > 0, spent / schedule - 1.0, np.inf)
-        closing = (spent / limit - (1.0 - CLOSING)) / CLOSING
+        closing = ((spent + margin) / limit - (1.0 - CLOSING)) / CLOSING
     paced = np.maximum(PRICE_GAIN * ahead, MAX_PRICE * closing)
     return np.where(np.isfinite(limit), np.clip(paced, 0.0, MAX_PRICE), 0.0)
 
@@ -124,6 +151,17 @@ def local_time(now: datetime.datetime, tz: str) -> datetime.datetime:
     return now.astimezone(zoneinfo.ZoneInfo(tz))
 
 
+def midnights(now: datetime.datetime, tz: str = "UTC") -> tuple[float, float, float]:
+    """Epoch seconds of yesterday's, today's and tomorrow's midnight in the offer's time zone."""
+    local = local_time(now, tz)
+    return tuple(
+        datetime.datetime.combine(local.date() + datetime.timedelta(days=back), datetime.time(), local.tzinfo)
+        .astimezone(datetime.UTC)
+        .timestamp()
+        for back in (-1, 0, 1)
+    )
+
+
 def day_of(now: datetime.datetime, tz: str = "UTC") -> str:
     """The offer's day (its time zone's calendar date) at `now`, as the counter's key."""
     return local_time(now, tz).date().isoformat()
@@ -138,18 +176,87 @@ def day_fraction(now: datetime.datetime, tz: str = "UTC") -> float:
     return min(max((local - midnight).total_seconds() / length, 0.0), 1.0 - 1e-9)
 
 
-def spend_fields(day: str, conversions: float, cents: float) -> dict[str, float]:
-    """The counter increments (dotted paths) that add one reward event's spend to its day."""
-    return {f"{DAY_FIELD}.{day}.conversions": conversions, f"{DAY_FIELD}.{day}.cents": cents}
+def spend_fields(day: str, conversions: float, cents: float, delay: float = 0.0) -> dict[str, float]:
+    """The counter increments (dotted paths) that add one reward event's spend to its day, with the
+    postback delay (seconds since the click) of each conversion it counts."""
+    fields = {f"{DAY_FIELD}.{day}.conversions": conversions, f"{DAY_FIELD}.{day}.cents": cents}
+    if conversions > 0:
+        fields[f"{DAY_FIELD}.{day}.{DELAY}"] = max(delay, 0.0) * conversions
+    return fields
+
+
+def click_fields(cap: Cap, now: datetime.datetime) -> dict[str, float]:
+    """The increment a click on a capped offer adds to its day's recent-rate sum (rate_of)."""
+    since_midnight = now.timestamp() - midnights(now, cap.tz)[1]
+    return {f"{DAY_FIELD}.{day_of(now, cap.tz)}.{WEIGHTED_CLICKS}": math.exp(since_midnight / RATE_SECONDS)}
+
+
+def _of_day(totals: dict, day: str, name: str) -> float:
+    return float(((totals.get(DAY_FIELD) or {}).get(day) or {}).get(name, 0.0))
 
 
 def spent(totals: dict, day: str, kind: str) -> float:
     """The day's spend of the cap's kind in an offer counter's totals."""
-    return float(((totals.get(DAY_FIELD) or {}).get(day) or {}).get(kind, 0.0))
+    return _of_day(totals, day, kind)
+
+
+def rate_of(weighted_today, weighted_yesterday, since_today, since_yesterday):
+    """Clicks per second averaged exponentially over RATE_SECONDS, from the days' weighted sums and
+    the seconds since each day's midnight (elementwise)."""
+    return (
+        weighted_today * np.exp(-np.asarray(since_today) / RATE_SECONDS)
+        + weighted_yesterday * np.exp(-np.asarray(since_yesterday) / RATE_SECONDS)
+    ) / RATE_SECONDS
+
+
+def in_flight(rate, per_click, mean_delay, seconds_left):
+    """Spend still on its way that lands before the day's end: rate x spend per click x mean delay
+    (Little's law), times the share of exponential delays shorter than the time left (elementwise;
+    a delay of 0, none measured, gives 0)."""
+    delay = np.asarray(mean_delay, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        landing = np.where(delay > 0, -np.expm1(-np.asarray(seconds_left) / delay), 0.0)
+    return rate * per_click * delay * landing
+
+
+def margin(flying, flying_conversions):
+    """IN_FLIGHT_SD standard deviations of spend in flight whose conversions are a Poisson count of
+    mean `flying_conversions` (elementwise; 0 with nothing in flight)."""
+    conversions = np.asarray(flying_conversions, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(conversions > 0, IN_FLIGHT_SD * flying / np.sqrt(conversions), 0.0)
+
+
+def mean_delay(totals: dict, today: str, yesterday: str) -> float:
+    """Seconds from click to postback over today's and yesterday's conversions (yesterday's alone
+    before today has one; 0 when neither day has one: no delay measured)."""
+    conversions = _of_day(totals, today, "conversions") + _of_day(totals, yesterday, "conversions")
+    delays = _of_day(totals, today, DELAY) + _of_day(totals, yesterday, DELAY)
+    return delays / conversions if conversions > 0 else 0.0
+
+
+def per_click(totals: dict, kind: str) -> float:
+    """The offer's conversions (or cents) per click, from its learning totals."""
+    clicks = float(totals.get("clicks", 0))
+    return float(totals.get("conversions" if kind == "conversions" else "reward", 0)) / clicks if clicks else 0.0
 
 
 def state_of(cap: Cap, totals: dict, now: datetime.datetime) -> CapState:
-    return CapState(spent(totals, day_of(now, cap.tz), cap.kind), cap.limit, day_fraction(now, cap.tz))
+    yesterday_at, midnight, tomorrow_at = midnights(now, cap.tz)
+    day = day_of(now, cap.tz)
+    yesterday = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
+    seconds = now.timestamp()
+    delay = mean_delay(totals, day, yesterday)
+    rate = rate_of(
+        _of_day(totals, day, WEIGHTED_CLICKS),
+        _of_day(totals, yesterday, WEIGHTED_CLICKS),
+        seconds - midnight,
+        seconds - yesterday_at,
+    )
+    left = tomorrow_at - seconds
+    flying = float(in_flight(rate, per_click(totals, cap.kind), delay, left))
+    sd = float(margin(flying, in_flight(rate, per_click(totals, "conversions"), delay, left)))
+    return CapState(spent(totals, day, cap.kind), cap.limit, day_fraction(now, cap.tz), flying, sd, delay)
 
 
 def old_days(day: str, kept: int = 2, forgotten: int = 7) -> list[str]:

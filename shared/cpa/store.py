@@ -94,13 +94,24 @@ def _among(stats: list[OfferStats], eligible: list[int]) -> list[OfferStats]:
     return stats if len(eligible) == len(stats) else [stats[i] for i in eligible]
 
 
-def _spend(cap: caps.Cap | None, deltas: dict, now: datetime.datetime) -> tuple[dict, list[str]]:
-    """A capped offer's day spend (shared/cpa/caps.py), added in the feedback's own commit, and the
-    days before yesterday that the written shard forgets."""
+def _spend(cap: caps.Cap | None, deltas: dict, now: datetime.datetime, click: dict) -> tuple[dict, list[str]]:
+    """A capped offer's day spend (shared/cpa/caps.py) with its conversion's postback delay, added in
+    the feedback's own commit, and the days before yesterday that the written shard forgets."""
     if cap is None or not (deltas.get("conversions") or deltas.get("reward")):
         return {}, []
     day = caps.day_of(now, cap.tz)
-    return caps.spend_fields(day, deltas.get("conversions", 0), deltas.get("reward", 0)), caps.old_days(day)
+    sampled_at = click.get("sampled_at")
+    delay = (now - sampled_at).total_seconds() if isinstance(sampled_at, datetime.datetime) else 0.0
+    fields = caps.spend_fields(day, deltas.get("conversions", 0), deltas.get("reward", 0), delay)
+    return fields, caps.old_days(day)
+
+
+def _clicked(cap: caps.Cap | None, now: datetime.datetime) -> tuple[dict, list[str]]:
+    """A capped offer's click in its day's recent click rate (shared/cpa/caps.py), added in the
+    click's own commit, and the days before yesterday that the written shard forgets."""
+    if cap is None:
+        return {}, []
+    return caps.click_fields(cap, now), caps.old_days(caps.day_of(now, cap.tz))
 
 
 def click_document(request: SampleRequest, choice: Choice) -> dict:
@@ -193,8 +204,13 @@ class CpaStore:
         chosen = offer_counter(click["offer_id"], self.space)
         batch = self.db.batch()
         batch.create(click_ref, click)
-        if holdout.learns_from(click):  # a held-out click counts in no statistics
-            counters.add(batch, self.db, chosen, {"clicks": 1}, summaries[chosen].shards)
+        # a held-out click counts in no statistics, but its conversions will count against a cap
+        learns = holdout.learns_from(click)
+        rate, forget = _clicked(self.config.cached(serving.parse_caps).get(click["offer_id"]), self.clock())
+        if learns or rate:
+            amounts = ({"clicks": 1} if learns else {}) | rate
+            counters.add(batch, self.db, chosen, amounts, summaries[chosen].shards, forget)
+        if learns:
             context = request.context()
             shards = summaries[chosen].shards
             context_counts.add(batch, self.db, self.space, click["offer_id"], context, 1, 0, shards, self._now())
@@ -300,7 +316,7 @@ class CpaStore:
             path = offer_counter(click["offer_id"], self.space)
             # a held-out click's conversion moves no statistics, but it is spent against the offer's cap
             learns = holdout.learns_from(click)
-            spend, forget = _spend(offer_caps.get(click["offer_id"]), outcome.deltas, now)
+            spend, forget = _spend(offer_caps.get(click["offer_id"]), outcome.deltas, now, click)
             if learns or spend:
                 deltas = (outcome.deltas if learns else {}) | spend
                 counters.add(transaction, self.db, path, deltas, self.cache.shards(path), forget)
@@ -349,6 +365,8 @@ class CpaStore:
             "tz": cap.tz,
             "day": caps.day_of(now, cap.tz),
             "spent": state.spent,
+            "in_flight": round(state.in_flight, 2),  # spend expected to arrive today from clicks taken
+            "mean_delay_seconds": round(state.mean_delay, 1),  # click to postback; 0: none measured yet
             "share_of_day": round(state.day_fraction, 4),
             "price": round(state.price, 6),
             "reached": state.reached,
