@@ -73,7 +73,10 @@ def test_make_evaluate_prints_finite_estimates_for_every_sampler_from_the_local_
         for line in lines
         if (match := _THIN.match(line))
     }
-    assert set(SAMPLERS) == set(rows) | set(thin) and {"random", "thompson"} <= set(rows), text
+    # thompson's own 100 logged clicks weigh about 1 each, so it always has numbers; `random` may not:
+    # one click where the logging thompson gave the chosen offer a small probability weighs
+    # (1/3) / that probability, and a single weight of 300 leaves it a handful of effective clicks
+    assert set(SAMPLERS) == set(rows) | set(thin) and "thompson" in rows, text
     assert all(low <= value <= high and ess < evaluate.MIN_CLICKS for value, low, high, ess in thin.values()), text
     for sampler in rows:
         assert all(math.isfinite(x) for x in rows[sampler]), text
