@@ -57,24 +57,27 @@ POLICIES = {
 }
 # Variants of a project sampler, run only when named in --policies: name -> (label, sampler, the
 # SamplerParams fields that differ from the default's). Used to compare the default's options.
-# Plain Thompson: the default since issue 26 (no optimism of any kind); the variants below that
-# add one kind of optimism start from it, so they stay what they were when measured.
+# Plain Thompson: the default from issue 26 until re-tries (no optimism of any kind, no re-tries);
+# the variants below that add one kind of optimism start from it, so they stay what they were when
+# measured.
 PLAIN = {
     "samples": 1,
     "optimistic": False,
     "optimistic_payout": False,
     "unseen_payout_spread": None,
     "optimistic_payout_multiple": None,
+    "retry_level": None,
 }
 # The default before issue 26: optimistic payouts, unseen payouts priced by the offers' spread, and
-# optimism for the offers paying over 4x the median (shared/cpa/policies/types.py).
+# optimism for the offers paying over 4x the median (shared/cpa/policies/types.py); no re-tries.
 PAYOUT_OPTIMISM = {
     "optimistic_payout": True,
     "unseen_payout_spread": UNSEEN_PAYOUT_SPREAD,
     "optimistic_payout_multiple": OPTIMISTIC_PAYOUT_MULTIPLE,
+    "retry_level": None,
 }
 VARIANTS = {
-    "thompson-plain": ("thompson, plain (the default)", "thompson", PLAIN),
+    "thompson-plain": ("thompson, plain (the default before re-tries)", "thompson", PLAIN),
     "thompson-payout-opt": (
         "thompson with payout optimism (the default before issue 26)",
         "thompson",
@@ -83,12 +86,12 @@ VARIANTS = {
     "thompson-previous": (
         "thompson, optimistic payouts, unseen payouts at a fixed prior spread (an earlier default)",
         "thompson",
-        {"optimistic_payout": True},
+        {"optimistic_payout": True, "retry_level": None},
     ),
     "thompson-drift": (
         "thompson with restarts on a detected market change (the default before issue 26)",
         "thompson",
-        {"drift": RESTARTS},
+        {"drift": RESTARTS, "retry_level": None},
     ),
     "thompson-no-rare-opt": (
         "thompson with payout optimism but not above 4x the median payout (an earlier default)",

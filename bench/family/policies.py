@@ -43,6 +43,11 @@ def _project(name: str, sampler: str, label: str, drift: bool | DriftParams = Tr
     return Policy(name, sampler, params, restarts if forgets else None, label)
 
 
+def _variant(name: str, sampler: str, label: str, drift: bool | DriftParams = True, **changes) -> Policy:
+    """A variant as it was measured: on plain Thompson (no re-tries) unless it says otherwise."""
+    return _project(name, sampler, label, drift, **{"retry_level": None, **changes})
+
+
 SAMPLERS = {  # every project sampler as the service runs it (default SamplerParams, drift where it applies)
     policy.name: policy
     for policy in (
@@ -57,9 +62,9 @@ SAMPLERS = {  # every project sampler as the service runs it (default SamplerPar
 VARIANTS = {
     policy.name: policy
     for policy in (
-        _project("thompson-drift", "thompson", "thompson with drift restarts (the default before)", RESTARTS),
+        _variant("thompson-drift", "thompson", "thompson with drift restarts (the default before)", RESTARTS),
         *(
-            _project(
+            _variant(
                 f"thompson-drift{t:g}",
                 "thompson",
                 f"thompson, restarts at threshold {t:g}",
@@ -67,15 +72,15 @@ VARIANTS = {
             )
             for t in (9.0, 12.0, 16.0)
         ),
-        _project("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
+        _variant("thompson-prior-a1", "thompson-prior-a1", "thompson, fitted prior's a raised to 1 (prototype)"),
         *(
-            _project(
+            _variant(
                 f"thompson-prior-w{w}", f"thompson-prior-w{w}", f"thompson, fitted prior at most {w} clicks (prototype)"
             )
             for w in (100, 30)
         ),
         *(
-            _project(
+            _variant(
                 f"thompson-klfloor{c:g}",
                 f"thompson-klfloor{c:g}",
                 f"thompson, draw at least the KL-UCB index at {c:g} ln t (prototype)",
@@ -84,7 +89,7 @@ VARIANTS = {
         ),
         *(
             replace(
-                _project(
+                _variant(
                     f"thompson-discount{h // 1000:g}k",
                     "thompson",
                     f"thompson on counts discounted at a half-life of {h:,} clicks (prototype)",
@@ -94,24 +99,26 @@ VARIANTS = {
             )
             for h in (5_000,)  # longer half-lives forget less and gain less on drift; not run
         ),
-        _project("klucb-half", "klucb", "klucb at half its level (0.5 ln t)", ucb_c=0.5),
-        _project("thompson-retry", "thompson", "thompson, re-tries at the KL-UCB index at 0.5 ln t", retry_level=0.5),
+        _variant("klucb-half", "klucb", "klucb at half its level (0.5 ln t)", ucb_c=0.5),
+        # the default since session 17 under the name it was measured by (the same runs as thompson's)
+        _variant("thompson-retry", "thompson", "thompson, re-tries at the KL-UCB index at 0.5 ln t", retry_level=0.5),
         # the default before issue 26 (payout optimism, bench/run.py's PAYOUT_OPTIMISM), the same
-        # without the optimistic payout draw, and plain Thompson (bench/run.py's PLAIN: the default)
-        _project(
+        # without the optimistic payout draw, and plain Thompson (bench/run.py's PLAIN: the default
+        # from issue 26 until re-tries)
+        _variant(
             "thompson-payout-opt", "thompson", "thompson with payout optimism (the default before)", **PAYOUT_OPTIMISM
         ),
-        _project(
+        _variant(
             "thompson-no-payout-opt",
             "thompson",
             "thompson without payout optimism",
             **{**PAYOUT_OPTIMISM, "optimistic_payout": False},
         ),
-        _project("thompson-plain", "thompson", "thompson, plain (no optimism of any kind)", **PLAIN),
+        _variant("thompson-plain", "thompson", "thompson, plain (no optimism, no re-tries)", **PLAIN),
         # exploration that fades as a posterior narrows, measured on E1-E2 only before issue 26
         # (bench/README.md, "Other options"): the largest of 2 draws, and May et al.'s reflection
-        _project("thompson-s2", "thompson", "thompson, the largest of 2 draws", samples=2),
-        _project("thompson-opt", "thompson", "thompson, optimistic (a draw below the mean reflected)", optimistic=True),
+        _variant("thompson-s2", "thompson", "thompson, the largest of 2 draws", samples=2),
+        _variant("thompson-opt", "thompson", "thompson, optimistic (a draw below the mean reflected)", optimistic=True),
     )
 }
 POLICIES = {**SAMPLERS, **VARIANTS}

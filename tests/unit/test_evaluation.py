@@ -93,9 +93,11 @@ def test_probability_best_carries_none_of_the_policys_optimism():
         2000, 4, payouts.sum(), (payouts**2).sum(), 4, np.log(payouts).sum(), (np.log(payouts) ** 2).sum()
     )
     stats = Stats.of([_offer(2000, 40, 300.0), uncertain])
-    plain = SamplerParams(floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None)
+    plain = SamplerParams(
+        floor=0.0, optimistic=False, optimistic_payout=False, optimistic_payout_multiple=None, retry_level=None
+    )
     best = insights.probability_best(stats)[0]
     assert best == pytest.approx(policies.thompson_propensities(stats, plain)[0], abs=1e-9)
     # a policy with payout optimism prices the uncertain payout high; the report must not
-    optimistic = SamplerParams(floor=0.0, optimistic_payout=True)
+    optimistic = SamplerParams(floor=0.0, optimistic_payout=True, retry_level=None)
     assert policies.thompson_propensities(stats, optimistic)[0][1] > best[1] + 0.005

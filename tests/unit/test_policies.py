@@ -23,6 +23,7 @@ from shared.cpa.policies import (
 
 PARAMS = SamplerParams()
 EXACT = SamplerParams(floor=0.0)  # no exploration floor: the base policies' own choices
+PLAIN = SamplerParams(retry_level=None)  # Thompson without re-tries: its posterior's own draws
 
 
 def offer(clicks, conversions, payout=100.0):
@@ -214,10 +215,10 @@ def test_thompson_with_a_given_prior_draws_from_that_beta():
 
 def test_thompson_probability_estimates_how_often_the_choice_wins():
     stats = [offer(60, 3), offer(60, 4)]  # close: each wins a fair share
-    chosen = picks("thompson", stats, n=4000)
+    chosen = picks("thompson", stats, params=PLAIN, n=4000)
     share = np.mean(chosen == 1)
     rng = np.random.default_rng(8)
-    reported = [choose("thompson", stats, 0, PARAMS, rng) for _ in range(400)]
+    reported = [choose("thompson", stats, 0, PLAIN, rng) for _ in range(400)]
     mean_reported_for_1 = np.mean([c.probability for c in reported if c.index == 1])
     assert 0.2 < share < 0.8
     assert mean_reported_for_1 == pytest.approx(share, abs=0.08)
@@ -226,7 +227,7 @@ def test_thompson_probability_estimates_how_often_the_choice_wins():
 def test_thompson_explores_an_offer_that_has_not_converted_yet():
     # After 80 clicks without a conversion, a 0.5 %-rate offer must still get tried sometimes.
     stats = [offer(5000, 150, 100.0), offer(80, 0), offer(5000, 100, 120.0)]
-    share = np.mean(picks("thompson", stats, n=4000) == 1)
+    share = np.mean(picks("thompson", stats, params=PLAIN, n=4000) == 1)
     assert 0.01 < share < 0.5
 
 
@@ -240,7 +241,7 @@ def test_retries_re_try_a_written_off_offer_more_often_as_clicks_grow():
         shares[leader_clicks] = policies.thompson_propensities(stats, retries)[0, 1]
     assert shares[10_000] < 0.01 < shares[10_000_000]
     plain = Stats.of([offer(10_000_000, 130_000), offer(2000, 10)])
-    assert policies.thompson_propensities(plain, SamplerParams(floor=0.0))[0, 1] < 0.01
+    assert policies.thompson_propensities(plain, SamplerParams(floor=0.0, retry_level=None))[0, 1] < 0.01
 
 
 def test_a_retry_floor_is_never_undercut_and_leaves_offers_without_clicks_to_the_prior():
@@ -251,7 +252,7 @@ def test_a_retry_floor_is_never_undercut_and_leaves_offers_without_clicks_to_the
     assert np.isfinite(floors[0, :2]).all() and floors[0, 2] == -np.inf
     draws = policies.thompson_draws(stats, params, np.random.default_rng(0), 10_000)[:, 0, :]
     assert (draws[:, :2] >= floors[0, :2]).all()
-    assert policies.retry_floors(stats, SamplerParams(), m) is None
+    assert policies.retry_floors(stats, PLAIN, m) is None
 
 
 @pytest.mark.statistical
@@ -498,15 +499,19 @@ def _propensity_cases():
 
 # The Thompson variants whose propensities are checked: the default's options, and each alone.
 PROPENSITY_VARIANTS = {
-    "default": SamplerParams(floor=0.0),
+    "default": SamplerParams(floor=0.0),  # re-tries at 0.5 ln t
     "plain": SamplerParams(
-        floor=0.0, optimistic=False, samples=1, optimistic_payout=False, optimistic_payout_multiple=None
+        floor=0.0,
+        optimistic=False,
+        samples=1,
+        optimistic_payout=False,
+        optimistic_payout_multiple=None,
+        retry_level=None,
     ),
-    "optimistic payout only": SamplerParams(floor=0.0, optimistic_payout_multiple=None),
-    "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1),
-    "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2),
-    "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3),
-    "retries": SamplerParams(floor=0.0, retry_level=0.5),
+    "optimistic payout only": SamplerParams(floor=0.0, optimistic_payout=True, retry_level=None),
+    "optimistic": SamplerParams(floor=0.0, optimistic=True, samples=1, retry_level=None),
+    "samples=2": SamplerParams(floor=0.0, optimistic=False, samples=2, retry_level=None),
+    "optimistic, samples=3": SamplerParams(floor=0.0, optimistic=True, samples=3, retry_level=None),
     "retries, samples=2": SamplerParams(floor=0.0, retry_level=0.5, samples=2),
 }
 
@@ -662,13 +667,13 @@ def test_optimistic_payout_reflects_the_payout_draw_and_leaves_known_payouts_alo
     # Same random stream: |node| >= node, so every draw is at least the plain one, strictly higher
     # for some draws of an offer whose payout is uncertain (no conversion yet), equal where known.
     stats = Stats.of([offer(400, 12, 300.0), offer(150, 0), offer(300, 6, 900.0)])
-    plain = SamplerParams(optimistic_payout=False)
-    lifted = SamplerParams(optimistic_payout=True)
+    plain = SamplerParams(optimistic_payout=False, retry_level=None)
+    lifted = SamplerParams(optimistic_payout=True, retry_level=None)
     low = policies.thompson_draws(stats, plain, np.random.default_rng(4), 5000)
     high = policies.thompson_draws(stats, lifted, np.random.default_rng(4), 5000)
     assert np.all(high >= low - 1e-12)
     assert np.mean(high[..., 1] > low[..., 1] + 0.1) > 0.2
-    known = SamplerParams(payouts=(300.0, 500.0, 900.0))
+    known = SamplerParams(payouts=(300.0, 500.0, 900.0), retry_level=None)
     plain_known = replace(known, optimistic_payout=False)
     assert np.array_equal(
         policies.thompson_draws(stats, known, np.random.default_rng(5), 100),
@@ -679,8 +684,8 @@ def test_optimistic_payout_reflects_the_payout_draw_and_leaves_known_payouts_alo
 def test_optimism_above_a_payout_multiple_reflects_only_the_high_payout_offers_draws():
     # offer 2 pays 8,000 c against a median of 400 c (20x); offers 0 and 1 pay within 4x of it
     stats = Stats.of([offer(4000, 160, 400.0), offer(3000, 60, 800.0), offer(900, 1, 8000.0)])
-    high = SamplerParams(optimistic_payout_multiple=policies.OPTIMISTIC_PAYOUT_MULTIPLE)  # 4x; off by default
-    default = SamplerParams()
+    high = SamplerParams(optimistic_payout_multiple=policies.OPTIMISTIC_PAYOUT_MULTIPLE, retry_level=None)  # 4x
+    default = PLAIN
     plain = policies.thompson_draws(stats, default, np.random.default_rng(6), 20_000)
     lifted = policies.thompson_draws(stats, high, np.random.default_rng(6), 20_000)
     assert np.array_equal(lifted[..., :2], plain[..., :2])
