@@ -2,7 +2,7 @@
 
 python -m bench.decision_cost [--candidates 100] [--calls 2000]
 
-Two rows per sampler: the same statistics on every call (one candidate set between two cache
+Two rows per sampler, and two for the default without re-tries (SamplerParams.retry_level None): the same statistics on every call (one candidate set between two cache
 refreshes: thompson's probabilities are remembered by posterior), and new statistics on every
 call (a candidate set that rotates per click: the full computation each time). `contextual` gets a
 new click context on every call (each candidate's rate shifted, its variance widened, as
@@ -15,6 +15,7 @@ The process sets its allocator as the service's entry points do (shared/platform
 import argparse
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -55,9 +56,11 @@ def main() -> None:
     plain = SamplerParams()
     total = np.array([100_000])
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    for sampler in [DEFAULT_SAMPLER] + [s for s in SAMPLERS if s != DEFAULT_SAMPLER]:
+    rows = [(DEFAULT_SAMPLER, "")] + [(s, "") for s in SAMPLERS if s != DEFAULT_SAMPLER]
+    for sampler, variant in rows + [("thompson", "no re-tries")]:
         for label, sets in (("same statistics", [same] * args.calls), ("new statistics", rotating)):
-            params = contexts if sampler == "contextual" else [plain] * args.calls
+            given = replace(plain, retry_level=None) if variant else plain
+            params = contexts if sampler == "contextual" else [given] * args.calls
             for _ in range(50):  # warm up
                 choose_batch(sampler, same, total, plain, rng)
             wall, cpu = np.empty(args.calls), np.empty(args.calls)
@@ -65,7 +68,7 @@ def main() -> None:
                 started, started_cpu = time.perf_counter(), time.thread_time()
                 choose_batch(sampler, stats, total, params[i], rng)
                 wall[i], cpu[i] = time.perf_counter() - started, time.thread_time() - started_cpu
-            mark = " (default)" if sampler == DEFAULT_SAMPLER else ""
+            mark = f" ({variant})" if variant else " (default)" if sampler == DEFAULT_SAMPLER else ""
             context = ", a new context each call" if sampler == "contextual" else ""
             print(
                 f"{sampler:10s}{mark:10s} {args.candidates} candidates, {label}{context}: median "

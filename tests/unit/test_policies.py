@@ -255,6 +255,20 @@ def test_a_retry_floor_is_never_undercut_and_leaves_offers_without_clicks_to_the
     assert policies.retry_floors(stats, PLAIN, m) is None
 
 
+def test_a_single_requests_remembered_floors_are_its_own():
+    # one request's floors are remembered by its counters (as its probabilities are); a request whose
+    # conversions differ gets its own, and both log what the batch computation gives
+    params = SamplerParams(floor=0.0)
+    one = Stats.of([offer(5000, 100), offer(2000, 30), offer(40, 0)])
+    other = Stats.of([offer(5000, 100), offer(2000, 100), offer(40, 0)])
+    for stats in (one, other, one):
+        logged = choose_batch("thompson", stats, np.array([7040]), params, np.random.default_rng(0)).probability[0]
+        chosen = choose_batch("thompson", stats, np.array([7040]), params, np.random.default_rng(0)).index[0]
+        assert logged == pytest.approx(policies.thompson_propensities(stats, params)[0, chosen], abs=1e-12)
+    first, second = (policies.thompson_propensities(s, params)[0] for s in (one, other))
+    assert not np.allclose(first, second)
+
+
 @pytest.mark.statistical
 def test_retry_propensities_match_draws_on_random_candidate_sets():
     # 40 random sets of 2 to 5 candidates (clicks 1 to 60,000, rates 0.1 % to 20 %, some without a

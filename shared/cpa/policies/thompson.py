@@ -8,7 +8,7 @@ import numpy as np
 
 from shared.cpa.policies.common import first_max, floored
 from shared.cpa.policies.thompson_integral import thompson_propensities
-from shared.cpa.policies.thompson_model import retry_floors, thompson_draws, thompson_posterior
+from shared.cpa.policies.thompson_model import floors_at, retry_floors, thompson_draws, thompson_posterior
 from shared.cpa.policies.types import Decisions, SamplerParams, Stats
 
 
@@ -16,7 +16,7 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     """Thompson sampling on revenue per click: Beta on the rate times a lognormal posterior on the
     mean payout (payout_normal). The probability is computed by thompson_propensities."""
     posterior = thompson_posterior(stats, params)
-    floors = retry_floors(stats, params, posterior[2])
+    floors = _floors(stats, params, posterior[2])
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1 and mask is None:
@@ -27,6 +27,25 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     elif propensity:
         probabilities = thompson_propensities(stats, params, posterior, mask, floors)
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
+
+
+def _floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | None:
+    """retry_floors, remembered for a single request as its propensities are: the floors' KL-UCB
+    bisection costs as much as the rest of a decision whose probability is remembered."""
+    if params.retry_level is None or stats.clicks.shape[0] != 1:
+        return retry_floors(stats, params, m)
+    parts = (stats.clicks, stats.conversions, m)
+    return _one_request_floors(
+        *(np.ascontiguousarray(part, dtype=float).tobytes() for part in parts), params.retry_level
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _one_request_floors(clicks: bytes, conversions: bytes, m: bytes, retry_level: float) -> np.ndarray:
+    """floors_at of one request from its counters' bytes. Read-only."""
+    floors = floors_at(*(np.frombuffer(part)[None, :] for part in (clicks, conversions, m)), retry_level)
+    floors.setflags(write=False)
+    return floors
 
 
 @functools.lru_cache(maxsize=256)

@@ -72,10 +72,14 @@ def retry_floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarr
     candidates'."""
     if params.retry_level is None:
         return None
-    clicks = stats.clicks
-    level = params.retry_level * np.log(np.maximum(np.add.reduce(clicks, axis=-1, keepdims=True), np.e))
+    return floors_at(stats.clicks, stats.conversions, m, params.retry_level)
+
+
+def floors_at(clicks: np.ndarray, conversions: np.ndarray, m: np.ndarray, retry_level: float) -> np.ndarray:
+    """retry_floors from the counters it reads."""
+    level = retry_level * np.log(np.maximum(np.add.reduce(clicks, axis=-1, keepdims=True), np.e))
     with np.errstate(divide="ignore"):
-        floors = np.log(klucb_rate(stats.conversions, clicks, level)) + m
+        floors = np.log(klucb_rate(conversions, clicks, level)) + m
     floors = floors - FLOOR_ORDER * np.arange(clicks.shape[-1])
     return np.where(clicks > 0, floors, -np.inf)
 
