@@ -2,9 +2,10 @@
 
 python -m bench.decision_cost [--candidates 100] [--calls 2000]
 
-Two rows per sampler, and two for the default without re-tries (SamplerParams.retry_level None): the same statistics on every call (one candidate set between two cache
-refreshes: thompson's probabilities are remembered by posterior), and new statistics on every
-call (a candidate set that rotates per click: the full computation each time). `contextual` gets a
+Two rows per sampler, and two for the default without re-tries (SamplerParams.retry_level None):
+the same statistics on every call (one candidate set between two cache refreshes: thompson's
+probabilities and re-try floors are remembered by posterior), and new statistics on every call (a
+candidate set that rotates per click: the full computation each time). `contextual` gets a
 new click context on every call (each candidate's rate shifted, its variance widened, as
 shared/cpa/context_model.py makes them), so it never reuses a probability. Each row gives the
 wall time and the CPU time of the calling thread (on a machine shared with other jobs the wall
