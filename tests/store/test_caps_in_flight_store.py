@@ -33,14 +33,16 @@ def test_the_postback_delay_is_summed_once_under_replayed_feedback(db):
     set_caps(db, {"8": {"cents": 100_000}})
     store = make_store(db, clock)
     store.sample(SampleRequest(click_id=1, offer_ids=[8]))
+    clicked = Clock()
+    clicked.now = clock.now
     clock.now += HALF_HOUR
     for _ in range(3):
         store.feedback(FeedbackRequest(click_id=1, reward=250))
         store.feedback(FeedbackRequest(click_id=1, reward=100, event_id="deposit"))  # no new conversion
-    day = day_totals(db, 8, clock)
+    day = day_totals(db, 8, clock)  # the postback's day: in the day's last half hour, the next one
     assert day["conversions"] == 1 and day["cents"] == 350
     assert day[caps.DELAY] == pytest.approx(HALF_HOUR, abs=30)  # once, not three or six times
-    assert day[caps.WEIGHTED_CLICKS] > 0  # the click's own write carried its day's rate
+    assert day_totals(db, 8, clicked)[caps.WEIGHTED_CLICKS] > 0  # the click's write carried its day's rate
 
 
 def test_the_stats_cap_shows_the_mean_delay_and_the_spend_in_flight(db):
