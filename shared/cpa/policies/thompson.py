@@ -20,8 +20,7 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1 and mask is None:
-        parts = (*posterior, floors if floors is not None else np.zeros(0))
-        key = tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in parts)
+        key = _bytes(*posterior, floors if floors is not None else np.zeros(0))
         shape = (params.optimistic, params.optimistic_payout_multiple, params.optimistic_payout, int(params.samples))
         probabilities = _one_request_propensities(*key, *shape)[None, :]
     elif propensity:
@@ -34,10 +33,12 @@ def _floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | 
     bisection costs as much as the rest of a decision whose probability is remembered."""
     if params.retry_level is None or stats.clicks.shape[0] != 1:
         return retry_floors(stats, params, m)
-    parts = (stats.clicks, stats.conversions, m)
-    return _one_request_floors(
-        *(np.ascontiguousarray(part, dtype=float).tobytes() for part in parts), params.retry_level
-    )
+    return _one_request_floors(*_bytes(stats.clicks, stats.conversions, m), params.retry_level)
+
+
+def _bytes(*parts: np.ndarray) -> tuple[bytes, ...]:
+    """The arrays as the remembering functions' keys."""
+    return tuple(np.ascontiguousarray(part, dtype=float).tobytes() for part in parts)
 
 
 @functools.lru_cache(maxsize=256)
