@@ -8,9 +8,9 @@ import pytest
 from shared.cpa import adjust, caps, context_model, serving
 from shared.cpa.models import SampleRequest
 from shared.cpa.policies import SAMPLERS, OfferStats, SamplerParams, Stats, choose_batch, thompson_propensities
-from shared.cpa.policies.contextual import Adjustments, ContextParams, adjusted
+from shared.cpa.policies.contextual import Adjustments, ContextParams, _in_context, adjusted
 from shared.cpa.policies.thompson_integral import _products_of_the_others
-from shared.cpa.policies.thompson_model import thompson_posterior
+from shared.cpa.policies.thompson_model import retry_floors, thompson_posterior
 from tests.conftest import function_client
 
 STATS = Stats.of(
@@ -59,22 +59,28 @@ def test_contextual_without_adjustments_decides_and_logs_exactly_as_thompson():
         assert plain.probability.tolist() == context_free.probability.tolist()
 
 
-def test_re_tries_are_thompsons_and_the_context_leaves_them_out():
-    """With retries on, a click without adjustments is thompson's with retries; with them, the
-    offer-level floor is left out (it would override what the context says about the offer)."""
+def test_re_tries_are_thompsons_and_move_with_the_context_and_pacing():
+    """With retries on, a click without adjustments is thompson's with retries; with them, an
+    offer's floor moves as its mean rate does, and by pacing's log value, so a context that says
+    the offer does badly here lowers its floor instead of being overridden by it."""
     retries = {"retry_level": 0.5, "floor": 0.0}
-    context = Adjustments(np.array([[-3.0, 0.0, 0.0]]), np.array([[0.01, 0.0, 0.0]]))
     for seed in range(10):
         clicks = np.array([10_000])
         plain = choose_batch("thompson", STATS, clicks, SamplerParams(**retries), np.random.default_rng(seed))
         free = choose_batch("contextual", STATS, clicks, ContextParams(**retries), np.random.default_rng(seed))
         assert plain.probability.tolist() == free.probability.tolist()
-    with_retries = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=context, **retries))
-    without = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=context, floor=0.0))
-    assert with_retries.tolist() == without.tolist()
-    floored_out = SAMPLERS["thompson"].probabilities(STATS, SamplerParams(**retries))
-    plain = SamplerParams(floor=0.0, retry_level=None)
-    assert not np.allclose(floored_out, SAMPLERS["thompson"].probabilities(STATS, plain))
+    params = SamplerParams(**retries)
+    posterior = thompson_posterior(STATS, params)
+    thompsons = retry_floors(STATS, params, posterior[2])
+    worse_here = Adjustments(np.array([[-3.0, 0.0, 0.0]]), np.zeros((1, 3)), np.array([[np.log(0.5), 0.0, 0.0]]))
+    moved, floors = _in_context(STATS, ContextParams(adjust=worse_here, **retries), worse_here)
+    ratio = (moved[0] / (moved[0] + moved[1]))[0, 0] / (posterior[0] / (posterior[0] + posterior[1]))[0, 0]
+    assert ratio == pytest.approx(np.exp(-3.0))
+    assert floors[0, 0] == pytest.approx(thompsons[0, 0] - 3.0 + np.log(0.5))
+    assert floors[0, 1:].tolist() == thompsons[0, 1:].tolist()  # untouched: thompson's floor
+    with_retries = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=worse_here, **retries))
+    without = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=worse_here, floor=0.0, retry_level=None))
+    assert not np.allclose(with_retries, without)
 
 
 def test_an_adjustment_of_nothing_leaves_the_posterior_as_it_is_and_a_shift_moves_its_mean():

@@ -12,18 +12,19 @@ replaced by one with the shifted mean and the summed variance (`adjusted`). Paci
 capped offer's value by (1 - its shadow price): a shift of the log payout (shared/cpa/caps.py).
 
 With no adjustment at all the core is thompson's, call for call: a click without context and
-without a capped candidate decides exactly as `thompson`. With adjustments it leaves thompson's
-re-tries out (SamplerParams.retry_level): their floor is the offer's index over all its clicks,
-and would override what the click's context says about the offer.
+without a capped candidate decides exactly as `thompson`. With adjustments thompson's re-tries
+(SamplerParams.retry_level) move with them: an offer's floor, its KL-UCB rate over all its clicks,
+is multiplied by the ratio of the adjusted mean rate to thompson's and by (1 - its shadow price),
+so the floor says what the offer's index says in this context rather than overriding it.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
 from shared.cpa.policies.common import candidates, first_max, floored
-from shared.cpa.policies.thompson import thompson_core
+from shared.cpa.policies.thompson import remembered_floors, thompson_core
 from shared.cpa.policies.thompson_integral import thompson_propensities
 from shared.cpa.policies.thompson_model import thompson_draws, thompson_posterior
 from shared.cpa.policies.types import Decisions, SamplerParams, Stats
@@ -101,20 +102,39 @@ def contextual_core(stats: Stats, total_clicks, params, rng, propensity=True, ma
     adjust = getattr(params, "adjust", None)
     if adjust is None:
         return thompson_core(stats, total_clicks, params, rng, propensity, mask)
-    params = replace(params, retry_level=None)
-    posterior = adjusted(thompson_posterior(stats, params), adjust, stats)
-    index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask)[0])
-    probabilities = thompson_propensities(stats, params, posterior, mask) if propensity else None
+    posterior, floors = _in_context(stats, params, adjust)
+    index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
+    probabilities = thompson_propensities(stats, params, posterior, mask, floors) if propensity else None
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
 
 
 def contextual_probabilities(stats: Stats, params: SamplerParams, mask=None) -> np.ndarray:
     """contextual's probability of every candidate, exploration floor included."""
     adjust = getattr(params, "adjust", None)
-    posterior = thompson_posterior(stats, params)
-    if adjust is not None:
-        params = replace(params, retry_level=None)
-        posterior = adjusted(posterior, adjust, stats)
-    shares = thompson_propensities(stats, params, posterior, mask=mask)
+    if adjust is None:
+        shares = thompson_propensities(stats, params, thompson_posterior(stats, params), mask=mask)
+    else:
+        posterior, floors = _in_context(stats, params, adjust)
+        shares = thompson_propensities(stats, params, posterior, mask, floors)
     found = params.floor / candidates(mask, shares.shape) + (1.0 - params.floor) * shares
     return found if mask is None else np.where(mask, found, 0.0)
+
+
+def _in_context(stats: Stats, params: SamplerParams, adjust: Adjustments) -> tuple[tuple, np.ndarray | None]:
+    """The adjusted posterior and thompson's re-try floors moved with it: by the log ratio of the
+    adjusted mean rate to thompson's and by pacing's log value (an untouched candidate's floor is
+    thompson's). None when re-tries are off."""
+    plain = thompson_posterior(stats, params)
+    posterior = adjusted(plain, adjust, stats)
+    floors = remembered_floors(stats, params, plain[2])
+    if floors is None:
+        return posterior, None
+    shift = _log_mean(posterior) - _log_mean(plain)
+    if adjust.log_value is not None:
+        shift = shift + adjust.log_value
+    return posterior, floors + shift
+
+
+def _log_mean(posterior: tuple) -> np.ndarray:
+    a, b = posterior[0], posterior[1]
+    return np.log(a / (a + b))

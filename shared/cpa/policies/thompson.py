@@ -16,7 +16,7 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     """Thompson sampling on revenue per click: Beta on the rate times a lognormal posterior on the
     mean payout (payout_normal). The probability is computed by thompson_propensities."""
     posterior = thompson_posterior(stats, params)
-    floors = _floors(stats, params, posterior[2])
+    floors = remembered_floors(stats, params, posterior[2])
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
     probabilities = None
     if propensity and stats.clicks.shape[0] == 1 and mask is None:
@@ -28,7 +28,7 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
 
 
-def _floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | None:
+def remembered_floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | None:
     """retry_floors, remembered for a single request as its propensities are: the floors' KL-UCB
     bisection costs as much as the rest of a decision whose probability is remembered."""
     if params.retry_level is None or stats.clicks.shape[0] != 1:
