@@ -59,10 +59,10 @@ def test_contextual_without_adjustments_decides_and_logs_exactly_as_thompson():
         assert plain.probability.tolist() == context_free.probability.tolist()
 
 
-def test_re_tries_are_thompsons_and_move_with_the_context_and_pacing():
-    """With retries on, a click without adjustments is thompson's with retries; with them, an
-    offer's floor moves as its mean rate does, and by pacing's log value, so a context that says
-    the offer does badly here lowers its floor instead of being overridden by it."""
+def test_re_tries_are_thompsons_move_with_the_context_and_pacing_leaves_them_out():
+    """With retries on, a click without adjustments is thompson's with retries; under a context an
+    offer's floor moves as its mean rate does, so a context that says the offer does badly here
+    lowers its floor instead of being overridden by it; a click with pacing has none."""
     retries = {"retry_level": 0.5, "floor": 0.0}
     for seed in range(10):
         clicks = np.array([10_000])
@@ -72,15 +72,20 @@ def test_re_tries_are_thompsons_and_move_with_the_context_and_pacing():
     params = SamplerParams(**retries)
     posterior = thompson_posterior(STATS, params)
     thompsons = retry_floors(STATS, params, posterior[2])
-    worse_here = Adjustments(np.array([[-3.0, 0.0, 0.0]]), np.zeros((1, 3)), np.array([[np.log(0.5), 0.0, 0.0]]))
-    moved, floors = _in_context(STATS, ContextParams(adjust=worse_here, **retries), worse_here)
+    worse_here = Adjustments(np.array([[-3.0, 0.0, 0.0]]), np.zeros((1, 3)))
+    kept, moved, floors = _in_context(STATS, ContextParams(adjust=worse_here, **retries), worse_here)
+    assert kept.retry_level == 0.5
     ratio = (moved[0] / (moved[0] + moved[1]))[0, 0] / (posterior[0] / (posterior[0] + posterior[1]))[0, 0]
     assert ratio == pytest.approx(np.exp(-3.0))
-    assert floors[0, 0] == pytest.approx(thompsons[0, 0] - 3.0 + np.log(0.5))
+    assert floors[0, 0] == pytest.approx(thompsons[0, 0] - 3.0)
     assert floors[0, 1:].tolist() == thompsons[0, 1:].tolist()  # untouched: thompson's floor
-    with_retries = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=worse_here, **retries))
-    without = SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=worse_here, floor=0.0, retry_level=None))
-    assert not np.allclose(with_retries, without)
+
+    def shares(adjust, **options):
+        return SAMPLERS["contextual"].probabilities(STATS, ContextParams(adjust=adjust, floor=0.0, **options))
+
+    assert not np.allclose(shares(worse_here, retry_level=0.5), shares(worse_here, retry_level=None))
+    paced = worse_here._replace(log_value=np.array([[np.log(0.5), 0.0, 0.0]]))
+    assert shares(paced, retry_level=0.5).tolist() == shares(paced, retry_level=None).tolist()
 
 
 def test_an_adjustment_of_nothing_leaves_the_posterior_as_it_is_and_a_shift_moves_its_mean():

@@ -12,13 +12,15 @@ replaced by one with the shifted mean and the summed variance (`adjusted`). Paci
 capped offer's value by (1 - its shadow price): a shift of the log payout (shared/cpa/caps.py).
 
 With no adjustment at all the core is thompson's, call for call: a click without context and
-without a capped candidate decides exactly as `thompson`. With adjustments thompson's re-tries
-(SamplerParams.retry_level) move with them: an offer's floor, its KL-UCB rate over all its clicks,
-is multiplied by the ratio of the adjusted mean rate to thompson's and by (1 - its shadow price),
-so the floor says what the offer's index says in this context rather than overriding it.
+without a capped candidate decides exactly as `thompson`. Under a context thompson's re-tries
+(SamplerParams.retry_level) move with it: an offer's floor, its KL-UCB rate over all its clicks,
+is multiplied by the ratio of the adjusted mean rate to thompson's, so the floor says what the
+offer's index says in this context rather than overriding it. A click whose candidates pacing
+prices leaves re-tries out: with them `capped` lost 0.93 +- 0.40 points on the training seeds
+(bench/README.md, session 18).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -102,7 +104,7 @@ def contextual_core(stats: Stats, total_clicks, params, rng, propensity=True, ma
     adjust = getattr(params, "adjust", None)
     if adjust is None:
         return thompson_core(stats, total_clicks, params, rng, propensity, mask)
-    posterior, floors = _in_context(stats, params, adjust)
+    params, posterior, floors = _in_context(stats, params, adjust)
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
     probabilities = thompson_propensities(stats, params, posterior, mask, floors) if propensity else None
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
@@ -114,25 +116,22 @@ def contextual_probabilities(stats: Stats, params: SamplerParams, mask=None) -> 
     if adjust is None:
         shares = thompson_propensities(stats, params, thompson_posterior(stats, params), mask=mask)
     else:
-        posterior, floors = _in_context(stats, params, adjust)
+        params, posterior, floors = _in_context(stats, params, adjust)
         shares = thompson_propensities(stats, params, posterior, mask, floors)
     found = params.floor / candidates(mask, shares.shape) + (1.0 - params.floor) * shares
     return found if mask is None else np.where(mask, found, 0.0)
 
 
-def _in_context(stats: Stats, params: SamplerParams, adjust: Adjustments) -> tuple[tuple, np.ndarray | None]:
-    """The adjusted posterior and thompson's re-try floors moved with it: by the log ratio of the
-    adjusted mean rate to thompson's and by pacing's log value (an untouched candidate's floor is
-    thompson's). None when re-tries are off."""
+def _in_context(stats: Stats, params: SamplerParams, adjust: Adjustments) -> tuple:
+    """(params, the adjusted posterior, the re-try floors): thompson's floors moved by the log ratio
+    of the adjusted mean rate to thompson's (an untouched candidate's floor is thompson's). With
+    pacing, or re-tries off: the params without re-tries, and no floors."""
     plain = thompson_posterior(stats, params)
     posterior = adjusted(plain, adjust, stats)
-    floors = remembered_floors(stats, params, plain[2])
-    if floors is None:
-        return posterior, None
-    shift = _log_mean(posterior) - _log_mean(plain)
-    if adjust.log_value is not None:
-        shift = shift + adjust.log_value
-    return posterior, floors + shift
+    if adjust.log_value is not None or params.retry_level is None:
+        return replace(params, retry_level=None), posterior, None
+    floors = remembered_floors(stats, params, plain[2]) + _log_mean(posterior) - _log_mean(plain)
+    return params, posterior, floors
 
 
 def _log_mean(posterior: tuple) -> np.ndarray:
