@@ -261,3 +261,6 @@ def test_the_report_shows_each_capped_offers_spend_against_its_cap():
     assert "daily cap" not in page._offer_table(ranked, {3: None, 5: None})
     too_few = ranking.rank([3, 5], stats, np.random.default_rng(0), min_clicks=10_000)  # listed, not ranked
     assert "20 / 50 conversions (40%)" in page._offer_table(too_few, {3: cap, 5: None})
+    assert "in flight" not in table
+    flying = page._offer_table(ranked, {3: cap | {"in_flight": 3.5, "mean_delay_seconds": 3600.0}, 5: None})
+    assert "20 / 50 conversions (40%) on 2027-03-01 (Europe/Paris), 3.5 more in flight, 50% of the day" in flying

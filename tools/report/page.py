@@ -223,14 +223,17 @@ def _offer_table(ranking: Ranking, caps: dict) -> str:
 
 
 def _spend(cap: dict | None) -> str:
-    """A capped offer's spend today against its cap (shared/cpa/caps.py), and its pacing price."""
+    """A capped offer's spend today against its cap (shared/cpa/caps.py), the spend still in flight
+    (postbacks expected today from clicks already taken) when there is any, and its pacing price."""
     if cap is None:
         return "–"
     unit = "conversions" if cap["kind"] == "conversions" else "cents"
     share = cap["spent"] / cap["limit"]
+    flying = cap.get("in_flight", 0.0)
     return (
-        f"{_number(cap['spent'])} / {_number(cap['limit'])} {unit} ({share:.0%}) on {cap['day']} ({cap['tz']}), "
-        f"{cap['share_of_day']:.0%} of the day gone; pacing price {cap['price']:.2f}"
+        f"{_number(cap['spent'])} / {_number(cap['limit'])} {unit} ({share:.0%}) on {cap['day']} ({cap['tz']})"
+        + (f", {_number(flying, 1)} more in flight" if flying > 0 else "")
+        + f", {cap['share_of_day']:.0%} of the day gone; pacing price {cap['price']:.2f}"
     )
 
 
