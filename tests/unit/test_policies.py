@@ -182,6 +182,18 @@ def test_klucb_bound_solves_its_equation():
     assert 200 * kl == pytest.approx(np.log(10_000), rel=1e-4)
 
 
+def test_klucb_bound_at_the_edges_of_the_rate():
+    """No conversion: kl(0, q) = -ln(1 - q), so q = 1 - exp(-level / n); every click converted, or
+    none seen: 1; no budget: the observed rate."""
+    level = np.array([np.log(10_000)])
+    clicks, conversions = np.array([200.0, 1.0, 200.0, 3.0, 0.0]), np.array([0.0, 0.0, 200.0, 3.0, 0.0])
+    q = klucb_rate(conversions, clicks, level)
+    assert q[0] == pytest.approx(1 - np.exp(-level[0] / 200), rel=1e-6)
+    assert q[1] == pytest.approx(1 - np.exp(-level[0]), rel=1e-6)
+    assert q[2:].tolist() == [1.0, 1.0, 1.0]
+    assert klucb_rate(np.array([6.0, 0.0]), np.array([200.0, 50.0]), np.array([0.0])).tolist() == [0.03, 0.0]
+
+
 def test_klucb_tries_unseen_first_and_ranks_by_revenue_per_click():
     assert choose("klucb", [offer(500, 50), offer(0, 0)], 0, PARAMS, np.random.default_rng(0)).index == 1
     stats = [offer(20_000, 2000, 100.0), offer(20_000, 400, 1000.0)]  # 10 c vs 20 c a click
