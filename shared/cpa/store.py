@@ -181,7 +181,8 @@ class CpaStore:
 
         warmup = warmup if warm else summaries[self.warmup_counter]
         total_clicks = int(warmup.totals.get("clicks", 0))
-        tailored, paced_fields = self._tailored(request, plan, candidates, stats_for, total_clicks)
+        now = self.clock()  # one instant for the click's caps, its day's rate and its context slot
+        tailored, paced_fields = self._tailored(request, plan, candidates, stats_for, total_clicks, now)
         eligible = tailored.eligible
         eligible_ids = [request.offer_ids[i] for i in eligible]
         held = holdout.choice(plan, self.space.tenant, request.click_id, eligible_ids)
@@ -206,14 +207,14 @@ class CpaStore:
         batch.create(click_ref, click)
         # a held-out click counts in no statistics, but its conversions will count against a cap
         learns = holdout.learns_from(click)
-        rate, forget = _clicked(self.config.cached(serving.parse_caps).get(click["offer_id"]), self.clock())
+        rate, forget = _clicked(self.config.cached(serving.parse_caps).get(click["offer_id"]), now)
         if learns or rate:
             amounts = ({"clicks": 1} if learns else {}) | rate
             counters.add(batch, self.db, chosen, amounts, summaries[chosen].shards, forget)
         if learns:
             context = request.context()
             shards = summaries[chosen].shards
-            context_counts.add(batch, self.db, self.space, click["offer_id"], context, 1, 0, shards, self._now())
+            context_counts.add(batch, self.db, self.space, click["offer_id"], context, 1, 0, shards, now.timestamp())
             if total_clicks < WARMUP_CLICKS:  # greedy's warm-up: only counted while it lasts
                 counters.add(batch, self.db, self.warmup_counter, {"clicks": 1}, self.cache.shards(self.warmup_counter))
         try:
@@ -235,10 +236,15 @@ class CpaStore:
         """The probability this click had of being held out (the tenant's serving config, cached)."""
         return holdout.share_of(self.config.cached(serving.parse_both), click.served_by)
 
-    def _now(self) -> float:
-        return self.clock().timestamp()
-
-    def _tailored(self, request: SampleRequest, plan, candidates: list[Summary], stats_for, total_clicks: int):
+    def _tailored(
+        self,
+        request: SampleRequest,
+        plan,
+        candidates: list[Summary],
+        stats_for,
+        total_clicks: int,
+        now: datetime.datetime,
+    ):
         """What the click's context and the candidates' caps change (shared/cpa/adjust.py), and the
         click document's fields saying whether pacing changed the choice."""
         offer_caps = self.config.cached(serving.parse_caps)
@@ -255,7 +261,7 @@ class CpaStore:
             click_context,
             effects,
             offer_caps,
-            self.clock(),
+            now,
         )
         if not tailored.capped:
             return tailored, lambda choice: {}

@@ -173,3 +173,25 @@ def test_the_served_answer_says_paced_and_the_stats_show_the_cap(db):
     assert all("paced" in answer for answer in answers)
     sample.get("/", query_string={"click_id": 50, "offer_ids": "22"})
     assert "cap" not in stats.get("/offer_ids/22/stats").get_json()  # an offer without a cap: no cap object
+
+
+def test_a_click_is_written_at_one_instant_even_when_its_clock_crosses_midnight(db):
+    """The click's day rate (a capped offer's clicks_weighted) and its context slot come from one
+    reading of the clock: a clock that moved an hour at each reading, 23:00 UTC first, put them on
+    different days when the store read it once for each."""
+    first = datetime.datetime(2027, 3, 1, 23, 0, tzinfo=datetime.UTC)
+    readings = []
+
+    def moving_clock() -> datetime.datetime:
+        readings.append(first + datetime.timedelta(hours=len(readings)))
+        return readings[-1]
+
+    set_caps(db, {"61": {"conversions": 1000}})
+    store = make_store(db, Clock(), seed=1)
+    store.clock = moving_clock
+    store.sample(SampleRequest(click_id=61, offer_ids=[61], geo="FR"))
+    path = cpa.offer_counter(61)
+    days = counters.exact_totals(db, [path])[path]["day"]
+    assert list(days) == ["2027-03-01"] and days["2027-03-01"][caps.WEIGHTED_CLICKS] > 0
+    slots = db.collection(f"{path}/{context_counts.SLOTS}").get()
+    assert [slot.get("slot") for slot in slots] == [context_counts.slot_of(first.timestamp())]
