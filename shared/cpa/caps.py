@@ -151,15 +151,36 @@ def local_time(now: datetime.datetime, tz: str) -> datetime.datetime:
     return now.astimezone(zoneinfo.ZoneInfo(tz))
 
 
-def midnights(now: datetime.datetime, tz: str = "UTC") -> tuple[float, float, float]:
-    """Epoch seconds of yesterday's, today's and tomorrow's midnight in the offer's time zone."""
+class LocalDay(NamedTuple):
+    """The offer's calendar day at an instant, in its time zone: the counter's keys of today and
+    yesterday, and the epoch seconds of yesterday's, today's and tomorrow's midnights."""
+
+    key: str
+    yesterday: str
+    midnights: tuple[float, float, float]
+
+    def fraction(self, seconds: float) -> float:
+        """The share of the day elapsed at `seconds` (epoch), in real seconds: a day of 23 or 25
+        hours counted as it is."""
+        _, midnight, tomorrow = self.midnights
+        return min(max((seconds - midnight) / (tomorrow - midnight), 0.0), 1.0 - 1e-9)
+
+
+def local_day(now: datetime.datetime, tz: str = "UTC") -> LocalDay:
     local = local_time(now, tz)
-    return tuple(
-        datetime.datetime.combine(local.date() + datetime.timedelta(days=back), datetime.time(), local.tzinfo)
+    date = local.date()
+    midnights = tuple(
+        datetime.datetime.combine(date + datetime.timedelta(days=back), datetime.time(), local.tzinfo)
         .astimezone(datetime.UTC)
         .timestamp()
         for back in (-1, 0, 1)
     )
+    return LocalDay(date.isoformat(), (date - datetime.timedelta(days=1)).isoformat(), midnights)
+
+
+def midnights(now: datetime.datetime, tz: str = "UTC") -> tuple[float, float, float]:
+    """Epoch seconds of yesterday's, today's and tomorrow's midnight in the offer's time zone."""
+    return local_day(now, tz).midnights
 
 
 def day_of(now: datetime.datetime, tz: str = "UTC") -> str:
@@ -168,12 +189,8 @@ def day_of(now: datetime.datetime, tz: str = "UTC") -> str:
 
 
 def day_fraction(now: datetime.datetime, tz: str = "UTC") -> float:
-    """The share of the offer's day elapsed at `now` (a day of 23 or 25 hours counted as it is)."""
-    local = local_time(now, tz)
-    midnight = datetime.datetime.combine(local.date(), datetime.time(), tzinfo=local.tzinfo)
-    tomorrow = datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time(), local.tzinfo)
-    length = (tomorrow.astimezone(datetime.UTC) - midnight.astimezone(datetime.UTC)).total_seconds()
-    return min(max((local - midnight).total_seconds() / length, 0.0), 1.0 - 1e-9)
+    """The share of the offer's day elapsed at `now` (LocalDay.fraction)."""
+    return local_day(now, tz).fraction(now.timestamp())
 
 
 def spend_fields(day: str, conversions: float, cents: float, delay: float = 0.0) -> dict[str, float]:
@@ -242,21 +259,20 @@ def per_click(totals: dict, kind: str) -> float:
 
 
 def state_of(cap: Cap, totals: dict, now: datetime.datetime) -> CapState:
-    yesterday_at, midnight, tomorrow_at = midnights(now, cap.tz)
-    day = day_of(now, cap.tz)
-    yesterday = (datetime.date.fromisoformat(day) - datetime.timedelta(days=1)).isoformat()
+    today = local_day(now, cap.tz)
+    yesterday_at, midnight, tomorrow_at = today.midnights
     seconds = now.timestamp()
-    delay = mean_delay(totals, day, yesterday)
+    delay = mean_delay(totals, today.key, today.yesterday)
     rate = rate_of(
-        _of_day(totals, day, WEIGHTED_CLICKS),
-        _of_day(totals, yesterday, WEIGHTED_CLICKS),
+        _of_day(totals, today.key, WEIGHTED_CLICKS),
+        _of_day(totals, today.yesterday, WEIGHTED_CLICKS),
         seconds - midnight,
         seconds - yesterday_at,
     )
     left = tomorrow_at - seconds
     flying = float(in_flight(rate, per_click(totals, cap.kind), delay, left))
     sd = float(margin(flying, in_flight(rate, per_click(totals, "conversions"), delay, left)))
-    return CapState(spent(totals, day, cap.kind), cap.limit, day_fraction(now, cap.tz), flying, sd, delay)
+    return CapState(spent(totals, today.key, cap.kind), cap.limit, today.fraction(seconds), flying, sd, delay)
 
 
 def old_days(day: str, kept: int = 2, forgotten: int = 7) -> list[str]:

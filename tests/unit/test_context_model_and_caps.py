@@ -191,6 +191,23 @@ def test_the_day_and_its_share_are_the_offers_time_zone():
     assert caps.old_days("2027-03-02")[0] == "day.2027-02-28" and len(caps.old_days("2027-03-02")) == 7
 
 
+def test_a_day_of_23_or_25_hours_is_counted_in_real_seconds():
+    """Paris's clocks go forward on 2027-03-28 and back on 2027-10-31: noon after the spring
+    change is 11 of 23 hours gone, 23:30 after the autumn one 24.5 of 25 (wall-clock differences
+    gave 12/23, and 23:00 read as the day's end)."""
+    spring_noon = datetime.datetime(2027, 3, 28, 10, 0, tzinfo=datetime.UTC)  # 12:00 CEST
+    assert caps.day_fraction(spring_noon, "Europe/Paris") == pytest.approx(11 / 23)
+    spring_late = datetime.datetime(2027, 3, 28, 21, 30, tzinfo=datetime.UTC)  # 23:30 CEST
+    assert caps.day_fraction(spring_late, "Europe/Paris") == pytest.approx(22.5 / 23)
+    autumn_late = datetime.datetime(2027, 10, 31, 22, 30, tzinfo=datetime.UTC)  # 23:30 CET
+    assert caps.day_fraction(autumn_late, "Europe/Paris") == pytest.approx(24.5 / 25)
+    day = caps.local_day(spring_noon, "Europe/Paris")
+    assert (day.key, day.yesterday) == ("2027-03-28", "2027-03-27")
+    assert day.midnights[2] - day.midnights[1] == 23 * 3600
+    state = caps.state_of(caps.Cap("conversions", 100.0, "Europe/Paris"), {}, spring_noon)
+    assert state.day_fraction == pytest.approx(11 / 23)
+
+
 def test_the_shadow_price_rises_with_spend_ahead_of_the_day_and_is_zero_behind_it():
     behind = caps.CapState(spent=40, limit=100, day_fraction=0.5)
     ahead = caps.CapState(spent=52, limit=100, day_fraction=0.5)
