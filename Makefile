@@ -82,13 +82,16 @@ bench: install
 	$(PY) -m bench.run --publish
 	$(PY) -m bench.family.run --sample --parts cpa,customer --policies thompson,klucb,greedy,epsilon,ucb --publish
 
-# The generated family's full test split (bench/README.md, "Generated family"): every project sampler
-# and customer agent, tables per class and plots into reports/family/test/, copied to
+# The generated family's full test split (bench/README.md, "Generated family"): the samplers of the
+# default's verdict (docs/family.md#verdict; FAMILY_POLICIES=... for others, the variants included)
+# and every customer agent, tables per class and plots into reports/family/test/, copied to
 # bench/results/family/. Resumable: finished runs are kept in reports/family/. WORKERS=2 for two cores.
 WORKERS ?= 1
+FAMILY_POLICIES ?= thompson,klucb,greedy,ucb,epsilon,random,thompson-plain
 bench-family: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
-	nice -n 10 $(PY) -m bench.family.run --split test --parts cpa,lock_on,customer --workers $(WORKERS) --publish
+	nice -n 10 $(PY) -m bench.family.run --split test --parts cpa,lock_on,customer --policies $(FAMILY_POLICIES) \
+		--workers $(WORKERS) --publish
 
 # Click context and caps (issue 24): the contextual, capped and E1-context environments, 100 paired
 # seeds, table and plots into reports/bench/ (runs kept in reports/bench/context-runs/; hours on 2 shared cores).
