@@ -80,26 +80,36 @@ def _tables_that_matter(a, b, mode, sd, m, s, chosen, floors=None) -> tuple[np.n
     the FIRST_TABLES candidates with the highest centres are tabulated first, and the highest point
     below which one of them has mass < 1e-7 bounds `start` from below: a candidate whose top is
     under it can never be live, so its table is not built (a reflected candidate's always is: its
-    reflected draw can reach above its top)."""
+    reflected draw can reach above its top). With re-tries the highest floor bounds every winning
+    draw from below too: a candidate whose top is under it is never tabulated (at K = 100 with new
+    statistics most are)."""
     k = len(a)
     if k <= FIRST_TABLES:
         return _log_beta_cdf_tables(a, b, mode, sd)
     reach = np.abs(s) * (np.max(np.abs(GH_NODES)) + 1.0)  # beyond any payout node's shift, either way
     top = np.minimum(mode + BULK_SDS * sd, -1e-12) + m + reach
-    if floors is not None:
+    possible = np.ones(k, dtype=bool)
+    if floors is not None:  # every draw is at least its floor: a top under the highest floor never wins
         top = np.maximum(top, floors)
-    first = np.argpartition(-(mode + m), FIRST_TABLES)[:FIRST_TABLES]  # the likeliest to set `start`
-    u1, f1 = _log_beta_cdf_tables(a[first], b[first], mode[first], sd[first])
-    floor_index = np.minimum(np.add.reduce(f1 < 1e-7, axis=1), f1.shape[1] - 1)
-    bound = float((u1[np.arange(len(first)), floor_index] + m[first] - reach[first]).max())
-    wanted = top > bound
+        possible = top > float(np.max(floors)) - FLOOR_STEP
+    if chosen is not None:
+        possible |= chosen
+    u = np.full((k, TAIL_POINTS + BULK_POINTS), -np.inf)
+    f = np.ones((k, TAIL_POINTS + BULK_POINTS))
+    if np.add.reduce(possible) <= FIRST_TABLES:
+        rest = np.flatnonzero(possible)
+        u[rest], f[rest] = _log_beta_cdf_tables(a[rest], b[rest], mode[rest], sd[rest])
+        return u, f
+    centres = np.where(possible, mode + m, -np.inf)
+    first = np.argpartition(-centres, FIRST_TABLES)[:FIRST_TABLES]  # the likeliest to set `start`
+    u[first], f[first] = _log_beta_cdf_tables(a[first], b[first], mode[first], sd[first])
+    floor_index = np.minimum(np.add.reduce(f[first] < 1e-7, axis=1), f.shape[1] - 1)
+    bound = float((u[first, floor_index] + m[first] - reach[first]).max())
+    wanted = possible & (top > bound)
     if chosen is not None:
         wanted |= chosen
     wanted[first] = False
     rest = np.flatnonzero(wanted)
-    u = np.full((k, u1.shape[1]), -np.inf)
-    f = np.ones((k, u1.shape[1]))
-    u[first], f[first] = u1, f1
     if len(rest):
         u[rest], f[rest] = _log_beta_cdf_tables(a[rest], b[rest], mode[rest], sd[rest])
     return u, f
