@@ -194,6 +194,21 @@ def test_klucb_bound_at_the_edges_of_the_rate():
     assert klucb_rate(np.array([6.0, 0.0]), np.array([200.0, 50.0]), np.array([0.0])).tolist() == [0.03, 0.0]
 
 
+def test_klucb_bound_solves_its_equation_on_a_grid_of_counts():
+    rng = np.random.default_rng(3)
+    clicks = rng.integers(1, 100_000, size=(200, 50)).astype(float)
+    rates = rng.choice([0.0, 1e-4, 0.003, 0.03, 0.3, 0.9, 0.999], size=clicks.shape)
+    conversions = rng.binomial(clicks.astype(int), rates).astype(float)
+    level = rng.uniform(0.5, 15.0, size=(200, 1))
+    q = klucb_rate(conversions, clicks, level)
+    p = conversions / clicks
+    inside = q < 1.0 - 1e-6  # nearer 1, this check's own 1 - q loses the digits
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kl = np.where(p > 0, p * np.log(p / q), 0.0) + (1 - p) * np.log((1 - p) / (1 - q))
+    assert (q >= p).all() and inside.mean() > 0.9
+    assert np.allclose((clicks * kl)[inside], np.broadcast_to(level, q.shape)[inside], rtol=1e-9)
+
+
 def test_klucb_tries_unseen_first_and_ranks_by_revenue_per_click():
     assert choose("klucb", [offer(500, 50), offer(0, 0)], 0, PARAMS, np.random.default_rng(0)).index == 1
     stats = [offer(20_000, 2000, 100.0), offer(20_000, 400, 1000.0)]  # 10 c vs 20 c a click

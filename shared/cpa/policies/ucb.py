@@ -5,7 +5,7 @@ import numpy as np
 from shared.cpa.policies.common import among, first_max, floored, mean_payouts, one_hot
 from shared.cpa.policies.types import Decisions, Stats
 
-KLUCB_ITERATIONS = 24  # bisection steps of the KL-UCB bound (interval shrinks by 2^-24)
+KLUCB_NEWTON_STEPS = 8  # the KL-UCB bound's Newton steps (klucb_rate)
 
 
 def ucb_core(stats: Stats, total_clicks, params, rng, propensity=True, mask=None) -> Decisions:
@@ -24,26 +24,28 @@ def ucb_core(stats: Stats, total_clicks, params, rng, propensity=True, mask=None
 
 
 def klucb_rate(conversions: np.ndarray, clicks: np.ndarray, level: np.ndarray) -> np.ndarray:
-    """Largest q with clicks * kl(p_hat, q) <= level (Garivier & Cappe 2011), by bisection.
+    """Largest q with clicks * kl(p_hat, q) <= level (Garivier & Cappe 2011); unseen candidates get 1.
 
-    Pinsker (kl >= 2 (p - q)^2) bounds the search interval; unseen candidates get 1. The terms of
-    kl that do not depend on q are computed once: the bisection is on the re-try floors' path, a
-    third of a thompson decision with new statistics at K = 100 when it recomputed them each step.
+    Newton's method in y = -ln(1 - q), where kl(p, q) = const - p ln(1 - e^-y) + (1 - p) y is convex
+    and increasing above p and has no singularity at q = 1. It starts above the root, at the lesser
+    of two bounds (kl(p, q) >= (q - p)^2 / 2q, and kl(p, q) >= (1 - p) y + const), so every step
+    stays above it and KLUCB_NEWTON_STEPS of them land within 1e-12 of it. It is on the re-try
+    floors' path: the bisection it replaced took a fifth of a thompson decision with new statistics.
     """
     n = np.maximum(clicks, 1.0)
     p_hat = conversions / n
     miss = 1.0 - p_hat
     budget = level / n
-    low = p_hat.copy()
-    high = np.minimum(1.0, p_hat + np.sqrt(budget / 2.0))
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ln 0 is 0; a NaN step (q = p = 1) is outside
-        entropy = np.where(p_hat > 0, p_hat * np.log(p_hat), 0.0) + np.where(miss > 0, miss * np.log(miss), 0.0)
-        for _ in range(KLUCB_ITERATIONS):
-            mid = (low + high) * 0.5
-            inside = entropy - p_hat * np.log(mid) - miss * np.log1p(-mid) <= budget
-            low = np.where(inside, mid, low)
-            high = np.where(inside, high, mid)
-    return np.where(clicks > 0, low, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 0 ln 0 is 0; p_hat = 1 below
+        const = np.where(p_hat > 0, p_hat * np.log(p_hat), 0.0) + np.where(miss > 0, miss * np.log(miss), 0.0)
+        chi_square = np.minimum(1.0, p_hat + budget + np.sqrt(budget * (budget + 2.0 * p_hat)))
+        y = np.minimum(-np.log1p(-chi_square), (budget - const) / miss)
+        for _ in range(KLUCB_NEWTON_STEPS):
+            excess = const - p_hat * np.log(-np.expm1(-y)) + miss * y - budget
+            y = y - excess / (miss - p_hat / np.expm1(y))
+        q = np.maximum(-np.expm1(-y), p_hat)
+    q = np.where(miss > 0, np.where(budget > 0, q, p_hat), 1.0)
+    return np.where(clicks > 0, q, 1.0)
 
 
 def klucb_core(stats: Stats, total_clicks, params, rng, propensity=True, mask=None) -> Decisions:
