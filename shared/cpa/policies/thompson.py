@@ -29,8 +29,9 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
 
 
 def remembered_floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | None:
-    """retry_floors, remembered for a single request as its propensities are: the floors' KL-UCB
-    bisection costs as much as the rest of a decision whose probability is remembered."""
+    """retry_floors, remembered for a single request as its propensities are: between two cache
+    refreshes the same candidates' floors come again, and their KL-UCB bound (about 0.1 ms at K =
+    100) would be most of a decision whose probability is remembered."""
     if params.retry_level is None or stats.clicks.shape[0] != 1:
         return retry_floors(stats, params, m)
     return _one_request_floors(*_bytes(stats.clicks, stats.conversions, m), params.retry_level)
