@@ -594,6 +594,26 @@ def test_thompson_propensities_at_k_100_match_draws_of_the_policy_within_0_004()
     assert np.abs(exact - wins / draws).max() < 0.004
 
 
+def test_a_log_beta_keeps_under_1e_9_of_its_mass_above_its_top():
+    """top_sds decides which candidates' tables are left out: above mode + top_sds(a) sd, ln X of a
+    Beta(a, b) must have less than the 1e-9 the integral neglects per candidate (by the trapezoid
+    rule on 200,001 points from far down its left tail to 0)."""
+    from shared.cpa.policies.thompson_integral import _laplace, top_sds
+
+    worst = 0.0
+    for a in np.geomspace(0.01, 1e5, 16):
+        for b in np.geomspace(1.01, 1e8, 9):
+            mode, sd = (float(v[0]) for v in _laplace(np.array([a]), np.array([b])))
+            top = mode + float(top_sds(np.array([a]))[0]) * sd
+            if top >= -1e-12:
+                continue
+            u = np.linspace(max(mode - 60 * sd - 80 / a, -2000.0), -1e-13, 200_001)
+            log_density = a * u + (b - 1) * np.log(-np.expm1(u))
+            density = np.exp(log_density - log_density.max()) * np.gradient(u)
+            worst = max(worst, density[u > top].sum() / density.sum())
+    assert 5e-10 < worst < 1e-9  # and not a bound so loose that it leaves every table in
+
+
 @pytest.mark.parametrize("case", ["K=3 some data", "K=10 lopsided", "K=2 near tie, 10^6 clicks"])
 def test_logged_probability_is_how_often_the_service_makes_that_choice_floor_included(case):
     # 200,000 independent requests in one batch (no propensity work) against choose()'s logged value
