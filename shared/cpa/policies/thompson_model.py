@@ -24,10 +24,9 @@ GH_CUMULATIVE = np.cumsum(GH_WEIGHTS)
 
 def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
     """(a, b, m, s), each (B, K): rate ~ Beta(a, b), ln mean payout ~ Normal(m, s^2)."""
-    a, b = beta_posterior(stats, params)
+    a, b = beta_posterior(stats, params)  # (B, K) already: the prior's (B, 1) plus the counts
     m, s = payout_normal(stats, params)
-    shape = stats.clicks.shape
-    return np.broadcast_to(a, shape), np.broadcast_to(b, shape), m, s
+    return a, b, m, s
 
 
 def thompson_draws(
