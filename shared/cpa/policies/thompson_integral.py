@@ -84,11 +84,11 @@ def top_sds(a: np.ndarray) -> np.ndarray:
 
 
 def _tables_that_matter(a, b, mode, sd, m, s, chosen, floors=None) -> tuple[np.ndarray, ...]:
-    """_log_beta_cdf_tables of the candidates that can be live, the others' rows at -inf (F = 1 from
-    the start: never live). A candidate's top (above which it has under 1e-9 of its mass, top_sds)
-    is known without its table. The FIRST_TABLES candidates with the highest centres are tabulated
-    first, and the highest point below which one of them has mass < 1e-7 bounds `start` from
-    below: a candidate whose top is under it can never be live, so its table is not built (a
+    """(rows, u, F): _log_beta_cdf_tables of the candidates that can be live, `rows` (candidate
+    indices), in that order; the others are never live. A candidate's top (above which it has under
+    1e-9 of its mass, top_sds) is known without its table. The FIRST_TABLES candidates with the
+    highest centres are tabulated first, and the highest point below which one of them has mass
+    < 1e-7 bounds `start` from below: a candidate whose top is under it can never be live, so its table is not built (a
     reflected candidate's always is: its reflected draw can reach above its top).
     With re-tries the highest floor bounds every winning draw from below too: a candidate whose top
     is under it is never tabulated (at K = 100 with new statistics most are), and the first tables
@@ -98,7 +98,7 @@ def _tables_that_matter(a, b, mode, sd, m, s, chosen, floors=None) -> tuple[np.n
     observed rate; the bound, below the mass of the candidates that set it)."""
     k = len(a)
     if k <= FIRST_TABLES:
-        return _log_beta_cdf_tables(a, b, mode, sd)
+        return np.arange(k), *_log_beta_cdf_tables(a, b, mode, sd)
     reach = np.abs(s) * (np.max(np.abs(GH_NODES)) + 1.0)  # beyond any payout node's shift, either way
     top = np.minimum(mode + top_sds(a) * sd, -1e-12) + m + reach
     possible = np.ones(k, dtype=bool)
@@ -107,25 +107,23 @@ def _tables_that_matter(a, b, mode, sd, m, s, chosen, floors=None) -> tuple[np.n
         possible = top > float(np.max(floors)) - FLOOR_STEP
     if chosen is not None:
         possible |= chosen
-    u = np.full((k, TAIL_POINTS + BULK_POINTS), -np.inf)
-    f = np.ones((k, TAIL_POINTS + BULK_POINTS))
     if floors is not None or np.add.reduce(possible) <= FIRST_TABLES:  # the floor rules out more than `start`
-        rest = np.flatnonzero(possible)
-        u[rest], f[rest] = _log_beta_cdf_tables(a[rest], b[rest], mode[rest], sd[rest])
-        return u, f
+        rows = np.flatnonzero(possible)
+        return rows, *_log_beta_cdf_tables(a[rows], b[rows], mode[rows], sd[rows])
     centres = np.where(possible, mode + m, -np.inf)
     first = np.argpartition(-centres, FIRST_TABLES)[:FIRST_TABLES]  # the likeliest to set `start`
-    u[first], f[first] = _log_beta_cdf_tables(a[first], b[first], mode[first], sd[first])
-    floor_index = np.minimum(np.add.reduce(f[first] < 1e-7, axis=1), f.shape[1] - 1)
-    bound = float((u[first, floor_index] + m[first] - reach[first]).max())
+    u, f = _log_beta_cdf_tables(a[first], b[first], mode[first], sd[first])
+    floor_index = np.minimum(np.add.reduce(f < 1e-7, axis=1), f.shape[1] - 1)
+    bound = float((u[np.arange(len(first)), floor_index] + m[first] - reach[first]).max())
     wanted = possible & (top > bound)
     if chosen is not None:
         wanted |= chosen
     wanted[first] = False
     rest = np.flatnonzero(wanted)
-    if len(rest):
-        u[rest], f[rest] = _log_beta_cdf_tables(a[rest], b[rest], mode[rest], sd[rest])
-    return u, f
+    if not len(rest):
+        return first, u, f
+    rest_u, rest_f = _log_beta_cdf_tables(a[rest], b[rest], mode[rest], sd[rest])
+    return np.concatenate([first, rest]), np.concatenate([u, rest_u]), np.concatenate([f, rest_f])
 
 
 def _mixture_cdfs(table_u, table_f, rows, shifts, weights, starts, x) -> np.ndarray:
@@ -191,12 +189,13 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
     return out
 
 
-def _components(live, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
-    """The mixture components of the live candidates' draws: (table row, shift, weight) of each, a
+def _components(live, slot, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
+    """The mixture components of the live candidates' draws: (table row, shift, weight) of each (a
+    candidate's table row is slot[candidate]), a
     candidate's components contiguous from starts[i]: one per payout node where the payout's spread
     matters (`spread`), else one at m (and weight None when that is every candidate's case)."""
     if not spread[live].any():
-        return live, m[live], None, np.arange(len(live))
+        return slot[live], m[live], None, np.arange(len(live))
     counts = np.where(spread[live], len(weights), 1)
     starts = np.cumsum(counts) - counts
     owner = np.repeat(np.arange(len(live)), counts)
@@ -204,7 +203,7 @@ def _components(live, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
     rows = live[owner]
     shift = np.where(spread[rows], shifts[rows, np.minimum(within, shifts.shape[1] - 1)], m[rows])
     weight = np.where(spread[rows], np.asarray(weights)[within], 1.0)
-    return rows, shift, weight, starts
+    return slot[rows], shift, weight, starts
 
 
 def _raised_start(live, start, high, table_u, table_f, components, chosen) -> tuple[float, np.ndarray]:
@@ -249,7 +248,9 @@ def _one_row(
     chosen = reflected(m_all, params)
     if floors is not None and not np.isfinite(floors).any():
         floors = None
-    table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s, chosen, floors)
+    rows, table_u, table_f = _tables_that_matter(a, b, mode, sd, m_all, s, chosen, floors)
+    slot = np.zeros(k, dtype=np.intp)  # each tabulated candidate's table row (the others are never live)
+    slot[rows] = np.arange(len(rows))
     # a payout spread below 2 % of the log-rate spread changes the spread of the sum by 0.02 %:
     # one node (m) there
     spread = s > 0.02 * sd
@@ -261,8 +262,9 @@ def _one_row(
         m = m + np.where(spread, 0.0, s * (GH_WEIGHTS @ all_nodes))
     shifts = m[:, None] + np.where(spread, s, 0.0)[:, None] * nodes if any_spread else m[:, None]  # (K, Q)
     first = np.minimum(np.add.reduce(table_f < 1e-7, axis=1), table_f.shape[1] - 1)
-    low = table_u[np.arange(k), first] + np.minimum.reduce(shifts, axis=1)
-    high = table_u[:, -1] + np.maximum.reduce(shifts, axis=1)
+    low, high = np.full(k, -np.inf), np.full(k, -np.inf)
+    low[rows] = table_u[np.arange(len(rows)), first] + np.minimum.reduce(shifts[rows], axis=1)
+    high[rows] = table_u[:, -1] + np.maximum.reduce(shifts[rows], axis=1)
     threshold = None
     if chosen is not None:  # -inf: not reflected
         threshold = np.where(chosen, np.log(a / (a + b)) + m_all, -np.inf)
@@ -271,14 +273,14 @@ def _one_row(
         low, high = np.maximum(low, floors), np.maximum(high, floors)
     start = float(np.maximum.reduce(low))
     live = np.flatnonzero(high > start if floors is None else (high > start) | (floors >= start))
-    components = _components(live, spread, shifts, m, weights)
+    components = _components(live, slot, spread, shifts, m, weights)
     if len(live) > 2:  # and whose draw has more than NEGLIGIBLE of its mass above `start`
         start, kept = _raised_start(live, start, high, table_u, table_f, components, chosen)
         if floors is not None:
             kept |= floors[live] >= start
         if not kept.all():
             live = live[kept]
-            components = _components(live, spread, shifts, m, weights)
+            components = _components(live, slot, spread, shifts, m, weights)
     if len(live) == 0:  # every distribution collapsed onto the same point: a tie
         return np.full(k, 1.0 / k)
     if len(live) == 1:
@@ -290,7 +292,7 @@ def _one_row(
     cell = (top - start) / GRID_POINTS
     sharp = live[sd[live] ** 2 + s[live] ** 2 < (SHARP_CELLS * cell) ** 2]
     # each sharp candidate's table points at each of its nodes (one node where its payout is narrow)
-    sharp_points = table_u[sharp, TAIL_POINTS::SHARP_STRIDE, None] + shifts[sharp, None, :]
+    sharp_points = table_u[slot[sharp], TAIL_POINTS::SHARP_STRIDE, None] + shifts[sharp, None, :]
     if any_spread:
         own_nodes = (np.arange(shifts.shape[1]) == 0) | spread[sharp, None]
         sharp_points = sharp_points.transpose(0, 2, 1)[own_nodes]
