@@ -171,7 +171,7 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
     highest point below which some candidate has mass < 1e-7, raised by _raised_start to where the
     largest draw has mass under NEGLIGIBLE below. With retries (SamplerParams.retry_level) a draw is
     at least its floor f: F is 0 below f and jumps to F(f) there (`floors`, (B, K), retry_floors of
-    `stats` when not given).
+    `stats` when not given), and the integral starts at the highest floor at the latest.
     Error: that of the tables (trapezoid and linear interpolation at 0.095 standard deviation),
     measured against 10^6 draws in tests/unit/test_policies.py (up to 0.0015 at K = 100); the
     result is normalised to sum to 1. Padding (outside `mask`) has probability 0.
@@ -274,10 +274,11 @@ def _one_row(
     start = float(np.maximum.reduce(low))
     live = np.flatnonzero(high > start if floors is None else (high > start) | (floors >= start))
     components = _components(live, slot, spread, shifts, m, weights)
-    if len(live) > 2:  # and whose draw has more than NEGLIGIBLE of its mass above `start`
+    # and whose draw has more than NEGLIGIBLE of its mass above `start`. With re-tries `start` is
+    # at least the highest floor already: there the pass raised no start and left out 2.5 of 16.5
+    # live candidates (contextual, K = 100, new statistics), for more than keeping them costs
+    if len(live) > 2 and floors is None:
         start, kept = _raised_start(live, start, high, table_u, table_f, components, chosen)
-        if floors is not None:
-            kept |= floors[live] >= start
         if not kept.all():
             live = live[kept]
             components = _components(live, slot, spread, shifts, m, weights)
