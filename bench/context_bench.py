@@ -54,7 +54,9 @@ DAY = 86_400.0
 TRAINING_SEEDS = 1000
 
 
-def run(env_key: str, policy: str, seeds: int, first_seed: int = 0) -> dict:
+def run(env_key, policy: str, seeds: int, first_seed: int = 0) -> dict:
+    """One policy over `seeds` paired seeds of one environment: a key of ENVS, or a ContextEnv
+    itself (bench/context_family.py's generated ones)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from bench import harness
     from bench.context_envs import ENVS, ContextWorld, capped_optimum
@@ -67,7 +69,8 @@ def run(env_key: str, policy: str, seeds: int, first_seed: int = 0) -> dict:
     from shared.cpa.policies.contextual import Adjustments, ContextParams
 
     started = time.perf_counter()
-    env = ENVS[env_key]
+    env = ENVS[env_key] if isinstance(env_key, str) else env_key
+    env_key = env.key
     sampler = "contextual" if policy in PACED else policy
     world = ContextWorld(env, np.arange(first_seed, first_seed + seeds))
     _, params, drift_params = project_params("thompson")
