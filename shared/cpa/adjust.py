@@ -1,9 +1,9 @@
 """What a click's context and its candidates' caps change in a /sample decision. Pure.
 
 - The sampler: a request that names none is served by `contextual` when a candidate is capped (its
-  pacing), else by the default; context alone does not switch it, since on traffic whose context
-  carries no signal `contextual` earns less than the default (0.77 points on the held-out context
-  environments of bench/context_family.py; docs/benchmarks.md#context-family).
+  pacing), else by the default; context alone does not switch it (yet: on the held-out context
+  environments of bench/context_family.py `contextual` is now within 0.5 points of the default
+  where context carries nothing, and the switch's costs are listed in docs/context-and-caps.md#api).
   A click without caps among its candidates decides exactly as before, context or not.
 - The candidates: an offer whose cap is reached today is left out, unless every candidate is.
   The logged probability is then among the others (the offer left out had none).
