@@ -78,8 +78,8 @@ def top_sds(a: np.ndarray) -> np.ndarray:
     """How many Laplace standard deviations above its mode ln(X), X ~ Beta(a, b), keeps under 1e-9
     of its mass: BULK_SDS for large a (ln X nearly Normal), fewer for small a, where ln X is skewed
     left (for a = 10, 4.65). Checked from a = 0.01 to 10^5, b = 1.01 to 10^8 (at most 9.8e-10;
-    tests/unit/test_thompson_integral.py). A table still reaches BULK_SDS; this only says whose
-    table can be left out."""
+    test_a_log_beta_keeps_under_1e_9_of_its_mass_above_its_top). A table still reaches BULK_SDS;
+    this only says whose table can be left out."""
     return BULK_SDS - 5.5 / (1.0 + np.sqrt(a))
 
 
@@ -88,8 +88,9 @@ def _tables_that_matter(a, b, mode, sd, m, s, chosen, floors=None) -> tuple[np.n
     indices), in that order; the others are never live. A candidate's top (above which it has under
     1e-9 of its mass, top_sds) is known without its table. The FIRST_TABLES candidates with the
     highest centres are tabulated first, and the highest point below which one of them has mass
-    < 1e-7 bounds `start` from below: a candidate whose top is under it can never be live, so its table is not built (a
-    reflected candidate's always is: its reflected draw can reach above its top).
+    < 1e-7 bounds `start` from below: a candidate whose top is under it can never be live, so its
+    table is not built (a reflected candidate's always is: its reflected draw can reach above its
+    top).
     With re-tries the highest floor bounds every winning draw from below too: a candidate whose top
     is under it is never tabulated (at K = 100 with new statistics most are), and the first tables
     are not built apart: one call for every table costs less than two, and more tables are only
@@ -190,10 +191,10 @@ def thompson_propensities(stats: Stats, params: SamplerParams, posterior=None, m
 
 
 def _components(live, slot, spread, shifts, m, weights) -> tuple[np.ndarray, ...]:
-    """The mixture components of the live candidates' draws: (table row, shift, weight) of each (a
-    candidate's table row is slot[candidate]), a
-    candidate's components contiguous from starts[i]: one per payout node where the payout's spread
-    matters (`spread`), else one at m (and weight None when that is every candidate's case)."""
+    """The mixture components of the live candidates' draws: (table row, shift, weight) of each, a
+    candidate's table row being slot[candidate] and its components contiguous from starts[i]: one
+    per payout node where the payout's spread matters (`spread`), else one at m (and weight None
+    when that is every candidate's case)."""
     if not spread[live].any():
         return slot[live], m[live], None, np.arange(len(live))
     counts = np.where(spread[live], len(weights), 1)
