@@ -153,6 +153,9 @@ def run(env_key, policy: str, seeds: int, first_seed: int = 0) -> dict:
                     np.add.at(spent, at, got.converted)
                     np.add.at(delays[0], at, got.converted * got.delay)
                     _add_arrived(stats, got.row, got.position, got.converted, world.payouts[at])
+                    if contextual:
+                        for f in range(3):
+                            np.add.at(context_conversions, (got.row, got.position, got.columns[:, f]), got.converted)
                     newly = (spent[at] >= day_caps[at]) & (exhausted[at] == 1.0)
                     exhausted[got.row[newly], got.position[newly]] = time_of_day[within]
             if within % SPEND_LAG_CLICKS == 0:
@@ -178,7 +181,7 @@ def run(env_key, policy: str, seeds: int, first_seed: int = 0) -> dict:
         value = values[rows, position]
         if delayed:  # uncapped offers are paid at once, capped ones when their postback arrives
             revenue += np.where(np.isfinite(day_caps[rows, position]), 0.0, value)
-            postbacks.take(step, position, converted, value)
+            postbacks.take(step, position, converted, value, columns)
             weighted[0, rows, position] += np.exp(time_of_day[step % day_length] * DAY / caps_rules.RATE_SECONDS)
         elif capped:
             paid = spent[rows, position] < day_caps[rows, position]
@@ -194,10 +197,11 @@ def run(env_key, policy: str, seeds: int, first_seed: int = 0) -> dict:
         total_clicks += 1.0
         if not delayed:  # delayed: added when the postback arrives
             harness.add_outcomes(stats, rows, position, converted, payout)
-        if contextual:
-            for f in range(3):
+        if contextual:  # a click's context counts its click now and, as the store does, its conversion with it
+            for f in range(3):  # or, delayed, when its postback arrives (above)
                 context_clicks[rows, position, columns[:, f]] += 1.0
-                context_conversions[rows, position, columns[:, f]] += converted
+                if not delayed:
+                    context_conversions[rows, position, columns[:, f]] += converted
         if step + 1 == steps[checkpoint]:
             curve[:, checkpoint] = revenue
             checkpoint += 1
@@ -224,6 +228,7 @@ class Arrived(NamedTuple):
     converted: np.ndarray
     value: np.ndarray  # the clicks' expected revenue
     delay: np.ndarray  # seconds since the click, as the store measures them
+    columns: np.ndarray  # (n, 3) the clicks' context values, as columns of the context counts
 
 
 class Postbacks:
@@ -240,9 +245,11 @@ class Postbacks:
         self.position = np.zeros((horizon, seeds), dtype=np.int16)
         self.converted = np.zeros((horizon, seeds), dtype=bool)
         self.value = np.zeros((horizon, seeds))
+        self.columns = np.zeros((horizon, seeds, 3), dtype=np.int16)
 
-    def take(self, step: int, position: np.ndarray, converted: np.ndarray, value: np.ndarray) -> None:
+    def take(self, step: int, position, converted, value, columns: np.ndarray) -> None:
         self.position[step], self.converted[step], self.value[step] = position, converted, value
+        self.columns[step] = columns
 
     def arriving(self, step: int) -> list[Arrived]:
         """The clicks whose postback arrives at `step` (at the horizon: all those after the run)."""
@@ -252,7 +259,14 @@ class Postbacks:
         at, row = np.divmod(found, self.seeds)
         delay = (self.times[min(step, len(self.times) - 1)] - self.times[at]) * DAY
         return [
-            Arrived(row, self.position[at, row].astype(np.intp), self.converted[at, row], self.value[at, row], delay)
+            Arrived(
+                row,
+                self.position[at, row].astype(np.intp),
+                self.converted[at, row],
+                self.value[at, row],
+                delay,
+                self.columns[at, row].astype(np.intp),
+            )
         ]
 
 
