@@ -178,11 +178,6 @@ def local_day(now: datetime.datetime, tz: str = "UTC") -> LocalDay:
     return LocalDay(date.isoformat(), (date - datetime.timedelta(days=1)).isoformat(), midnights)
 
 
-def midnights(now: datetime.datetime, tz: str = "UTC") -> tuple[float, float, float]:
-    """Epoch seconds of yesterday's, today's and tomorrow's midnight in the offer's time zone."""
-    return local_day(now, tz).midnights
-
-
 def day_of(now: datetime.datetime, tz: str = "UTC") -> str:
     """The offer's day (its time zone's calendar date) at `now`, as the counter's key."""
     return local_time(now, tz).date().isoformat()
@@ -204,8 +199,9 @@ def spend_fields(day: str, conversions: float, cents: float, delay: float = 0.0)
 
 def click_fields(cap: Cap, now: datetime.datetime) -> dict[str, float]:
     """The increment a click on a capped offer adds to its day's recent-rate sum (rate_of)."""
-    since_midnight = now.timestamp() - midnights(now, cap.tz)[1]
-    return {f"{DAY_FIELD}.{day_of(now, cap.tz)}.{WEIGHTED_CLICKS}": math.exp(since_midnight / RATE_SECONDS)}
+    today = local_day(now, cap.tz)
+    since_midnight = now.timestamp() - today.midnights[1]
+    return {f"{DAY_FIELD}.{today.key}.{WEIGHTED_CLICKS}": math.exp(since_midnight / RATE_SECONDS)}
 
 
 def _of_day(totals: dict, day: str, name: str) -> float:
