@@ -304,16 +304,22 @@ def code_tag() -> str:
     return f"{zlib.crc32(b''.join(path.read_bytes() for path in files)):08x}"
 
 
-def _task(args):
-    env_key, sampler, seeds, first_seed, runs_dir = args
-    name = f"{env_key}_{sampler}_{seeds}" + (f"_from{first_seed}" if first_seed else "") + f"_{code_tag()}"
-    kept = pathlib.Path(runs_dir) / f"{name}.pkl" if runs_dir else None
+def kept_run(runs_dir, name: str, compute) -> dict:
+    """compute(), kept in runs_dir under `name` and this code's tag, and reused from there (no
+    runs_dir: computed every time)."""
+    kept = pathlib.Path(runs_dir) / f"{name}_{code_tag()}.pkl" if runs_dir else None
     if kept is not None and kept.exists():
         return pickle.loads(kept.read_bytes())
-    found = run(env_key, sampler, seeds, first_seed)
+    found = compute()
     if kept is not None:
         kept.write_bytes(pickle.dumps(found))
     return found
+
+
+def _task(args):
+    env_key, sampler, seeds, first_seed, runs_dir = args
+    name = f"{env_key}_{sampler}_{seeds}" + (f"_from{first_seed}" if first_seed else "")
+    return kept_run(runs_dir, name, lambda: run(env_key, sampler, seeds, first_seed))
 
 
 def table(results: dict) -> str:

@@ -26,12 +26,11 @@ the informative and the uninformative ones apart, with 95 % intervals over envir
 import argparse
 import multiprocessing
 import pathlib
-import pickle
 import time
 
 import numpy as np
 
-from bench.context_bench import REPORT, code_tag, run
+from bench.context_bench import REPORT, kept_run, run
 from bench.context_envs import ContextEnv
 from bench.intervals import ci95
 
@@ -68,12 +67,9 @@ def split(index: int) -> str:
 
 def _task(args) -> dict:
     index, policy, seeds, runs_dir = args
-    kept = pathlib.Path(runs_dir) / f"C{index}_{policy}_{seeds}_{code_tag()}.pkl"
-    if kept.exists():
-        return pickle.loads(kept.read_bytes())
-    found = run(environment(index), policy, seeds) | {"index": index}
-    kept.write_bytes(pickle.dumps(found))
-    return found
+    return kept_run(
+        runs_dir, f"C{index}_{policy}_{seeds}", lambda: run(environment(index), policy, seeds) | {"index": index}
+    )
 
 
 def table(results: dict[int, dict]) -> str:
