@@ -59,3 +59,28 @@ def test_a_remembered_vector_cannot_be_changed_by_a_caller():
         *key, no_floors, False, policies.OPTIMISTIC_PAYOUT_MULTIPLE, True, 1
     )
     assert not remembered.flags.writeable
+
+
+def test_contextual_remembers_its_probability_by_the_posterior_in_the_clicks_context():
+    """The same context on the same statistics: the remembered probability is the one the integral
+    gives on the adjusted posterior, with and without pacing; another context is another posterior."""
+    from shared.cpa.policies.contextual import Adjustments, ContextParams, contextual_probabilities
+
+    stats = [OfferStats(2000, 40, 20_000.0, 1e7), OfferStats(2000, 20, 20_000.0, 2e7), OfferStats(2000, 30, 20_000.0, 1.4e7)]
+    fr = Adjustments(np.array([[0.4, -0.3, 0.0]]), np.array([[0.05, 0.02, 0.1]]))
+    de = Adjustments(np.array([[-0.4, 0.3, 0.0]]), np.array([[0.05, 0.02, 0.1]]))
+    paced = Adjustments(fr.log_rate, fr.log_rate_var, np.array([[np.log(0.6), 0.0, 0.0]]))
+    thompson_policy._one_request_propensities.cache_clear()
+    truths = {}
+    for name, adjust in (("fr", fr), ("de", de), ("paced", paced), ("fr", fr)):
+        params = ContextParams(floor=0.0, adjust=adjust)
+        truth = truths.setdefault(name, contextual_probabilities(Stats.of(stats), params)[0])
+        for seed in range(5):
+            choice = choose("contextual", stats, 0, params, np.random.default_rng(seed))
+            assert probability_close(choice.probability, truth[choice.index])
+    assert thompson_policy._one_request_propensities.cache_info().hits > 0
+    assert not np.allclose(truths["fr"], truths["de"]) and not np.allclose(truths["fr"], truths["paced"])
+
+
+def probability_close(logged: float, truth: float) -> bool:
+    return abs(logged - truth) <= 1e-12

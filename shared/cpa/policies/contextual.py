@@ -1,5 +1,7 @@
 """contextual: thompson on each candidate's revenue per click in the click's context, paced for caps.
-Pure; its logged probability is exact (the same integral as thompson's, on the adjusted posterior).
+Pure; its logged probability is exact (the same integral as thompson's, on the adjusted posterior),
+remembered as thompson's is, by that posterior: a context that comes again on the same statistics
+costs no integral.
 
 The model (shared/cpa/context_model.py computes the adjustments from the offers' context counts):
 the conversion rate of offer j in context x is r_j x prod_f theta_{j,f,x_f}, r_j the offer's rate
@@ -26,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from shared.cpa.policies.common import candidates, first_max, floored
-from shared.cpa.policies.thompson import remembered_floors, thompson_core
+from shared.cpa.policies.thompson import remembered_floors, remembered_propensities, thompson_core
 from shared.cpa.policies.thompson_integral import thompson_propensities
 from shared.cpa.policies.thompson_model import thompson_draws, thompson_posterior
 from shared.cpa.policies.types import Decisions, SamplerParams, Stats
@@ -106,7 +108,7 @@ def contextual_core(stats: Stats, total_clicks, params, rng, propensity=True, ma
         return thompson_core(stats, total_clicks, params, rng, propensity, mask)
     params, posterior, floors = _in_context(stats, params, adjust)
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
-    probabilities = thompson_propensities(stats, params, posterior, mask, floors) if propensity else None
+    probabilities = remembered_propensities(stats, params, posterior, mask, floors) if propensity else None
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
 
 

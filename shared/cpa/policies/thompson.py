@@ -18,14 +18,19 @@ def thompson_core(stats: Stats, total_clicks, params, rng, propensity=True, mask
     posterior = thompson_posterior(stats, params)
     floors = remembered_floors(stats, params, posterior[2])
     index = first_max(thompson_draws(stats, params, rng, 1, posterior, mask, floors)[0])
-    probabilities = None
-    if propensity and stats.clicks.shape[0] == 1 and mask is None:
-        key = _bytes(*posterior, floors if floors is not None else np.zeros(0))
-        shape = (params.optimistic, params.optimistic_payout_multiple, params.optimistic_payout, int(params.samples))
-        probabilities = _one_request_propensities(*key, *shape)[None, :]
-    elif propensity:
-        probabilities = thompson_propensities(stats, params, posterior, mask, floors)
+    probabilities = remembered_propensities(stats, params, posterior, mask, floors) if propensity else None
     return floored(index, stats.clicks.shape[1], probabilities, params, rng, mask)
+
+
+def remembered_propensities(stats: Stats, params: SamplerParams, posterior: tuple, mask, floors) -> np.ndarray:
+    """thompson_propensities on `posterior` (thompson's, or contextual's in the click's context),
+    remembered for a single request without padding: they depend on the posterior, the floors and
+    the draw's options alone."""
+    if stats.clicks.shape[0] != 1 or mask is not None:
+        return thompson_propensities(stats, params, posterior, mask, floors)
+    key = _bytes(*posterior, floors if floors is not None else np.zeros(0))
+    shape = (params.optimistic, params.optimistic_payout_multiple, params.optimistic_payout, int(params.samples))
+    return _one_request_propensities(*key, *shape)[None, :]
 
 
 def remembered_floors(stats: Stats, params: SamplerParams, m: np.ndarray) -> np.ndarray | None:
@@ -50,7 +55,8 @@ def _one_request_floors(clicks: bytes, conversions: bytes, m: bytes, retry_level
     return floors
 
 
-@functools.lru_cache(maxsize=256)
+# contexts multiply the posteriors of one candidate set (up to about 6 KB an entry at K = 100)
+@functools.lru_cache(maxsize=1024)
 def _one_request_propensities(
     a: bytes,
     b: bytes,
@@ -64,8 +70,9 @@ def _one_request_propensities(
 ) -> np.ndarray:
     """thompson_propensities of one request, remembered by its posterior and the options that shape
     the draw (all that thompson_propensities reads): the posterior changes only when the candidates'
-    statistics do (a cache refresh, about once a second), while the same candidate set may come
-    thousands of times a second; at K = 100 the integral costs milliseconds. Read-only."""
+    statistics do (a cache refresh, about once a second), while the same candidate set (in the same
+    context, for `contextual`) may come thousands of times a second; at K = 100 the integral costs
+    milliseconds. Read-only."""
     posterior = tuple(np.frombuffer(part)[None, :] for part in (a, b, m, s))
     floor = np.frombuffer(floors)[None, :] if floors else None
     params = SamplerParams(
