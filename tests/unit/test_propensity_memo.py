@@ -6,6 +6,7 @@ import numpy as np
 from shared.cpa import policies
 from shared.cpa.policies import OfferStats, SamplerParams, Stats, choose, thompson_propensities
 from shared.cpa.policies import thompson as thompson_policy
+from shared.cpa.policies.contextual import Adjustments, ContextParams, contextual_probabilities
 
 
 def exact(stats: list[OfferStats], params: SamplerParams) -> np.ndarray:
@@ -64,9 +65,11 @@ def test_a_remembered_vector_cannot_be_changed_by_a_caller():
 def test_contextual_remembers_its_probability_by_the_posterior_in_the_clicks_context():
     """The same context on the same statistics: the remembered probability is the one the integral
     gives on the adjusted posterior, with and without pacing; another context is another posterior."""
-    from shared.cpa.policies.contextual import Adjustments, ContextParams, contextual_probabilities
-
-    stats = [OfferStats(2000, 40, 20_000.0, 1e7), OfferStats(2000, 20, 20_000.0, 2e7), OfferStats(2000, 30, 20_000.0, 1.4e7)]
+    stats = [
+        OfferStats(2000, 40, 20_000.0, 1e7),
+        OfferStats(2000, 20, 20_000.0, 2e7),
+        OfferStats(2000, 30, 20_000.0, 1.4e7),
+    ]
     fr = Adjustments(np.array([[0.4, -0.3, 0.0]]), np.array([[0.05, 0.02, 0.1]]))
     de = Adjustments(np.array([[-0.4, 0.3, 0.0]]), np.array([[0.05, 0.02, 0.1]]))
     paced = Adjustments(fr.log_rate, fr.log_rate_var, np.array([[np.log(0.6), 0.0, 0.0]]))
