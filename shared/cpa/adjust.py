@@ -1,10 +1,10 @@
 """What a click's context and its candidates' caps change in a /sample decision. Pure.
 
-- The sampler: a request that names none is served by `contextual` when a candidate is capped (its
-  pacing), else by the default; context alone does not switch it (yet: on the held-out context
-  environments of bench/context_family.py `contextual` is now within 0.5 points of the default
-  where context carries nothing, and the switch's costs are listed in docs/context-and-caps.md#api).
-  A click without caps among its candidates decides exactly as before, context or not.
+- The sampler: a request that names none is served by `contextual` when the click has a context
+  or a capped candidate, else by the default: on the held-out context environments of
+  bench/context_family.py `contextual` is within 0.5 points of the default where the context
+  carries nothing, and 7 points better where it matters (docs/context-and-caps.md#api). A click
+  without context and without a capped candidate decides exactly as before.
 - The candidates: an offer whose cap is reached today is left out, unless every candidate is.
   The logged probability is then among the others (the offer left out had none).
 - The parameters: `contextual` gets the context's adjustments (shared/cpa/context_model.py) and
@@ -40,10 +40,15 @@ class Plan:
         return {index: state.price for index, state in self.capped.items()}
 
 
-def sampler_for(requested: str, given: bool, capped: bool) -> str:
-    if given or not capped:
+def sampler_for(requested: str, given: bool, capped: bool, context: bool) -> str:
+    if given or not (capped or context):
         return requested
     return CONTEXTUAL if requested == DEFAULT_SAMPLER else requested
+
+
+def decides_on_context(requested: str, given: bool, context: dict) -> bool:
+    """Whether the click's context effects are wanted: it has a context and `contextual` serves it."""
+    return bool(context) and sampler_for(requested, given, False, True) == CONTEXTUAL
 
 
 def plan(
@@ -64,7 +69,7 @@ def plan(
         for index, offer in enumerate(offer_ids)
         if offer in offer_caps
     }
-    sampler = sampler_for(sampler, sampler_given, bool(capped))
+    sampler = sampler_for(sampler, sampler_given, bool(capped), bool(click_context))
     open_ = [index for index in range(len(offer_ids)) if index not in capped or not capped[index].reached]
     eligible = open_ or list(range(len(offer_ids)))
     adjust = context_model.adjustments(click_context, effects) if effects is not None else None

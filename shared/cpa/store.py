@@ -249,8 +249,8 @@ class CpaStore:
         click document's fields saying whether pacing changed the choice."""
         offer_caps = self.config.cached(serving.parse_caps)
         click_context = request.context()
-        # the context's effects for a request that names `contextual` (a capped default gets pacing alone)
-        wanted = click_context and request.sampler == adjust.CONTEXTUAL
+        # the context's effects (the instance's cache: never a read on this path) when `contextual` serves it
+        wanted = adjust.decides_on_context(request.sampler, request.sampler_given, click_context)
         effects = self.context.effects(self.space, request.offer_ids) if wanted else None
         tailored = adjust.plan(
             request.sampler,

@@ -58,9 +58,11 @@ def test_answers_of_the_running_stack_match_the_spec(api):
     call("GET", "/sample", params={"click_id": 3, "offer_ids": "3,5", "payouts": "250,", "floor": 0.05})
     call("GET", "/sample", params={"click_id": 4, "offer_ids": "3,5", "payouts": "250"})  # 400
     context = {"geo": "fr", "device": "mobile", "os": "Android", "source": "pub-1"}
-    assert call("GET", "/sample", params={"click_id": 5, "offer_ids": "3,5", **context}).json()["sampler"] == "thompson"
-    named = {"click_id": 7, "offer_ids": "3,5", "sampler": "contextual", **context}
-    assert call("GET", "/sample", params=named).json()["sampler"] == "contextual"
+    assert (
+        call("GET", "/sample", params={"click_id": 5, "offer_ids": "3,5", **context}).json()["sampler"] == "contextual"
+    )
+    named = {"click_id": 7, "offer_ids": "3,5", "sampler": "thompson", **context}
+    assert call("GET", "/sample", params=named).json()["sampler"] == "thompson"
     assert call("GET", "/sample", params={"click_id": 6, "offer_ids": "3,5", "geo": "XX"}).json()["field"] == "geo"
     call("GET", "/offers/compare", params={"offer_ids": f"{first['offer_id']},8,9"})
     call("GET", "/offers/compare/", params={"offer_ids": "9"})  # no conversion: null intervals

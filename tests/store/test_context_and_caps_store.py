@@ -43,9 +43,9 @@ def test_a_clicks_context_is_stored_and_its_counts_are_folded_per_offer(db):
     click = store.sample(SampleRequest(click_id=1, offer_ids=[4], **context))
     stored = db.collection(cpa.CLICKS).document(cpa.click_doc_id(1)).get().to_dict()
     assert stored["context"] == {"geo": "FR", "device": "mobile", "os": "android", "source": "pub-7"}
-    assert click.sampler == "thompson"  # context alone does not switch the default (docs/benchmarks.md)
-    named = store.sample(SampleRequest(click_id=2, offer_ids=[5], sampler="contextual", **context))
-    assert named.sampler == "contextual"
+    assert click.sampler == "contextual"  # a click with context that names no sampler
+    named = store.sample(SampleRequest(click_id=2, offer_ids=[5], sampler="thompson", **context))
+    assert named.sampler == "thompson"  # a sampler named wins
     store.feedback(FeedbackRequest(click_id=1, reward=300))
     clock.now += context_counts.SLOT_SECONDS + context_counts.GRACE_SECONDS + 1
     counts = context_counts.fold(db, ROOT, 4, clock.now)
@@ -62,7 +62,8 @@ def test_a_click_without_context_decides_as_thompson_did_and_writes_no_context(d
 
 
 def test_the_context_learned_changes_the_decision_for_that_context(db):
-    """Offer 1 converts in FR, offer 2 in DE: once folded, FR clicks go mostly to 1 and DE clicks to 2."""
+    """Offer 1 converts in FR, offer 2 in DE: once folded, FR clicks go mostly to 1 and DE clicks to 2,
+    by the default (a click with context that names no sampler)."""
     clock = Clock()
     store = make_store(db, clock)
     click_id = 0
@@ -80,8 +81,9 @@ def test_the_context_learned_changes_the_decision_for_that_context(db):
         for _ in range(40):
             click_id += 1
             clock.now += 0.01
-            request = SampleRequest(click_id=click_id, offer_ids=[1, 2], geo=geo, sampler="contextual")
-            chosen[geo].append(store.sample(request).offer_id)
+            click = store.sample(SampleRequest(click_id=click_id, offer_ids=[1, 2], geo=geo))
+            assert click.sampler == "contextual"
+            chosen[geo].append(click.offer_id)
     assert np.mean(np.array(chosen["FR"]) == 1) > 0.8
     assert np.mean(np.array(chosen["DE"]) == 2) > 0.8
 

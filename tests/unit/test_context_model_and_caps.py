@@ -239,6 +239,19 @@ def test_the_plan_leaves_a_capped_out_offer_out_unless_it_is_the_only_one():
     assert free.sampler == "thompson" and free.params == SamplerParams() and free.unpaced_params is None
 
 
+def test_a_click_with_context_is_served_by_contextual_unless_it_names_a_sampler():
+    fr = {"geo": "FR"}
+    assert adjust.sampler_for("thompson", False, False, True) == "contextual"
+    assert adjust.sampler_for("thompson", False, False, False) == "thompson"  # no context, no cap: as before
+    assert adjust.sampler_for("thompson", True, False, True) == "thompson"  # named
+    assert adjust.sampler_for("klucb", True, True, True) == "klucb"
+    assert adjust.decides_on_context("thompson", False, fr) and adjust.decides_on_context("contextual", True, fr)
+    assert not adjust.decides_on_context("thompson", False, {}) and not adjust.decides_on_context("thompson", True, fr)
+    now = datetime.datetime(2027, 3, 1, 12, tzinfo=datetime.UTC)
+    plan = adjust.plan("thompson", False, SamplerParams(), [5, 6], [{}, {}], fr, None, {}, now)
+    assert plan.sampler == "contextual" and plan.params == SamplerParams()  # no effects loaded yet: as thompson
+
+
 def test_the_products_of_the_others_are_exact_with_zeros():
     rng = np.random.default_rng(0)
     cdf = rng.uniform(size=(6, 40))
