@@ -1,10 +1,10 @@
-"""thompson's logged probability is remembered by posterior: the same as computed afresh, and new
-as soon as the statistics change."""
+"""thompson's logged probability is remembered by posterior, and a single request's posterior by its
+statistics: the same as computed afresh, and new as soon as the statistics change."""
 
 import numpy as np
 
 from shared.cpa import policies
-from shared.cpa.policies import OfferStats, SamplerParams, Stats, choose, thompson_propensities
+from shared.cpa.policies import OfferStats, SamplerParams, Stats, choose, thompson_model, thompson_propensities
 from shared.cpa.policies import thompson as thompson_policy
 from shared.cpa.policies.contextual import Adjustments, ContextParams, contextual_probabilities
 
@@ -87,3 +87,22 @@ def test_contextual_remembers_its_probability_by_the_posterior_in_the_clicks_con
 
 def probability_close(logged: float, truth: float) -> bool:
     return abs(logged - truth) <= 1e-12
+
+
+def test_a_single_requests_posterior_is_remembered_read_only_and_follows_its_statistics_and_parameters():
+    stats = [OfferStats(300, 6, 3000.0, 2e6, 6, 6 * np.log(500.0), 6 * np.log(500.0) ** 2), OfferStats(20, 0, 0, 0)]
+    moved = [stats[0], OfferStats(40, 1, 900.0, 810_000.0, 1, np.log(900.0), np.log(900.0) ** 2)]
+    thompson_model._one_request_posterior.cache_clear()
+    for offers, params in (
+        (stats, SamplerParams()),
+        (moved, SamplerParams()),
+        (stats, SamplerParams(thompson_a=2.0, thompson_b=50.0)),
+        (stats, SamplerParams(payouts=(400.0, 800.0))),
+        (stats, SamplerParams(unseen_payout_spread=1.0)),
+    ):
+        computed = thompson_model._computed_posterior(Stats.of(offers), params)
+        for _ in range(2):
+            remembered = policies.thompson_posterior(Stats.of(offers), params)
+            assert all(np.array_equal(r, c) for r, c in zip(remembered, computed, strict=True))
+            assert not any(part.flags.writeable for part in remembered)
+    assert thompson_model._one_request_posterior.cache_info().hits == 5
