@@ -63,19 +63,22 @@ def plan(
     now: datetime.datetime,
 ) -> Plan:
     """The decision's plan for one request; `totals` are the candidates' counter totals (their
-    day's spend), `effects` each candidate's context effects (None: not loaded)."""
+    day's spend; read only for capped offers), `effects` each candidate's context effects (None:
+    not loaded). Without caps, no step per candidate."""
     capped = {
         index: caps.state_of(offer_caps[offer], totals[index], now)
-        for index, offer in enumerate(offer_ids)
+        for index, offer in (enumerate(offer_ids) if offer_caps else ())
         if offer in offer_caps
     }
     sampler = sampler_for(sampler, sampler_given, bool(capped), bool(click_context))
-    open_ = [index for index in range(len(offer_ids)) if index not in capped or not capped[index].reached]
-    eligible = open_ or list(range(len(offer_ids)))
+    every = list(range(len(offer_ids)))
+    reached = {index for index, state in capped.items() if state.reached}
+    eligible = [index for index in every if index not in reached] if reached else every
+    eligible = eligible or every
     adjust = context_model.adjustments(click_context, effects) if effects is not None else None
     k = len(eligible)
     log_value = None
-    if any(capped[index].price > 0 for index in eligible if index in capped):
+    if any(state.price > 0 and (k == len(every) or index not in reached) for index, state in capped.items()):
         log_value = np.zeros((1, len(offer_ids)))
         for index, state in capped.items():
             log_value[0, index] = np.log1p(-state.price)
@@ -104,13 +107,13 @@ def subset(params: SamplerParams, eligible: list[int], k: int) -> SamplerParams:
     return dataclasses.replace(params, payouts=tuple(payouts.tolist()))
 
 
-def unpaced_index(sampler: str, stats: list, total_clicks: int, params: SamplerParams, rng: np.random.Generator) -> int:
+def unpaced_index(
+    sampler: str, stats: Stats, total_clicks: int, params: SamplerParams, rng: np.random.Generator
+) -> int:
     """The candidate the same draws would choose with no cap: the generator is left as it was, so
-    the live decision that follows draws the same numbers."""
+    the live decision that follows draws the same numbers. `stats`: a batch of one."""
     state = rng.bit_generator.state
     try:
-        return int(
-            choose_batch(sampler, Stats.of(stats), np.array([total_clicks]), params, rng, propensity=False).index[0]
-        )
+        return int(choose_batch(sampler, stats, np.array([total_clicks]), params, rng, propensity=False).index[0])
     finally:
         rng.bit_generator.state = state

@@ -133,12 +133,23 @@ class ContextCache:
         self.every = every
         self.delay = random.uniform(0, every / 4)  # this instance's turn: one of them folds
         self._entries: dict[tuple[Namespace, int], tuple[float, dict]] = {}
+        # each candidate set's effects while none of them changes, as StatsCache remembers its sets:
+        # (generation, until when none is due, the list handed out)
+        self._generation = 0
+        self._sets: dict[tuple, tuple[int, float, list]] = {}
         self._lock = threading.Lock()
         self._refresher = refresher.Refresher("context-refresh", self.refresh, failed=self._failed)
 
     def effects(self, space: Namespace, offer_ids: list[int]) -> list[dict[str, FeatureEffects] | None]:
+        """Each candidate's effects (None: not loaded yet). Callers do not change what they are
+        handed: a set asked for again is handed the same list while none of its offers changed."""
         now = self.clock()
+        key = (space, tuple(offer_ids))
         with self._lock:
+            known = self._sets.get(key)
+            if known is not None and known[0] == self._generation and now < known[1]:
+                return known[2]
+            generation = self._generation
             entries = [self._entries.get((space, offer)) for offer in offer_ids]
         due = [
             (space, offer)
@@ -150,7 +161,14 @@ class ContextCache:
             if not self.background:
                 with self._lock:
                     entries = [self._entries.get((space, offer)) for offer in offer_ids]
-        return [entry[1] if entry else None for entry in entries]
+        found = [entry[1] if entry else None for entry in entries]
+        if not due:
+            until = min(entry[0] for entry in entries) + self.every + self.delay
+            with self._lock:
+                if len(self._sets) >= stats_cache.MAX_SETS:
+                    self._sets.clear()
+                self._sets[key] = (generation, until, found)
+        return found
 
     def refresh(self, keys: list[tuple[Namespace, int]]) -> None:
         token = stats_cache.phase.set("context")  # background work (the capacity bench counts it apart)
@@ -160,6 +178,7 @@ class ContextCache:
                 effects = effects_of(fold(self.db, space, offer, now))
                 with self._lock:
                     self._entries[(space, offer)] = (now, effects)
+                    self._generation += 1
         finally:
             stats_cache.phase.reset(token)
 
@@ -173,7 +192,9 @@ class ContextCache:
         """The old entries stay; retry no sooner than a refresh interval."""
         with self._lock:
             for key in keys:
-                self._entries.setdefault(key, (self.clock(), {}))
+                if key not in self._entries:
+                    self._entries[key] = (self.clock(), {})
+                    self._generation += 1
 
 
 _shared = PerClient(lambda db: ContextCache(db))

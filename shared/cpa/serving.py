@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.cpa import caps
-from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, choose
+from shared.cpa.policies import SAMPLERS, Choice, OfferStats, SamplerParams, Stats, choose
 from shared.platform import config, holdout
 
 SHADOW_RNG = np.random.default_rng()
@@ -69,7 +69,7 @@ def decide(
     serving: CpaServing,
     sampler: str,
     offer_ids: list[int],
-    stats: Sequence[OfferStats] | Callable[[str], Sequence[OfferStats]],
+    stats: Sequence[OfferStats] | Stats | Callable[[str], Sequence[OfferStats] | Stats],
     total_clicks: int,
     params: SamplerParams,
     rng: np.random.Generator,

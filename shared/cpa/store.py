@@ -13,12 +13,13 @@
   summary shows the warm-up is over.
 
 Decisions read the candidates' summaries from the instance's cache (shared/platform/stats_cache.py), so a
-new click costs one commit. Exactly once: the click document is created with a must-not-exist
+new click costs one commit; the candidates' statistics are computed once per set of cached copies. Exactly once: the click document is created with a must-not-exist
 precondition in the same atomic commit that adds to the counters, so a replayed or racing click
 counts nothing; feedback reads only its own click document inside its transaction.
 """
 
 import datetime
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from google.cloud import firestore
 
 from shared.cpa import adjust, caps, context_counts, drift, holdout, log_records, serving, settlement
 from shared.cpa.models import MAX_REWARD_CENTS, FeedbackRequest, SampleRequest
-from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats
+from shared.cpa.policies import SAMPLERS, WARMUP_CLICKS, Choice, OfferStats, Stats
 from shared.cpa.records import Click, Feedback
 from shared.platform import config, counters, decision_log, errors, namespace, stats_cache, windows
 from shared.platform.counters import Summary
@@ -89,9 +90,37 @@ def _decided_on(summary: Summary, forgets: bool) -> OfferStats:
     return summary.memo[key]
 
 
-def _among(stats: list[OfferStats], eligible: list[int]) -> list[OfferStats]:
+@functools.lru_cache(maxsize=1024)
+def _paths(space: Namespace, offer_ids: tuple[int, ...]) -> tuple[str, ...]:
+    """The candidates' counter paths, remembered: the same candidate sets come again and again."""
+    return tuple(offer_counter(offer, space) for offer in offer_ids)
+
+
+def _candidates(copies: stats_cache.Copies, paths: tuple[str, ...]) -> list[Summary]:
+    """The candidates' cached summaries in their order, once per set of copies."""
+    key = ("candidates", paths)
+    if key not in copies.memo:
+        copies.memo[key] = [copies[path] for path in paths]
+    return copies.memo[key]
+
+
+def _table(copies: stats_cache.Copies, paths: tuple[str, ...], forgets: bool) -> Stats:
+    """The statistics a sampler decides on, as the policies' arrays, once per set of copies: a
+    steady request reuses them with no Python step per candidate. Read-only."""
+    key = ("stats", paths, forgets)
+    if key not in copies.memo:
+        table = Stats.of([_decided_on(summary, forgets) for summary in _candidates(copies, paths)])
+        for part in table:
+            part.setflags(write=False)
+        copies.memo[key] = table
+    return copies.memo[key]
+
+
+def _among(stats: Stats, eligible: list[int]) -> Stats:
     """The eligible candidates' statistics (all of them when none is left out)."""
-    return stats if len(eligible) == len(stats) else [stats[i] for i in eligible]
+    if len(eligible) == stats.clicks.shape[1]:
+        return stats
+    return Stats(*(None if part is None else part[:, eligible] for part in stats))
 
 
 def _spend(cap: caps.Cap | None, deltas: dict, now: datetime.datetime, click: dict) -> tuple[dict, list[str]]:
@@ -163,7 +192,7 @@ class CpaStore:
 
     def sample(self, request: SampleRequest) -> Click:
         """The click: new, or the first one when this click was sampled before."""
-        paths = [offer_counter(offer, self.space) for offer in request.offer_ids]
+        paths = _paths(self.space, tuple(request.offer_ids))
         # The kill switch may force a sampler or an offer; a shadow sampler is logged beside it.
         plan = self.config.cached(serving.parse_both)
         # Once a copy shows the warm-up over it stays true (the counter only grows, and stops being
@@ -172,12 +201,11 @@ class CpaStore:
         # service's first clicks), so it is read while it lasts.
         warmup = self.cache.peek(self.warmup_counter)
         warm = warmup is not None and warmup.totals.get("clicks", 0) >= WARMUP_CLICKS
-        summaries = self.cache.get(paths if warm else [*paths, self.warmup_counter])
-        candidates = [summaries[path] for path in paths]
+        summaries = self.cache.get(paths if warm else (*paths, self.warmup_counter))
+        candidates = _candidates(summaries, paths)
 
-        def stats_for(sampler: str) -> list[OfferStats]:
-            forgets = SAMPLERS[sampler].forgets
-            return [_decided_on(c, forgets) for c in candidates]
+        def stats_for(sampler: str) -> Stats:
+            return _table(summaries, paths, SAMPLERS[sampler].forgets)
 
         warmup = warmup if warm else summaries[self.warmup_counter]
         total_clicks = int(warmup.totals.get("clicks", 0))
@@ -257,7 +285,7 @@ class CpaStore:
             request.sampler_given,
             request.params(),
             request.offer_ids,
-            [c.totals for c in candidates],
+            [c.totals for c in candidates] if offer_caps else [],
             click_context,
             effects,
             offer_caps,

@@ -197,3 +197,22 @@ def test_a_click_is_written_at_one_instant_even_when_its_clock_crosses_midnight(
     assert list(days) == ["2027-03-01"] and days["2027-03-01"][caps.WEIGHTED_CLICKS] > 0
     slots = db.collection(f"{path}/{context_counts.SLOTS}").get()
     assert [slot.get("slot") for slot in slots] == [context_counts.slot_of(first.timestamp())]
+
+
+def test_the_context_cache_hands_a_set_the_same_effects_until_an_offer_of_it_is_refreshed(db):
+    clock = Clock()
+    contexts = context_counts.ContextCache(db, clock=clock.seconds, background=False)
+    contexts.delay = 0.0
+    folded = db.document(context_counts.folded_path(ROOT, 31))
+    folded.set({"counts": {"geo": {"FR": [1000, 100], "DE": [1000, 10]}}, "through": 10**12})
+    before = contexts.effects(ROOT, [31, 32])  # loaded on this call (inline): not remembered yet
+    clock.now += 1
+    remembered = contexts.effects(ROOT, [31, 32])
+    assert contexts.effects(ROOT, [31, 32]) is remembered and remembered == before
+    assert remembered[0]["geo"].of("FR")[0] > 0 and remembered[1] == {}
+    folded.set({"counts": {"geo": {"FR": [1000, 10], "DE": [1000, 100]}}, "through": 10**12})
+    clock.now += context_counts.REFRESH_SECONDS - 2
+    assert contexts.effects(ROOT, [31, 32]) is remembered  # not due yet: the copy in hand
+    clock.now += 1
+    refreshed = contexts.effects(ROOT, [31, 32])
+    assert refreshed is not remembered and refreshed[0]["geo"].of("FR")[0] < 0

@@ -130,3 +130,50 @@ def test_a_request_uses_a_young_copy_that_is_still_usable_and_the_background_ref
     click(db, young)
     assert cache.get([young])[young].totals["clicks"] == 54
     assert reads and reads[0][0] == "request"
+
+
+def test_a_set_asked_again_is_handed_the_same_copies_until_one_of_them_changes_or_falls_due(db, reads):
+    """The steady path's shortcut: no step per candidate while nothing changed, and never past a
+    copy's due time or its M, nor past a refresh of any copy."""
+    a, b = "tick/s1", "tick/s2"
+    establish(db, a, 1000.0, rate=1.0, writes=1000)
+    establish(db, b, 1000.0, rate=1.0, writes=1000)
+    clock = [1000.3]
+    cache = cache_at(db, clock)
+    assert cache.get([a, b]) is not cache.get([a, b])  # read on the first's path: remembered from the second
+    clock[0] = 1000.35
+    first = cache.get([a, b])
+    assert cache.get([a, b]) is first and cache.get((a, b)) is first  # the same set, however passed
+    assert cache.get([b, a]) is not first  # another order is another set (its Copies' order)
+    first.memo["seen"] = True
+    clock[0] = 1001.21  # due: the slot of M/2 that began at 1001 is past this instance's delay
+    reads.clear()
+    due = cache.get([a, b])
+    assert [kind for _, kind, _ in reads if kind == "summaries"] == ["summaries"]  # asked for its tick
+    again = cache.get([a, b])
+    assert again is not first and "seen" not in again.memo
+    assert {summary.as_of for summary in again.values()} == {1001.21} and due is not again
+    clock[0] = 1001.25
+    assert cache.get([a, b]) is again
+    click(db, a)  # a write changes no copy until it is read: the set stays as it was
+    assert cache.get([a, b]) is again
+
+
+def test_a_remembered_set_is_not_handed_out_once_a_tick_replaced_one_of_its_copies_early(db):
+    """A tick gathers a young copy up to a tick before it is due; the sets holding it see the new
+    copy at once, not at the old copy's due time."""
+    old, young, other = "tick/g1", "tick/g2", "tick/g3"
+    establish(db, old, 1000.0, rate=1.0, writes=1000)
+    establish(db, young, 1000.1, rate=10.0, writes=50)  # usable for 0.5 s: due at 1000.6, gathered from 1000.5
+    establish(db, other, 1000.05, rate=10.0, writes=50)  # due at 1000.55
+    clock = [1000.3]
+    cache = cache_at(db, clock)
+    cache.get([old, young]), cache.get([other])
+    clock[0] = 1000.31
+    remembered = cache.get([old, young])
+    assert cache.get([old, young]) is remembered and remembered[young].as_of == 1000.1
+    clock[0] = 1000.56
+    cache.get([other])  # due: its tick gathers the young copy as well
+    clock[0] = 1000.57
+    now = cache.get([old, young])
+    assert now is not remembered and now[young].as_of == 1000.56

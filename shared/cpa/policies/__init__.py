@@ -79,12 +79,18 @@ __all__ = [
 
 
 def choose(
-    sampler: str, stats: Sequence[OfferStats], total_clicks: int, params: SamplerParams, rng: np.random.Generator
+    sampler: str,
+    stats: Sequence[OfferStats] | Stats,
+    total_clicks: int,
+    params: SamplerParams,
+    rng: np.random.Generator,
 ) -> Choice:
-    """One request: the chosen candidate's index and its probability."""
-    if not stats:
+    """One request: the chosen candidate's index and its probability. `stats`: the candidates'
+    statistics, or already a batch of one (Stats shaped (1, K))."""
+    table = stats if isinstance(stats, Stats) else Stats.of(stats) if len(stats) else None
+    if table is None or table.clicks.shape[-1] == 0:
         raise ValueError("no candidates")
-    decided = SAMPLERS[sampler].core(Stats.of(stats), np.array([total_clicks]), params, rng, True)
+    decided = SAMPLERS[sampler].core(table, np.array([total_clicks]), params, rng, True)
     return Choice(int(decided.index[0]), float(decided.probability[0]))
 
 
