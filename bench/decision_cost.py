@@ -7,7 +7,9 @@ the same statistics on every call (one candidate set between two cache refreshes
 probabilities and re-try floors are remembered by posterior), and new statistics on every call (a
 candidate set that rotates per click: the full computation each time). `contextual` gets a
 new click context on every call (each candidate's rate shifted, its variance widened, as
-shared/cpa/context_model.py makes them), so it never reuses a probability. Each row gives the
+shared/cpa/context_model.py makes them), so it never reuses a probability. The statistics are
+read-only, as the store hands them (one Stats per set of cached copies), so thompson's posterior
+is remembered on the same statistics and costs its key on new ones. Each row gives the
 wall time and the CPU time of the calling thread (on a machine shared with other jobs the wall
 time also counts the time the process waits for a core), and the load average while it ran.
 The process sets its allocator as the service's entry points do (shared/platform/allocator.py).
@@ -44,6 +46,14 @@ def context_params(k: int, rng: np.random.Generator) -> ContextParams:
     return ContextParams(adjust=Adjustments(shift, rng.uniform(0.01, 0.1, size=(1, k))))
 
 
+def as_served(stats: list[OfferStats]) -> Stats:
+    """The candidates' statistics as the store hands them to a decision: read-only arrays."""
+    table = Stats.of(stats)
+    for part in table:
+        part.setflags(write=False)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--candidates", type=int, default=100)
@@ -51,8 +61,8 @@ def main() -> None:
     args = parser.parse_args()
     allocator.keep_freed_memory_mapped()
     rng = np.random.default_rng(0)
-    same = Stats.of(candidates(args.candidates, rng))
-    rotating = [Stats.of(candidates(args.candidates, rng)) for _ in range(args.calls)]
+    same = as_served(candidates(args.candidates, rng))
+    rotating = [as_served(candidates(args.candidates, rng)) for _ in range(args.calls)]
     contexts = [context_params(args.candidates, rng) for _ in range(args.calls)]
     plain = SamplerParams()
     total = np.array([100_000])

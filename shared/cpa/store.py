@@ -12,10 +12,11 @@
   lasts, whichever sampler serves them; no longer read nor written once the instance's copy of its
   summary shows the warm-up is over.
 
-Decisions read the candidates' summaries from the instance's cache (shared/platform/stats_cache.py), so a
-new click costs one commit; the candidates' statistics are computed once per set of cached copies. Exactly once: the click document is created with a must-not-exist
-precondition in the same atomic commit that adds to the counters, so a replayed or racing click
-counts nothing; feedback reads only its own click document inside its transaction.
+Decisions read the candidates' summaries from the instance's cache (shared/platform/stats_cache.py),
+so a new click costs one commit; the candidates' statistics are computed once per set of cached
+copies. Exactly once: the click document is created with a must-not-exist precondition in the same
+atomic commit that adds to the counters, so a replayed or racing click counts nothing; feedback
+reads only its own click document inside its transaction.
 """
 
 import datetime

@@ -89,10 +89,17 @@ def probability_close(logged: float, truth: float) -> bool:
     return abs(logged - truth) <= 1e-12
 
 
+def read_only(stats: list[OfferStats]) -> Stats:
+    table = Stats.of(stats)
+    for part in table:
+        part.setflags(write=False)
+    return table
+
+
 def test_a_single_requests_posterior_is_remembered_read_only_and_follows_its_statistics_and_parameters():
     stats = [OfferStats(300, 6, 3000.0, 2e6, 6, 6 * np.log(500.0), 6 * np.log(500.0) ** 2), OfferStats(20, 0, 0, 0)]
     moved = [stats[0], OfferStats(40, 1, 900.0, 810_000.0, 1, np.log(900.0), np.log(900.0) ** 2)]
-    thompson_model._one_request_posterior.cache_clear()
+    thompson_model._remembered.clear()
     for offers, params in (
         (stats, SamplerParams()),
         (moved, SamplerParams()),
@@ -100,9 +107,18 @@ def test_a_single_requests_posterior_is_remembered_read_only_and_follows_its_sta
         (stats, SamplerParams(payouts=(400.0, 800.0))),
         (stats, SamplerParams(unseen_payout_spread=1.0)),
     ):
-        computed = thompson_model._computed_posterior(Stats.of(offers), params)
-        for _ in range(2):
-            remembered = policies.thompson_posterior(Stats.of(offers), params)
-            assert all(np.array_equal(r, c) for r, c in zip(remembered, computed, strict=True))
-            assert not any(part.flags.writeable for part in remembered)
-    assert thompson_model._one_request_posterior.cache_info().hits == 5
+        table = read_only(offers)
+        computed = thompson_model._computed_posterior(table, params)
+        remembered = policies.thompson_posterior(table, params)
+        assert policies.thompson_posterior(table, params) is remembered
+        assert all(np.array_equal(r, c) for r, c in zip(remembered, computed, strict=True))
+        assert not any(part.flags.writeable for part in remembered)
+    assert len(thompson_model._remembered) == 5
+
+
+def test_statistics_a_caller_may_still_change_are_never_remembered():
+    table = Stats.of([OfferStats(300, 6, 3000.0, 2e6), OfferStats(20, 0, 0, 0)])
+    first = policies.thompson_posterior(table, SamplerParams())
+    table.clicks[0, 0] = 3000  # in place: the same object, other statistics
+    second = policies.thompson_posterior(table, SamplerParams())
+    assert second[1][0, 0] > first[1][0, 0]  # b: the clicks without a conversion

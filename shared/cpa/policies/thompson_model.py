@@ -3,7 +3,6 @@ node of a Gauss-Hermite discretisation, with the optional optimism (reflection a
 """
 
 import dataclasses
-import functools
 
 import numpy as np
 
@@ -26,32 +25,36 @@ GH_CUMULATIVE = np.cumsum(GH_WEIGHTS)
 
 
 _PARAMS = tuple(field.name for field in dataclasses.fields(SamplerParams))  # a subclass's own fields are not read
+REMEMBERED = 256  # posteriors of read-only statistics kept at once; past it they are forgotten together
+_remembered: dict[tuple, tuple] = {}  # (id of the Stats, the parameters) -> (that Stats, its posterior)
 
 
 def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
     """(a, b, m, s), each (B, K): rate ~ Beta(a, b), ln mean payout ~ Normal(m, s^2). A single
-    request's is remembered by its statistics and parameters (read-only arrays): between two cache
-    refreshes the same candidates' statistics come again, and at K = 100 the payout posterior is
-    most of a decision whose probability is remembered."""
-    if stats.clicks.shape[0] != 1 or isinstance(params.payouts, np.ndarray):
+    request's posterior on read-only statistics (the store's, one Stats per set of cached copies)
+    is remembered by that object and the parameters, read-only too: between two cache refreshes the
+    same candidates' statistics come again, and at K = 100 the payout posterior is most of a
+    decision whose probability is remembered. Statistics a caller may still change (writeable)
+    are never remembered."""
+    if stats.clicks.shape[0] != 1 or stats.clicks.flags.writeable or isinstance(params.payouts, np.ndarray):
         return _computed_posterior(stats, params)
-    counters = tuple(None if part is None else np.ascontiguousarray(part, dtype=float).tobytes() for part in stats)
-    return _one_request_posterior(counters, tuple(getattr(params, name) for name in _PARAMS))
+    key = (id(stats), tuple(getattr(params, name) for name in _PARAMS))
+    found = _remembered.get(key)
+    if found is not None and found[0] is stats:
+        return found[1]
+    posterior = tuple(np.array(part, dtype=float) for part in _computed_posterior(stats, params))
+    for part in posterior:
+        part.setflags(write=False)
+    if len(_remembered) >= REMEMBERED:
+        _remembered.clear()
+    _remembered[key] = (stats, posterior)  # holding the Stats keeps its id from being reused
+    return posterior
 
 
 def _computed_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
     a, b = beta_posterior(stats, params)  # (B, K) already: the prior's (B, 1) plus the counts
     m, s = payout_normal(stats, params)
     return a, b, m, s
-
-
-@functools.lru_cache(maxsize=256)
-def _one_request_posterior(counters: tuple, values: tuple) -> tuple[np.ndarray, ...]:
-    stats = Stats(*(None if part is None else np.frombuffer(part)[None, :] for part in counters))
-    posterior = tuple(np.array(part, dtype=float) for part in _computed_posterior(stats, SamplerParams(*values)))
-    for part in posterior:
-        part.setflags(write=False)
-    return posterior
 
 
 def thompson_draws(
