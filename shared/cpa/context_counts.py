@@ -175,6 +175,10 @@ class ContextCache:
         try:
             for space, offer in keys:
                 now = self.clock()
+                with self._lock:
+                    entry = self._entries.get((space, offer))
+                if entry is not None and now - entry[0] < self.every + self.delay:
+                    continue  # asked again by a request while an earlier refresh was on its way to it
                 effects = effects_of(fold(self.db, space, offer, now))
                 with self._lock:
                     self._entries[(space, offer)] = (now, effects)

@@ -216,3 +216,17 @@ def test_the_context_cache_hands_a_set_the_same_effects_until_an_offer_of_it_is_
     clock.now += 1
     refreshed = contexts.effects(ROOT, [31, 32])
     assert refreshed is not remembered and refreshed[0]["geo"].of("FR")[0] < 0
+
+
+def test_an_offer_asked_again_while_its_refresh_was_pending_is_folded_once(db, monkeypatch):
+    clock = Clock()
+    contexts = context_counts.ContextCache(db, clock=clock.seconds, background=False)
+    folds = []
+    monkeypatch.setattr(context_counts, "fold", lambda db, space, offer, now: folds.append(offer) or {})
+    keys = [(ROOT, 41), (ROOT, 42)]
+    contexts.refresh(keys)
+    contexts.refresh(keys)  # the requests' second ask, taken after the first refresh had done them
+    assert folds == [41, 42]
+    clock.now += context_counts.REFRESH_SECONDS + contexts.delay + 1  # due again
+    contexts.refresh(keys)
+    assert folds == [41, 42, 41, 42]
