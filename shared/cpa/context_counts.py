@@ -162,7 +162,7 @@ class ContextCache:
                 with self._lock:
                     entries = [self._entries.get((space, offer)) for offer in offer_ids]
         found = [entry[1] if entry else None for entry in entries]
-        if not due:
+        if entries and not due:
             until = min(entry[0] for entry in entries) + self.every + self.delay
             with self._lock:
                 if len(self._sets) >= stats_cache.MAX_SETS:

@@ -160,7 +160,7 @@ class StatsCache:
         if due and self._take_tick(now):
             self._ask(due)
         copies = Copies({path: entry.summary for path, entry in entries.items()})
-        if not unusable and not due:
+        if entries and not unusable and not due:
             until = min(min(e.refresh_at, e.summary.as_of + self.max_age) for e in entries.values())
             with self._lock:
                 if len(self._sets) >= MAX_SETS:

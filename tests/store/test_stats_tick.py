@@ -177,3 +177,7 @@ def test_a_remembered_set_is_not_handed_out_once_a_tick_replaced_one_of_its_copi
     clock[0] = 1000.57
     now = cache.get([old, young])
     assert now is not remembered and now[young].as_of == 1000.56
+
+
+def test_an_empty_set_is_handed_empty_copies(db):
+    assert cache_at(db, [1000.0]).get([]) == {}

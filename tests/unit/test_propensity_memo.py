@@ -122,3 +122,13 @@ def test_statistics_a_caller_may_still_change_are_never_remembered():
     table.clicks[0, 0] = 3000  # in place: the same object, other statistics
     second = policies.thompson_posterior(table, SamplerParams())
     assert second[1][0, 0] > first[1][0, 0]  # b: the clicks without a conversion
+
+
+def test_statistics_read_only_in_part_are_never_remembered():
+    table = Stats.of([OfferStats(300, 6, 3000.0, 2e6), OfferStats(20, 0, 0, 0)])
+    table.clicks.setflags(write=False)
+    first = policies.thompson_posterior(table, SamplerParams())
+    table.conversions[0, 1] = 2
+    table.reward[0, 1] = 1000.0
+    table.reward_sq[0, 1] = 500_000.0
+    assert policies.thompson_posterior(table, SamplerParams())[0][0, 1] > first[0][0, 1]

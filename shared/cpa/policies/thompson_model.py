@@ -36,7 +36,7 @@ def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray,
     same candidates' statistics come again, and at K = 100 the payout posterior is most of a
     decision whose probability is remembered. Statistics a caller may still change (writeable)
     are never remembered."""
-    if stats.clicks.shape[0] != 1 or stats.clicks.flags.writeable or isinstance(params.payouts, np.ndarray):
+    if stats.clicks.shape[0] != 1 or not _read_only(stats) or isinstance(params.payouts, np.ndarray):
         return _computed_posterior(stats, params)
     key = (id(stats), tuple(getattr(params, name) for name in _PARAMS))
     found = _remembered.get(key)
@@ -49,6 +49,10 @@ def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray,
         _remembered.clear()
     _remembered[key] = (stats, posterior)  # holding the Stats keeps its id from being reused
     return posterior
+
+
+def _read_only(stats: Stats) -> bool:
+    return not any(part.flags.writeable for part in stats if part is not None)
 
 
 def _computed_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
