@@ -124,6 +124,50 @@ def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_aw
     assert found.base_log_rate[0, 0] == pytest.approx(np.log(421 / 14010)) and np.isnan(found.base_log_rate[0, 1])
 
 
+def looped_adjustments(context: dict, offers: list) -> tuple[list, list, list]:
+    """The adjustments as one loop per candidate and feature (the code before session 20)."""
+    shift, variance, base = [], [], []
+    for features in offers:
+        moved, spread, rates = 0.0, 0.0, []
+        for feature, value in context.items():
+            effect = (features or {}).get(feature)
+            if effect is not None and effect is not context_model.NO_EFFECT:
+                moved, spread = moved + effect.of(value)[0], spread + effect.of(value)[1]
+                rates.append(effect.log_rate)
+        shift.append(moved)
+        variance.append(spread)
+        base.append(sum(rates, 0.0) / len(rates) if rates else float("nan"))
+    return shift, variance, base
+
+
+def test_the_adjustments_are_the_per_candidate_sums_exactly_and_remembered_per_effects_list():
+    rng = np.random.default_rng(4)
+
+    def feature(values: list[str]) -> context_model.FeatureEffects:
+        clicks = rng.integers(500, 5000, len(values))
+        counts = {
+            v: [int(n), int(rng.binomial(n, rng.uniform(0.005, 0.08)))] for v, n in zip(values, clicks, strict=True)
+        }
+        return context_model.feature_effects(counts)
+
+    geos, sources = ["FR", "DE", "US", "GB"], [f"s{i}" for i in range(30)]
+    offers = [
+        None if j % 7 == 3 else {"geo": feature(geos), "source": feature(sources)} if j % 2 else {"geo": feature(geos)}
+        for j in range(40)
+    ]
+    for context in ({"geo": "FR", "source": "s4"}, {"source": "new", "geo": "DE", "device": "mobile"}):
+        found = context_model.adjustments(context, offers)
+        shift, variance, base = looped_adjustments(context, offers)
+        assert found.log_rate[0].tolist() == shift and found.log_rate_var[0].tolist() == variance
+        assert np.array_equal(found.base_log_rate[0], np.array(base), equal_nan=True)
+        again = context_model.adjustments(context, offers)
+        assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(found, again, strict=True) if a is not None)
+    column = context_model._feature_columns(offers, "geo", "FR")
+    assert context_model._feature_columns(offers, "geo", "FR") is column  # the same list: remembered
+    assert context_model._feature_columns(list(offers), "geo", "FR") is not column  # another list: computed
+    assert not column[0].flags.writeable
+
+
 def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
     """An offer shown mostly where it does well converts above its average lately: the context's
     multiplier applies to the average its counts hold, not to that, with thompson's prior still
