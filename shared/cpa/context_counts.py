@@ -32,7 +32,7 @@ from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 
 from shared.cpa.context_model import FeatureEffects, feature_effects
-from shared.platform import counters, refresher, stats_cache
+from shared.platform import counters, refresher, remembered, stats_cache
 from shared.platform.firestore import PerClient
 from shared.platform.namespace import Namespace
 
@@ -133,10 +133,7 @@ class ContextCache:
         self.every = every
         self.delay = random.uniform(0, every / 4)  # this instance's turn: one of them folds
         self._entries: dict[tuple[Namespace, int], tuple[float, dict]] = {}
-        # each candidate set's effects while none of them changes, as StatsCache remembers its sets:
-        # (generation, until when none is due, the list handed out)
-        self._generation = 0
-        self._sets: dict[tuple, tuple[int, float, list]] = {}
+        self._sets = remembered.BySet()  # each candidate set's effects, while none of them changes
         self._lock = threading.Lock()
         self._refresher = refresher.Refresher("context-refresh", self.refresh, failed=self._failed)
 
@@ -146,10 +143,10 @@ class ContextCache:
         now = self.clock()
         key = (space, tuple(offer_ids))
         with self._lock:
-            known = self._sets.get(key)
-            if known is not None and known[0] == self._generation and now < known[1]:
-                return known[2]
-            generation = self._generation
+            known = self._sets.get(key, now)
+            if known is not None:
+                return known
+            generation = self._sets.generation
             entries = [self._entries.get((space, offer)) for offer in offer_ids]
         due = [
             (space, offer)
@@ -165,9 +162,7 @@ class ContextCache:
         if entries and not due:
             until = min(entry[0] for entry in entries) + self.every + self.delay
             with self._lock:
-                if len(self._sets) >= stats_cache.MAX_SETS:
-                    self._sets.clear()
-                self._sets[key] = (generation, until, found)
+                self._sets.keep(key, generation, until, found)
         return found
 
     def refresh(self, keys: list[tuple[Namespace, int]]) -> None:
@@ -182,7 +177,7 @@ class ContextCache:
                 effects = effects_of(fold(self.db, space, offer, now))
                 with self._lock:
                     self._entries[(space, offer)] = (now, effects)
-                    self._generation += 1
+                    self._sets.changed()
         finally:
             stats_cache.phase.reset(token)
 
@@ -198,7 +193,7 @@ class ContextCache:
             for key in keys:
                 if key not in self._entries:
                     self._entries[key] = (self.clock(), {})
-                    self._generation += 1
+                    self._sets.changed()
 
 
 _shared = PerClient(lambda db: ContextCache(db))

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.cpa.policies.contextual import Adjustments
+from shared.platform import remembered
 
 MIN_CONVERSIONS = 10
 MIN_SPREAD = 1e-4  # effects of about +- 1 %: the least spread assumed (a weight of 10,000 conversions)
@@ -111,8 +112,7 @@ def feature_effects(counts: dict) -> FeatureEffects:
     return FeatureEffects(effects, float(unseen), log_rate)
 
 
-REMEMBERED = 1024  # (candidates' effects, feature, value) columns kept at once; past it forgotten together
-_columns: dict[tuple, tuple] = {}  # (id of the effects list, feature, value) -> (that list, its columns)
+_columns = remembered.ByIdentity(1024)  # by the effects list the context cache hands out, the feature and its value
 
 
 def adjustments(context: dict[str, str], offers: list[dict[str, FeatureEffects] | None]) -> Adjustments | None:
@@ -139,10 +139,10 @@ def _feature_columns(offers: list, feature: str, value: str) -> tuple[np.ndarray
     effects list itself: the context cache hands a candidate set the same list until one of its
     offers is refreshed, and popular values come again, so a steady click takes no step per
     candidate here. Read-only."""
-    key = (id(offers), feature, value)
-    found = _columns.get(key)
-    if found is not None and found[0] is offers:
-        return found[1]
+    return _columns.get(offers, (feature, value), lambda: _columns_of(offers, feature, value))
+
+
+def _columns_of(offers: list, feature: str, value: str) -> tuple[np.ndarray, ...]:
     # plain floats, one array at the end: numpy's per-element assignment costs more than the sums
     moved, spread, log_rate, has = [0.0] * len(offers), [0.0] * len(offers), [0.0] * len(offers), [0.0] * len(offers)
     for j, features in enumerate(offers):
@@ -152,8 +152,4 @@ def _feature_columns(offers: list, feature: str, value: str) -> tuple[np.ndarray
             log_rate[j], has[j] = effect.log_rate, 1.0
     columns = np.array((moved, spread, log_rate, has))
     columns.setflags(write=False)
-    if len(_columns) >= REMEMBERED:
-        _columns.clear()
-    result = tuple(columns)
-    _columns[key] = (offers, result)  # holding the list keeps its id from being reused
-    return result
+    return tuple(columns)

@@ -67,7 +67,7 @@ from typing import NamedTuple
 
 from google.cloud import firestore
 
-from shared.platform import counters, refresher
+from shared.platform import counters, refresher, remembered
 from shared.platform.counters import Summary
 from shared.platform.firestore import PerClient
 
@@ -96,9 +96,6 @@ class Copies(dict):
     def __init__(self, *args):
         super().__init__(*args)
         self.memo: dict = {}
-
-
-MAX_SETS = 1024  # candidate sets remembered at once; past it they are forgotten together
 
 
 class Entry(NamedTuple):
@@ -130,11 +127,9 @@ class StatsCache:
         self._entries: dict[str, Entry] = {}
         self._used: dict[str, float] = {}  # when a request last used each copy
         self._next_tick = -math.inf
-        # Each set of paths a request asked for, while none of its copies changes: (generation of the
-        # copies, until when they are all usable and none is due, the Copies handed out). So a steady
-        # request costs no Python step per candidate; any copy replaced bumps the generation.
-        self._generation = 0
-        self._sets: dict[tuple, tuple[int, float, Copies]] = {}
+        # The Copies handed out for each set of paths, while none of the copies is replaced and
+        # until one falls due: a steady request costs no Python step per candidate.
+        self._sets = remembered.BySet()
         self._lock = threading.Lock()
         self._refresher = refresher.Refresher("stats-refresh", self.refresh, order=sorted)
 
@@ -144,11 +139,11 @@ class StatsCache:
         key = tuple(paths)
         now = self.clock()
         with self._lock:
-            known = self._sets.get(key)
-            if known is not None and known[0] == self._generation and now < known[1]:
-                self._used.update(dict.fromkeys(known[2], now))
-                return known[2]
-            generation = self._generation
+            known = self._sets.get(key, now)
+            if known is not None:
+                self._used.update(dict.fromkeys(known, now))
+                return known
+            generation = self._sets.generation
             entries = {p: self._entries.get(p) for p in key}
             self._used.update(dict.fromkeys(entries, now))
         unusable = [p for p, e in entries.items() if e is None or not self._within(e.summary, now, self.max_age)]
@@ -163,9 +158,7 @@ class StatsCache:
         if entries and not unusable and not due:
             until = min(min(e.refresh_at, e.summary.as_of + self.max_age) for e in entries.values())
             with self._lock:
-                if len(self._sets) >= MAX_SETS:
-                    self._sets.clear()
-                self._sets[key] = (generation, until, copies)
+                self._sets.keep(key, generation, until, copies)
         return copies
 
     def _take_tick(self, now: float) -> bool:
@@ -238,7 +231,7 @@ class StatsCache:
                 old = self._entries.get(path)
                 if old is None or (summary.as_of or 0.0, read_at) >= (old.summary.as_of or 0.0, old.read_at):
                     self._entries[path] = self._entry(read_at, summary)
-                    self._generation += 1
+                    self._sets.changed()
             return {path: self._entries[path] for path in summaries}
 
     def _ask(self, paths: list[str]) -> None:

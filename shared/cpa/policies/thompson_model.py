@@ -9,6 +9,7 @@ import numpy as np
 from shared.cpa.policies.posterior import beta_posterior, payout_normal
 from shared.cpa.policies.types import SamplerParams, Stats
 from shared.cpa.policies.ucb import klucb_rate
+from shared.platform import remembered
 
 # Floors of candidates with exactly equal statistics would tie; each floor is lowered by this much per
 # position, so the first of them wins, as np.argmax breaks ties (thompson_propensities agrees).
@@ -25,8 +26,7 @@ GH_CUMULATIVE = np.cumsum(GH_WEIGHTS)
 
 
 _PARAMS = tuple(field.name for field in dataclasses.fields(SamplerParams))  # a subclass's own fields are not read
-REMEMBERED = 256  # posteriors of read-only statistics kept at once; past it they are forgotten together
-_remembered: dict[tuple, tuple] = {}  # (id of the Stats, the parameters) -> (that Stats, its posterior)
+_remembered = remembered.ByIdentity(256)  # posteriors of read-only statistics, by the Stats and the parameters
 
 
 def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
@@ -38,16 +38,14 @@ def thompson_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray,
     are never remembered."""
     if stats.clicks.shape[0] != 1 or not _read_only(stats) or isinstance(params.payouts, np.ndarray):
         return _computed_posterior(stats, params)
-    key = (id(stats), tuple(getattr(params, name) for name in _PARAMS))
-    found = _remembered.get(key)
-    if found is not None and found[0] is stats:
-        return found[1]
+    options = tuple(getattr(params, name) for name in _PARAMS)
+    return _remembered.get(stats, options, lambda: _read_only_posterior(stats, params))
+
+
+def _read_only_posterior(stats: Stats, params: SamplerParams) -> tuple[np.ndarray, ...]:
     posterior = tuple(np.array(part, dtype=float) for part in _computed_posterior(stats, params))
     for part in posterior:
         part.setflags(write=False)
-    if len(_remembered) >= REMEMBERED:
-        _remembered.clear()
-    _remembered[key] = (stats, posterior)  # holding the Stats keeps its id from being reused
     return posterior
 
 
