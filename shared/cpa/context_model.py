@@ -9,18 +9,23 @@ conversions ~ Poisson(n_v r theta_v) the posterior is Gamma(c_v + kappa, n_v r +
 - trigamma(c_v + kappa) is the variance that shift adds.
 
 A value never seen (a new source) shifts nothing and adds trigamma(kappa): it starts at the offer's
-average, as uncertain as the offer's values differ. kappa, the shrinkage, is estimated per
-(offer, feature) by the method of moments: the values' conversions vary by Var = e + e^2 / kappa
-around their expectations e = n_v r (Poisson noise plus the effects' spread), so
-1 / kappa = sum((c_v - e_v)^2 - e_v) / sum(e_v^2), kept within [MIN_SPREAD, MAX_SPREAD]. Only the
-excess beyond EVIDENCE_Z of its standard errors with no effect, sqrt(sum(e_v + 2 e_v^2)), counts:
-without it, chance excess on a feature that carries nothing reads as an effect, and the sampler
-chases it. Until the offer has MIN_CONVERSIONS conversions with the feature given, and while its
-values do not differ beyond that test (the spread at MIN_SPREAD), the feature changes nothing: an
-offer whose context shows no evidence is decided as without context. Before session 19 a feature
-at MIN_SPREAD still shifted ln(rate) a little, added its variance and moved the base rate, and on
-context that carries nothing `contextual` lost 1.04 +- 0.28 points to `thompson` on the training
-split of bench/context_family.py (now -0.04 +- 0.21; where context matters +0.42 +- 0.34 better).
+average, as uncertain as the offers' values differ. kappa, the shrinkage, is estimated per feature
+over the click's candidates (a hierarchical prior: how much countries, devices or sources differ is
+the feature's, while each offer's effects are its own): the values' conversions vary by
+Var = e + e^2 / kappa around their expectations e = n_v r (Poisson noise plus the effects' spread),
+so by the method of moments 1 / kappa = sum((c_v - e_v)^2 - e_v) / sum(e_v^2), summed over the
+candidates' values, kept within [MIN_SPREAD, MAX_SPREAD]. Only the excess beyond EVIDENCE_Z of its
+standard errors with no effect, sqrt(sum(e_v + 2 e_v^2)), counts: without it, chance excess on a
+feature that carries nothing reads as an effect, and the sampler chases it. While the candidates'
+values do not differ beyond that test (the spread at MIN_SPREAD), and for an offer until it has
+MIN_CONVERSIONS conversions with the feature given, the feature changes nothing: an offer whose
+context shows no evidence is decided as without context.
+
+Pooling (session 21): each offer estimated its own kappa before, and a contender's 200 sources at a
+few conversions each rarely passed the test on their own, so its source effects went unused. Pooled
+over the candidates the test passes once the feature differs for the offers together (training
+seeds of bench.context_bench, `contextual` +2.22 +- 0.91 points, `E1-context` -0.02 +- 1.10;
+bench/README.md). A candidate set of one offer is that offer's own estimate, as before.
 
 EVIDENCE_Z and MIN_SPREAD (was 1e-3, no penalty) were chosen among four pairs on the benchmark's
 training seeds (`python -m bench.context_bench --first-seed 1000 --seeds 40`; docs: Context and caps),
@@ -74,42 +79,87 @@ class FeatureEffects:
 NO_EFFECT = FeatureEffects({}, 0.0)
 
 
-def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Vectorised over leading axes, values on the last: (shift, variance) per value shaped as the
-    counts, the unseen value's variance and ln of the base rate shaped (...,). Shifts and variances
-    0, and the base NaN, where the feature knows too little."""
+def spread_terms(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Vectorised over leading axes, values on the last: the conversions expected at the offer's rate
+    (shaped as the counts), then per offer and feature (values summed, kept as an axis of 1) the
+    spread estimate's three terms, sum((c - e)^2 - e), sum(e^2) and sum(e + 2 e^2), the conversions
+    and ln of the rate."""
     clicks = np.asarray(clicks, dtype=float)
     conversions = np.asarray(conversions, dtype=float)
-    total_clicks = clicks.sum(axis=-1, keepdims=True)
     total = conversions.sum(axis=-1, keepdims=True)
-    rate = total / np.maximum(total_clicks, 1.0)
+    rate = total / np.maximum(clicks.sum(axis=-1, keepdims=True), 1.0)
     expected = clicks * rate
     excess = ((conversions - expected) ** 2 - expected).sum(axis=-1, keepdims=True)
     squares = (expected * expected).sum(axis=-1, keepdims=True)
-    excess = excess - EVIDENCE_Z * np.sqrt((expected + 2.0 * expected * expected).sum(axis=-1, keepdims=True))
-    spread = np.clip(excess / np.maximum(squares, 1e-12), MIN_SPREAD, MAX_SPREAD)
-    kappa = 1.0 / spread
-    a = conversions + kappa
-    shift = np.log(a / (expected + kappa))
-    variance = trigamma(a)
+    noise = (expected + 2.0 * expected * expected).sum(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore"):
+        return expected, excess, squares, noise, total, np.log(rate)
+
+
+def spread_of(excess, squares, noise):
+    """1 / kappa from the terms summed over the offers that share it: the excess beyond EVIDENCE_Z
+    of its standard errors, over sum(e^2), within [MIN_SPREAD, MAX_SPREAD]."""
+    excess = np.asarray(excess, dtype=float) - EVIDENCE_Z * np.sqrt(noise)
+    return np.clip(excess / np.maximum(squares, 1e-12), MIN_SPREAD, MAX_SPREAD)
+
+
+def value_effects(conversions, expected, spread) -> tuple[np.ndarray, np.ndarray]:
+    """A seen value's shift of ln(rate) and its variance, Gamma(c + kappa, e + kappa)."""
+    kappa = 1.0 / np.asarray(spread, dtype=float)
+    a = np.asarray(conversions, dtype=float) + kappa
+    return np.log(a / (expected + kappa)), trigamma(a)
+
+
+def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Counts shaped (..., offers, values), the offers a candidate set: (shift, variance) per value
+    shaped as the counts, the unseen value's variance and ln of the base rate shaped (..., offers),
+    the spread pooled over the offers. Shifts and variances 0, and the base NaN, where the feature
+    knows too little. What `adjustments` computes for such a candidate set, vectorised."""
+    conversions = np.asarray(conversions, dtype=float)
+    expected, excess, squares, noise, total, log_rate = spread_terms(clicks, conversions)
+    excess, squares, noise = (x.sum(axis=-2, keepdims=True) for x in (excess, squares, noise))
+    spread = spread_of(excess, squares, noise)
+    shift, variance = value_effects(conversions, expected, spread)
     known = (total >= MIN_CONVERSIONS) & (spread > MIN_SPREAD)
-    unseen = np.where(known, trigamma(kappa), 0.0)[..., 0]
-    base = np.where(known, np.log(np.maximum(rate, 1e-300)), np.nan)[..., 0]
+    unseen = np.where(known, trigamma(1.0 / spread), 0.0)[..., 0]
+    base = np.where(known, log_rate, np.nan)[..., 0]
     return np.where(known, shift, 0.0), np.where(known, variance, 0.0), unseen, base
 
 
+@dataclass(frozen=True)
+class FeatureEffects:
+    """One offer's counts of one feature, as a candidate set pools them: value -> (conversions,
+    conversions expected at the offer's rate), and the offer's terms of the spread estimate."""
+
+    values: dict
+    excess: float = 0.0
+    squares: float = 0.0
+    noise: float = 0.0
+    enough: bool = False  # MIN_CONVERSIONS conversions with the feature given
+    log_rate: float = float("nan")  # ln of the offer's rate over the clicks these counts hold
+
+
+NO_EFFECT = FeatureEffects({})
+
+
 def feature_effects(counts: dict) -> FeatureEffects:
-    """An offer's effects of one feature from its folded counts: value -> [clicks, conversions]."""
+    """An offer's counts of one feature, from its folded summary: value -> [clicks, conversions]."""
     if not counts:
         return NO_EFFECT
     values = list(counts)
     table = np.array([counts[value][:2] for value in values], dtype=float)
-    shift, variance, unseen, _ = effect_tables(table[:, 0], table[:, 1])
-    if float(unseen) == 0.0:
-        return NO_EFFECT
-    log_rate = float(np.log(table[:, 1].sum() / table[:, 0].sum()))
-    effects = dict(zip(values, zip(shift.tolist(), variance.tolist(), strict=True), strict=True))
-    return FeatureEffects(effects, float(unseen), log_rate)
+    expected, excess, squares, noise, total, log_rate = spread_terms(table[:, 0], table[:, 1])
+    if float(total[0]) <= 0.0:
+        return FeatureEffects({}, float(excess[0]), float(squares[0]), float(noise[0]))
+    pairs = zip(table[:, 1].tolist(), expected.tolist(), strict=True)
+    return FeatureEffects(
+        dict(zip(values, pairs, strict=True)),
+        float(excess[0]),
+        float(squares[0]),
+        float(noise[0]),
+        bool(total[0] >= MIN_CONVERSIONS),
+        float(log_rate[0]),
+    )
 
 
 _columns = remembered.ByIdentity(1024)  # by the effects list the context cache hands out, the feature and its value
@@ -143,13 +193,32 @@ def _feature_columns(offers: list, feature: str, value: str) -> tuple[np.ndarray
 
 
 def _columns_of(offers: list, feature: str, value: str) -> tuple[np.ndarray, ...]:
-    # plain floats, one array at the end: numpy's per-element assignment costs more than the sums
-    moved, spread, log_rate, has = [0.0] * len(offers), [0.0] * len(offers), [0.0] * len(offers), [0.0] * len(offers)
-    for j, features in enumerate(offers):
-        effect = features.get(feature) if features else None
-        if effect is not None and effect is not NO_EFFECT:
-            moved[j], spread[j] = effect.of(value)
-            log_rate[j], has[j] = effect.log_rate, 1.0
-    columns = np.array((moved, spread, log_rate, has))
+    effects = [features.get(feature) if features else None for features in offers]
+    given = [effect for effect in effects if effect is not None]
+    spread = spread_of(*(sum(getattr(e, term) for e in given) for term in ("excess", "squares", "noise")))
+    if not given or spread <= MIN_SPREAD:  # the candidates' values do not differ beyond chance
+        nothing = np.zeros((4, len(offers)))
+        nothing.setflags(write=False)
+        return tuple(nothing)
+    # plain floats, arrays at the end: numpy's per-element assignment costs more than the sums
+    k = len(offers)
+    conversions, expected, seen, has, log_rate = [0.0] * k, [0.0] * k, [False] * k, [0.0] * k, [0.0] * k
+    for j, effect in enumerate(effects):
+        if effect is not None and effect.enough:
+            has[j], log_rate[j] = 1.0, effect.log_rate
+            counted = effect.values.get(value)
+            if counted is not None:
+                (conversions[j], expected[j]), seen[j] = counted, True
+    has_, seen_ = np.array(has), np.array(seen) & (np.array(has) > 0)
+    shift, variance = value_effects(np.array(conversions), np.array(expected), spread)
+    unseen = float(trigamma(1.0 / spread))
+    columns = np.array(
+        (
+            np.where(seen_, shift, 0.0),
+            np.where(seen_, variance, unseen * has_),
+            np.array(log_rate),
+            has_,
+        )
+    )
     columns.setflags(write=False)
     return tuple(columns)

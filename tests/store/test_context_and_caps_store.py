@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from shared.cpa import caps, context_counts
+from shared.cpa import caps, context_counts, context_model
 from shared.cpa import store as cpa
 from shared.cpa.models import FeedbackRequest, SampleRequest
 from shared.platform import counters, stats_cache
@@ -209,13 +209,18 @@ def test_the_context_cache_hands_a_set_the_same_effects_until_an_offer_of_it_is_
     clock.now += 1
     remembered = contexts.effects(ROOT, [31, 32])
     assert contexts.effects(ROOT, [31, 32]) is remembered and remembered == before
-    assert remembered[0]["geo"].of("FR")[0] > 0 and remembered[1] == {}
+    assert fr_shift(remembered[0]) > 0 and remembered[1] == {}
     folded.set({"counts": {"geo": {"FR": [1000, 10], "DE": [1000, 100]}}, "through": 10**12})
     clock.now += context_counts.REFRESH_SECONDS - 2
     assert contexts.effects(ROOT, [31, 32]) is remembered  # not due yet: the copy in hand
     clock.now += 1
     refreshed = contexts.effects(ROOT, [31, 32])
-    assert refreshed is not remembered and refreshed[0]["geo"].of("FR")[0] < 0
+    assert refreshed is not remembered and fr_shift(refreshed[0]) < 0
+
+
+def fr_shift(effects: dict) -> float:
+    """The shift of ln(rate) in France of an offer decided alone."""
+    return float(context_model.adjustments({"geo": "FR"}, [effects]).log_rate[0, 0])
 
 
 def test_an_offer_asked_again_while_its_refresh_was_pending_is_folded_once(db, monkeypatch):

@@ -111,61 +111,88 @@ def test_contextual_logs_its_exact_probability():
     assert np.abs(wins / wins.sum() - shares).max() < 0.015
 
 
+def alone(effects: context_model.FeatureEffects, value: str) -> tuple[float, float]:
+    """The shift of ln(rate) and its variance for an offer decided alone (a candidate set of one)."""
+    found = context_model.adjustments({"geo": value}, [{"geo": effects}])
+    return (0.0, 0.0) if found is None else (float(found.log_rate[0, 0]), float(found.log_rate_var[0, 0]))
+
+
 def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_away():
     counts = {"FR": [5000, 250], "DE": [5000, 50], "US": [4000, 120], "rare": [10, 1]}
     effects = context_model.feature_effects(counts)
-    assert effects.of("new-source")[0] == 0.0 and effects.of("new-source")[1] > 0
-    assert effects.of("FR")[0] > 0.3 and effects.of("DE")[0] < -0.6  # strong evidence: far from 1
-    assert abs(effects.of("rare")[0]) < abs(np.log(0.1 / (420 / 14010)))  # shrunk towards 1
-    assert context_model.feature_effects({"FR": [50, 1]}).of("FR") == (0.0, 0.0)  # too little to learn from
+    assert alone(effects, "new-source")[0] == 0.0 and alone(effects, "new-source")[1] > 0
+    assert alone(effects, "FR")[0] > 0.3 and alone(effects, "DE")[0] < -0.6  # strong evidence: far from 1
+    assert abs(alone(effects, "rare")[0]) < abs(np.log(0.1 / (420 / 14010)))  # shrunk towards 1
+    assert alone(context_model.feature_effects({"FR": [50, 1]}), "FR") == (0.0, 0.0)  # too little to learn from
     assert context_model.adjustments({}, [{"geo": effects}]) is None
     found = context_model.adjustments({"geo": "FR", "device": "mobile"}, [{"geo": effects}, None])
-    assert found.log_rate[0, 0] == pytest.approx(effects.of("FR")[0]) and found.log_rate[0, 1] == 0.0
+    assert found.log_rate[0, 0] == pytest.approx(alone(effects, "FR")[0]) and found.log_rate[0, 1] == 0.0
     assert found.base_log_rate[0, 0] == pytest.approx(np.log(421 / 14010)) and np.isnan(found.base_log_rate[0, 1])
 
 
-def looped_adjustments(context: dict, offers: list) -> tuple[list, list, list]:
-    """The adjustments as one loop per candidate and feature (the code before session 20)."""
-    shift, variance, base = [], [], []
-    for features in offers:
-        moved, spread, rates = 0.0, 0.0, []
-        for feature, value in context.items():
-            effect = (features or {}).get(feature)
-            if effect is not None and effect is not context_model.NO_EFFECT:
-                moved, spread = moved + effect.of(value)[0], spread + effect.of(value)[1]
-                rates.append(effect.log_rate)
-        shift.append(moved)
-        variance.append(spread)
-        base.append(sum(rates, 0.0) / len(rates) if rates else float("nan"))
-    return shift, variance, base
-
-
-def test_the_adjustments_are_the_per_candidate_sums_exactly_and_remembered_per_effects_list():
+def test_the_adjustments_are_the_pooled_effect_tables_of_the_candidates_and_remembered_per_effects_list():
+    """What the service computes per candidate set is what bench.context_bench computes with
+    effect_tables over the same offers: the spread pooled over the candidates that gave the feature."""
     rng = np.random.default_rng(4)
-
-    def feature(values: list[str]) -> context_model.FeatureEffects:
-        clicks = rng.integers(500, 5000, len(values))
-        counts = {
-            v: [int(n), int(rng.binomial(n, rng.uniform(0.005, 0.08)))] for v, n in zip(values, clicks, strict=True)
-        }
-        return context_model.feature_effects(counts)
-
-    geos, sources = ["FR", "DE", "US", "GB"], [f"s{i}" for i in range(30)]
-    offers = [
-        None if j % 7 == 3 else {"geo": feature(geos), "source": feature(sources)} if j % 2 else {"geo": feature(geos)}
-        for j in range(40)
-    ]
+    values = {"geo": ["FR", "DE", "US", "GB"], "source": [f"s{i}" for i in range(30)]}
+    features = [None if j % 7 == 3 else ("geo", "source") if j % 2 else ("geo",) for j in range(40)]
+    tables = {}  # (feature) -> (candidates, clicks, conversions)
+    for feature, names in values.items():
+        holders = [j for j, given in enumerate(features) if given and feature in given]
+        clicks = rng.integers(500, 5000, (len(holders), len(names))).astype(float)
+        effect = np.exp(rng.normal(0.0, 0.3, clicks.shape[1]))
+        conversions = rng.binomial(clicks.astype(int), rng.uniform(0.005, 0.08, (len(holders), 1)) * effect / 2)
+        tables[feature] = (holders, clicks, conversions.astype(float))
+    offers = [None if given is None else {} for given in features]
+    for feature, (holders, clicks, conversions) in tables.items():
+        for row, j in enumerate(holders):
+            counts = {v: [clicks[row, i], conversions[row, i]] for i, v in enumerate(values[feature])}
+            offers[j][feature] = context_model.feature_effects(counts)
     for context in ({"geo": "FR", "source": "s4"}, {"source": "new", "geo": "DE", "device": "mobile"}):
+        shift, variance, rates, counted = np.zeros(40), np.zeros(40), np.zeros(40), np.zeros(40)
+        for feature, value in context.items():
+            if feature not in tables:
+                continue
+            holders, clicks, conversions = tables[feature]
+            moved, spread, unseen, base = context_model.effect_tables(clicks, conversions)
+            if value in values[feature]:
+                column = values[feature].index(value)
+                moved, spread = moved[:, column], spread[:, column]
+            else:
+                moved, spread = np.zeros(len(holders)), unseen
+            shift[holders] += moved
+            variance[holders] += spread
+            known = ~np.isnan(base)
+            rates[holders] += np.where(known, base, 0.0)
+            counted[holders] += known
         found = context_model.adjustments(context, offers)
-        shift, variance, base = looped_adjustments(context, offers)
-        assert found.log_rate[0].tolist() == shift and found.log_rate_var[0].tolist() == variance
-        assert np.array_equal(found.base_log_rate[0], np.array(base), equal_nan=True)
+        assert found.log_rate[0] == pytest.approx(shift, rel=1e-12, abs=1e-15)
+        assert found.log_rate_var[0] == pytest.approx(variance, rel=1e-12, abs=1e-15)
+        with np.errstate(invalid="ignore"):
+            base = np.where(counted > 0, rates / counted, np.nan)
+        assert np.allclose(found.base_log_rate[0], base, rtol=1e-12, equal_nan=True)
+        assert shift.any() and (variance > 0).sum() >= 30  # the features were found: the check means something
         again = context_model.adjustments(context, offers)
         assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(found, again, strict=True) if a is not None)
     column = context_model._feature_columns(offers, "geo", "FR")
     assert context_model._feature_columns(offers, "geo", "FR") is column  # the same list: remembered
     assert context_model._feature_columns(list(offers), "geo", "FR") is not column  # another list: computed
     assert not column[0].flags.writeable
+
+
+def test_a_feature_no_single_offer_shows_beyond_chance_is_found_when_the_candidates_pool_it():
+    """200 sources at one or two conversions each: alone, an offer's source effects mostly do not
+    pass the evidence test; over its 20 fellow candidates, the feature's spread does."""
+    rng = np.random.default_rng(7)
+    clicks = np.full((20, 200), 50.0)
+    conversions = rng.poisson(clicks * 0.03 * np.exp(rng.normal(0.0, 0.3, clicks.shape)))
+    offers = [
+        {"source": context_model.feature_effects({f"s{i}": [50, int(c)] for i, c in enumerate(row)})}
+        for row in conversions
+    ]
+    assert sum(context_model.adjustments({"source": "s1"}, [offer]) is None for offer in offers) >= 15
+    found = context_model.adjustments({"source": "s1"}, offers)
+    assert found is not None and (found.log_rate_var[0] > 0).all() and found.log_rate[0].any()
 
 
 def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
@@ -189,13 +216,13 @@ def test_the_context_multiplies_the_rate_its_counts_measured_not_the_live_one():
 
 def test_a_feature_that_carries_nothing_reads_as_no_spread_and_one_that_does_is_found():
     rng = np.random.default_rng(5)
-    clicks = np.full((400, 30), 2_000.0)  # 400 offers, a feature of 30 values, 2 % conversion
+    clicks = np.full((200, 20, 30), 2_000.0)  # 200 candidate sets of 20 offers, a feature of 30 values, 2 %
     flat = rng.poisson(clicks * 0.02)
     effects = rng.poisson(clicks * 0.02 * np.exp(rng.normal(0.0, 0.3, clicks.shape)))
     unseen_flat = context_model.effect_tables(clicks, flat)[2]
     unseen_real = context_model.effect_tables(clicks, effects)[2]
     floor = context_model.trigamma(1.0 / context_model.MIN_SPREAD)
-    assert np.mean(unseen_flat == 0.0) > 0.95  # chance excess is not an effect: the feature changes nothing
+    assert np.mean(unseen_flat == 0.0) > 0.98  # chance excess is not an effect: the feature changes nothing
     assert np.all(unseen_real > 10 * floor)
 
 
