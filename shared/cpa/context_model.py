@@ -64,21 +64,6 @@ def trigamma(x: np.ndarray) -> np.ndarray:
     return shift + series
 
 
-@dataclass(frozen=True)
-class FeatureEffects:
-    """One offer's effects of one feature: value -> (shift of ln rate, its variance)."""
-
-    effects: dict
-    unseen_var: float  # what a value without clicks adds to ln(rate)'s variance
-    log_rate: float = float("nan")  # ln of the offer's rate over the clicks these counts hold
-
-    def of(self, value: str) -> tuple[float, float]:
-        return self.effects.get(value, (0.0, self.unseen_var))
-
-
-NO_EFFECT = FeatureEffects({}, 0.0)
-
-
 def spread_terms(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, ...]:
     """Vectorised over leading axes, values on the last: the conversions expected at the offer's rate
     (shaped as the counts), then per offer and feature (values summed, kept as an axis of 1) the
