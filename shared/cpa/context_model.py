@@ -134,7 +134,7 @@ def feature_effects(counts: dict) -> FeatureEffects:
     values = list(counts)
     table = np.array([counts[value][:2] for value in values], dtype=float)
     expected, excess, squares, noise, total, log_rate = spread_terms(table[:, 0], table[:, 1])
-    if float(total[0]) <= 0.0:
+    if float(total[0]) < MIN_CONVERSIONS:  # its values are never read, only its terms pooled: kept small
         return FeatureEffects({}, float(excess[0]), float(squares[0]), float(noise[0]))
     pairs = zip(table[:, 1].tolist(), expected.tolist(), strict=True)
     return FeatureEffects(

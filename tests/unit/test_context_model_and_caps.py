@@ -123,7 +123,9 @@ def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_aw
     assert alone(effects, "new-source")[0] == 0.0 and alone(effects, "new-source")[1] > 0
     assert alone(effects, "FR")[0] > 0.3 and alone(effects, "DE")[0] < -0.6  # strong evidence: far from 1
     assert abs(alone(effects, "rare")[0]) < abs(np.log(0.1 / (420 / 14010)))  # shrunk towards 1
-    assert alone(context_model.feature_effects({"FR": [50, 1]}), "FR") == (0.0, 0.0)  # too little to learn from
+    thin = context_model.feature_effects({"FR": [50, 1], "DE": [40, 0]})
+    assert alone(thin, "FR") == (0.0, 0.0)  # too little to learn from
+    assert thin.values == {} and thin.squares > 0  # no values kept, only its terms of the pooled spread
     assert context_model.adjustments({}, [{"geo": effects}]) is None
     found = context_model.adjustments({"geo": "FR", "device": "mobile"}, [{"geo": effects}, None])
     assert found.log_rate[0, 0] == pytest.approx(alone(effects, "FR")[0]) and found.log_rate[0, 1] == 0.0
