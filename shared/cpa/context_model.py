@@ -114,13 +114,13 @@ def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarr
 @dataclass(frozen=True)
 class FeatureEffects:
     """One offer's counts of one feature, as a candidate set pools them: value -> (conversions,
-    conversions expected at the offer's rate), and the offer's terms of the spread estimate."""
+    conversions expected at the offer's rate), empty until the offer has MIN_CONVERSIONS conversions
+    with the feature given, and the offer's terms of the spread estimate."""
 
     values: dict
     excess: float = 0.0
     squares: float = 0.0
     noise: float = 0.0
-    enough: bool = False  # MIN_CONVERSIONS conversions with the feature given
     log_rate: float = float("nan")  # ln of the offer's rate over the clicks these counts hold
 
 
@@ -142,7 +142,6 @@ def feature_effects(counts: dict) -> FeatureEffects:
         float(excess[0]),
         float(squares[0]),
         float(noise[0]),
-        bool(total[0] >= MIN_CONVERSIONS),
         float(log_rate[0]),
     )
 
@@ -189,12 +188,12 @@ def _columns_of(offers: list, feature: str, value: str) -> tuple[np.ndarray, ...
     k = len(offers)
     conversions, expected, seen, has, log_rate = [0.0] * k, [0.0] * k, [False] * k, [0.0] * k, [0.0] * k
     for j, effect in enumerate(effects):
-        if effect is not None and effect.enough:
+        if effect is not None and effect.values:
             has[j], log_rate[j] = 1.0, effect.log_rate
             counted = effect.values.get(value)
             if counted is not None:
                 (conversions[j], expected[j]), seen[j] = counted, True
-    has_, seen_ = np.array(has), np.array(seen) & (np.array(has) > 0)
+    has_, seen_ = np.array(has), np.array(seen)
     shift, variance = value_effects(np.array(conversions), np.array(expected), spread)
     unseen = float(trigamma(1.0 / spread))
     columns = np.array(
