@@ -37,7 +37,10 @@ features' effects on an offer are independent; correlated features (sources of o
 their shared effect twice.
 """
 
-from dataclasses import dataclass
+import array
+import sys
+import threading
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -51,17 +54,14 @@ EVIDENCE_Z = 3.0  # the excess over Poisson noise counts past this many of its s
 
 
 def trigamma(x: np.ndarray) -> np.ndarray:
-    """psi'(x) for x > 0: the recurrence up to x >= 6, then the asymptotic series (error < 1e-8)."""
+    """psi'(x) for x > 0: psi'(x) = sum over i < 6 of 1 / (x + i)^2, plus psi'(x + 6) by its asymptotic
+    series (error < 1e-8 from 6 on). Exact at any x, so no step depends on x (a few array operations)."""
     x = np.asarray(x, dtype=float)
-    shift = np.zeros_like(x)
-    for _ in range(6):
-        small = x < 6.0
-        shift = shift + np.where(small, 1.0 / (x * x), 0.0)
-        x = np.where(small, x + 1.0, x)
-    inv = 1.0 / x
+    steps = x[..., None] + np.arange(6.0)
+    inv = 1.0 / (x + 6.0)
     inv2 = inv * inv
     series = inv + inv2 / 2.0 + inv * inv2 * (1.0 / 6.0 - inv2 * (1.0 / 30.0 - inv2 / 42.0))
-    return shift + series
+    return (1.0 / (steps * steps)).sum(axis=-1) + series
 
 
 def spread_terms(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -113,18 +113,32 @@ def effect_tables(clicks: np.ndarray, conversions: np.ndarray) -> tuple[np.ndarr
 
 @dataclass(frozen=True)
 class FeatureEffects:
-    """One offer's counts of one feature, as a candidate set pools them: value -> (conversions,
-    conversions expected at the offer's rate), empty until the offer has MIN_CONVERSIONS conversions
-    with the feature given, and the offer's terms of the spread estimate."""
+    """One offer's counts of one feature, as a candidate set pools them: each value's conversions and
+    the conversions expected at the offer's rate (`counted`, empty until the offer has
+    MIN_CONVERSIONS conversions with the feature given), and the offer's terms of the spread estimate.
 
-    values: dict
+    Compact, since an instance holds one per offer and feature and a source feature has thousands of
+    values: a value's row is found in `rows`, whose keys are interned (one string per value for all
+    the offers an instance holds) and whose row numbers are shared int objects, and the two numbers
+    of row i are counted[2i] and counted[2i + 1], unboxed (bench/capacity_context.py prints the
+    bytes per offer)."""
+
+    rows: dict = field(default_factory=dict)  # value -> its row in `counted`
+    counted: array.array = field(default_factory=lambda: array.array("d"))
     excess: float = 0.0
     squares: float = 0.0
     noise: float = 0.0
     log_rate: float = float("nan")  # ln of the offer's rate over the clicks these counts hold
 
+    def of(self, value: str) -> tuple[float, float] | None:
+        """The value's (conversions, conversions expected); None when the offer kept none for it."""
+        row = self.rows.get(value)
+        if row is None:
+            return None
+        return self.counted[2 * row], self.counted[2 * row + 1]
 
-NO_EFFECT = FeatureEffects({})
+
+NO_EFFECT = FeatureEffects()
 
 
 def feature_effects(counts: dict) -> FeatureEffects:
@@ -135,18 +149,31 @@ def feature_effects(counts: dict) -> FeatureEffects:
     table = np.array([counts[value][:2] for value in values], dtype=float)
     expected, excess, squares, noise, total, log_rate = spread_terms(table[:, 0], table[:, 1])
     if float(total[0]) < MIN_CONVERSIONS:  # its values are never read, only its terms pooled: kept small
-        return FeatureEffects({}, float(excess[0]), float(squares[0]), float(noise[0]))
-    pairs = zip(table[:, 1].tolist(), expected.tolist(), strict=True)
-    return FeatureEffects(
-        dict(zip(values, pairs, strict=True)),
-        float(excess[0]),
-        float(squares[0]),
-        float(noise[0]),
-        float(log_rate[0]),
-    )
+        return FeatureEffects(excess=float(excess[0]), squares=float(squares[0]), noise=float(noise[0]))
+    counted = array.array("d", np.column_stack((table[:, 1], expected)).tobytes())
+    rows = dict(zip(map(_interned, values), _row_numbers(len(values)), strict=False))
+    return FeatureEffects(rows, counted, float(excess[0]), float(squares[0]), float(noise[0]), float(log_rate[0]))
 
 
-_columns = remembered.ByIdentity(1024)  # by the effects list the context cache hands out, the feature and its value
+def _interned(value):
+    return sys.intern(value) if type(value) is str else value
+
+
+_numbers: list[int] = []
+_numbers_lock = threading.Lock()
+
+
+def _row_numbers(n: int) -> list[int]:
+    """0 .. n - 1 as one int object each, shared by every table (an int past 256 is 28 bytes)."""
+    if len(_numbers) < n:
+        with _numbers_lock:
+            _numbers.extend(range(len(_numbers), n))
+    return _numbers
+
+
+# by the effects list the context cache hands out and the feature (its pooled part), and its value
+_pooled = remembered.ByIdentity(256)
+_columns = remembered.ByIdentity(1024)
 
 
 def adjustments(context: dict[str, str], offers: list[dict[str, FeatureEffects] | None]) -> Adjustments | None:
@@ -172,37 +199,57 @@ def _feature_columns(offers: list, feature: str, value: str) -> tuple[np.ndarray
     counts' base rate (0 where the feature has no effect) and whether it has one. Remembered by the
     effects list itself: the context cache hands a candidate set the same list until one of its
     offers is refreshed, and popular values come again, so a steady click takes no step per
-    candidate here. Read-only."""
+    candidate here. A value not remembered (thousands of sources) costs one look-up per candidate:
+    what does not depend on the value is remembered per feature (`_Pooled`). Read-only."""
     return _columns.get(offers, (feature, value), lambda: _columns_of(offers, feature, value))
 
 
-def _columns_of(offers: list, feature: str, value: str) -> tuple[np.ndarray, ...]:
-    effects = [features.get(feature) if features else None for features in offers]
-    given = [effect for effect in effects if effect is not None]
-    spread = spread_of(*(sum(getattr(e, term) for e in given) for term in ("excess", "squares", "noise")))
-    if not given or spread <= MIN_SPREAD:  # the candidates' values do not differ beyond chance
-        nothing = np.zeros((4, len(offers)))
-        nothing.setflags(write=False)
-        return tuple(nothing)
-    # plain floats, arrays at the end: numpy's per-element assignment costs more than the sums
+@dataclass(frozen=True)
+class _Pooled:
+    """One feature over a candidate set: the spread pooled over the candidates, (candidate, its rows,
+    its counted) for each candidate with a table, and per candidate whether it has one and ln of its
+    base rate (0 without)."""
+
+    spread: float
+    tables: list
+    has: np.ndarray
+    log_rate: np.ndarray
+    unseen: float  # the variance a value the offer never saw adds
+
+
+def _pooled_of(offers: list, feature: str) -> _Pooled | None:
+    """None when the candidates' values do not differ beyond chance. One pass over the candidates."""
     k = len(offers)
-    conversions, expected, seen, has, log_rate = [0.0] * k, [0.0] * k, [False] * k, [0.0] * k, [0.0] * k
-    for j, effect in enumerate(effects):
-        if effect is not None and effect.values:
+    tables, has, log_rate = [], [0.0] * k, [0.0] * k
+    given, excess, squares, noise = False, 0.0, 0.0, 0.0
+    for j, features in enumerate(offers):
+        effect = features.get(feature) if features else None
+        if effect is None:
+            continue
+        given, excess, squares, noise = True, excess + effect.excess, squares + effect.squares, noise + effect.noise
+        if effect.rows:
+            tables.append((j, effect.rows, effect.counted))
             has[j], log_rate[j] = 1.0, effect.log_rate
-            counted = effect.values.get(value)
-            if counted is not None:
-                (conversions[j], expected[j]), seen[j] = counted, True
-    has_, seen_ = np.array(has), np.array(seen)
-    shift, variance = value_effects(np.array(conversions), np.array(expected), spread)
-    unseen = float(trigamma(1.0 / spread))
-    columns = np.array(
-        (
-            np.where(seen_, shift, 0.0),
-            np.where(seen_, variance, unseen * has_),
-            np.array(log_rate),
-            has_,
-        )
-    )
+    spread = float(spread_of(excess, squares, noise))
+    if not given or spread <= MIN_SPREAD:
+        return None
+    return _Pooled(spread, tables, np.array(has), np.array(log_rate), float(trigamma(1.0 / spread)))
+
+
+def _columns_of(offers: list, feature: str, value: str) -> tuple[np.ndarray, ...]:
+    pooled = _pooled.get(offers, feature, lambda: _pooled_of(offers, feature))
+    if pooled is None:
+        columns = np.zeros((4, len(offers)))
+    else:
+        seen, conversions, expected = [], [], []  # over the candidates that saw the value: often none
+        for j, rows, counted in pooled.tables:
+            row = rows.get(value)
+            if row is not None:
+                seen.append(j)
+                conversions.append(counted[2 * row])
+                expected.append(counted[2 * row + 1])
+        columns = np.array((np.zeros(len(offers)), pooled.unseen * pooled.has, pooled.log_rate, pooled.has))
+        if seen:
+            columns[0, seen], columns[1, seen] = value_effects(np.array(conversions), np.array(expected), pooled.spread)
     columns.setflags(write=False)
     return tuple(columns)

@@ -125,11 +125,26 @@ def test_a_value_never_seen_starts_at_the_offers_average_and_a_rich_one_moves_aw
     assert abs(alone(effects, "rare")[0]) < abs(np.log(0.1 / (420 / 14010)))  # shrunk towards 1
     thin = context_model.feature_effects({"FR": [50, 1], "DE": [40, 0]})
     assert alone(thin, "FR") == (0.0, 0.0)  # too little to learn from
-    assert thin.values == {} and thin.squares > 0  # no values kept, only its terms of the pooled spread
+    assert (
+        thin.rows == {} and len(thin.counted) == 0 and thin.squares > 0
+    )  # no values kept, only its terms of the pooled spread
     assert context_model.adjustments({}, [{"geo": effects}]) is None
     found = context_model.adjustments({"geo": "FR", "device": "mobile"}, [{"geo": effects}, None])
     assert found.log_rate[0, 0] == pytest.approx(alone(effects, "FR")[0]) and found.log_rate[0, 1] == 0.0
     assert found.base_log_rate[0, 0] == pytest.approx(np.log(421 / 14010)) and np.isnan(found.base_log_rate[0, 1])
+
+
+def test_offers_tables_share_one_string_per_value_and_find_each_values_counts():
+    """An instance holds a table per offer and feature, thousands of sources each: the values decoded
+    from two offers' documents are two strings, and the tables keep one of them."""
+    decoded = [{"".join(("src-", str(i))): [100 + i, 5] for i in range(300)} for _ in range(2)]
+    assert next(iter(decoded[0])) is not next(iter(decoded[1]))
+    first, second = (context_model.feature_effects(counts) for counts in decoded)
+    assert [a is b for a, b in zip(first.rows, second.rows, strict=True)] == [True] * 300
+    assert first.rows["src-299"] is second.rows["src-299"]  # the row numbers too
+    rate = 1500 / sum(100 + i for i in range(300))
+    assert first.of("src-7") == pytest.approx((5.0, 107 * rate), rel=1e-12)
+    assert first.of("src-300") is None and context_model.NO_EFFECT.of("src-7") is None
 
 
 def test_the_adjustments_are_the_pooled_effect_tables_of_the_candidates_and_remembered_per_effects_list():
@@ -144,11 +159,13 @@ def test_the_adjustments_are_the_pooled_effect_tables_of_the_candidates_and_reme
         clicks = rng.integers(500, 5000, (len(holders), len(names))).astype(float)
         effect = np.exp(rng.normal(0.0, 0.3, clicks.shape[1]))
         conversions = rng.binomial(clicks.astype(int), rng.uniform(0.005, 0.08, (len(holders), 1)) * effect / 2)
+        if feature == "source":  # a value a third of its holders never saw: absent from their counts
+            clicks[::3, 4] = conversions[::3, 4] = 0
         tables[feature] = (holders, clicks, conversions.astype(float))
     offers = [None if given is None else {} for given in features]
     for feature, (holders, clicks, conversions) in tables.items():
         for row, j in enumerate(holders):
-            counts = {v: [clicks[row, i], conversions[row, i]] for i, v in enumerate(values[feature])}
+            counts = {v: [clicks[row, i], conversions[row, i]] for i, v in enumerate(values[feature]) if clicks[row, i]}
             offers[j][feature] = context_model.feature_effects(counts)
     for context in ({"geo": "FR", "source": "s4"}, {"source": "new", "geo": "DE", "device": "mobile"}):
         shift, variance, rates, counted = np.zeros(40), np.zeros(40), np.zeros(40), np.zeros(40)
@@ -174,6 +191,9 @@ def test_the_adjustments_are_the_pooled_effect_tables_of_the_candidates_and_reme
             base = np.where(counted > 0, rates / counted, np.nan)
         assert np.allclose(found.base_log_rate[0], base, rtol=1e-12, equal_nan=True)
         assert shift.any() and (variance > 0).sum() >= 30  # the features were found: the check means something
+        if context["source"] == "s4":  # seen by some of its holders only: shifted there, unseen elsewhere
+            moved = context_model._feature_columns(offers, "source", "s4")[0][tables["source"][0]]
+            assert (moved[::3] == 0).all() and (moved[1::3] != 0).all()
         again = context_model.adjustments(context, offers)
         assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(found, again, strict=True) if a is not None)
     column = context_model._feature_columns(offers, "geo", "FR")
