@@ -42,6 +42,7 @@ FOLDED = "cpa_context"
 SLOT_SECONDS = 60
 GRACE_SECONDS = 60
 REFRESH_SECONDS = 60.0
+PUBLISH_SECONDS = 1.0  # a refresh of many offers lands its new effects at most this often
 SLOT_RETENTION = datetime.timedelta(days=2)
 MAX_VALUES = 10_000  # per feature in a folded summary: the values with the fewest clicks are dropped beyond it
 
@@ -159,14 +160,21 @@ class ContextCache:
                 with self._lock:
                     entries = [self._entries.get((space, offer)) for offer in offer_ids]
         found = [entry[1] if entry else None for entry in entries]
-        if entries and not due:
-            until = min(entry[0] for entry in entries) + self.every + self.delay
+        if entries:
+            # While a refresh is on its way the set keeps the effects in hand (its landing moves the
+            # generation); one that failed is asked again a refresh interval later.
+            until = now + self.every if due else min(entry[0] for entry in entries) + self.every + self.delay
             with self._lock:
                 self._sets.keep(key, generation, until, found)
         return found
 
     def refresh(self, keys: list[tuple[Namespace, int]]) -> None:
+        """Fold and load each key not refreshed meanwhile. The new effects land together, at most
+        every PUBLISH_SECONDS: each landing hands every candidate set new effects (its remembered
+        columns recomputed), so a minute's refresh of a hundred offers lands a few times, not a
+        hundred."""
         token = stats_cache.phase.set("context")  # background work (the capacity bench counts it apart)
+        fresh, published = {}, time.monotonic()
         try:
             for space, offer in keys:
                 now = self.clock()
@@ -174,12 +182,19 @@ class ContextCache:
                     entry = self._entries.get((space, offer))
                 if entry is not None and now - entry[0] < self.every + self.delay:
                     continue  # asked again by a request while an earlier refresh was on its way to it
-                effects = effects_of(fold(self.db, space, offer, now))
-                with self._lock:
-                    self._entries[(space, offer)] = (now, effects)
-                    self._sets.changed()
+                fresh[(space, offer)] = (now, effects_of(fold(self.db, space, offer, now)))
+                if time.monotonic() - published >= PUBLISH_SECONDS:
+                    self._publish(fresh)
+                    fresh, published = {}, time.monotonic()
         finally:
+            self._publish(fresh)
             stats_cache.phase.reset(token)
+
+    def _publish(self, fresh: dict) -> None:
+        if fresh:
+            with self._lock:
+                self._entries.update(fresh)
+                self._sets.changed()
 
     def _ask(self, keys) -> None:
         if self.background:

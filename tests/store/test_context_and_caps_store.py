@@ -1,6 +1,7 @@
 """Click context and per-offer caps through the real CpaStore against the emulator (issue 24)."""
 
 import datetime
+import threading
 import time
 
 import numpy as np
@@ -235,3 +236,33 @@ def test_an_offer_asked_again_while_its_refresh_was_pending_is_folded_once(db, m
     clock.now += context_counts.REFRESH_SECONDS + contexts.delay + 1  # due again
     contexts.refresh(keys)
     assert folds == [41, 42, 41, 42]
+
+
+def test_while_a_refresh_is_on_its_way_a_set_keeps_the_effects_in_hand_and_the_new_ones_land_together(db, monkeypatch):
+    """A request that finds its offers due asks for their refresh and does not wait; the requests after
+    it are handed the same list (no per-request work while the fold runs), and the refreshed
+    effects of all its offers land at once (a set's list changes once, not once per offer)."""
+    clock = Clock()
+    contexts = context_counts.ContextCache(db, clock=clock.seconds)
+    contexts.delay = 0.0
+    release, folding = threading.Event(), []
+
+    def fold(db, space, offer, now):
+        folding.append(offer)
+        release.wait(10)
+        return {"geo": {"FR": [1000, 100 if offer == 51 else 10], "DE": [1000, 10 if offer == 51 else 100]}}
+
+    monkeypatch.setattr(context_counts, "fold", fold)
+    first = contexts.effects(ROOT, [51, 52, 53])
+    assert first == [None, None, None]  # not loaded: decided as without context, nothing waited
+    clock.now += 1
+    assert contexts.effects(ROOT, [51, 52, 53]) is first  # the fold is on its way: the same list
+    generation = contexts._sets.generation
+    release.set()
+    deadline = time.monotonic() + 10
+    while contexts._sets.generation == generation and time.monotonic() < deadline:
+        time.sleep(0.01)
+    loaded = contexts.effects(ROOT, [51, 52, 53])
+    assert contexts._sets.generation == generation + 1  # three offers refreshed, one landing
+    assert sorted(folding) == [51, 52, 53] and all(loaded)
+    assert fr_shift(loaded[0]) > 0 and fr_shift(loaded[1]) < 0
