@@ -19,7 +19,9 @@ their spend. The figures:
 
 import collections
 import datetime
+import gc
 import random
+import tracemalloc
 
 import numpy as np
 
@@ -106,15 +108,40 @@ def document_size(value, name: str = "") -> int:
     return size + 8
 
 
+def full_counts() -> dict:
+    """The folded counts of an offer that has seen every value of every feature, each string its own
+    object, as a decoded document's are."""
+    values = {
+        "geo": COUNTRIES,
+        "device": sorted(context.DEVICES),
+        "os": OPERATING_SYSTEMS,
+        "source": [f"src-{n}" for n in range(SOURCES)],
+    }
+    return {feature: {name.encode().decode(): [123456, 789] for name in names} for feature, names in values.items()}
+
+
 def full_summary_size() -> int:
     """The folded summary of an offer that has seen every value of every feature."""
-    counts = {
-        "geo": {code: [123456, 789] for code in COUNTRIES},
-        "device": {device: [123456, 789] for device in context.DEVICES},
-        "os": {name: [123456, 789] for name in OPERATING_SYSTEMS},
-        "source": {f"src-{n}": [123456, 789] for n in range(SOURCES)},
-    }
-    return 32 + document_size({"counts": counts, "through": 1, "as_of": 1})
+    return 32 + document_size({"counts": full_counts(), "through": 1, "as_of": 1})
+
+
+def context_memory(offers: int = 100) -> float:
+    """Bytes an instance's context cache holds for `offers` offers that have each seen every value
+    (their effects tables, as ContextCache keeps them after a refresh, and the value strings)."""
+    context_counts.effects_of(full_counts())  # the shared row numbers exist, as in a serving instance
+    gc.collect()
+    tracemalloc.start()
+    try:
+        kept = []
+        for _ in range(offers):
+            counts = full_counts()
+            kept.append(context_counts.effects_of(counts))
+            del counts
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return held
 
 
 def hottest_shard_rate(rate: float, seconds: int = 60, seed: int = 1) -> tuple[int, float]:
@@ -187,3 +214,8 @@ def report(db, counter, replay: dict, k: int, row: tuple, tally, profile: dict, 
     )
     print("| a folded context summary, a cap's day spend | 1 write per minute; in the offer's shards | <= 1 |")
     print(f"| folded summary of an offer that has seen all 5,214 values | {size / 1024:.0f} KiB | < 1,024 KiB |")
+    memory = context_memory()
+    print(
+        "| an instance's context cache for 100 offers that have each seen all 5,214 values "
+        f"| {memory / 2**20:.1f} MiB | of a 512 MiB instance |"
+    )
