@@ -387,3 +387,19 @@ def test_the_report_shows_each_capped_offers_spend_against_its_cap():
     assert "in flight" not in table
     flying = page._offer_table(ranked, {3: cap | {"in_flight": 3.5, "mean_delay_seconds": 3600.0}, 5: None})
     assert "20 / 50 conversions (40%) on 2027-03-01 (Europe/Paris), 3.5 more in flight, 50% of the day" in flying
+
+
+def test_bench_context_columns_times_columns_that_are_computed_not_skipped(monkeypatch, capsys):
+    """Every feature of the bench's candidates passes the evidence test, so its rows time the
+    columns' work and not the early return of a feature that carries nothing."""
+    from bench import context_columns
+
+    rng = np.random.default_rng(0)
+    offers = [context_columns.offer_effects(rng)[0] for _ in range(20)]
+    for feature, value in (("geo", "geo-1"), ("device", "device-1"), ("os", "os-2"), ("source", "source-1")):
+        shift, variance, _, has = context_model._feature_columns(offers, feature, value)
+        assert has.all() and shift.any() and (variance > 0).all()
+    monkeypatch.setattr("sys.argv", ["context_columns", "--candidates", "5", "--calls", "3"])
+    context_columns.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| a ") or "every" in line]
+    assert len(rows) == 3
