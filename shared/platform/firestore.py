@@ -88,6 +88,7 @@ breaker = Breaker()
 def _client() -> firestore.Client:
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("GCP_PROJECT") or LOCAL_PROJECT
     database = os.environ.get("FIRESTORE_DATABASE", "(default)")
+    sdk_private.read_streams_on_the_calling_thread()
     return firestore.Client(project=project, database=database)
 
 

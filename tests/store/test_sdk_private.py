@@ -40,3 +40,41 @@ def test_found_fields_are_the_raw_fields_of_the_documents_that_exist(db):
     assert list(found) == [here.path]
     counted = found[here.path]["c"].map_value.fields
     assert (counted["clicks"].integer_value, counted["reward"].double_value) == (3, 2.5)
+
+
+def test_a_client_made_after_read_streams_on_the_calling_thread_starts_no_thread_to_read(db, monkeypatch):
+    """Without the option gRPC starts a spin thread to hand a streamed answer over; with it, get_all
+    and a query are read on the calling thread. Fails if the SDK stops building its channels from the
+    option lists, or gRPC drops the option."""
+    import threading
+
+    from google.cloud import firestore
+    from google.cloud.firestore_v1 import base_client
+
+    for name in ("_DEFAULT_CHANNEL_OPTIONS", "_GRPC_MSG_SIZE_OPTIONS"):  # as the SDK ships them
+        shipped = [
+            option for option in getattr(base_client, name) if option != sdk_private.STREAMS_ON_THE_CALLING_THREAD
+        ]
+        monkeypatch.setattr(base_client, name, shipped)
+    refs = [db.collection("sdk_private").document(f"stream-{i}") for i in range(3)]
+    for i, ref in enumerate(refs):
+        ref.set({"i": i})
+
+    def threads_started_by(read) -> tuple[int, object]:
+        started = []
+        original = threading.Thread.start
+        monkeypatch.setattr(threading.Thread, "start", lambda self: started.append(self) or original(self))
+        try:
+            result = read()
+            return len(started), result
+        finally:
+            monkeypatch.setattr(threading.Thread, "start", original)
+
+    plain = firestore.Client(project=db.project)
+    assert threads_started_by(lambda: list(plain.get_all(refs)))[0] >= 1  # the check can fail
+    sdk_private.read_streams_on_the_calling_thread()
+    client = firestore.Client(project=db.project)
+    count, got = threads_started_by(lambda: sorted(s.get("i") for s in client.get_all(refs)))
+    assert count == 0 and got == [0, 1, 2]
+    count, got = threads_started_by(lambda: [s.id for s in client.collection("sdk_private").limit(2).stream()])
+    assert count == 0 and len(got) == 2
