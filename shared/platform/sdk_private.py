@@ -27,9 +27,9 @@ def snapshot_fields(snapshot: firestore.DocumentSnapshot) -> dict:
 def read_streams_on_the_calling_thread() -> None:
     """Every Firestore client whose channel is made after this reads its streamed answers (get_all,
     a transaction's get, a query, found_fields) on the thread that iterates them: no spin thread, no
-    lock hand-off per document. Reading the 800 shards of 100 counters took 19 ms of CPU instead of
-    57 ms, and 100 summaries 13 ms instead of 22 (docs/benchmarks.md#sample-latency): a roll-up's
-    CPU competes with requests for the interpreter. The SDK builds its channels from two module
+    lock hand-off per document. Reading the 800 shards of 100 counters took 16 ms of CPU instead of
+    57 ms, and 100 documents through get_all 13 ms instead of 21 (`python -m bench.stream_reads`):
+    a roll-up's CPU competes with requests for the interpreter. The SDK builds its channels from two module
     lists of options, one for Firestore and one for the emulator; the option is added to both. A
     call on such a channel cannot be a grpc.Future, which the SDK's reads do not use."""
     for options in (base_client._DEFAULT_CHANNEL_OPTIONS, base_client._GRPC_MSG_SIZE_OPTIONS):
