@@ -151,12 +151,8 @@ def feature_effects(counts: dict) -> FeatureEffects:
     if float(total[0]) < MIN_CONVERSIONS:  # its values are never read, only its terms pooled: kept small
         return FeatureEffects(excess=float(excess[0]), squares=float(squares[0]), noise=float(noise[0]))
     counted = array.array("d", np.column_stack((table[:, 1], expected)).tobytes())
-    rows = dict(zip(map(_interned, values), _row_numbers(len(values)), strict=False))
+    rows = dict(zip(map(sys.intern, values), _row_numbers(len(values)), strict=False))  # values: a map's keys
     return FeatureEffects(rows, counted, float(excess[0]), float(squares[0]), float(noise[0]), float(log_rate[0]))
-
-
-def _interned(value):
-    return sys.intern(value) if type(value) is str else value
 
 
 _numbers: list[int] = []
@@ -221,17 +217,17 @@ def _pooled_of(offers: list, feature: str) -> _Pooled | None:
     """None when the candidates' values do not differ beyond chance. One pass over the candidates."""
     k = len(offers)
     tables, has, log_rate = [], [0.0] * k, [0.0] * k
-    given, excess, squares, noise = False, 0.0, 0.0, 0.0
+    excess, squares, noise = 0.0, 0.0, 0.0
     for j, features in enumerate(offers):
         effect = features.get(feature) if features else None
         if effect is None:
             continue
-        given, excess, squares, noise = True, excess + effect.excess, squares + effect.squares, noise + effect.noise
+        excess, squares, noise = excess + effect.excess, squares + effect.squares, noise + effect.noise
         if effect.rows:
             tables.append((j, effect.rows, effect.counted))
             has[j], log_rate[j] = 1.0, effect.log_rate
     spread = float(spread_of(excess, squares, noise))
-    if not given or spread <= MIN_SPREAD:
+    if spread <= MIN_SPREAD:  # also where no candidate gave the feature: every term 0
         return None
     return _Pooled(spread, tables, np.array(has), np.array(log_rate), float(trigamma(1.0 / spread)))
 
